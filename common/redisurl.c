@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/* Parsing of Redis connection URLs. */
+#include "redisurl.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xmalloc.h"
+
+static char *redisurl_unescape(const char *s, size_t n);
+static int redisurl_number(const char *s, size_t n, long max, long *out);
+
+/* Percent-decodes s[0..n); returns an owned string. */
+static char *
+redisurl_unescape(const char *s, size_t n)
+{
+    char *out = xmalloc(n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n &&
+            isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2])) {
+            char hex[3] = {s[i + 1], s[i + 2], 0};
+            *o++ = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int
+redisurl_number(const char *s, size_t n, long max, long *out)
+{
+    if (n == 0 || n > 10)
+        return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int
+redisurl_parse(const char *url, struct redisurl *u, char **cause)
+{
+    memset(u, 0, sizeof(*u));
+    u->port = 6379;
+    long v;
+
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *p = url + 7, *q = strchr(p, '?');
+        size_t plen = q ? (size_t)(q - p) : strlen(p);
+        if (plen == 0 || p[0] != '/') {
+            *cause = xasprintf("bad Redis URL '%s': expected "
+                               "unix:///absolute/path.sock", url);
+            return -1;
+        }
+        u->path = redisurl_unescape(p, plen);
+        if (q != NULL) {
+            if (strncmp(q, "?db=", 4) != 0 ||
+                redisurl_number(q + 4, strlen(q + 4), 1 << 20, &v) < 0) {
+                *cause = xasprintf("bad Redis URL '%s': the only query "
+                                   "allowed is ?db=N",
+                                   url);
+                goto fail;
+            }
+            u->db = (int)v;
+        }
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0) {
+        *cause = xasprintf("bad Redis URL '%s': it must start with "
+                           "redis:// or unix://",
+                           url);
+        return -1;
+    }
+    const char *p = url + 8;
+    const char *end = p + strcspn(p, "/");
+    const char *at = memrchr(p, '@', (size_t)(end - p));
+    if (at != NULL) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon != NULL) {
+            if (colon > p)
+                u->user = redisurl_unescape(p, (size_t)(colon - p));
+            u->password = redisurl_unescape(colon + 1,
+                                            (size_t)(at - colon - 1));
+        } else if (at > p) {
+            u->password = redisurl_unescape(p, (size_t)(at - p));
+        }
+        p = at + 1;
+    }
+    const char *hostend = end;
+    const char *colon = NULL;
+    if (*p == '[') { /* [ipv6]:port */
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (rb == NULL) {
+            *cause = xasprintf("bad Redis URL '%s': unclosed '['", url);
+            goto fail;
+        }
+        u->host = xstrndup(p + 1, (size_t)(rb - p - 1));
+        if (rb + 1 < end && rb[1] == ':')
+            colon = rb + 1;
+        else if (rb + 1 != end) {
+            *cause = xasprintf("bad Redis URL '%s': junk after ']'", url);
+            goto fail;
+        }
+    } else {
+        colon = memchr(p, ':', (size_t)(end - p));
+        hostend = colon ? colon : end;
+        if (hostend == p) {
+            *cause = xasprintf("bad Redis URL '%s': no host name", url);
+            goto fail;
+        }
+        u->host = xstrndup(p, (size_t)(hostend - p));
+    }
+    if (colon != NULL) {
+        if (redisurl_number(colon + 1, (size_t)(end - colon - 1), 65535,
+                            &v) < 0 ||
+            v == 0) {
+            *cause = xasprintf("bad Redis URL '%s': the port must be a "
+                               "number from 1 to 65535",
+                               url);
+            goto fail;
+        }
+        u->port = (int)v;
+    }
+    if (*end == '/' && end[1] != '\0') {
+        if (redisurl_number(end + 1, strlen(end + 1), 1 << 20, &v) < 0) {
+            *cause = xasprintf("bad Redis URL '%s': the database after '/' "
+                               "must be a number",
+                               url);
+            goto fail;
+        }
+        u->db = (int)v;
+    }
+    return 0;
+fail:
+    redisurl_clear(u);
+    return -1;
+}
+
+const char *
+redisurl_choose(const char *opt)
+{
+    if (opt != NULL && *opt != '\0')
+        return opt;
+    const char *env = getenv(REDISURL_ENV);
+    if (env != NULL && *env != '\0')
+        return env;
+    return REDISURL_DEFAULT;
+}
+
+int
+redisurl_resolve(const char *opt, struct redisurl *u, char **cause)
+{
+    if (redisurl_parse(redisurl_choose(opt), u, cause) < 0)
+        return -1;
+    const char *pw = getenv(REDISURL_PASSWORD_ENV);
+    if (u->password == NULL && pw != NULL && *pw != '\0')
+        u->password = xstrdup(pw);
+    return 0;
+}
+
+char *
+redisurl_describe(const struct redisurl *u)
+{
+    if (u->path != NULL)
+        return xasprintf("unix:%s/%d", u->path, u->db);
+    if (strchr(u->host, ':') != NULL)
+        return xasprintf("[%s]:%d/%d", u->host, u->port, u->db);
+    return xasprintf("%s:%d/%d", u->host, u->port, u->db);
+}
+
+int
+redisurl_auth_argv(const struct redisurl *u, const char *argv[3],
+                   size_t lens[3])
+{
+    if (u->password == NULL)
+        return 0;
+    int argc = 0;
+    argv[argc++] = "AUTH";
+    if (u->user != NULL)
+        argv[argc++] = u->user;
+    argv[argc++] = u->password;
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    return argc;
+}
+
+void
+redisurl_clear(struct redisurl *u)
+{
+    free(u->host);
+    free(u->path);
+    free(u->user);
+    free(u->password);
+    memset(u, 0, sizeof(*u));
+}

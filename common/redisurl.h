@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Redis connection addresses: "redis://[user:password@]host[:port][/db]"
+ * and "unix:///path/to.sock[?db=N]".  The address comes from --redis, else
+ * CELERIAC_REDIS_URL, else redis://127.0.0.1:6379/0.  A password can be kept
+ * off the command line with CELERIAC_REDIS_PASSWORD (used when the URL has
+ * none).
+ */
+#ifndef CELERIAC_REDISURL_H
+#define CELERIAC_REDISURL_H
+
+#include <stddef.h>
+
+#define REDISURL_DEFAULT "redis://127.0.0.1:6379/0"
+#define REDISURL_ENV "CELERIAC_REDIS_URL"
+#define REDISURL_PASSWORD_ENV "CELERIAC_REDIS_PASSWORD"
+
+/* A parsed address.  Every string is owned by the struct. */
+struct redisurl {
+    char *host;     /* TCP host, NULL for a unix socket */
+    int port;       /* TCP port */
+    char *path;     /* unix socket path, NULL for TCP */
+    char *user;     /* ACL user name, NULL for the default user */
+    char *password; /* NULL when no AUTH is needed */
+    int db;         /* database number for SELECT */
+};
+
+/*
+ * Parses url into *u (which is overwritten).  Returns 0, or -1 with *cause
+ * set to a message the caller owns and must free.
+ */
+int redisurl_parse(const char *url, struct redisurl *u, char **cause);
+/* Picks the address: opt if not NULL, else the environment, else default. */
+const char *redisurl_choose(const char *opt);
+/* Parses redisurl_choose(opt) and applies CELERIAC_REDIS_PASSWORD. */
+int redisurl_resolve(const char *opt, struct redisurl *u, char **cause);
+/* "host:port/db" or "unix:path/db" with no credentials; caller frees. */
+char *redisurl_describe(const struct redisurl *u);
+/*
+ * Fills argv/lens with the AUTH command for u and returns its argc (2 or 3),
+ * or 0 when no AUTH is needed.  The pointers are borrowed from u.
+ */
+int redisurl_auth_argv(const struct redisurl *u, const char *argv[3],
+                       size_t lens[3]);
+void redisurl_clear(struct redisurl *u);
+
+#endif

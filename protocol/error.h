@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The error carried by a FAILURE result: a type a program can switch on and
+ * a message a person can act on.  The types are listed in PROTOCOL.md.
+ */
+#ifndef CELERIAC_PROTOCOL_ERROR_H
+#define CELERIAC_PROTOCOL_ERROR_H
+
+#define ERROR_INVALID_MESSAGE "InvalidMessage"
+#define ERROR_UNKNOWN_TASK "UnknownTask"
+#define ERROR_INVALID_ARGUMENT "InvalidArgument"
+#define ERROR_PAYLOAD_TOO_LARGE "PayloadTooLarge"
+#define ERROR_UNKNOWN_ALGORITHM "UnknownAlgorithm"
+#define ERROR_WORKER_LOST "WorkerLost"
+#define ERROR_INTERNAL "InternalError"
+
+/* A fixed-size error: no allocation, so it can be filled anywhere. */
+struct proto_error {
+    char type[32];     /* one of the ERROR_* names */
+    char message[512]; /* one sentence for a person */
+};
+
+/* Fills *err (if not NULL); always returns -1 so callers can return it. */
+int proto_error_set(struct proto_error *err, const char *type,
+                    const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

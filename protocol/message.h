@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The task message: the JSON object in the "msg" field of a queue stream
+ * entry (PROTOCOL.md, "Task message").
+ *
+ *   {"v": 1, "task": "hash", "args": {...}, "id": "...", "reply_to": "..."}
+ *
+ * "task" is required; "args" defaults to {}; "id" defaults to the stream
+ * entry id; "reply_to" names a stream that also receives the result.
+ * Unknown fields are ignored so that later versions can add fields.
+ */
+#ifndef CELERIAC_MESSAGE_H
+#define CELERIAC_MESSAGE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "error.h"
+
+/*
+ * A decoded message.  Lifecycle: zero it (or MESSAGE_INIT), message_decode(),
+ * use, message_clear().  The strings point into the "root" JSON tree and live
+ * as long as it does.
+ */
+struct message {
+    json_t *root;         /* new reference to the whole document */
+    const char *task;     /* borrowed from root; never NULL after decode */
+    const char *id;       /* borrowed from root; NULL when absent */
+    const char *reply_to; /* borrowed from root; NULL when absent */
+    json_t *args;         /* borrowed from root; an object, never NULL */
+    int version;          /* "v", 1 when absent */
+};
+
+#define MESSAGE_INIT {NULL, NULL, NULL, NULL, NULL, 0}
+
+/*
+ * Decodes buf[0..len).  Returns 0, or -1 with *err filled; in both cases
+ * message_clear() releases what *m holds.  When decoding fails after the
+ * "id", "task" or "reply_to" fields were read, they stay set so that the
+ * FAILURE result can still be addressed to the producer.
+ */
+int message_decode(const char *buf, size_t len, struct message *m,
+                   struct proto_error *err);
+void message_clear(struct message *m);
+
+/*
+ * Encodes a message.  args may be NULL (then {}); id and reply_to may be
+ * NULL.  Returns a string the caller frees with free(), or NULL if args is
+ * not an object.
+ */
+char *message_encode(const char *task, const json_t *args, const char *id,
+                     const char *reply_to);
+
+#endif

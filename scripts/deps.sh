@@ -1,0 +1,27 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs the Debian packages celeriac needs to build, test or benchmark,
+# but only those that are missing. Usage: scripts/deps.sh [build|test|bench]
+set -eu
+what=${1:-test}
+pkgs="make gcc pkg-config libhiredis-dev libevent-dev libssl-dev libjansson-dev openssl"
+case "$what" in
+build) ;;
+run) pkgs="$pkgs redis-server" ;;
+test) pkgs="$pkgs redis-server redis-tools libcmocka-dev python3-pytest python3-redis iproute2 clang" ;;
+bench) pkgs="$pkgs redis-server redis-tools python3-redis python3-celery python3-rq nodejs npm gnuplot-nox" ;;
+*) echo "usage: $0 [build|run|test|bench]" >&2; exit 2 ;;
+esac
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing missing Debian packages:$missing" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >&2
