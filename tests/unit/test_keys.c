@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of protocol/keys.c: every Redis key name with the default and
+ * a custom prefix, buffers that are too small, and queue name checks.
+ */
+/* cmocka needs these first, in this order. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <string.h>
+
+#include "keys.h"
+#include "version.h"
+
+static void
+test_default_prefix(void **state)
+{
+    (void)state;
+    char buf[KEYS_MAX];
+    const char *p = KEYS_DEFAULT_PREFIX;
+
+    assert_string_equal(p, "celeriac:");
+    assert_int_equal(keys_queue(buf, sizeof(buf), p, KEYS_DEFAULT_QUEUE), 0);
+    assert_string_equal(buf, "celeriac:queue:default");
+    assert_int_equal(keys_result(buf, sizeof(buf), p, "1700000000000-0"), 0);
+    assert_string_equal(buf, "celeriac:result:1700000000000-0");
+    assert_int_equal(keys_reply(buf, sizeof(buf), p, "abc123"), 0);
+    assert_string_equal(buf, "celeriac:reply:abc123");
+    assert_int_equal(keys_dead(buf, sizeof(buf), p), 0);
+    assert_string_equal(buf, "celeriac:dead");
+    assert_int_equal(keys_scheduled(buf, sizeof(buf), p), 0);
+    assert_string_equal(buf, "celeriac:scheduled");
+    assert_int_equal(keys_workers(buf, sizeof(buf), p), 0);
+    assert_string_equal(buf, "celeriac:workers");
+    assert_int_equal(keys_worker(buf, sizeof(buf), p, "host:42"), 0);
+    assert_string_equal(buf, "celeriac:worker:host:42");
+}
+
+static void
+test_constants(void **state)
+{
+    (void)state;
+    /* These names are the protocol: PROTOCOL.md spells them. */
+    assert_string_equal(KEYS_GROUP, "celeriac");
+    assert_string_equal(KEYS_MSG_FIELD, "msg");
+    assert_string_equal(KEYS_RESULT_FIELD, "result");
+    assert_string_equal(KEYS_DEFAULT_QUEUE, "default");
+}
+
+static void
+test_custom_prefix(void **state)
+{
+    (void)state;
+    char buf[KEYS_MAX];
+    assert_int_equal(keys_queue(buf, sizeof(buf), "app1:", "emails"), 0);
+    assert_string_equal(buf, "app1:queue:emails");
+    assert_int_equal(keys_result(buf, sizeof(buf), "{tenant}:", "x"), 0);
+    assert_string_equal(buf, "{tenant}:result:x");
+    /* An empty prefix is allowed and used literally. */
+    assert_int_equal(keys_result(buf, sizeof(buf), "", "x"), 0);
+    assert_string_equal(buf, "result:x");
+    assert_int_equal(keys_dead(buf, sizeof(buf), ""), 0);
+    assert_string_equal(buf, "dead");
+}
+
+static void
+test_too_small(void **state)
+{
+    (void)state;
+    char buf[32];
+    const char *want = "celeriac:result:abc"; /* 19 bytes + NUL */
+
+    assert_int_equal(keys_result(buf, 20, "celeriac:", "abc"), 0);
+    assert_string_equal(buf, want);
+    assert_int_equal(keys_result(buf, 19, "celeriac:", "abc"), -1);
+    assert_int_equal(keys_result(buf, 1, "celeriac:", "abc"), -1);
+    assert_int_equal(keys_dead(buf, 13, "celeriac:"), -1);
+    assert_int_equal(keys_dead(buf, 14, "celeriac:"), 0);
+}
+
+static void
+test_longest_names_fit(void **state)
+{
+    (void)state;
+    /* A maximal id under a long prefix still fits KEYS_MAX. */
+    char id[PROTOCOL_MAX_NAME + 1], prefix[101], buf[KEYS_MAX];
+    memset(id, 'i', PROTOCOL_MAX_NAME);
+    id[PROTOCOL_MAX_NAME] = '\0';
+    memset(prefix, 'p', 100);
+    prefix[100] = '\0';
+    assert_int_equal(keys_result(buf, sizeof(buf), prefix, id), 0);
+    assert_int_equal(strlen(buf), 100 + strlen("result:") + PROTOCOL_MAX_NAME);
+    assert_int_equal(keys_queue(buf, sizeof(buf), prefix, id), 0);
+    assert_int_equal(keys_worker(buf, sizeof(buf), prefix, id), 0);
+}
+
+static void
+test_valid_name(void **state)
+{
+    (void)state;
+    char name[PROTOCOL_MAX_NAME + 2];
+
+    assert_true(keys_valid_name("default"));
+    assert_true(keys_valid_name("high-priority_2.x"));
+    assert_true(keys_valid_name("q"));
+    assert_true(keys_valid_name("caf\xc3\xa9"));
+    memset(name, 'q', PROTOCOL_MAX_NAME);
+    name[PROTOCOL_MAX_NAME] = '\0';
+    assert_true(keys_valid_name(name));
+
+    name[PROTOCOL_MAX_NAME] = 'q';
+    name[PROTOCOL_MAX_NAME + 1] = '\0';
+    assert_false(keys_valid_name(name));
+    assert_false(keys_valid_name(""));
+    assert_false(keys_valid_name("two words"));
+    assert_false(keys_valid_name("tab\there"));
+    assert_false(keys_valid_name("nl\n"));
+    assert_false(keys_valid_name("del\x7f"));
+    /* ',' separates names in --queues a,b */
+    assert_false(keys_valid_name("a,b"));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_prefix),
+        cmocka_unit_test(test_constants),
+        cmocka_unit_test(test_custom_prefix),
+        cmocka_unit_test(test_too_small),
+        cmocka_unit_test(test_longest_names_fit),
+        cmocka_unit_test(test_valid_name),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of common/redisurl.c: redis:// and unix:// addresses with every
+ * part, their bounds and bad forms, percent-escapes, and how the address and
+ * password are picked from options and the environment.
+ */
+/* cmocka needs these first, in this order. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "redisurl.h"
+
+/* ---- helpers ---- */
+
+/* Parses url, which must succeed; the caller clears *u. */
+static void
+parse_ok(const char *url, struct redisurl *u)
+{
+    char *cause = NULL;
+    int r = redisurl_parse(url, u, &cause);
+    if (r != 0)
+        print_error("'%s' refused: %s\n", url, cause ? cause : "(no cause)");
+    assert_int_equal(r, 0);
+    assert_null(cause);
+}
+
+/* Parses url, which must fail with a cause that quotes it and says why. */
+static void
+parse_fails(const char *url, const char *why)
+{
+    struct redisurl u;
+    char *cause = NULL;
+    memset(&u, 0x5a, sizeof(u));
+    int r = redisurl_parse(url, &u, &cause);
+    if (r != -1)
+        print_error("'%s' was accepted\n", url);
+    assert_int_equal(r, -1);
+    assert_non_null(cause);
+    if (strstr(cause, url) == NULL || strstr(cause, why) == NULL)
+        print_error("'%s': cause \"%s\" should quote it and say \"%s\"\n", url,
+                    cause, why);
+    assert_non_null(strstr(cause, url));
+    assert_non_null(strstr(cause, why));
+    free(cause);
+    /* Nothing is left to free after a failure. */
+    assert_null(u.host);
+    assert_null(u.path);
+    assert_null(u.user);
+    assert_null(u.password);
+}
+
+/* Checks a TCP address: host, port, db, user, password (NULL = none). */
+static void
+expect_tcp(const char *url, const char *host, int port, int db,
+           const char *user, const char *password)
+{
+    struct redisurl u;
+    parse_ok(url, &u);
+    assert_non_null(u.host);
+    assert_string_equal(u.host, host);
+    assert_null(u.path);
+    assert_int_equal(u.port, port);
+    assert_int_equal(u.db, db);
+    if (user == NULL)
+        assert_null(u.user);
+    else
+        assert_string_equal(u.user, user);
+    if (password == NULL)
+        assert_null(u.password);
+    else
+        assert_string_equal(u.password, password);
+    redisurl_clear(&u);
+    assert_null(u.host);
+}
+
+static void
+expect_unix(const char *url, const char *path, int db)
+{
+    struct redisurl u;
+    parse_ok(url, &u);
+    assert_null(u.host);
+    assert_non_null(u.path);
+    assert_string_equal(u.path, path);
+    assert_int_equal(u.db, db);
+    assert_null(u.password);
+    redisurl_clear(&u);
+}
+
+/* Clears the environment the functions read; runs before each test. */
+static int
+env_clean(void **state)
+{
+    (void)state;
+    unsetenv(REDISURL_ENV);
+    unsetenv(REDISURL_PASSWORD_ENV);
+    return 0;
+}
+
+/* ---- redis:// ---- */
+
+static void
+test_tcp_defaults(void **state)
+{
+    (void)state;
+    expect_tcp("redis://localhost", "localhost", 6379, 0, NULL, NULL);
+    expect_tcp("redis://localhost/", "localhost", 6379, 0, NULL, NULL);
+    expect_tcp("redis://10.0.0.5:6380", "10.0.0.5", 6380, 0, NULL, NULL);
+    expect_tcp(REDISURL_DEFAULT, "127.0.0.1", 6379, 0, NULL, NULL);
+}
+
+static void
+test_tcp_user_password(void **state)
+{
+    (void)state;
+    expect_tcp("redis://alice:s3cret@redis.example:6390/2", "redis.example",
+               6390, 2, "alice", "s3cret");
+    /* Password only (the default user). */
+    expect_tcp("redis://:s3cret@host", "host", 6379, 0, NULL, "s3cret");
+    expect_tcp("redis://:s3cret@host:7000/9", "host", 7000, 9, NULL, "s3cret");
+    /* ':' in the password; '@' in the password (the last '@' counts). */
+    expect_tcp("redis://bob:pa:ss@h", "h", 6379, 0, "bob", "pa:ss");
+    expect_tcp("redis://bob:p@ss@h", "h", 6379, 0, "bob", "p@ss");
+    /* An empty password after ':' is an empty password, not none. */
+    expect_tcp("redis://bob:@h", "h", 6379, 0, "bob", "");
+}
+
+static void
+test_tcp_percent_escapes(void **state)
+{
+    (void)state;
+    expect_tcp("redis://us%40er:p%2Fw%3A%25x@h:1/3", "h", 1, 3, "us@er",
+               "p/w:%x");
+    /* Upper and lower case hex; '%' not followed by two hex digits stays. */
+    expect_tcp("redis://:%2f%2F@h", "h", 6379, 0, NULL, "//");
+    expect_tcp("redis://:100%@h", "h", 6379, 0, NULL, "100%");
+    expect_tcp("redis://:%zz@h", "h", 6379, 0, NULL, "%zz");
+    expect_tcp("redis://:ab%4@h", "h", 6379, 0, NULL, "ab%4");
+    expect_tcp("redis://:%41@h", "h", 6379, 0, NULL, "A");
+    /* %20 and '+' : only percent-escapes are decoded. */
+    expect_tcp("redis://:a%20b+c@h", "h", 6379, 0, NULL, "a b+c");
+}
+
+static void
+test_tcp_ipv6(void **state)
+{
+    (void)state;
+    expect_tcp("redis://[::1]", "::1", 6379, 0, NULL, NULL);
+    expect_tcp("redis://[::1]:6380/4", "::1", 6380, 4, NULL, NULL);
+    expect_tcp("redis://u:p@[fe80::1:2]:7000", "fe80::1:2", 7000, 0, "u", "p");
+    parse_fails("redis://[::1", "'['");
+    parse_fails("redis://[::1]x", "']'");
+    parse_fails("redis://[::1]:", "port");
+    parse_fails("redis://[::1]:0", "port");
+}
+
+static void
+test_tcp_port_bounds(void **state)
+{
+    (void)state;
+    expect_tcp("redis://h:1", "h", 1, 0, NULL, NULL);
+    expect_tcp("redis://h:65535", "h", 65535, 0, NULL, NULL);
+    expect_tcp("redis://h:06379", "h", 6379, 0, NULL, NULL);
+    parse_fails("redis://h:0", "port");
+    parse_fails("redis://h:65536", "port");
+    parse_fails("redis://h:99999999999", "port");
+    parse_fails("redis://h:-1", "port");
+    parse_fails("redis://h:", "port");
+    parse_fails("redis://h:63 79", "port");
+    parse_fails("redis://h:6379x", "port");
+    parse_fails("redis://h:+80", "port");
+}
+
+static void
+test_tcp_db(void **state)
+{
+    (void)state;
+    expect_tcp("redis://h/0", "h", 6379, 0, NULL, NULL);
+    expect_tcp("redis://h:1/15", "h", 1, 15, NULL, NULL);
+    expect_tcp("redis://h/1048576", "h", 6379, 1048576, NULL, NULL);
+    parse_fails("redis://h/1048577", "database");
+    parse_fails("redis://h/abc", "database");
+    parse_fails("redis://h/-1", "database");
+    parse_fails("redis://h/1/2", "database");
+    parse_fails("redis://h/0?timeout=1", "database");
+}
+
+static void
+test_tcp_no_host(void **state)
+{
+    (void)state;
+    parse_fails("redis://", "host");
+    parse_fails("redis://:6379", "host");
+    parse_fails("redis://u:p@", "host");
+    parse_fails("redis://u:p@:6379/0", "host");
+    parse_fails("redis:///0", "host");
+}
+
+static void
+test_bad_schemes(void **state)
+{
+    (void)state;
+    parse_fails("", "redis://");
+    parse_fails("localhost:6379", "redis://");
+    parse_fails("http://localhost", "redis://");
+    parse_fails("rediss://localhost", "redis://"); /* no TLS in hiredis 0.14 */
+    parse_fails("redis:/localhost", "redis://");
+    parse_fails("redis:localhost", "redis://");
+    parse_fails("unix:/tmp/r.sock", "redis://");
+    parse_fails(" redis://h", "redis://");
+}
+
+/* ---- unix:// ---- */
+
+static void
+test_unix(void **state)
+{
+    (void)state;
+    expect_unix("unix:///tmp/redis.sock", "/tmp/redis.sock", 0);
+    expect_unix("unix:///tmp/redis.sock?db=3", "/tmp/redis.sock", 3);
+    expect_unix("unix:///var/run/a%20b.sock", "/var/run/a b.sock", 0);
+    expect_unix("unix:///s", "/s", 0);
+    parse_fails("unix://", "unix:///");
+    parse_fails("unix://relative.sock", "unix:///");
+    parse_fails("unix://?db=1", "unix:///");
+    parse_fails("unix:///tmp/r.sock?db=", "db=N");
+    parse_fails("unix:///tmp/r.sock?db=x", "db=N");
+    parse_fails("unix:///tmp/r.sock?db=1&x=2", "db=N");
+    parse_fails("unix:///tmp/r.sock?password=x", "db=N");
+}
+
+/* ---- choosing and resolving ---- */
+
+static void
+test_choose(void **state)
+{
+    (void)state;
+    assert_string_equal(redisurl_choose(NULL), REDISURL_DEFAULT);
+    assert_string_equal(redisurl_choose(""), REDISURL_DEFAULT);
+    assert_string_equal(redisurl_choose("redis://opt"), "redis://opt");
+    setenv(REDISURL_ENV, "redis://env:1/1", 1);
+    assert_string_equal(redisurl_choose(NULL), "redis://env:1/1");
+    assert_string_equal(redisurl_choose(""), "redis://env:1/1");
+    assert_string_equal(redisurl_choose("redis://opt"), "redis://opt");
+    setenv(REDISURL_ENV, "", 1);
+    assert_string_equal(redisurl_choose(NULL), REDISURL_DEFAULT);
+}
+
+static void
+test_resolve_password_env(void **state)
+{
+    (void)state;
+    struct redisurl u;
+    char *cause = NULL;
+
+    /* The password from the environment fills in a URL without one. */
+    setenv(REDISURL_PASSWORD_ENV, "from-env", 1);
+    assert_int_equal(redisurl_resolve("redis://h:7/1", &u, &cause), 0);
+    assert_string_equal(u.host, "h");
+    assert_int_equal(u.port, 7);
+    assert_int_equal(u.db, 1);
+    assert_null(u.user);
+    assert_string_equal(u.password, "from-env");
+    redisurl_clear(&u);
+
+    /* Also for a unix socket and for the default address. */
+    assert_int_equal(redisurl_resolve("unix:///tmp/x.sock", &u, &cause), 0);
+    assert_string_equal(u.password, "from-env");
+    redisurl_clear(&u);
+    assert_int_equal(redisurl_resolve(NULL, &u, &cause), 0);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_string_equal(u.password, "from-env");
+    redisurl_clear(&u);
+
+    /* A password in the URL wins; the user name is kept either way. */
+    assert_int_equal(redisurl_resolve("redis://al:url-pw@h", &u, &cause), 0);
+    assert_string_equal(u.user, "al");
+    assert_string_equal(u.password, "url-pw");
+    redisurl_clear(&u);
+
+    /* An empty variable means no password. */
+    setenv(REDISURL_PASSWORD_ENV, "", 1);
+    assert_int_equal(redisurl_resolve("redis://h", &u, &cause), 0);
+    assert_null(u.password);
+    redisurl_clear(&u);
+    assert_null(cause);
+}
+
+static void
+test_resolve_url_env(void **state)
+{
+    (void)state;
+    struct redisurl u;
+    char *cause = NULL;
+
+    setenv(REDISURL_ENV, "redis://:pw@envhost:6390/5", 1);
+    assert_int_equal(redisurl_resolve(NULL, &u, &cause), 0);
+    assert_string_equal(u.host, "envhost");
+    assert_int_equal(u.port, 6390);
+    assert_int_equal(u.db, 5);
+    assert_string_equal(u.password, "pw");
+    redisurl_clear(&u);
+
+    /* --redis beats the environment. */
+    assert_int_equal(redisurl_resolve("unix:///r.sock?db=2", &u, &cause), 0);
+    assert_string_equal(u.path, "/r.sock");
+    assert_int_equal(u.db, 2);
+    redisurl_clear(&u);
+
+    /* A bad address from the environment is an error, quoted. */
+    setenv(REDISURL_ENV, "tcp://nope", 1);
+    assert_int_equal(redisurl_resolve(NULL, &u, &cause), -1);
+    assert_non_null(cause);
+    assert_non_null(strstr(cause, "tcp://nope"));
+    free(cause);
+}
+
+static void
+test_describe_hides_credentials(void **state)
+{
+    (void)state;
+    struct redisurl u;
+    char *d;
+
+    parse_ok("redis://alice:topsecret@host:6390/3", &u);
+    d = redisurl_describe(&u);
+    assert_string_equal(d, "host:6390/3");
+    assert_null(strstr(d, "topsecret"));
+    assert_null(strstr(d, "alice"));
+    free(d);
+    redisurl_clear(&u);
+
+    parse_ok("redis://[::1]:6380", &u);
+    d = redisurl_describe(&u);
+    assert_string_equal(d, "[::1]:6380/0");
+    free(d);
+    redisurl_clear(&u);
+
+    parse_ok("unix:///tmp/r.sock?db=4", &u);
+    d = redisurl_describe(&u);
+    assert_string_equal(d, "unix:/tmp/r.sock/4");
+    free(d);
+    redisurl_clear(&u);
+}
+
+static void
+test_auth_argv(void **state)
+{
+    (void)state;
+    struct redisurl u;
+    const char *argv[3];
+    size_t lens[3];
+
+    parse_ok("redis://h", &u);
+    assert_int_equal(redisurl_auth_argv(&u, argv, lens), 0);
+    redisurl_clear(&u);
+
+    parse_ok("redis://:pw@h", &u);
+    assert_int_equal(redisurl_auth_argv(&u, argv, lens), 2);
+    assert_string_equal(argv[0], "AUTH");
+    assert_string_equal(argv[1], "pw");
+    assert_int_equal(lens[0], 4);
+    assert_int_equal(lens[1], 2);
+    redisurl_clear(&u);
+
+    parse_ok("redis://alice:pw@h", &u);
+    assert_int_equal(redisurl_auth_argv(&u, argv, lens), 3);
+    assert_string_equal(argv[0], "AUTH");
+    assert_string_equal(argv[1], "alice");
+    assert_int_equal(lens[1], 5);
+    redisurl_clear(&u);
+
+    /* A user with an empty password still sends both. */
+    parse_ok("redis://alice:@h", &u);
+    assert_int_equal(redisurl_auth_argv(&u, argv, lens), 3);
+    assert_string_equal(argv[2], "");
+    assert_int_equal(lens[2], 0);
+    redisurl_clear(&u);
+}
+
+static void
+test_clear_twice(void **state)
+{
+    (void)state;
+    struct redisurl u;
+    parse_ok("redis://a:b@c:1/2", &u);
+    redisurl_clear(&u);
+    redisurl_clear(&u); /* a cleared struct is safe to clear again */
+    assert_null(u.host);
+}
+
+#define T(f) cmocka_unit_test_setup(f, env_clean)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_tcp_defaults),
+        T(test_tcp_user_password),
+        T(test_tcp_percent_escapes),
+        T(test_tcp_ipv6),
+        T(test_tcp_port_bounds),
+        T(test_tcp_db),
+        T(test_tcp_no_host),
+        T(test_bad_schemes),
+        T(test_unix),
+        T(test_choose),
+        T(test_resolve_password_env),
+        T(test_resolve_url_env),
+        T(test_describe_hides_credentials),
+        T(test_auth_argv),
+        T(test_clear_twice),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
