@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: MIT */
+/* Redis connections, reads and finish batches; see broker.h. */
+#include "broker.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/hiredis.h>
+
+#include "keys.h"
+#include "log.h"
+#include "scripts.h"
+#include "xmalloc.h"
+
+#define BROKER_BACKOFF_MIN_MS 100
+#define BROKER_BACKOFF_MAX_MS 5000
+#define BROKER_COOL_MS 1000
+
+/* Set-up steps, passed as the privdata of their replies. */
+enum broker_step {
+    BROKER_STEP_AUTH = 1,
+    BROKER_STEP_SELECT,
+    BROKER_STEP_CLIENT_ID,
+    BROKER_STEP_GROUP,
+    BROKER_STEP_SCRIPT,
+    BROKER_STEP_LAST, /* a PING that ends the set-up */
+};
+
+/* A finish script in flight: its slots, in argument order. */
+struct broker_batch {
+    struct broker *b;
+    int queue;
+    unsigned n;
+    int evaled; /* resent as EVAL after NOSCRIPT */
+    struct slot_list slots;
+};
+
+static void broker_connect(struct broker_conn *c);
+static void broker_retry_cb(evutil_socket_t fd, short what, void *arg);
+static void broker_schedule(struct broker_conn *c);
+static void broker_connect_cb(const redisAsyncContext *ac, int status);
+static void broker_disconnect_cb(const redisAsyncContext *ac, int status);
+static void broker_setup(struct broker_conn *c);
+static void broker_step_cb(redisAsyncContext *ac, void *r, void *privdata);
+static void broker_send_groups(struct broker *b, redisAsyncContext *ac);
+static void broker_read_cb(redisAsyncContext *ac, void *r, void *privdata);
+static void broker_cool_cb(evutil_socket_t fd, short what, void *arg);
+static int broker_send_batch(struct broker_batch *bb);
+static void broker_finish_cb(redisAsyncContext *ac, void *r, void *privdata);
+static void broker_batch_fail(struct broker_batch *bb);
+static void broker_ignore_cb(redisAsyncContext *ac, void *r, void *privdata);
+
+int
+broker_start(struct broker *b, struct event_base *base,
+             const struct redisurl *url, const char *prefix,
+             char *const *queues, int nqueues, const char *consumer,
+             long result_ttl, const struct broker_cbs *cbs, void *arg)
+{
+    memset(b, 0, sizeof(*b));
+    b->base = base;
+    b->url = url;
+    b->where = redisurl_describe(url);
+    b->prefix = prefix;
+    b->consumer = consumer;
+    b->result_ttl = result_ttl;
+    b->cbs = *cbs;
+    b->arg = arg;
+    b->nstreams = nqueues;
+    b->streams = xcalloc((size_t)nqueues, sizeof(char *));
+    for (int i = 0; i < nqueues; i++) {
+        char key[KEYS_MAX];
+        if (keys_queue(key, sizeof(key), prefix, queues[i]) < 0) {
+            log_error("queue name '%s' is too long", queues[i]);
+            return -1;
+        }
+        b->streams[i] = xstrdup(key);
+    }
+    b->rd.b = b->wr.b = b;
+    b->rd.role = "read";
+    b->wr.role = "write";
+    b->rd.backoff_ms = b->wr.backoff_ms = BROKER_BACKOFF_MIN_MS;
+    b->rd.retry_ev = evtimer_new(base, broker_retry_cb, &b->rd);
+    b->wr.retry_ev = evtimer_new(base, broker_retry_cb, &b->wr);
+    b->cool_ev = evtimer_new(base, broker_cool_cb, b);
+    broker_connect(&b->wr);
+    broker_connect(&b->rd);
+    return 0;
+}
+
+/* ---- connections ---- */
+
+static void
+broker_connect(struct broker_conn *c)
+{
+    struct broker *b = c->b;
+    redisAsyncContext *ac;
+
+    if (b->url->path != NULL)
+        ac = redisAsyncConnectUnix(b->url->path);
+    else
+        ac = redisAsyncConnect(b->url->host, b->url->port);
+    if (ac == NULL || ac->err) {
+        c->failures++;
+        if (c->failures == 1 || (c->failures & (c->failures - 1)) == 0)
+            log_warnx("cannot connect to Redis at %s (%s connection): %s; "
+                      "retrying (attempt %u)",
+                      b->where, c->role, ac ? ac->errstr : "out of memory",
+                      c->failures);
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        broker_schedule(c);
+        return;
+    }
+    ac->data = c;
+    c->ac = ac;
+    c->ready = 0;
+    c->init_failed = 0;
+    redisLibeventAttach(ac, b->base);
+    redisAsyncSetConnectCallback(ac, broker_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, broker_disconnect_cb);
+    broker_setup(c);
+}
+
+/* Queues the set-up commands; hiredis sends them once connected. */
+static void
+broker_setup(struct broker_conn *c)
+{
+    struct broker *b = c->b;
+    const char *argv[3];
+    size_t lens[3];
+    int argc = redisurl_auth_argv(b->url, argv, lens);
+
+    if (argc > 0)
+        redisAsyncCommandArgv(c->ac, broker_step_cb,
+                              (void *)(intptr_t)BROKER_STEP_AUTH, argc, argv,
+                              lens);
+    if (b->url->db != 0)
+        redisAsyncCommand(c->ac, broker_step_cb,
+                          (void *)(intptr_t)BROKER_STEP_SELECT, "SELECT %d",
+                          b->url->db);
+    if (c == &b->rd) {
+        redisAsyncCommand(c->ac, broker_step_cb,
+                          (void *)(intptr_t)BROKER_STEP_CLIENT_ID,
+                          "CLIENT ID");
+        broker_send_groups(b, c->ac);
+    } else {
+        redisAsyncCommand(c->ac, broker_step_cb,
+                          (void *)(intptr_t)BROKER_STEP_SCRIPT,
+                          "SCRIPT LOAD %s", scripts_finish);
+    }
+    redisAsyncCommand(c->ac, broker_step_cb,
+                      (void *)(intptr_t)BROKER_STEP_LAST, "PING");
+}
+
+/* Creates each queue's consumer group (from the start of the stream, so
+ * tasks sent before any worker ran are not skipped). */
+static void
+broker_send_groups(struct broker *b, redisAsyncContext *ac)
+{
+    for (int i = 0; i < b->nstreams; i++)
+        redisAsyncCommand(ac, broker_step_cb,
+                          (void *)(intptr_t)BROKER_STEP_GROUP,
+                          "XGROUP CREATE %s %s 0 MKSTREAM", b->streams[i],
+                          KEYS_GROUP);
+}
+
+static void
+broker_step_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct broker_conn *c = ac->data;
+    struct broker *b = c->b;
+    redisReply *reply = r;
+    enum broker_step step = (enum broker_step)(intptr_t)privdata;
+
+    if (reply == NULL) /* disconnected before the reply */
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (step == BROKER_STEP_GROUP &&
+            strncmp(reply->str, "BUSYGROUP", 9) == 0)
+            return; /* the group exists: fine */
+        c->init_failed = 1;
+        switch (step) {
+        case BROKER_STEP_AUTH:
+            log_error("Redis at %s refused AUTH: %s; check the user and "
+                      "password in the URL or in CELERIAC_REDIS_PASSWORD",
+                      b->where, reply->str);
+            break;
+        case BROKER_STEP_SELECT:
+            log_error("Redis at %s refused SELECT %d: %s; check the database "
+                      "number in the URL",
+                      b->where, b->url->db, reply->str);
+            break;
+        case BROKER_STEP_GROUP:
+            log_error("cannot create consumer group '%s' in Redis at %s: "
+                      "%s; is a queue key holding something other than a "
+                      "stream?",
+                      KEYS_GROUP, b->where, reply->str);
+            break;
+        default:
+            log_error("Redis at %s refused a set-up command (%s "
+                      "connection): %s",
+                      b->where, c->role, reply->str);
+            break;
+        }
+        return;
+    }
+    switch (step) {
+    case BROKER_STEP_CLIENT_ID:
+        if (reply->type == REDIS_REPLY_INTEGER)
+            b->rd_client_id = reply->integer;
+        break;
+    case BROKER_STEP_SCRIPT:
+        if (reply->type == REDIS_REPLY_STRING && reply->len == 40)
+            memcpy(b->sha, reply->str, 41);
+        break;
+    case BROKER_STEP_LAST:
+        if (c->init_failed) {
+            /* Try again later: maybe someone fixes the configuration. */
+            redisAsyncDisconnect(ac);
+            return;
+        }
+        if (c->failures > 0)
+            log_info("connected to Redis at %s again (%s connection)",
+                     b->where, c->role);
+        else
+            log_debug("connected to Redis at %s (%s connection)", b->where,
+                      c->role);
+        c->ready = 1;
+        c->failures = 0;
+        c->backoff_ms = BROKER_BACKOFF_MIN_MS;
+        if (b->cbs.ready)
+            b->cbs.ready(b->arg);
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+broker_connect_cb(const redisAsyncContext *ac, int status)
+{
+    struct broker_conn *c = ac->data;
+    if (status == REDIS_OK) {
+        redisEnableKeepAlive((redisContext *)&ac->c);
+        return;
+    }
+    /* hiredis frees the context after this callback. */
+    c->ac = NULL;
+    c->ready = 0;
+    c->failures++;
+    if (c->failures == 1 || (c->failures & (c->failures - 1)) == 0)
+        log_warnx("cannot connect to Redis at %s (%s connection): %s; "
+                  "retrying (attempt %u)",
+                  c->b->where, c->role, ac->errstr, c->failures);
+    broker_schedule(c);
+}
+
+static void
+broker_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    struct broker_conn *c = ac->data;
+    struct broker *b = c->b;
+
+    c->ac = NULL;
+    c->ready = 0;
+    if (c == &b->rd)
+        b->reading = 0;
+    if (b->stopping)
+        return;
+    if (status != REDIS_OK || !c->init_failed)
+        log_warnx("lost the %s connection to Redis at %s: %s; reconnecting",
+                  c->role, b->where,
+                  ac->errstr[0] ? ac->errstr : "closed by the server");
+    c->failures++;
+    broker_schedule(c);
+}
+
+/* Arms the reconnect timer: exponential backoff with +-25% jitter. */
+static void
+broker_schedule(struct broker_conn *c)
+{
+    if (c->b->stopping)
+        return;
+    long ms = c->backoff_ms;
+    long jitter = ms / 4;
+    if (jitter > 0)
+        ms += (long)(random() % (2 * jitter + 1)) - jitter;
+    c->backoff_ms *= 2;
+    if (c->backoff_ms > BROKER_BACKOFF_MAX_MS)
+        c->backoff_ms = BROKER_BACKOFF_MAX_MS;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(c->retry_ev, &tv);
+}
+
+static void
+broker_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct broker_conn *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->ac == NULL && !c->b->stopping)
+        broker_connect(c);
+}
+
+/* ---- reading ---- */
+
+int
+broker_can_read(const struct broker *b)
+{
+    return b->rd.ready && !b->reading && !b->cooling && !b->stopping;
+}
+
+int
+broker_read(struct broker *b, unsigned count, long block_ms)
+{
+    if (!broker_can_read(b))
+        return -1;
+    int argc = 0, n = b->nstreams;
+    const char **argv = xcalloc((size_t)(9 + 2 * n), sizeof(char *));
+    char cnt[24], blk[24];
+    snprintf(cnt, sizeof(cnt), "%u", count);
+    snprintf(blk, sizeof(blk), "%ld", block_ms);
+    argv[argc++] = "XREADGROUP";
+    argv[argc++] = "GROUP";
+    argv[argc++] = KEYS_GROUP;
+    argv[argc++] = b->consumer;
+    argv[argc++] = "COUNT";
+    argv[argc++] = cnt;
+    argv[argc++] = "BLOCK";
+    argv[argc++] = blk;
+    argv[argc++] = "STREAMS";
+    for (int i = 0; i < n; i++)
+        argv[argc++] = b->streams[i];
+    for (int i = 0; i < n; i++)
+        argv[argc++] = ">";
+    int rc = redisAsyncCommandArgv(b->rd.ac, broker_read_cb, NULL, argc, argv,
+                                   NULL);
+    free(argv);
+    if (rc != REDIS_OK)
+        return -1;
+    b->reading = 1;
+    return 0;
+}
+
+static void
+broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct broker_conn *c = ac->data;
+    struct broker *b = c->b;
+    redisReply *reply = r;
+    (void)privdata;
+
+    b->reading = 0;
+    if (reply == NULL)
+        goto done; /* disconnected: reconnect follows */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_warnx("reading the queues failed: %s", reply->str);
+        if (strncmp(reply->str, "NOGROUP", 7) == 0)
+            broker_send_groups(b, ac); /* a stream was deleted */
+        b->cooling = 1;
+        struct timeval tv = {0, BROKER_COOL_MS * 1000};
+        evtimer_add(b->cool_ev, &tv);
+        goto done;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY)
+        goto done; /* NIL: the block timed out or was cut short */
+    for (size_t i = 0; i < reply->elements; i++) {
+        redisReply *st = reply->element[i];
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
+            continue;
+        int q = -1;
+        for (int k = 0; k < b->nstreams; k++)
+            if (strcmp(b->streams[k], st->element[0]->str) == 0)
+                q = k;
+        redisReply *entries = st->element[1];
+        if (q < 0 || entries->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t e = 0; e < entries->elements; e++) {
+            redisReply *ent = entries->element[e];
+            if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2)
+                continue;
+            const char *id = ent->element[0]->str;
+            redisReply *fields = ent->element[1];
+            const char *msg = NULL;
+            size_t len = 0;
+            if (fields->type == REDIS_REPLY_ARRAY) {
+                for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+                    redisReply *k = fields->element[f];
+                    if (k->len == strlen(KEYS_MSG_FIELD) &&
+                        memcmp(k->str, KEYS_MSG_FIELD, k->len) == 0) {
+                        msg = fields->element[f + 1]->str;
+                        len = fields->element[f + 1]->len;
+                        break;
+                    }
+                }
+            }
+            b->cbs.entry(b->arg, q, id, msg, len);
+        }
+    }
+done:
+    if (b->cbs.read_done)
+        b->cbs.read_done(b->arg);
+}
+
+static void
+broker_cool_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct broker *b = arg;
+    (void)fd;
+    (void)what;
+    b->cooling = 0;
+    if (b->cbs.ready)
+        b->cbs.ready(b->arg);
+}
+
+void
+broker_unblock(struct broker *b)
+{
+    if (!b->reading || !b->wr.ready || b->rd_client_id == 0)
+        return;
+    redisAsyncCommand(b->wr.ac, broker_ignore_cb, NULL, "CLIENT UNBLOCK %lld",
+                      b->rd_client_id);
+}
+
+static void
+broker_ignore_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)ac;
+    (void)r;
+    (void)privdata;
+}
+
+/* ---- finishing ---- */
+
+int
+broker_can_write(const struct broker *b)
+{
+    return b->wr.ready;
+}
+
+int
+broker_finish(struct broker *b, int queue, struct slot_list *done,
+              unsigned max)
+{
+    if (!b->wr.ready)
+        return -1;
+    struct broker_batch *bb = xcalloc(1, sizeof(*bb));
+    bb->b = b;
+    bb->queue = queue;
+    TAILQ_INIT(&bb->slots);
+    struct slot *s;
+    while (bb->n < max && (s = TAILQ_FIRST(done)) != NULL) {
+        TAILQ_REMOVE(done, s, entry);
+        s->state = SLOT_FINISHING;
+        TAILQ_INSERT_TAIL(&bb->slots, s, entry);
+        bb->n++;
+    }
+    int n = (int)bb->n;
+    if (broker_send_batch(bb) < 0) {
+        broker_batch_fail(bb);
+        return -1;
+    }
+    return n;
+}
+
+/* Sends the batch as EVALSHA (or EVAL after NOSCRIPT). */
+static int
+broker_send_batch(struct broker_batch *bb)
+{
+    struct broker *b = bb->b;
+    size_t argc = 0, max = 7 + 4 * (size_t)bb->n;
+    const char **argv = xcalloc(max, sizeof(char *));
+    size_t *lens = xcalloc(max, sizeof(size_t));
+    char ttl[24];
+    struct slot *s;
+
+    snprintf(ttl, sizeof(ttl), "%ld", b->result_ttl);
+#define BROKER_ARG(p, l) (argv[argc] = (p), lens[argc++] = (l))
+    if (bb->evaled || b->sha[0] == '\0') {
+        BROKER_ARG("EVAL", 4);
+        BROKER_ARG(scripts_finish, strlen(scripts_finish));
+    } else {
+        BROKER_ARG("EVALSHA", 7);
+        BROKER_ARG(b->sha, 40);
+    }
+    BROKER_ARG("1", 1);
+    BROKER_ARG(b->streams[bb->queue], strlen(b->streams[bb->queue]));
+    BROKER_ARG(KEYS_GROUP, strlen(KEYS_GROUP));
+    BROKER_ARG(b->consumer, strlen(b->consumer));
+    BROKER_ARG(ttl, strlen(ttl));
+    TAILQ_FOREACH(s, &bb->slots, entry)
+    {
+        BROKER_ARG(s->entry_id, strlen(s->entry_id));
+        BROKER_ARG(s->res_key, strlen(s->res_key));
+        BROKER_ARG(s->res_reply_to, strlen(s->res_reply_to));
+        BROKER_ARG(s->res_doc, s->res_doc_len);
+    }
+#undef BROKER_ARG
+    int rc = redisAsyncCommandArgv(b->wr.ac, broker_finish_cb, bb, (int)argc,
+                                   argv, lens);
+    free(argv);
+    free(lens);
+    return rc == REDIS_OK ? 0 : -1;
+}
+
+static void
+broker_finish_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct broker_batch *bb = privdata;
+    struct broker *b = bb->b;
+    redisReply *reply = r;
+    (void)ac;
+
+    if (reply == NULL) { /* connection lost: finish again after reconnect */
+        broker_batch_fail(bb);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (!bb->evaled && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
+            b->wr.ready) {
+            bb->evaled = 1; /* script cache flushed: send the text */
+            if (broker_send_batch(bb) == 0)
+                return;
+        }
+        log_error("Redis refused to store %u result(s): %s; will retry",
+                  bb->n, reply->str);
+        broker_batch_fail(bb);
+        return;
+    }
+    struct slot *s;
+    size_t i = 0;
+    while ((s = TAILQ_FIRST(&bb->slots)) != NULL) {
+        TAILQ_REMOVE(&bb->slots, s, entry);
+        int applied = 1;
+        if (reply->type == REDIS_REPLY_ARRAY && i < reply->elements &&
+            reply->element[i]->type == REDIS_REPLY_INTEGER)
+            applied = reply->element[i]->integer != 0;
+        i++;
+        b->cbs.finished(b->arg, s, applied);
+    }
+    free(bb);
+}
+
+/* Hands every slot of a failed batch back as unfinished. */
+static void
+broker_batch_fail(struct broker_batch *bb)
+{
+    struct broker *b = bb->b;
+    struct slot *s;
+    while ((s = TAILQ_FIRST(&bb->slots)) != NULL) {
+        TAILQ_REMOVE(&bb->slots, s, entry);
+        s->state = SLOT_DONE;
+        b->cbs.unfinished(b->arg, s);
+    }
+    free(bb);
+}
+
+/* ---- stopping ---- */
+
+void
+broker_stop(struct broker *b)
+{
+    b->stopping = 1;
+    evtimer_del(b->rd.retry_ev);
+    evtimer_del(b->wr.retry_ev);
+    evtimer_del(b->cool_ev);
+    if (b->rd.ac != NULL)
+        redisAsyncDisconnect(b->rd.ac);
+    if (b->wr.ac != NULL)
+        redisAsyncDisconnect(b->wr.ac);
+}
+
+int
+broker_open(const struct broker *b)
+{
+    return b->rd.ac != NULL || b->wr.ac != NULL;
+}
+
+void
+broker_free(struct broker *b)
+{
+    if (b->rd.ac != NULL)
+        redisAsyncFree(b->rd.ac);
+    if (b->wr.ac != NULL)
+        redisAsyncFree(b->wr.ac);
+    if (b->rd.retry_ev)
+        event_free(b->rd.retry_ev);
+    if (b->wr.retry_ev)
+        event_free(b->wr.retry_ev);
+    if (b->cool_ev)
+        event_free(b->cool_ev);
+    for (int i = 0; i < b->nstreams; i++)
+        free(b->streams[i]);
+    free(b->streams);
+    free(b->where);
+    memset(b, 0, sizeof(*b));
+}

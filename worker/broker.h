@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every conversation with Redis, on the parent's event loop through the
+ * hiredis async API.  Two connections: "read" carries the blocking
+ * XREADGROUP (so a blocked read never delays a result), "write" carries the
+ * finish script and everything else.  Each connection reconnects by itself
+ * with exponential backoff and jitter and re-runs its set-up (AUTH, SELECT,
+ * consumer groups, SCRIPT LOAD); the owner is told through callbacks.
+ */
+#ifndef CELERIAC_BROKER_H
+#define CELERIAC_BROKER_H
+
+#include <event2/event.h>
+#include <hiredis/async.h>
+
+#include "redisurl.h"
+#include "slot.h"
+
+/* What the broker tells its owner. */
+struct broker_cbs {
+    /* The read (or write) connection became usable. */
+    void (*ready)(void *arg);
+    /* One entry from a read.  msg is NULL if the entry has no "msg"
+     * field; borrowed until the callback returns. */
+    void (*entry)(void *arg, int queue, const char *entry_id,
+                  const char *msg, size_t len);
+    /* The outstanding read ended (after its entries, if any). */
+    void (*read_done)(void *arg);
+    /* Redis answered for s: applied is 1 if this worker finished it, 0 if
+     * it was no longer pending for this worker. */
+    void (*finished)(void *arg, struct slot *s, int applied);
+    /* The finish of s did not reach Redis; s must be finished again. */
+    void (*unfinished)(void *arg, struct slot *s);
+};
+
+/* One of the two connections. */
+struct broker_conn {
+    struct broker *b;
+    const char *role;       /* "read" or "write" */
+    redisAsyncContext *ac;  /* NULL while disconnected (hiredis owns it) */
+    int ready;              /* set-up done, commands may be sent */
+    int init_failed;        /* a set-up command failed */
+    long backoff_ms;        /* next reconnect delay */
+    unsigned failures;      /* consecutive failed attempts */
+    struct event *retry_ev; /* owned timer */
+};
+
+struct broker {
+    struct event_base *base;   /* borrowed */
+    const struct redisurl *url; /* borrowed */
+    char *where;               /* owned: "host:port/db" for messages */
+    const char *prefix;        /* borrowed */
+    const char *consumer;      /* borrowed */
+    char **streams;            /* owned: queue stream keys */
+    int nstreams;
+    long result_ttl;
+    struct broker_conn rd, wr;
+    long long rd_client_id; /* CLIENT ID of the read connection */
+    char sha[41];           /* SHA1 of the finish script */
+    int reading;            /* a read is outstanding */
+    int stopping;
+    struct event *cool_ev; /* owned: pause after a failed read */
+    int cooling;
+    struct broker_cbs cbs;
+    void *arg;
+};
+
+/*
+ * Starts connecting.  queues are the queue names (borrowed; their stream
+ * keys are derived here).  Returns 0, or -1 if a key name is too long.
+ */
+int broker_start(struct broker *b, struct event_base *base,
+                 const struct redisurl *url, const char *prefix,
+                 char *const *queues, int nqueues, const char *consumer,
+                 long result_ttl, const struct broker_cbs *cbs, void *arg);
+/* 1 if a read can be sent now. */
+int broker_can_read(const struct broker *b);
+/* Sends XREADGROUP for up to count entries per queue, blocking block_ms.
+ * Returns 0, or -1 if it cannot be sent now. */
+int broker_read(struct broker *b, unsigned count, long block_ms);
+/* 1 if finish batches can be sent now. */
+int broker_can_write(const struct broker *b);
+/*
+ * Sends one finish script for up to max DONE slots taken from the head of
+ * done (all from queue); they become FINISHING.  Returns how many were
+ * sent, or -1 if the write connection is not usable.
+ */
+int broker_finish(struct broker *b, int queue, struct slot_list *done,
+                  unsigned max);
+/* Ends a blocked read at once (CLIENT UNBLOCK through the write side). */
+void broker_unblock(struct broker *b);
+/* Disconnects both connections once their replies are in; no reconnect. */
+void broker_stop(struct broker *b);
+/* 1 while either connection is still open. */
+int broker_open(const struct broker *b);
+void broker_free(struct broker *b);
+
+#endif

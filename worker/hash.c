@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* OpenSSL EVP digest and HMAC wrapper with a per-process algorithm cache. */
+#include "hash.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+#include <strings.h>
+
+#define HASH_CACHE 16
+
+/* One fetched algorithm; md is an owned reference from EVP_MD_fetch. */
+struct hash_entry {
+    char name[65];
+    EVP_MD *md;
+};
+
+static struct hash_entry hash_cache[HASH_CACHE];
+static EVP_MD_CTX *hash_ctx;
+
+static EVP_MD *hash_fetch(const char *algorithm);
+
+/* Returns the cached algorithm (borrowed), fetching it on first use. */
+static EVP_MD *
+hash_fetch(const char *algorithm)
+{
+    int free_at = -1;
+    for (int i = 0; i < HASH_CACHE; i++) {
+        if (hash_cache[i].md == NULL) {
+            if (free_at < 0)
+                free_at = i;
+            continue;
+        }
+        if (strcasecmp(hash_cache[i].name, algorithm) == 0)
+            return hash_cache[i].md;
+    }
+    EVP_MD *md = EVP_MD_fetch(NULL, algorithm, NULL);
+    if (md == NULL) {
+        ERR_clear_error();
+        return NULL;
+    }
+    /* XOFs (shake*) have no fixed size in this API; refuse them. */
+    if (EVP_MD_get_size(md) <= 0 || EVP_MD_get_size(md) > HASH_MAX_DIGEST ||
+        (EVP_MD_get_flags(md) & EVP_MD_FLAG_XOF)) {
+        EVP_MD_free(md);
+        return NULL;
+    }
+    if (free_at < 0) { /* full: drop the last entry */
+        free_at = HASH_CACHE - 1;
+        EVP_MD_free(hash_cache[free_at].md);
+    }
+    snprintf(hash_cache[free_at].name, sizeof(hash_cache[free_at].name), "%s",
+             algorithm);
+    hash_cache[free_at].md = md;
+    return md;
+}
+
+int
+hash_compute(const char *algorithm, const unsigned char *data, size_t len,
+             const unsigned char *key, size_t key_len,
+             unsigned long iterations, unsigned char out[HASH_MAX_DIGEST],
+             unsigned *outlen, struct proto_error *err)
+{
+    EVP_MD *md = hash_fetch(algorithm);
+    if (md == NULL)
+        return proto_error_set(err, ERROR_UNKNOWN_ALGORITHM,
+                               "unknown digest algorithm '%.64s'; use a name "
+                               "that 'openssl list -digest-algorithms' shows, "
+                               "such as sha512, sha256, sha3-256 or blake2b512",
+                               algorithm);
+    if (hash_ctx == NULL && (hash_ctx = EVP_MD_CTX_new()) == NULL)
+        return proto_error_set(err, ERROR_INTERNAL, "out of memory");
+
+    const unsigned char *in = data;
+    size_t in_len = len;
+    for (unsigned long i = 0; i < iterations; i++) {
+        if (key != NULL) {
+            if (HMAC(md, key, (int)key_len, in, in_len, out, outlen) == NULL)
+                goto ossl_fail;
+        } else if (!EVP_DigestInit_ex2(hash_ctx, md, NULL) ||
+                   !EVP_DigestUpdate(hash_ctx, in, in_len) ||
+                   !EVP_DigestFinal_ex(hash_ctx, out, outlen)) {
+            goto ossl_fail;
+        }
+        in = out;
+        in_len = *outlen;
+    }
+    return 0;
+ossl_fail:;
+    unsigned long e = ERR_get_error();
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    return proto_error_set(err, ERROR_INTERNAL, "OpenSSL failed computing %s: %s",
+                           algorithm, buf);
+}
+
+void
+hash_hex(char *hex, const unsigned char *bin, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        hex[2 * i] = digits[bin[i] >> 4];
+        hex[2 * i + 1] = digits[bin[i] & 15];
+    }
+    hex[2 * n] = '\0';
+}
+
+void
+hash_cleanup(void)
+{
+    for (int i = 0; i < HASH_CACHE; i++) {
+        EVP_MD_free(hash_cache[i].md);
+        hash_cache[i].md = NULL;
+    }
+    EVP_MD_CTX_free(hash_ctx);
+    hash_ctx = NULL;
+}

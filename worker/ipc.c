@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* Parent/child frame encoding and decoding; see ipc.h. */
+#include "ipc.h"
+
+#include <string.h>
+
+static void ipc_put32(unsigned char *p, uint32_t v);
+static uint32_t ipc_get32(const unsigned char *p);
+
+static void
+ipc_put32(unsigned char *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+static uint32_t
+ipc_get32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+void
+ipc_hdr_write(unsigned char out[IPC_HDR_LEN], uint32_t type, uint32_t seq,
+              size_t payload_len)
+{
+    ipc_put32(out, type);
+    ipc_put32(out + 4, (uint32_t)(IPC_HDR_LEN + payload_len));
+    ipc_put32(out + 8, IPC_VERSION);
+    ipc_put32(out + 12, seq);
+}
+
+int
+ipc_frame_peek(const unsigned char *buf, size_t avail, struct ipc_hdr *hdr,
+               const char **cause)
+{
+    if (avail < IPC_HDR_LEN)
+        return 0;
+    hdr->type = ipc_get32(buf);
+    hdr->len = ipc_get32(buf + 4);
+    hdr->version = ipc_get32(buf + 8);
+    hdr->seq = ipc_get32(buf + 12);
+    if (hdr->version != IPC_VERSION) {
+        *cause = "frame of another protocol version";
+        return -1;
+    }
+    if (hdr->type != IPC_TASK && hdr->type != IPC_RESULT) {
+        *cause = "frame of unknown type";
+        return -1;
+    }
+    if (hdr->len < IPC_HDR_LEN || hdr->len > IPC_MAX_FRAME) {
+        *cause = "frame length out of bounds";
+        return -1;
+    }
+    return avail >= hdr->len ? 1 : 0;
+}
+
+void
+ipc_task_fixed(unsigned char out[IPC_TASK_FIXED], uint32_t attempts,
+               uint32_t entry_id_len, uint32_t msg_len)
+{
+    ipc_put32(out, attempts);
+    ipc_put32(out + 4, entry_id_len);
+    ipc_put32(out + 8, msg_len);
+}
+
+int
+ipc_task_parse(const unsigned char *p, size_t len, struct ipc_task *t)
+{
+    if (len < IPC_TASK_FIXED)
+        return -1;
+    t->attempts = ipc_get32(p);
+    t->entry_id_len = ipc_get32(p + 4);
+    t->msg_len = ipc_get32(p + 8);
+    /* 64-bit sum: two 32-bit lengths cannot overflow it. */
+    if ((uint64_t)IPC_TASK_FIXED + t->entry_id_len + t->msg_len != len)
+        return -1;
+    t->entry_id = (const char *)p + IPC_TASK_FIXED;
+    t->msg = t->entry_id + t->entry_id_len;
+    return 0;
+}
+
+void
+ipc_result_fixed(unsigned char out[IPC_RESULT_FIXED], uint32_t status,
+                 uint32_t id_len, uint32_t reply_to_len, uint32_t doc_len)
+{
+    ipc_put32(out, status);
+    ipc_put32(out + 4, id_len);
+    ipc_put32(out + 8, reply_to_len);
+    ipc_put32(out + 12, doc_len);
+}
+
+int
+ipc_result_parse(const unsigned char *p, size_t len, struct ipc_result *r)
+{
+    if (len < IPC_RESULT_FIXED)
+        return -1;
+    r->status = ipc_get32(p);
+    r->id_len = ipc_get32(p + 4);
+    r->reply_to_len = ipc_get32(p + 8);
+    r->doc_len = ipc_get32(p + 12);
+    if ((uint64_t)IPC_RESULT_FIXED + r->id_len + r->reply_to_len +
+            r->doc_len !=
+        len)
+        return -1;
+    if (r->status != IPC_STATUS_SUCCESS && r->status != IPC_STATUS_FAILURE)
+        return -1;
+    r->id = (const char *)p + IPC_RESULT_FIXED;
+    r->reply_to = r->id + r->id_len;
+    r->doc = r->reply_to + r->reply_to_len;
+    return 0;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The framed protocol between the worker parent and its children, over one
+ * SOCK_STREAM socketpair per child.  Pure functions on buffers: no I/O.
+ *
+ * Every frame is a 16-byte header followed by the payload:
+ *
+ *   uint32 type     IPC_TASK, IPC_RESULT, ...
+ *   uint32 len      header + payload, in bytes, <= IPC_MAX_FRAME
+ *   uint32 version  IPC_VERSION; a frame of another version is refused
+ *   uint32 seq      the parent's slot number of the task the frame is about
+ *
+ * Integers are in native byte order: both ends are the same binary on the
+ * same host.  Payloads are fixed uint32 fields followed by the bytes they
+ * count, never raw structs.
+ *
+ *   IPC_TASK   parent -> child: uint32 attempts, uint32 entry_id_len,
+ *              uint32 msg_len; followed by entry id, then message bytes.
+ *   IPC_RESULT child -> parent: uint32 status (IPC_STATUS_*), uint32 id_len,
+ *              uint32 reply_to_len, uint32 doc_len; followed by the task id,
+ *              the reply_to stream (may be empty) and the result document.
+ */
+#ifndef CELERIAC_IPC_H
+#define CELERIAC_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "version.h"
+
+/* Bump if anything in this header changes. */
+#define IPC_VERSION 1
+#define IPC_HDR_LEN 16
+/* A task frame carries at most one whole message plus small fields. */
+#define IPC_MAX_FRAME (PROTOCOL_MAX_MESSAGE + 64 * 1024)
+
+enum ipc_type {
+    IPC_TASK = 100,
+    IPC_RESULT = 200,
+};
+
+enum ipc_status {
+    IPC_STATUS_SUCCESS = 0,
+    IPC_STATUS_FAILURE = 1,
+};
+
+struct ipc_hdr {
+    uint32_t type;
+    uint32_t len; /* header + payload */
+    uint32_t version;
+    uint32_t seq;
+};
+
+/* A task frame's payload; pointers borrow from the frame buffer. */
+struct ipc_task {
+    uint32_t attempts;
+    const char *entry_id;
+    uint32_t entry_id_len;
+    const char *msg;
+    uint32_t msg_len;
+};
+
+/* A result frame's payload; pointers borrow from the frame buffer. */
+struct ipc_result {
+    uint32_t status;
+    const char *id;
+    uint32_t id_len;
+    const char *reply_to;
+    uint32_t reply_to_len;
+    const char *doc;
+    uint32_t doc_len;
+};
+
+#define IPC_TASK_FIXED 12
+#define IPC_RESULT_FIXED 16
+
+/* Writes a header for a frame of type/seq with payload_len bytes. */
+void ipc_hdr_write(unsigned char out[IPC_HDR_LEN], uint32_t type,
+                   uint32_t seq, size_t payload_len);
+/*
+ * Looks at the first avail bytes of a stream.  Returns 1 and fills *hdr when
+ * a whole frame is there, 0 when more bytes are needed, or -1 when the bytes
+ * cannot be a valid frame (*cause says why; the peer must be dropped).
+ */
+int ipc_frame_peek(const unsigned char *buf, size_t avail,
+                   struct ipc_hdr *hdr, const char **cause);
+
+/* Writes the fixed part of a task payload into out[IPC_TASK_FIXED]. */
+void ipc_task_fixed(unsigned char out[IPC_TASK_FIXED], uint32_t attempts,
+                    uint32_t entry_id_len, uint32_t msg_len);
+/* Parses a task payload; returns 0 or -1 if its lengths do not add up. */
+int ipc_task_parse(const unsigned char *p, size_t len, struct ipc_task *t);
+/* Writes the fixed part of a result payload into out[IPC_RESULT_FIXED]. */
+void ipc_result_fixed(unsigned char out[IPC_RESULT_FIXED], uint32_t status,
+                      uint32_t id_len, uint32_t reply_to_len,
+                      uint32_t doc_len);
+/* Parses a result payload; returns 0 or -1 if its lengths do not add up. */
+int ipc_result_parse(const unsigned char *p, size_t len,
+                     struct ipc_result *r);
+
+#endif

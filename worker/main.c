@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/* celeriac-worker: command line and configuration, then parent_main(). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "keys.h"
+#include "log.h"
+#include "parent.h"
+#include "version.h"
+#include "xmalloc.h"
+
+#define WORKER_VERSION "0.1.0"
+
+static void main_usage(FILE *f);
+static int main_number(const char *opt, const char *s, long min, long max,
+                       long *out);
+static int main_queues(const char *list, struct config *cfg);
+static void main_libevent_log(int severity, const char *msg);
+
+static void
+main_usage(FILE *f)
+{
+    fprintf(f,
+"Usage: celeriac-worker [OPTION]...\n"
+"Consume tasks from Redis queues and run them in a pool of child processes.\n"
+"\n"
+"  -r, --redis URL          Redis to use: redis://[user:password@]host:port/db\n"
+"                           or unix:///path/to.sock[?db=N]; default: the\n"
+"                           CELERIAC_REDIS_URL environment variable, else\n"
+"                           %s.  A password can be given in\n"
+"                           CELERIAC_REDIS_PASSWORD instead of the URL.\n"
+"  -Q, --queues A,B         queues to consume, in priority order (default %s)\n"
+"  -c, --concurrency N      child processes (default: online cores, %ld here)\n"
+"      --prefetch N         tasks in flight in this worker at most\n"
+"                           (default 4 x concurrency)\n"
+"  -n, --name NAME          consumer name (default hostname:pid)\n"
+"      --prefix P           Redis key prefix (default %s)\n"
+"      --result-ttl S       seconds results are kept (default %ld)\n"
+"  -l, --log-level LEVEL    error, warn, info or debug (default info)\n"
+"  -h, --help               show this help and exit\n"
+"  -V, --version            show the version and exit\n"
+"\n"
+"SIGTERM or SIGINT: warm shutdown (stop reading, finish the tasks in hand,\n"
+"store their results, exit 0).  A second signal stops at once; unfinished\n"
+"tasks stay pending in Redis.  See README.md and protocol/PROTOCOL.md.\n",
+            REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, sysconf(_SC_NPROCESSORS_ONLN),
+            KEYS_DEFAULT_PREFIX, CONFIG_DEFAULT_RESULT_TTL);
+}
+
+static int
+main_number(const char *opt, const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+        fprintf(stderr,
+                "celeriac-worker: %s must be a whole number from %ld to %ld, "
+                "not '%s'\n",
+                opt, min, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Splits "a,b" into cfg->queues; returns 0 or -1 with a message. */
+static int
+main_queues(const char *list, struct config *cfg)
+{
+    char *copy = xstrdup(list), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (!keys_valid_name(tok)) {
+            fprintf(stderr,
+                    "celeriac-worker: bad queue name '%s': use 1 to %d "
+                    "printable characters without spaces or commas\n",
+                    tok, PROTOCOL_MAX_NAME);
+            free(copy);
+            return -1;
+        }
+        for (int i = 0; i < cfg->nqueues; i++)
+            if (strcmp(cfg->queues[i], tok) == 0)
+                goto next;
+        cfg->queues = xrealloc(cfg->queues,
+                               sizeof(char *) * (size_t)(cfg->nqueues + 1));
+        cfg->queues[cfg->nqueues++] = xstrdup(tok);
+    next:;
+    }
+    free(copy);
+    if (cfg->nqueues == 0) {
+        fprintf(stderr, "celeriac-worker: --queues needs at least one "
+                        "queue name\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+main_libevent_log(int severity, const char *msg)
+{
+    if (severity >= EVENT_LOG_WARN)
+        log_warnx("libevent: %s", msg);
+    else
+        log_debug("libevent: %s", msg);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"redis", required_argument, NULL, 'r'},
+        {"queues", required_argument, NULL, 'Q'},
+        {"concurrency", required_argument, NULL, 'c'},
+        {"prefetch", required_argument, NULL, 'p'},
+        {"name", required_argument, NULL, 'n'},
+        {"prefix", required_argument, NULL, 'P'},
+        {"result-ttl", required_argument, NULL, 't'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct config cfg;
+    const char *redis = NULL, *queues = KEYS_DEFAULT_QUEUE;
+    long v;
+    int ch, rc = 2;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.concurrency = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (cfg.concurrency < 1)
+        cfg.concurrency = 1;
+    cfg.result_ttl = CONFIG_DEFAULT_RESULT_TTL;
+    cfg.block_ms = CONFIG_DEFAULT_BLOCK_MS;
+    log_set_role("parent");
+
+    while ((ch = getopt_long(argc, argv, "r:Q:c:n:l:hV", longopts, NULL)) !=
+           -1) {
+        switch (ch) {
+        case 'r':
+            redis = optarg;
+            break;
+        case 'Q':
+            queues = optarg;
+            break;
+        case 'c':
+            if (main_number("--concurrency", optarg, 1, 256, &v) < 0)
+                goto out;
+            cfg.concurrency = (int)v;
+            break;
+        case 'p':
+            if (main_number("--prefetch", optarg, 1, 100000, &v) < 0)
+                goto out;
+            cfg.prefetch = (int)v;
+            break;
+        case 'n':
+            if (!keys_valid_name(optarg)) {
+                fprintf(stderr, "celeriac-worker: bad --name '%s': use 1 to "
+                                "200 printable characters without spaces\n",
+                        optarg);
+                goto out;
+            }
+            free(cfg.name);
+            cfg.name = xstrdup(optarg);
+            break;
+        case 'P':
+            free(cfg.prefix);
+            cfg.prefix = xstrdup(optarg);
+            break;
+        case 't':
+            if (main_number("--result-ttl", optarg, 1, 10L * 365 * 86400,
+                            &v) < 0)
+                goto out;
+            cfg.result_ttl = v;
+            break;
+        case 'l':
+            if (log_parse_level(optarg) < 0) {
+                fprintf(stderr, "celeriac-worker: --log-level must be error, "
+                                "warn, info or debug, not '%s'\n",
+                        optarg);
+                goto out;
+            }
+            log_set_level((enum log_level)log_parse_level(optarg));
+            break;
+        case 'h':
+            main_usage(stdout);
+            rc = 0;
+            goto out;
+        case 'V':
+            printf("celeriac-worker %s (protocol %d)\n", WORKER_VERSION,
+                   PROTOCOL_VERSION);
+            rc = 0;
+            goto out;
+        default:
+            fprintf(stderr, "Try 'celeriac-worker --help'.\n");
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "celeriac-worker: unexpected argument '%s'; try "
+                        "'celeriac-worker --help'\n",
+                argv[optind]);
+        goto out;
+    }
+    if (main_queues(queues, &cfg) < 0)
+        goto out;
+    if (cfg.prefetch == 0)
+        cfg.prefetch = 4 * cfg.concurrency;
+    if (cfg.prefix == NULL)
+        cfg.prefix = xstrdup(KEYS_DEFAULT_PREFIX);
+    if (cfg.name == NULL) {
+        char host[256];
+        if (gethostname(host, sizeof(host)) < 0)
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        cfg.name = xasprintf("%s:%ld", host, (long)getpid());
+    }
+    char *cause = NULL;
+    if (redisurl_resolve(redis, &cfg.url, &cause) < 0) {
+        fprintf(stderr, "celeriac-worker: %s\n", cause);
+        free(cause);
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+    event_set_log_callback(main_libevent_log);
+    rc = parent_main(&cfg);
+out:
+    redisurl_clear(&cfg.url);
+    for (int i = 0; i < cfg.nqueues; i++)
+        free(cfg.queues[i]);
+    free(cfg.queues);
+    free(cfg.name);
+    free(cfg.prefix);
+    return rc;
+}

@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/* Forking, feeding, reaping and replacing the children; see pool.h. */
+#include "pool.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/util.h>
+
+#include "child.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* The fd a child finds its socket on. */
+#define POOL_CHILD_FD 3
+
+static long long pool_now_ms(void);
+static int pool_spawn(struct pool_child *c);
+static void pool_child_exec(struct pool *p, int index, int fd)
+    __attribute__((noreturn));
+static void pool_read_cb(struct bufferevent *bev, void *arg);
+static void pool_event_cb(struct bufferevent *bev, short what, void *arg);
+static void pool_sigchld_cb(evutil_socket_t sig, short what, void *arg);
+static void pool_respawn_cb(evutil_socket_t fd, short what, void *arg);
+static void pool_gone(struct pool_child *c);
+static void pool_drop(struct pool_child *c, const char *why);
+
+static long long
+pool_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+pool_start(struct pool *p, struct event_base *base, int n,
+           unsigned child_max, struct slot_table *slots, const char *worker,
+           const struct pool_cbs *cbs, void *arg)
+{
+    memset(p, 0, sizeof(*p));
+    p->base = base;
+    p->n = n;
+    p->child_max = child_max;
+    p->slots = slots;
+    p->worker = worker;
+    p->cbs = *cbs;
+    p->arg = arg;
+    p->children = xcalloc((size_t)n, sizeof(*p->children));
+    p->sigchld = evsignal_new(base, SIGCHLD, pool_sigchld_cb, p);
+    if (p->sigchld == NULL || evsignal_add(p->sigchld, NULL) < 0) {
+        log_warnx("%s: cannot watch SIGCHLD", __func__);
+        return -1;
+    }
+    int started = 0;
+    for (int i = 0; i < n; i++) {
+        struct pool_child *c = &p->children[i];
+        c->index = i;
+        c->pool = p;
+        TAILQ_INIT(&c->running);
+        c->respawn_ev = evtimer_new(base, pool_respawn_cb, c);
+        if (pool_spawn(c) == 0)
+            started++;
+    }
+    return started > 0 ? 0 : -1;
+}
+
+/* Runs in the new child: sheds the parent's state, then the child loop. */
+static void
+pool_child_exec(struct pool *p, int index, int fd)
+{
+    char role[32];
+    pid_t parent = getppid();
+
+    /* Only the socket and stdio survive; the loop, Redis sockets and the
+     * other children's sockets belong to the parent. */
+    if (fd != POOL_CHILD_FD) {
+        if (dup2(fd, POOL_CHILD_FD) < 0)
+            _exit(1);
+    }
+    close_range(POOL_CHILD_FD + 1, ~0U, 0);
+    /* Ctrl-C and SIGTERM are for the parent, which shuts down warm and
+     * closes our socket when it is time; SIGKILL still works. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGCHLD, SIG_DFL);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    snprintf(role, sizeof(role), "child %d", index);
+    log_set_role(role);
+    log_debug("started");
+    _exit(child_main(POOL_CHILD_FD, p->worker));
+}
+
+static int
+pool_spawn(struct pool_child *c)
+{
+    struct pool *p = c->pool;
+    int sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_warn("%s: socketpair for child %d", __func__, c->index);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_warn("%s: fork of child %d", __func__, c->index);
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (pid == 0)
+        pool_child_exec(p, c->index, sv[1]);
+    /* NOTREACHED in the child */
+    close(sv[1]);
+    evutil_make_socket_nonblocking(sv[0]);
+    c->bev = bufferevent_socket_new(p->base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        log_warnx("%s: bufferevent for child %d", __func__, c->index);
+        close(sv[0]);
+        kill(pid, SIGKILL); /* reaped and replaced through SIGCHLD */
+        c->pid = pid;
+        c->eof = 1;
+        return -1;
+    }
+    bufferevent_setcb(c->bev, pool_read_cb, NULL, pool_event_cb, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->pid = pid;
+    c->eof = 0;
+    c->reaped = 0;
+    c->load = 0;
+    c->tasks = 0;
+    c->spawned_ms = pool_now_ms();
+    log_debug("child %d started as pid %ld", c->index, (long)pid);
+    return 0;
+}
+
+struct pool_child *
+pool_pick(struct pool *p)
+{
+    struct pool_child *best = NULL;
+    if (p->stopping)
+        return NULL;
+    for (int i = 0; i < p->n; i++) {
+        struct pool_child *c = &p->children[i];
+        if (c->bev == NULL || c->eof || c->reaped || c->load >= p->child_max)
+            continue;
+        if (best == NULL || c->load < best->load)
+            best = c;
+    }
+    return best;
+}
+
+void
+pool_send(struct pool *p, struct pool_child *c, struct slot *s)
+{
+    unsigned char head[IPC_HDR_LEN + IPC_TASK_FIXED];
+    size_t idlen = strlen(s->entry_id);
+    size_t plen = IPC_TASK_FIXED + idlen + s->msg_len;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    (void)p;
+    ipc_hdr_write(head, IPC_TASK, s->index, plen);
+    ipc_task_fixed(head + IPC_HDR_LEN, s->attempts, (uint32_t)idlen,
+                   (uint32_t)s->msg_len);
+    evbuffer_add(out, head, sizeof(head));
+    evbuffer_add(out, s->entry_id, idlen);
+    /* The slot keeps its message until the child answers, which it can
+     * only do after reading all of it: no copy needed. */
+    evbuffer_add_reference(out, s->msg, s->msg_len, NULL, NULL);
+    s->state = SLOT_RUNNING;
+    s->child = c->index;
+    TAILQ_INSERT_TAIL(&c->running, s, entry);
+    c->load++;
+}
+
+/* Reassembles frames from a child and hands each result to the owner. */
+static void
+pool_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct pool_child *c = arg;
+    struct pool *p = c->pool;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    int got = 0;
+
+    for (;;) {
+        unsigned char raw[IPC_HDR_LEN];
+        struct ipc_hdr hdr;
+        struct ipc_result r;
+        const char *cause = NULL;
+        size_t avail = evbuffer_get_length(in);
+
+        if (avail < IPC_HDR_LEN)
+            break;
+        evbuffer_copyout(in, raw, IPC_HDR_LEN);
+        int ok = ipc_frame_peek(raw, avail, &hdr, &cause);
+        if (ok == 0)
+            break;
+        if (ok < 0 || hdr.type != IPC_RESULT) {
+            pool_drop(c, cause ? cause : "unexpected frame type");
+            break;
+        }
+        unsigned char *frame = evbuffer_pullup(in, hdr.len);
+        struct slot *s = TAILQ_FIRST(&c->running);
+        if (ipc_result_parse(frame + IPC_HDR_LEN, hdr.len - IPC_HDR_LEN,
+                             &r) < 0) {
+            pool_drop(c, "malformed result frame");
+            break;
+        }
+        if (s == NULL || s->index != hdr.seq) {
+            pool_drop(c, "result for a task it was not running");
+            break;
+        }
+        TAILQ_REMOVE(&c->running, s, entry);
+        c->load--;
+        c->tasks++;
+        c->quick_deaths = 0;
+        p->cbs.result(p->arg, s, &r);
+        evbuffer_drain(in, hdr.len);
+        got++;
+    }
+    if (got && p->cbs.idle)
+        p->cbs.idle(p->arg);
+}
+
+/* A child broke the frame protocol: it cannot be trusted with more work. */
+static void
+pool_drop(struct pool_child *c, const char *why)
+{
+    log_error("child %d (pid %ld) sent a bad frame (%s); killing it",
+              c->index, (long)c->pid, why);
+    bufferevent_disable(c->bev, EV_READ);
+    kill(c->pid, SIGKILL);
+}
+
+static void
+pool_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct pool_child *c = arg;
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if (what & BEV_EVENT_ERROR)
+            log_debug("child %d socket error: %s", c->index,
+                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        c->eof = 1;
+        if (c->reaped)
+            pool_gone(c);
+    }
+}
+
+static void
+pool_sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct pool *p = arg;
+    int st;
+    pid_t pid;
+    (void)sig;
+    (void)what;
+
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        for (int i = 0; i < p->n; i++) {
+            struct pool_child *c = &p->children[i];
+            if (c->pid != pid || c->reaped)
+                continue;
+            c->reaped = 1;
+            c->wstatus = st;
+            if (c->eof)
+                pool_gone(c);
+            break;
+        }
+    }
+}
+
+/* Both reaped and EOF: account for its tasks and replace it. */
+static void
+pool_gone(struct pool_child *c)
+{
+    struct pool *p = c->pool;
+    struct slot *s;
+    int st = c->wstatus;
+
+    if (!p->stopping || c->load > 0) {
+        p->deaths++;
+        if (WIFSIGNALED(st))
+            log_error("child %d (pid %ld) was killed by signal %d (%s) "
+                      "with %u task(s) in hand",
+                      c->index, (long)c->pid, WTERMSIG(st),
+                      strsignal(WTERMSIG(st)), c->load);
+        else
+            log_error("child %d (pid %ld) exited with status %d with %u "
+                      "task(s) in hand",
+                      c->index, (long)c->pid, WEXITSTATUS(st), c->load);
+    } else {
+        log_debug("child %d (pid %ld) exited", c->index, (long)c->pid);
+    }
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    pid_t pid = c->pid;
+    c->pid = 0;
+    /* The first task was running; the others had not started. */
+    if ((s = TAILQ_FIRST(&c->running)) != NULL) {
+        TAILQ_REMOVE(&c->running, s, entry);
+        if (p->cbs.lost)
+            p->cbs.lost(p->arg, s, c->index, pid, st);
+    }
+    while ((s = TAILQ_LAST(&c->running, slot_list)) != NULL) {
+        TAILQ_REMOVE(&c->running, s, entry);
+        if (p->cbs.requeue)
+            p->cbs.requeue(p->arg, s); /* goes to the queue's head */
+    }
+    c->load = 0;
+    if (p->stopping) {
+        if (pool_alive(p) == 0 && p->cbs.stopped)
+            p->cbs.stopped(p->arg);
+        return;
+    }
+    /* A child that keeps dying at once is replaced ever more slowly. */
+    long long lived = pool_now_ms() - c->spawned_ms;
+    c->quick_deaths = lived < 1000 ? c->quick_deaths + 1 : 0;
+    long ms = 0;
+    if (c->quick_deaths > 0) {
+        ms = 100L << (c->quick_deaths < 6 ? c->quick_deaths - 1 : 5);
+        if (ms > 5000)
+            ms = 5000;
+        log_warnx("child %d died %u time(s) in a row within a second; "
+                  "replacing it in %ld ms",
+                  c->index, c->quick_deaths, ms);
+    }
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(c->respawn_ev, &tv);
+    if (p->cbs.idle)
+        p->cbs.idle(p->arg);
+}
+
+static void
+pool_respawn_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pool_child *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->pool->stopping || c->pid != 0)
+        return;
+    if (pool_spawn(c) < 0) {
+        struct timeval tv = {1, 0};
+        evtimer_add(c->respawn_ev, &tv);
+        return;
+    }
+    log_info("child %d replaced by pid %ld", c->index, (long)c->pid);
+    if (c->pool->cbs.idle)
+        c->pool->cbs.idle(c->pool->arg);
+}
+
+void
+pool_stop(struct pool *p)
+{
+    p->stopping = 1;
+    for (int i = 0; i < p->n; i++) {
+        struct pool_child *c = &p->children[i];
+        evtimer_del(c->respawn_ev);
+        /* Half-close: the child sees EOF after its last task and exits;
+         * we keep reading until its side closes too. */
+        if (c->bev != NULL && !c->eof)
+            shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    }
+    if (pool_alive(p) == 0 && p->cbs.stopped)
+        p->cbs.stopped(p->arg);
+}
+
+void
+pool_kill(struct pool *p)
+{
+    p->stopping = 1;
+    for (int i = 0; i < p->n; i++)
+        if (p->children[i].pid > 0 && !p->children[i].reaped)
+            kill(p->children[i].pid, SIGKILL);
+}
+
+void
+pool_reap(struct pool *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        struct pool_child *c = &p->children[i];
+        if (c->pid > 0 && !c->reaped && waitpid(c->pid, &c->wstatus, 0) > 0)
+            c->reaped = 1;
+    }
+}
+
+int
+pool_alive(const struct pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->n; i++)
+        if (p->children[i].pid > 0)
+            n++;
+    return n;
+}
+
+void
+pool_free(struct pool *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        struct pool_child *c = &p->children[i];
+        if (c->bev != NULL)
+            bufferevent_free(c->bev);
+        if (c->respawn_ev != NULL)
+            event_free(c->respawn_ev);
+    }
+    if (p->sigchld != NULL)
+        event_free(p->sigchld);
+    free(p->children);
+    memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The prefork pool: N children, each joined to the parent by a socketpair
+ * whose parent end is a non-blocking bufferevent on the parent's loop.  The
+ * pool forks, frames tasks out (ipc.h), reassembles result frames, notices
+ * a death at once (SIGCHLD through a libevent signal event, plus EOF on the
+ * socket) and forks a replacement.  It owns the children; the slots it is
+ * handed stay owned by the parent's slot table.
+ *
+ * A child counts as gone only when it has been reaped *and* its socket has
+ * reached EOF, so results it wrote just before dying are still delivered.
+ */
+#ifndef CELERIAC_POOL_H
+#define CELERIAC_POOL_H
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <sys/types.h>
+
+#include "ipc.h"
+#include "slot.h"
+
+struct pool;
+
+/* What the pool tells its owner.  Every callback is optional but result. */
+struct pool_cbs {
+    /* A child answered for s, which is off the child's list now. */
+    void (*result)(void *arg, struct slot *s, const struct ipc_result *r);
+    /* A child died while running s (off the child's list now). */
+    void (*lost)(void *arg, struct slot *s, int child, pid_t pid,
+                 int wstatus);
+    /* s was queued in a dead child but had not started: run it elsewhere. */
+    void (*requeue)(void *arg, struct slot *s);
+    /* A child has room again (after results, a respawn or a death). */
+    void (*idle)(void *arg);
+    /* After pool_stop(): every child has exited. */
+    void (*stopped)(void *arg);
+};
+
+/* One child process.  Lifecycle: spawned -> (eof + reaped) -> respawned. */
+struct pool_child {
+    int index;
+    pid_t pid;               /* 0 while no process runs in this place */
+    struct bufferevent *bev; /* owned; NULL while no process */
+    struct slot_list running; /* tasks sent, in the order sent */
+    unsigned load;            /* length of running */
+    int eof;                  /* its socket reached EOF */
+    int reaped;               /* waitpid() returned it */
+    int wstatus;              /* from waitpid() */
+    long long spawned_ms;     /* monotonic */
+    unsigned quick_deaths;    /* consecutive deaths within a second */
+    struct event *respawn_ev; /* owned timer */
+    unsigned long tasks;      /* results returned by this process */
+    struct pool *pool;
+};
+
+struct pool {
+    struct event_base *base; /* borrowed */
+    struct pool_child *children; /* owned array of n */
+    int n;
+    unsigned child_max;       /* tasks queued in one child at most */
+    struct slot_table *slots; /* borrowed */
+    const char *worker;       /* borrowed consumer name */
+    struct pool_cbs cbs;
+    void *arg;
+    int stopping;
+    struct event *sigchld;  /* owned */
+    unsigned long deaths;   /* children that died unasked */
+};
+
+/*
+ * Prepares a pool of n children, each taking at most child_max tasks at a
+ * time, and forks them.  Returns 0, or -1 (logged) if no child could start.
+ */
+int pool_start(struct pool *p, struct event_base *base, int n,
+               unsigned child_max, struct slot_table *slots,
+               const char *worker, const struct pool_cbs *cbs, void *arg);
+/* The least loaded running child with room, or NULL. */
+struct pool_child *pool_pick(struct pool *p);
+/* Sends s (READY, on no list) to child c; s becomes RUNNING. */
+void pool_send(struct pool *p, struct pool_child *c, struct slot *s);
+/* Closes every child's socket; they finish their work and exit. */
+void pool_stop(struct pool *p);
+/* Sends SIGKILL to every child (for a cold shutdown). */
+void pool_kill(struct pool *p);
+/* Waits (blocking) for every child not yet reaped; for the very end. */
+void pool_reap(struct pool *p);
+/* Number of child processes not yet reaped. */
+int pool_alive(const struct pool *p);
+/* Frees what the pool owns; call after the children are gone. */
+void pool_free(struct pool *p);
+
+#endif

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* The table of tasks in flight; see slot.h for the state machine. */
+#include "slot.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "xmalloc.h"
+
+/* Buffers above this are given back when a task finishes, so the worker's
+ * memory returns to its resting size after a burst of large tasks. */
+#define SLOT_KEEP_BYTES (1024 * 1024)
+
+static void slot_reserve(char **buf, size_t *cap, size_t need);
+
+static void
+slot_reserve(char **buf, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return;
+    size_t c = *cap ? *cap : 512;
+    while (c < need)
+        c *= 2;
+    free(*buf); /* contents are not kept */
+    *buf = xmalloc(c);
+    *cap = c;
+}
+
+void
+slot_table_init(struct slot_table *t, uint32_t n)
+{
+    t->slots = xcalloc(n, sizeof(*t->slots));
+    t->n = n;
+    t->used = 0;
+    TAILQ_INIT(&t->free);
+    for (uint32_t i = 0; i < n; i++) {
+        t->slots[i].index = i;
+        t->slots[i].state = SLOT_FREE;
+        TAILQ_INSERT_TAIL(&t->free, &t->slots[i], entry);
+    }
+}
+
+void
+slot_table_free(struct slot_table *t)
+{
+    for (uint32_t i = 0; i < t->n; i++) {
+        free(t->slots[i].msg);
+        free(t->slots[i].res);
+    }
+    free(t->slots);
+    memset(t, 0, sizeof(*t));
+}
+
+struct slot *
+slot_alloc(struct slot_table *t)
+{
+    struct slot *s = TAILQ_FIRST(&t->free);
+    if (s == NULL)
+        return NULL;
+    TAILQ_REMOVE(&t->free, s, entry);
+    s->state = SLOT_READY;
+    s->queue = 0;
+    s->entry_id[0] = '\0';
+    s->attempts = 1;
+    s->child = -1;
+    s->started_us = 0;
+    s->msg_len = 0;
+    s->res_doc_len = 0;
+    t->used++;
+    return s;
+}
+
+void
+slot_release(struct slot_table *t, struct slot *s)
+{
+    if (s->msg_cap > SLOT_KEEP_BYTES) {
+        free(s->msg);
+        s->msg = NULL;
+        s->msg_cap = 0;
+    }
+    if (s->res_cap > SLOT_KEEP_BYTES) {
+        free(s->res);
+        s->res = NULL;
+        s->res_cap = 0;
+    }
+    s->state = SLOT_FREE;
+    TAILQ_INSERT_TAIL(&t->free, s, entry);
+    t->used--;
+}
+
+struct slot *
+slot_get(struct slot_table *t, uint32_t index)
+{
+    if (index >= t->n || t->slots[index].state == SLOT_FREE)
+        return NULL;
+    return &t->slots[index];
+}
+
+void
+slot_set_msg(struct slot *s, const char *msg, size_t len)
+{
+    slot_reserve(&s->msg, &s->msg_cap, len + 1);
+    memcpy(s->msg, msg, len);
+    s->msg[len] = '\0';
+    s->msg_len = len;
+}
+
+void
+slot_set_result(struct slot *s, const char *prefix, const char *id,
+                size_t id_len, const char *reply_to, size_t reply_len,
+                const char *doc, size_t doc_len, int success)
+{
+    static const char kind[] = "result:";
+    size_t plen = strlen(prefix), klen = plen + sizeof(kind) - 1 + id_len;
+    if (reply_to == NULL)
+        reply_len = 0;
+    slot_reserve(&s->res, &s->res_cap, klen + 1 + reply_len + 1 + doc_len + 1);
+    char *p = s->res;
+    memcpy(p, prefix, plen);
+    memcpy(p + plen, kind, sizeof(kind) - 1);
+    memcpy(p + plen + sizeof(kind) - 1, id, id_len);
+    p[klen] = '\0';
+    s->res_key = p;
+    p += klen + 1;
+    if (reply_len)
+        memcpy(p, reply_to, reply_len);
+    p[reply_len] = '\0';
+    s->res_reply_to = p;
+    p += reply_len + 1;
+    memcpy(p, doc, doc_len);
+    p[doc_len] = '\0';
+    s->res_doc = p;
+    s->res_doc_len = doc_len;
+    s->res_success = success;
+}
+
+const char *
+slot_state_name(enum slot_state st)
+{
+    static const char *const names[] = {"free", "ready", "running", "done",
+                                        "finishing"};
+    return (unsigned)st < 5 ? names[st] : "?";
+}
