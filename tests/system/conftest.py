@@ -23,7 +23,7 @@ import time
 import pytest
 import redis
 
-from harness import (PREFIX_CMD, PRODUCER_BIN, SLOW, WORKER_BIN, child_pids,
+from harness import (PREFIX_CMD, PRODUCER_BIN, QUEUE, SLOW, WORKER_BIN, child_pids,
                      consumer_group_exists, free_port, live_pids, pid_alive,
                      stop_pid, wait_until)
 
@@ -34,7 +34,8 @@ from harness import (PREFIX_CMD, PRODUCER_BIN, SLOW, WORKER_BIN, child_pids,
 class RedisServer:
     """A private redis-server in a temporary directory."""
 
-    def __init__(self):
+    def __init__(self, *extra_args):
+        self.extra_args = [str(a) for a in extra_args]
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             pytest.skip("redis-server is not installed")
@@ -54,7 +55,7 @@ class RedisServer:
                  "--unixsocketperm", "700", "--save", "",
                  "--appendonly", "no", "--dir", self.dir,
                  "--logfile", self.log_path, "--daemonize", "no",
-                 "--protected-mode", "yes"],
+                 "--protected-mode", "yes"] + self.extra_args,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.STDOUT)
             live_pids.add(self.proc.pid)
@@ -69,8 +70,7 @@ class RedisServer:
             if self.proc.poll() is not None:
                 return False
             try:
-                c = redis.Redis(host="127.0.0.1", port=self.port,
-                                socket_timeout=1)
+                c = self.client(socket_timeout=1)
                 if c.ping():
                     c.close()
                     return True
@@ -89,16 +89,27 @@ class RedisServer:
         return "unix://" + self.unix_path
 
     def client(self, **kw):
-        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
+        return redis.Redis(host="127.0.0.1", port=self.port,
+                           password=self.password, **kw)
+
+    @property
+    def password(self):
+        if "--requirepass" in self.extra_args:
+            return self.extra_args[self.extra_args.index("--requirepass") + 1]
+        return None
 
     def cli(self, *args, input=None, check=True):
         """Runs redis-cli against this server; returns its stdout (str)."""
         exe = shutil.which("redis-cli")
         if exe is None:
             pytest.skip("redis-cli is not installed")
+        env = dict(os.environ)
+        if self.password is not None:
+            env["REDISCLI_AUTH"] = self.password
         r = subprocess.run([exe, "-h", "127.0.0.1", "-p", str(self.port)] +
                            [str(a) for a in args], input=input,
-                           capture_output=True, text=True, timeout=30)
+                           capture_output=True, text=True, timeout=30,
+                           env=env)
         if check:
             assert r.returncode == 0, "redis-cli %s: %s" % (args, r.stderr)
         return r.stdout
@@ -124,6 +135,25 @@ def redis_server():
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture
+def make_redis():
+    """Starts more private redis-servers for one test:
+    make_redis(*extra_server_args) -> RedisServer, stopped at teardown."""
+    servers = []
+
+    def make(*extra):
+        s = RedisServer(*extra)
+        servers.append(s)
+        s.start()
+        return s
+
+    try:
+        yield make
+    finally:
+        for s in servers:
+            s.cleanup()
 
 
 @pytest.fixture
@@ -236,9 +266,12 @@ def tmp_dir():
 
 
 @pytest.fixture
-def worker(redis_server, r, tmp_dir, request):
+def worker(redis_server, r, tmp_dir):
     """Starts celeriac-worker processes: worker(*extra_args, redis_url=...,
-    concurrency=2, env=None, wait_ready=True) -> Worker.
+    concurrency=2, env=None, wait_ready=True, stream=QUEUE, client=None)
+    -> Worker.  redis_url="" leaves --redis out.  With wait_ready it
+    returns once the children are forked and the consumer group of
+    `stream` exists (looked up through `client`, default the `r` fixture).
 
     At teardown every worker still running gets SIGTERM and must exit 0;
     its children must be gone afterwards.  Its stderr is printed, which
@@ -247,10 +280,11 @@ def worker(redis_server, r, tmp_dir, request):
     started = []
 
     def start(*extra, redis_url=None, concurrency=2, env=None,
-              wait_ready=True):
-        argv = PREFIX_CMD + [WORKER_BIN, "--redis",
-                             redis_url or redis_server.url,
-                             "--concurrency", str(concurrency)]
+              wait_ready=True, stream=QUEUE, client=None):
+        argv = PREFIX_CMD + [WORKER_BIN]
+        if redis_url != "":
+            argv += ["--redis", redis_url or redis_server.url]
+        argv += ["--concurrency", str(concurrency)]
         argv += [str(a) for a in extra]
         e = dict(os.environ)
         e.pop("CELERIAC_REDIS_URL", None)
@@ -263,8 +297,9 @@ def worker(redis_server, r, tmp_dir, request):
             # Ready: its children are forked and its group exists (it has
             # connected to Redis and is about to read).
             w.wait_children(concurrency)
-            wait_until(lambda: not w.alive() or consumer_group_exists(r),
-                       30, what="the worker to create the consumer group")
+            wait_until(lambda: not w.alive() or
+                       consumer_group_exists(client or r, stream), 30,
+                       what="the worker to create the group on " + stream)
             assert w.alive(), "worker exited at start:\n" + w.log()
         return w
 
