@@ -31,12 +31,12 @@ endif
 PKGS = libevent hiredis jansson libcrypto
 # Recursive (=) on purpose: evaluated after the deps step has run.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm
 
 COMMON = common/log.c common/xmalloc.c common/redisurl.c
 PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/message.c protocol/hashtask.c protocol/result.c \
-	protocol/scripts.c
+	protocol/scripts.c protocol/policy.c
 WORKER = $(wildcard worker/*.c)
 WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c
 PRODUCER = $(wildcard producer/*.c)
@@ -99,10 +99,77 @@ run: all
 	@scripts/deps.sh run
 	scripts/run.sh $(ARGS)
 
+# Benchmarks (bench/README.md).  bench/rawredis, the raw-Redis ceiling, is
+# built with the same flags; celeriac is built if it can be, and the bench
+# reports it missing (and fails) if not.  BENCH_ARGS passes options to
+# bench/run.py, e.g. BENCH_ARGS="--systems celeriac,bullmq --workloads W1".
+BENCH_RAW = $(O)/bench/rawredis
+$(BENCH_RAW): $(call obj,bench/rawredis.c protocol/scripts.c protocol/keys.c \
+		common/redisurl.c common/xmalloc.c common/log.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+bench bench-quick: $(BENCH_RAW)
+	@bench/setup.sh
+	-@$(MAKE) --no-print-directory all
+	$(PYTHON) bench/run.py $(if $(filter bench-quick,$@),--quick) \
+		--bin $(BIN) --raw $(BENCH_RAW) $(BENCH_ARGS)
+
 format:
 	clang-format -i $(COMMON) $(PROTOCOL) $(WORKER) $(PRODUCER) \
 		common/*.h protocol/*.h worker/*.h $(wildcard producer/*.h) \
 		tests/unit/*.c
+
+# Fuzzing (tests/fuzz/README.md): libFuzzer targets for the decoders of
+# untrusted input, built with clang, ASan and UBSan into build/fuzz.  `make
+# fuzz` replays tests/fuzz/crashes, then runs each target for FUZZ_SECONDS
+# on a copy of its seed corpus (tests/fuzz/corpus is never written) and
+# fails on any crash, leak, timeout or sanitizer report.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS = fuzz_message fuzz_frame fuzz_b64
+FUZZ_O = build/fuzz
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_BINS = $(addprefix $(FUZZ_O)/,$(FUZZ_TARGETS))
+FUZZ_LIB = $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(PROTOCOL) $(COMMON) $(WORKER_LIB))
+FUZZ_OPTS = -rss_limit_mb=2048 -timeout=10 -detect_leaks=1 -max_len=65536 \
+	-print_final_stats=1
+FUZZ_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+$(FUZZ_O)/obj/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+		$(PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BINS): $(FUZZ_O)/%: $(FUZZ_O)/obj/tests/fuzz/%.o $(FUZZ_LIB)
+	$(FUZZ_CC) $(LDFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		log=$(FUZZ_O)/$$t.log; corpus=$(FUZZ_O)/corpus/$$t; \
+		mkdir -p $$corpus $(FUZZ_O)/artifacts; \
+		cp tests/fuzz/corpus/$$t/* $$corpus/; \
+		if [ -n "$$(ls -A tests/fuzz/crashes/$$t 2>/dev/null)" ]; then \
+			echo "== $$t: replaying tests/fuzz/crashes/$$t"; \
+			$(FUZZ_ENV) $(FUZZ_O)/$$t $(FUZZ_OPTS) \
+				tests/fuzz/crashes/$$t/* >$$log 2>&1 || { \
+				tail -n 60 $$log; echo "$$t: FAILED (log: $$log)"; \
+				exit 1; }; \
+		fi; \
+		echo "== $$t: $(FUZZ_SECONDS) s from $$(ls $$corpus | wc -l) inputs"; \
+		$(FUZZ_ENV) $(FUZZ_O)/$$t $(FUZZ_OPTS) \
+			-max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=$(FUZZ_O)/artifacts/$$t- \
+			-dict=tests/fuzz/$$t.dict $$corpus >$$log 2>&1 || { \
+			tail -n 60 $$log; echo "$$t: FAILED (log: $$log," \
+				"input: $(FUZZ_O)/artifacts/$$t-*)"; exit 1; }; \
+		awk '/^stat::number_of_executed_units/ { n = $$2 } \
+			/^stat::peak_rss_mb/ { r = $$2 } \
+			END { printf "%s: ok, %d runs, peak RSS %d MB\n", \
+				"'$$t'", n, r }' $$log; \
+	done
 
 clean:
 	rm -rf build bin

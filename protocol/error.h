@@ -12,6 +12,9 @@
 #define ERROR_PAYLOAD_TOO_LARGE "PayloadTooLarge"
 #define ERROR_UNKNOWN_ALGORITHM "UnknownAlgorithm"
 #define ERROR_WORKER_LOST "WorkerLost"
+#define ERROR_TIME_LIMIT "TimeLimitExceeded"
+#define ERROR_EXPIRED "Expired"
+#define ERROR_MAX_DELIVERIES "MaxDeliveriesExceeded"
 #define ERROR_INTERNAL "InternalError"
 
 /* A fixed-size error: no allocation, so it can be filled anywhere. */

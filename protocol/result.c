@@ -71,6 +71,10 @@ result_encode(const struct result *r, size_t *len)
     }
     json_object_set_new(o, "worker", json_string(r->worker));
     json_object_set_new(o, "attempts", json_integer(r->attempts));
+    json_object_set_new(o, "retries", json_integer(r->retries));
+    json_object_set_new(o, "errors", json_is_array(r->errors)
+                                         ? json_deep_copy(r->errors)
+                                         : json_array());
     json_object_set_new(o, "started_at", json_string(started));
     json_object_set_new(o, "finished_at", json_string(finished));
     json_object_set_new(o, "runtime_us",

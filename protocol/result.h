@@ -5,7 +5,8 @@
  *
  *   {"id": "...", "task": "hash", "status": "SUCCESS",
  *    "result": {"algorithm": "sha512", "digest": "ddaf...", "bytes": 3},
- *    "error": null, "worker": "host:123", "attempts": 1,
+ *    "error": null, "worker": "host:123", "attempts": 1, "retries": 0,
+ *    "errors": [],
  *    "started_at": "2026-11-22T02:33:48.123456Z",
  *    "finished_at": "2026-11-22T02:33:48.123470Z", "runtime_us": 14}
  */
@@ -18,6 +19,8 @@
 
 #define RESULT_SUCCESS "SUCCESS"
 #define RESULT_FAILURE "FAILURE"
+#define RESULT_RETRY "RETRY"     /* failed; another attempt is scheduled */
+#define RESULT_EXPIRED "EXPIRED" /* taken after its "expires" time */
 
 /* What goes into one document; every pointer is borrowed. */
 struct result {
@@ -28,7 +31,9 @@ struct result {
     const char *err_type; /* "error.type" on failure */
     const char *err_msg;  /* "error.message" on failure */
     const char *worker;   /* the worker's consumer name */
-    unsigned attempts;    /* deliveries of this task so far, >= 1 */
+    unsigned attempts;    /* runs of this task so far, >= 1 */
+    unsigned retries;     /* scheduled retries before this attempt */
+    const json_t *errors; /* errors of earlier attempts (array) or NULL */
     int64_t started_us;   /* Unix time in microseconds */
     int64_t finished_us;
 };

@@ -1,29 +1,70 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Lua scripts every worker runs in Redis.  Their text is part of the
- * protocol (PROTOCOL.md, "Acknowledgement"): any worker implementation must
- * give the same guarantees.
+ * protocol (PROTOCOL.md): any worker implementation must give the same
+ * guarantees.  Each runs atomically, so two workers can never both take,
+ * finish or move the same task.
  */
 #ifndef CELERIAC_SCRIPTS_H
 #define CELERIAC_SCRIPTS_H
 
+/* Dispositions of a finished task (the "mode" argument of scripts_finish). */
+#define SCRIPTS_FINAL "F" /* store the result, reply, ack, delete */
+#define SCRIPTS_RETRY "R" /* store a RETRY result, schedule, ack, delete */
+#define SCRIPTS_DEAD "D"  /* store the result, reply, dead-letter, ack, del */
+#define SCRIPTS_FINISH_ARGS 7 /* per task */
+
 /*
- * Finishes a batch of tasks read from one queue stream, atomically.
+ * Finishes a batch of tasks read from one queue stream.
  *
  *   KEYS[1]  the queue stream
- *   ARGV[1]  the consumer group
- *   ARGV[2]  the consumer that ran the tasks
- *   ARGV[3]  result time-to-live in seconds
- *   then 4 arguments per task: entry id, result key, reply_to stream (""
- *   for none), result document.
+ *   ARGV[1]  the consumer group       ARGV[2]  this worker's consumer name
+ *   ARGV[3]  result TTL in seconds    ARGV[4]  the scheduled sorted set
+ *   ARGV[5]  the dead-letter stream
+ *   then 7 arguments per task: entry id, result key, reply_to ("" for
+ *   none), result document, mode (F, R or D), and two mode arguments:
+ *     R: due time (Unix ms), the message to schedule
+ *     D: the original message, the dead-letter reason (JSON)
  *
- * For each task whose entry is still pending for this consumer: SET the
- * result with its TTL, XADD it to reply_to (which gets the same TTL), XACK
- * and XDEL the entry.  An entry that is no longer pending for this consumer
- * (another worker took it over, or it was already finished) is left alone,
- * so a late or repeated call corrupts nothing.  Returns an array with 1 for
- * each task finished here and 0 for each skipped.
+ * A task whose entry is no longer pending for this consumer (another worker
+ * took it over, it was finished already, or the group is gone) is left
+ * alone, so a late or
+ * repeated call corrupts nothing.  Returns one integer per task: 1 finished
+ * here, 0 skipped.
  */
 extern const char scripts_finish[];
+
+/*
+ * Takes over tasks whose worker is gone.
+ *
+ *   KEYS[1]  the queue stream
+ *   ARGV[1]  group   ARGV[2]  this consumer   ARGV[3]  visibility timeout ms
+ *   ARGV[4]  most entries to take   ARGV[5]  heartbeat key prefix
+ *            ("<prefix>worker:")
+ *
+ * Takes entries pending for consumers whose heartbeat key has expired, then
+ * entries idle longer than the visibility timeout (any consumer: a live
+ * worker keeps its own entries fresh with scripts_touch).  Consumers with
+ * no heartbeat and nothing pending are deleted.  Returns, per entry taken:
+ * {id, fields or false, deliveries (after this one), previous consumer}.
+ */
+extern const char scripts_claim[];
+
+/*
+ * Keeps this worker's in-flight entries fresh (resets their idle time
+ * without counting a delivery).  KEYS[1] stream, ARGV[1] group, ARGV[2]
+ * this consumer, then entry ids.  Returns the ids that are no longer
+ * pending for this consumer (taken over elsewhere).
+ */
+extern const char scripts_touch[];
+
+/*
+ * Moves due scheduled tasks to their queues, each exactly once.
+ * KEYS[1] the scheduled sorted set, ARGV[1] now (Unix ms), ARGV[2] most to
+ * move, ARGV[3] queue key prefix ("<prefix>queue:").  A member is a task
+ * message whose "queue" field names its queue ("default" if absent).
+ * Returns the number moved.
+ */
+extern const char scripts_move[];
 
 #endif

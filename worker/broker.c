@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/hiredis.h>
@@ -52,14 +53,26 @@ static int broker_send_batch(struct broker_batch *bb);
 static void broker_finish_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_batch_fail(struct broker_batch *bb);
 static void broker_ignore_cb(redisAsyncContext *ac, void *r, void *privdata);
+static void broker_entry_msg(const redisReply *fields, const char **msg,
+                             size_t *len);
+static void broker_beat_cb(redisAsyncContext *ac, void *r, void *privdata);
+static void broker_claim_cb(redisAsyncContext *ac, void *r, void *privdata);
+static void broker_touch_cb(redisAsyncContext *ac, void *r, void *privdata);
+static void broker_watch_cb(evutil_socket_t fd, short what, void *arg);
+static void broker_watch(struct broker_conn *c, long long now, long limit);
+static void broker_drop(struct broker_conn *c, const char *why);
+static long long broker_now_ms(void);
 
 int
 broker_start(struct broker *b, struct event_base *base,
              const struct redisurl *url, const char *prefix,
              char *const *queues, int nqueues, const char *consumer,
-             long result_ttl, const struct broker_cbs *cbs, void *arg)
+             long result_ttl, long timeout_ms, long block_ms,
+             const struct broker_cbs *cbs, void *arg)
 {
     memset(b, 0, sizeof(*b));
+    b->timeout_ms = timeout_ms;
+    b->block_ms = block_ms;
     b->base = base;
     b->url = url;
     b->where = redisurl_describe(url);
@@ -85,6 +98,9 @@ broker_start(struct broker *b, struct event_base *base,
     b->rd.retry_ev = evtimer_new(base, broker_retry_cb, &b->rd);
     b->wr.retry_ev = evtimer_new(base, broker_retry_cb, &b->wr);
     b->cool_ev = evtimer_new(base, broker_cool_cb, b);
+    b->watch_ev = event_new(base, -1, EV_PERSIST, broker_watch_cb, b);
+    struct timeval tv = {1, 0};
+    evtimer_add(b->watch_ev, &tv);
     broker_connect(&b->wr);
     broker_connect(&b->rd);
     return 0;
@@ -118,6 +134,8 @@ broker_connect(struct broker_conn *c)
     c->ac = ac;
     c->ready = 0;
     c->init_failed = 0;
+    c->started_ms = broker_now_ms();
+    c->watch_head = NULL;
     redisLibeventAttach(ac, b->base);
     redisAsyncSetConnectCallback(ac, broker_connect_cb);
     redisAsyncSetDisconnectCallback(ac, broker_disconnect_cb);
@@ -268,7 +286,9 @@ broker_disconnect_cb(const redisAsyncContext *ac, int status)
     c->ready = 0;
     if (c == &b->rd)
         b->reading = 0;
-    if (b->stopping)
+    else
+        b->claiming = 0;
+    if (b->stopping || c->dropping)
         return;
     if (status != REDIS_OK || !c->init_failed)
         log_warnx("lost the %s connection to Redis at %s: %s; reconnecting",
@@ -382,27 +402,35 @@ broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
             redisReply *ent = entries->element[e];
             if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2)
                 continue;
-            const char *id = ent->element[0]->str;
-            redisReply *fields = ent->element[1];
-            const char *msg = NULL;
-            size_t len = 0;
-            if (fields->type == REDIS_REPLY_ARRAY) {
-                for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-                    redisReply *k = fields->element[f];
-                    if (k->len == strlen(KEYS_MSG_FIELD) &&
-                        memcmp(k->str, KEYS_MSG_FIELD, k->len) == 0) {
-                        msg = fields->element[f + 1]->str;
-                        len = fields->element[f + 1]->len;
-                        break;
-                    }
-                }
-            }
-            b->cbs.entry(b->arg, q, id, msg, len);
+            const char *msg;
+            size_t len;
+            broker_entry_msg(ent->element[1], &msg, &len);
+            b->cbs.entry(b->arg, q, ent->element[0]->str, msg, len, 1, NULL);
         }
     }
 done:
     if (b->cbs.read_done)
         b->cbs.read_done(b->arg);
+}
+
+/* Finds the "msg" field of a stream entry's field list. */
+static void
+broker_entry_msg(const redisReply *fields, const char **msg, size_t *len)
+{
+    *msg = NULL;
+    *len = 0;
+    if (fields->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+        const redisReply *k = fields->element[f];
+        if (k->type == REDIS_REPLY_STRING &&
+            k->len == strlen(KEYS_MSG_FIELD) &&
+            memcmp(k->str, KEYS_MSG_FIELD, k->len) == 0) {
+            *msg = fields->element[f + 1]->str;
+            *len = fields->element[f + 1]->len;
+            return;
+        }
+    }
 }
 
 static void
@@ -471,13 +499,15 @@ static int
 broker_send_batch(struct broker_batch *bb)
 {
     struct broker *b = bb->b;
-    size_t argc = 0, max = 7 + 4 * (size_t)bb->n;
+    size_t argc = 0, max = 9 + SCRIPTS_FINISH_ARGS * (size_t)bb->n;
     const char **argv = xcalloc(max, sizeof(char *));
     size_t *lens = xcalloc(max, sizeof(size_t));
-    char ttl[24];
+    char ttl[24], sched[KEYS_MAX], dead[KEYS_MAX];
     struct slot *s;
 
     snprintf(ttl, sizeof(ttl), "%ld", b->result_ttl);
+    keys_scheduled(sched, sizeof(sched), b->prefix);
+    keys_dead(dead, sizeof(dead), b->prefix);
 #define BROKER_ARG(p, l) (argv[argc] = (p), lens[argc++] = (l))
     if (bb->evaled || b->sha[0] == '\0') {
         BROKER_ARG("EVAL", 4);
@@ -491,12 +521,17 @@ broker_send_batch(struct broker_batch *bb)
     BROKER_ARG(KEYS_GROUP, strlen(KEYS_GROUP));
     BROKER_ARG(b->consumer, strlen(b->consumer));
     BROKER_ARG(ttl, strlen(ttl));
+    BROKER_ARG(sched, strlen(sched));
+    BROKER_ARG(dead, strlen(dead));
     TAILQ_FOREACH(s, &bb->slots, entry)
     {
         BROKER_ARG(s->entry_id, strlen(s->entry_id));
         BROKER_ARG(s->res_key, strlen(s->res_key));
         BROKER_ARG(s->res_reply_to, strlen(s->res_reply_to));
         BROKER_ARG(s->res_doc, s->res_doc_len);
+        BROKER_ARG(s->res_mode, 1);
+        BROKER_ARG(s->res_arg1, s->res_arg1_len);
+        BROKER_ARG(s->res_arg2, s->res_arg2_len);
     }
 #undef BROKER_ARG
     int rc = redisAsyncCommandArgv(b->wr.ac, broker_finish_cb, bb, (int)argc,
@@ -558,6 +593,228 @@ broker_batch_fail(struct broker_batch *bb)
     free(bb);
 }
 
+/* ---- heartbeat, take-over, refresh, schedule ---- */
+
+int
+broker_heartbeat(struct broker *b, const char *const *kv, int nfields,
+                 long ttl_ms, long long now_ms)
+{
+    if (!b->wr.ready)
+        return -1;
+    char key[KEYS_MAX], reg[KEYS_MAX], ttl[24], score[24];
+    keys_worker(key, sizeof(key), b->prefix, b->consumer);
+    keys_workers(reg, sizeof(reg), b->prefix);
+    snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
+    snprintf(score, sizeof(score), "%lld", now_ms);
+    const char **argv = xcalloc((size_t)(2 + 2 * nfields), sizeof(char *));
+    argv[0] = "HSET";
+    argv[1] = key;
+    for (int i = 0; i < 2 * nfields; i++)
+        argv[2 + i] = kv[i];
+    redisAsyncCommandArgv(b->wr.ac, NULL, NULL, 2 + 2 * nfields, argv, NULL);
+    free(argv);
+    const char *pexp[] = {"PEXPIRE", key, ttl};
+    redisAsyncCommandArgv(b->wr.ac, NULL, NULL, 3, pexp, NULL);
+    const char *zadd[] = {"ZADD", reg, score, b->consumer};
+    redisAsyncCommandArgv(b->wr.ac, broker_beat_cb, NULL, 4, zadd, NULL);
+    return 0;
+}
+
+static void
+broker_beat_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct broker *b = ((struct broker_conn *)ac->data)->b;
+    redisReply *reply = r;
+    (void)privdata;
+    int ok = reply != NULL && reply->type != REDIS_REPLY_ERROR;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_warnx("storing the heartbeat failed: %s", reply->str);
+    if (b->cbs.beat)
+        b->cbs.beat(b->arg, ok);
+}
+
+void
+broker_deregister(struct broker *b)
+{
+    char key[KEYS_MAX], reg[KEYS_MAX];
+    if (!b->wr.ready)
+        return;
+    keys_worker(key, sizeof(key), b->prefix, b->consumer);
+    keys_workers(reg, sizeof(reg), b->prefix);
+    redisAsyncCommand(b->wr.ac, NULL, NULL, "DEL %s", key);
+    redisAsyncCommand(b->wr.ac, NULL, NULL, "ZREM %s %s", reg, b->consumer);
+}
+
+int
+broker_claim(struct broker *b, int queue, unsigned count, long visibility_ms)
+{
+    if (!b->wr.ready || b->claiming || b->stopping)
+        return -1;
+    char cnt[24], vis[24], wprefix[KEYS_MAX];
+    snprintf(cnt, sizeof(cnt), "%u", count);
+    snprintf(vis, sizeof(vis), "%ld", visibility_ms);
+    snprintf(wprefix, sizeof(wprefix), "%sworker:", b->prefix);
+    const char *argv[] = {"EVAL",     scripts_claim, "1",    b->streams[queue],
+                          KEYS_GROUP, b->consumer,   vis,    cnt,
+                          wprefix};
+    if (redisAsyncCommandArgv(b->wr.ac, broker_claim_cb,
+                              (void *)(intptr_t)queue, 9, argv,
+                              NULL) != REDIS_OK)
+        return -1;
+    b->claiming = 1;
+    return 0;
+}
+
+static void
+broker_claim_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct broker *b = ((struct broker_conn *)ac->data)->b;
+    redisReply *reply = r;
+    int q = (int)(intptr_t)privdata;
+
+    b->claiming = 0;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+        strncmp(reply->str, "NOGROUP", 7) != 0)
+        log_warnx("taking over stalled tasks failed: %s", reply->str);
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            redisReply *e = reply->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 4 ||
+                e->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            const char *msg;
+            size_t len;
+            broker_entry_msg(e->element[1], &msg, &len);
+            unsigned dels = e->element[2]->type == REDIS_REPLY_INTEGER
+                                ? (unsigned)e->element[2]->integer
+                                : 1;
+            const char *from = e->element[3]->type == REDIS_REPLY_STRING
+                                   ? e->element[3]->str
+                                   : NULL;
+            b->cbs.entry(b->arg, q, e->element[0]->str, msg, len, dels, from);
+        }
+    }
+    if (b->cbs.claim_done)
+        b->cbs.claim_done(b->arg);
+}
+
+void
+broker_touch(struct broker *b, int queue, const char *const *ids, int n)
+{
+    if (!b->wr.ready || n == 0)
+        return;
+    const char **argv = xcalloc((size_t)(6 + n), sizeof(char *));
+    argv[0] = "EVAL";
+    argv[1] = scripts_touch;
+    argv[2] = "1";
+    argv[3] = b->streams[queue];
+    argv[4] = KEYS_GROUP;
+    argv[5] = b->consumer;
+    for (int i = 0; i < n; i++)
+        argv[6 + i] = ids[i];
+    redisAsyncCommandArgv(b->wr.ac, broker_touch_cb, (void *)(intptr_t)queue,
+                          6 + n, argv, NULL);
+    free(argv);
+}
+
+static void
+broker_touch_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct broker *b = ((struct broker_conn *)ac->data)->b;
+    redisReply *reply = r;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < reply->elements; i++)
+        if (reply->element[i]->type == REDIS_REPLY_STRING && b->cbs.taken)
+            b->cbs.taken(b->arg, (int)(intptr_t)privdata,
+                         reply->element[i]->str);
+}
+
+void
+broker_move(struct broker *b, long long now_ms, unsigned max)
+{
+    char sched[KEYS_MAX], qprefix[KEYS_MAX], now[24], cnt[24];
+    if (!b->wr.ready)
+        return;
+    keys_scheduled(sched, sizeof(sched), b->prefix);
+    snprintf(qprefix, sizeof(qprefix), "%squeue:", b->prefix);
+    snprintf(now, sizeof(now), "%lld", now_ms);
+    snprintf(cnt, sizeof(cnt), "%u", max);
+    const char *argv[] = {"EVAL", scripts_move, "1", sched, now, cnt, qprefix};
+    redisAsyncCommandArgv(b->wr.ac, broker_ignore_cb, NULL, 7, argv, NULL);
+}
+
+/* ---- watchdog ---- */
+
+static long long
+broker_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Drops a connection that stopped answering; hiredis calls the pending
+ * callbacks with no reply, and the reconnect timer takes over. */
+static void
+broker_drop(struct broker_conn *c, const char *why)
+{
+    redisAsyncContext *ac = c->ac;
+    log_warnx("Redis at %s %s (%s connection); reconnecting", c->b->where,
+              why, c->role);
+    c->ac = NULL;
+    c->ready = 0;
+    if (c == &c->b->rd)
+        c->b->reading = 0;
+    else
+        c->b->claiming = 0;
+    c->failures++;
+    c->dropping = 1;
+    redisAsyncFree(ac);
+    c->dropping = 0;
+    broker_schedule(c);
+}
+
+/* Checks one connection: a reply pending for longer than limit ms with no
+ * other reply in between, or a connect that takes that long, drops it. */
+static void
+broker_watch(struct broker_conn *c, long long now, long limit)
+{
+    if (c->ac == NULL)
+        return;
+    if (!(c->ac->c.flags & REDIS_CONNECTED)) {
+        if (now - c->started_ms > c->b->timeout_ms)
+            broker_drop(c, "did not accept the connection in time");
+        return;
+    }
+    const void *head = c->ac->replies.head;
+    if (head == NULL) {
+        c->watch_head = NULL;
+        return;
+    }
+    if (head != c->watch_head) {
+        c->watch_head = head;
+        c->watch_since = now;
+        return;
+    }
+    if (now - c->watch_since > limit)
+        broker_drop(c, "stopped answering");
+}
+
+static void
+broker_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct broker *b = arg;
+    long long now = broker_now_ms();
+    (void)fd;
+    (void)what;
+    if (b->stopping)
+        return;
+    broker_watch(&b->wr, now, b->timeout_ms);
+    /* The read legitimately waits up to its BLOCK time. */
+    broker_watch(&b->rd, now, b->timeout_ms + b->block_ms);
+}
+
 /* ---- stopping ---- */
 
 void
@@ -567,6 +824,8 @@ broker_stop(struct broker *b)
     evtimer_del(b->rd.retry_ev);
     evtimer_del(b->wr.retry_ev);
     evtimer_del(b->cool_ev);
+    if (b->watch_ev)
+        evtimer_del(b->watch_ev);
     if (b->rd.ac != NULL)
         redisAsyncDisconnect(b->rd.ac);
     if (b->wr.ac != NULL)
@@ -592,6 +851,8 @@ broker_free(struct broker *b)
         event_free(b->wr.retry_ev);
     if (b->cool_ev)
         event_free(b->cool_ev);
+    if (b->watch_ev)
+        event_free(b->watch_ev);
     for (int i = 0; i < b->nstreams; i++)
         free(b->streams[i]);
     free(b->streams);

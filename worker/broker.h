@@ -20,10 +20,12 @@
 struct broker_cbs {
     /* The read (or write) connection became usable. */
     void (*ready)(void *arg);
-    /* One entry from a read.  msg is NULL if the entry has no "msg"
-     * field; borrowed until the callback returns. */
+    /* One entry from a read or a take-over.  msg is NULL if the entry has
+     * no "msg" field; borrowed until the callback returns.  deliveries
+     * counts this one; from is the consumer it was taken from, or NULL. */
     void (*entry)(void *arg, int queue, const char *entry_id,
-                  const char *msg, size_t len);
+                  const char *msg, size_t len, unsigned deliveries,
+                  const char *from);
     /* The outstanding read ended (after its entries, if any). */
     void (*read_done)(void *arg);
     /* Redis answered for s: applied is 1 if this worker finished it, 0 if
@@ -31,6 +33,12 @@ struct broker_cbs {
     void (*finished)(void *arg, struct slot *s, int applied);
     /* The finish of s did not reach Redis; s must be finished again. */
     void (*unfinished)(void *arg, struct slot *s);
+    /* The heartbeat was stored (ok) or not. */
+    void (*beat)(void *arg, int ok);
+    /* entry_id of queue is no longer pending for this worker. */
+    void (*taken)(void *arg, int queue, const char *entry_id);
+    /* A take-over call ended (after its entries). */
+    void (*claim_done)(void *arg);
 };
 
 /* One of the two connections. */
@@ -43,6 +51,10 @@ struct broker_conn {
     long backoff_ms;        /* next reconnect delay */
     unsigned failures;      /* consecutive failed attempts */
     struct event *retry_ev; /* owned timer */
+    long long started_ms;   /* when the connection attempt began */
+    int dropping;           /* broker_drop() is freeing it */
+    const void *watch_head; /* oldest pending reply at the last check */
+    long long watch_since;  /* when watch_head was first seen */
 };
 
 struct broker {
@@ -57,6 +69,11 @@ struct broker {
     struct broker_conn rd, wr;
     long long rd_client_id; /* CLIENT ID of the read connection */
     char sha[41];           /* SHA1 of the finish script */
+    char claim_sha[41], touch_sha[41], move_sha[41];
+    long timeout_ms;        /* a connection silent this long is dropped */
+    long block_ms;          /* the read's BLOCK */
+    struct event *watch_ev; /* owned: the watchdog */
+    int claiming;           /* a take-over call is outstanding */
     int reading;            /* a read is outstanding */
     int stopping;
     struct event *cool_ev; /* owned: pause after a failed read */
@@ -72,7 +89,8 @@ struct broker {
 int broker_start(struct broker *b, struct event_base *base,
                  const struct redisurl *url, const char *prefix,
                  char *const *queues, int nqueues, const char *consumer,
-                 long result_ttl, const struct broker_cbs *cbs, void *arg);
+                 long result_ttl, long timeout_ms, long block_ms,
+                 const struct broker_cbs *cbs, void *arg);
 /* 1 if a read can be sent now. */
 int broker_can_read(const struct broker *b);
 /* Sends XREADGROUP for up to count entries per queue, blocking block_ms.
@@ -87,6 +105,24 @@ int broker_can_write(const struct broker *b);
  */
 int broker_finish(struct broker *b, int queue, struct slot_list *done,
                   unsigned max);
+/*
+ * Writes this worker's heartbeat: HSET <prefix>worker:<name> with the
+ * nfields field/value pairs in kv, PEXPIRE ttl_ms, and ZADD <prefix>workers
+ * now_ms name.  Returns 0, or -1 if the write side is not usable.
+ */
+int broker_heartbeat(struct broker *b, const char *const *kv, int nfields,
+                     long ttl_ms, long long now_ms);
+/* Removes this worker's heartbeat and registry entry (clean exit). */
+void broker_deregister(struct broker *b);
+/* Takes over up to count entries of queue from dead or stalled workers
+ * (scripts_claim).  Returns 0, or -1 if it cannot be sent now. */
+int broker_claim(struct broker *b, int queue, unsigned count,
+                 long visibility_ms);
+/* Refreshes this worker's in-flight entries of queue (scripts_touch). */
+void broker_touch(struct broker *b, int queue, const char *const *ids,
+                  int n);
+/* Moves due scheduled tasks to their queues (scripts_move). */
+void broker_move(struct broker *b, long long now_ms, unsigned max);
 /* Ends a blocked read at once (CLIENT UNBLOCK through the write side). */
 void broker_unblock(struct broker *b);
 /* Disconnects both connections once their replies are in; no reconnect. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,11 +34,20 @@ struct child_buf {
     size_t cap;
 };
 
+/* The child's state: what the STARTED callback needs. */
+struct child {
+    int fd;
+    struct child_buf out; /* results not yet written */
+    uint32_t seq;         /* the task being run */
+    int broken;           /* writing to the parent failed */
+};
+
 static void child_buf_reserve(struct child_buf *b, size_t need);
 static int child_flush(int fd, struct child_buf *out);
-static void child_run_frame(const struct ipc_hdr *hdr,
-                            const unsigned char *payload, const char *worker,
-                            struct child_buf *out);
+static void child_started(void *arg, unsigned time_limit_ms);
+static void child_run_frame(struct child *c, const struct ipc_hdr *hdr,
+                            const unsigned char *payload,
+                            const struct exec_env *env);
 static long long child_now_ns(void);
 
 static void
@@ -79,52 +89,92 @@ child_flush(int fd, struct child_buf *out)
     return 0;
 }
 
-/* Runs one task frame and appends its result frame to out. */
+/* Tells the parent at once that a task with a time limit starts now. */
 static void
-child_run_frame(const struct ipc_hdr *hdr, const unsigned char *payload,
-                const char *worker, struct child_buf *out)
+child_started(void *arg, unsigned time_limit_ms)
+{
+    struct child *c = arg;
+    child_buf_reserve(&c->out, IPC_HDR_LEN + IPC_STARTED_LEN);
+    unsigned char *p = c->out.data + c->out.len;
+    ipc_hdr_write(p, IPC_STARTED, c->seq, IPC_STARTED_LEN);
+    ipc_started_write(p + IPC_HDR_LEN, time_limit_ms);
+    c->out.len += IPC_HDR_LEN + IPC_STARTED_LEN;
+    if (child_flush(c->fd, &c->out) < 0)
+        c->broken = 1;
+}
+
+/* Runs one task frame and appends its result frame to c->out. */
+static void
+child_run_frame(struct child *c, const struct ipc_hdr *hdr,
+                const unsigned char *payload, const struct exec_env *env)
 {
     struct ipc_task t;
     struct exec_out r;
+    struct rusage ru;
     size_t plen = hdr->len - IPC_HDR_LEN;
+    struct child_buf *out = &c->out;
 
     if (hdr->type != IPC_TASK || ipc_task_parse(payload, plen, &t) < 0) {
         /* The parent and child are the same binary: this is a bug. */
         fatalx("%s: malformed frame from parent (type %u, %zu bytes)",
                __func__, hdr->type, plen);
     }
-    char entry_id[64];
+    char entry_id[64], queue[256];
     snprintf(entry_id, sizeof(entry_id), "%.*s", (int)t.entry_id_len,
              t.entry_id);
-    exec_run(entry_id, t.msg, t.msg_len, t.attempts, worker, &r);
+    snprintf(queue, sizeof(queue), "%.*s", (int)t.queue_len, t.queue);
+    c->seq = hdr->seq;
+    exec_run(env, entry_id, queue, t.msg, t.msg_len, t.attempts, &r);
 
-    size_t id_len = strlen(r.id);
-    size_t rt_len = r.reply_to ? strlen(r.reply_to) : 0;
-    size_t payload_len = IPC_RESULT_FIXED + id_len + rt_len + r.doc_len;
+    static const uint32_t codes[] = {
+        [EXEC_SUCCESS] = IPC_STATUS_SUCCESS,
+        [EXEC_FAILURE] = IPC_STATUS_FAILURE,
+        [EXEC_RETRY] = IPC_STATUS_RETRY,
+        [EXEC_EXPIRED] = IPC_STATUS_EXPIRED,
+    };
+    struct ipc_result f = {
+        .status = codes[r.status],
+        .due_ms = (uint64_t)r.due_ms,
+        .id_len = (uint32_t)strlen(r.id),
+        .reply_to_len = r.reply_to ? (uint32_t)strlen(r.reply_to) : 0,
+        .doc_len = (uint32_t)r.doc_len,
+        .sched_len = r.sched ? (uint32_t)strlen(r.sched) : 0,
+    };
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        f.rss_kb = (uint32_t)ru.ru_maxrss;
+    size_t payload_len = IPC_RESULT_FIXED + f.id_len + f.reply_to_len +
+                         f.doc_len + f.sched_len;
     child_buf_reserve(out, IPC_HDR_LEN + payload_len);
     unsigned char *p = out->data + out->len;
     ipc_hdr_write(p, IPC_RESULT, hdr->seq, payload_len);
     p += IPC_HDR_LEN;
-    ipc_result_fixed(p, r.success ? IPC_STATUS_SUCCESS : IPC_STATUS_FAILURE,
-                     (uint32_t)id_len, (uint32_t)rt_len, (uint32_t)r.doc_len);
+    ipc_result_fixed(p, &f);
     p += IPC_RESULT_FIXED;
-    memcpy(p, r.id, id_len);
-    p += id_len;
-    if (rt_len)
-        memcpy(p, r.reply_to, rt_len);
-    p += rt_len;
-    memcpy(p, r.doc, r.doc_len);
+    memcpy(p, r.id, f.id_len);
+    p += f.id_len;
+    if (f.reply_to_len)
+        memcpy(p, r.reply_to, f.reply_to_len);
+    p += f.reply_to_len;
+    memcpy(p, r.doc, f.doc_len);
+    p += f.doc_len;
+    if (f.sched_len)
+        memcpy(p, r.sched, f.sched_len);
     out->len += IPC_HDR_LEN + payload_len;
     exec_out_clear(&r);
 }
 
 int
-child_main(int fd, const char *worker)
+child_main(int fd, const struct exec_env *env_in)
 {
-    struct child_buf in = {0}, out = {0};
+    struct child_buf in = {0};
+    struct child c = {.fd = fd};
+    struct child_buf *out = &c.out;
+    struct exec_env env = *env_in;
     size_t rpos = 0; /* start of unprocessed input */
     int status = 1;
 
+    env.started = child_started;
+    env.arg = &c;
     child_buf_reserve(&in, CHILD_INBUF_MIN);
     for (;;) {
         struct ipc_hdr hdr;
@@ -136,11 +186,13 @@ child_main(int fd, const char *worker)
         }
         if (r == 1) {
             long long t0 = child_now_ns();
-            child_run_frame(&hdr, in.data + rpos + IPC_HDR_LEN, worker, &out);
+            child_run_frame(&c, &hdr, in.data + rpos + IPC_HDR_LEN, &env);
             rpos += hdr.len;
-            if (out.len >= CHILD_FLUSH_BYTES ||
+            if (c.broken)
+                goto done;
+            if (out->len >= CHILD_FLUSH_BYTES ||
                 child_now_ns() - t0 >= CHILD_FLUSH_AFTER_NS) {
-                if (child_flush(fd, &out) < 0)
+                if (child_flush(fd, out) < 0)
                     goto done;
             }
             continue;
@@ -162,7 +214,7 @@ child_main(int fd, const char *worker)
         /* Take what is already there without blocking; flush before we wait. */
         ssize_t n = recv(fd, in.data + in.len, in.cap - in.len, MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (child_flush(fd, &out) < 0)
+            if (child_flush(fd, out) < 0)
                 goto done;
             n = read(fd, in.data + in.len, in.cap - in.len);
         }
@@ -173,14 +225,14 @@ child_main(int fd, const char *worker)
             goto done;
         }
         if (n == 0) { /* the parent closed: we are done */
-            status = child_flush(fd, &out) < 0 ? 1 : 0;
+            status = child_flush(fd, out) < 0 ? 1 : 0;
             goto done;
         }
         in.len += (size_t)n;
     }
 done:
     free(in.data);
-    free(out.data);
+    free(out->data);
     hash_cleanup();
     return status;
 }

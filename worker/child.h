@@ -8,11 +8,14 @@
 #ifndef CELERIAC_CHILD_H
 #define CELERIAC_CHILD_H
 
+#include "exec.h"
+
 /*
- * Runs the child on socket fd.  worker is the consumer name results carry.
+ * Runs the child on socket fd.  env gives the consumer name results carry
+ * and the default time limit (its callback fields are the child's own).
  * Returns the exit status for _exit(): 0 after the parent closed the socket,
  * 1 on a broken frame or I/O error.
  */
-int child_main(int fd, const char *worker);
+int child_main(int fd, const struct exec_env *env);
 
 #endif

@@ -10,6 +10,10 @@
 
 #define CONFIG_DEFAULT_RESULT_TTL 86400L
 #define CONFIG_DEFAULT_BLOCK_MS 5000L
+#define CONFIG_DEFAULT_VISIBILITY_MS 30000L
+#define CONFIG_DEFAULT_MAX_DELIVERIES 5
+#define CONFIG_DEFAULT_HEARTBEAT_MS 2000L
+#define CONFIG_DEFAULT_REDIS_TIMEOUT_MS 10000L
 
 struct config {
     struct redisurl url; /* owned strings */
@@ -21,6 +25,13 @@ struct config {
     char *prefix;     /* owned key prefix */
     long result_ttl;  /* seconds */
     long block_ms;    /* XREADGROUP BLOCK */
+    long visibility_ms;     /* idle time after which others take a task */
+    unsigned max_deliveries; /* then the task is dead-lettered */
+    unsigned time_limit_ms; /* default per-task limit, 0 none */
+    unsigned long max_tasks_per_child;   /* 0: never recycle */
+    unsigned long max_memory_kb;         /* 0: never recycle */
+    long heartbeat_ms;      /* heartbeat interval; the key lives 5x */
+    long redis_timeout_ms;  /* a silent connection is dropped after */
 };
 
 #endif

@@ -10,8 +10,8 @@
 #include "hashtask.h"
 #include "log.h"
 #include "message.h"
+#include "policy.h"
 #include "result.h"
-#include "version.h"
 #include "xmalloc.h"
 
 /*
@@ -26,11 +26,21 @@ struct exec_task {
     exec_task_fn run;
 };
 
+/* One attempt's facts, gathered for the result document. */
+struct exec_attempt {
+    const struct exec_env *env;
+    const char *entry_id;
+    const char *queue;
+    const struct message *m;
+    const struct policy *pol; /* NULL when the message did not decode */
+    unsigned attempts;
+    int64_t started_us;
+};
+
 static int exec_hash(json_t *args, json_t **value, struct proto_error *err);
-static void exec_finish(const struct message *m, const char *entry_id,
-                        unsigned attempts, const char *worker,
-                        const json_t *value, const struct proto_error *err,
-                        long long started_us, struct exec_out *out);
+static void exec_finish(const struct exec_attempt *a, const json_t *value,
+                        const struct proto_error *err, int may_retry,
+                        int expired, struct exec_out *out);
 
 /* The task registry.  Add new built-in tasks here. */
 static const struct exec_task exec_tasks[] = {
@@ -59,46 +69,75 @@ exec_hash(json_t *args, json_t **value, struct proto_error *err)
     return 0;
 }
 
-/* Encodes the result of one attempt into *out. */
+/* Encodes the outcome of one attempt into *out. */
 static void
-exec_finish(const struct message *m, const char *entry_id, unsigned attempts,
-            const char *worker, const json_t *value,
-            const struct proto_error *err, long long started_us,
+exec_finish(const struct exec_attempt *a, const json_t *value,
+            const struct proto_error *err, int may_retry, int expired,
             struct exec_out *out)
 {
+    const struct message *m = a->m;
+    int64_t now = result_now_us();
     struct result r = {
-        .id = m->id ? m->id : entry_id,
+        .id = m->id ? m->id : a->entry_id,
         .task = m->task,
-        .status = err ? RESULT_FAILURE : RESULT_SUCCESS,
+        .status = RESULT_SUCCESS,
         .value = value,
-        .err_type = err ? err->type : NULL,
-        .err_msg = err ? err->message : NULL,
-        .worker = worker,
-        .attempts = attempts,
-        .started_us = started_us,
-        .finished_us = result_now_us(),
+        .worker = a->env->worker,
+        .attempts = a->attempts,
+        .retries = a->pol ? a->pol->retries : 0,
+        .errors = m->root ? json_object_get(m->root, "errors") : NULL,
+        .started_us = a->started_us,
+        .finished_us = now,
     };
     memset(out, 0, sizeof(*out));
+    out->status = EXEC_SUCCESS;
+    if (err != NULL) {
+        r.status = expired ? RESULT_EXPIRED : RESULT_FAILURE;
+        r.err_type = err->type;
+        r.err_msg = err->message;
+        out->status = expired ? EXEC_EXPIRED : EXEC_FAILURE;
+        if (may_retry && a->pol != NULL && m->root != NULL &&
+            policy_retryable(err->type) &&
+            a->pol->retries < a->pol->max_retries) {
+            r.status = RESULT_RETRY;
+            out->status = EXEC_RETRY;
+            out->sched = policy_reschedule(m->root, r.id, a->queue,
+                                           err->type, err->message, now);
+            out->due_ms = now / 1000 +
+                          policy_backoff_ms(a->pol, random() / (RAND_MAX + 1.0));
+        }
+    }
     out->id = xstrdup(r.id);
     out->reply_to = m->reply_to ? xstrdup(m->reply_to) : NULL;
     out->doc = result_encode(&r, &out->doc_len);
-    if (out->doc == NULL)
+    if (out->doc == NULL || (out->status == EXEC_RETRY && out->sched == NULL))
         fatalx("%s: cannot encode the result of task %s", __func__, r.id);
-    out->success = err == NULL;
 }
 
 void
-exec_run(const char *entry_id, const char *msg, size_t len, unsigned attempts,
-         const char *worker, struct exec_out *out)
+exec_run(const struct exec_env *env, const char *entry_id, const char *queue,
+         const char *msg, size_t len, unsigned attempts, struct exec_out *out)
 {
     struct message m = MESSAGE_INIT;
+    struct policy pol;
     struct proto_error err;
     json_t *value = NULL;
-    long long started = result_now_us();
-    int failed = 1;
+    struct exec_attempt a = {env, entry_id, queue, &m, NULL, attempts,
+                             result_now_us()};
+    int failed = 1, expired = 0;
 
-    if (message_decode(msg, len, &m, &err) < 0)
+    if (message_decode(msg, len, &m, &err) < 0 ||
+        policy_decode(m.root, &pol, &err) < 0)
         goto done;
+    a.pol = &pol;
+    if (pol.expires_us > 0 && a.started_us > pol.expires_us) {
+        char at[32];
+        result_format_time(at, pol.expires_us);
+        proto_error_set(&err, ERROR_EXPIRED,
+                        "the task expired at %s before a worker took it", at);
+        expired = 1;
+        goto done;
+    }
     const struct exec_task *task = NULL;
     for (size_t i = 0; i < sizeof(exec_tasks) / sizeof(exec_tasks[0]); i++)
         if (strcmp(exec_tasks[i].name, m.task) == 0)
@@ -108,27 +147,36 @@ exec_run(const char *entry_id, const char *msg, size_t len, unsigned attempts,
                         "unknown task '%s'; this worker runs: hash", m.task);
         goto done;
     }
+    unsigned limit_ms = pol.time_limit > 0
+                            ? (unsigned)(pol.time_limit * 1000 + 0.5)
+                            : env->default_time_limit_ms;
+    if (limit_ms > 0 && env->started != NULL)
+        env->started(env->arg, limit_ms);
     failed = task->run(m.args, &value, &err) < 0;
 done:
-    exec_finish(&m, entry_id, attempts, worker, value, failed ? &err : NULL,
-                started, out);
+    exec_finish(&a, value, failed ? &err : NULL, 1, expired, out);
     json_decref(value);
     message_clear(&m);
 }
 
 void
-exec_failure(const char *entry_id, const char *msg, size_t len,
-             unsigned attempts, const char *worker, const char *err_type,
-             const char *err_msg, long long started_us, struct exec_out *out)
+exec_failure(const struct exec_env *env, const char *entry_id,
+             const char *queue, const char *msg, size_t len,
+             unsigned attempts, const char *err_type, const char *err_msg,
+             int64_t started_us, int may_retry, struct exec_out *out)
 {
     struct message m = MESSAGE_INIT;
+    struct policy pol;
     struct proto_error err;
+    struct exec_attempt a = {env, entry_id, queue, &m, NULL, attempts,
+                             started_us};
 
     /* Best effort: the id and reply_to still address the producer. */
-    if (msg != NULL)
-        (void)message_decode(msg, len, &m, NULL);
+    if (msg != NULL && message_decode(msg, len, &m, NULL) == 0 &&
+        policy_decode(m.root, &pol, NULL) == 0)
+        a.pol = &pol;
     proto_error_set(&err, err_type, "%s", err_msg);
-    exec_finish(&m, entry_id, attempts, worker, NULL, &err, started_us, out);
+    exec_finish(&a, NULL, &err, may_retry, 0, out);
     message_clear(&m);
 }
 
@@ -138,5 +186,6 @@ exec_out_clear(struct exec_out *out)
     free(out->id);
     free(out->reply_to);
     free(out->doc);
+    free(out->sched);
     memset(out, 0, sizeof(*out));
 }

@@ -1,39 +1,63 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Running one task message to its result document: decode the message,
- * find the task, run it, encode the result.  Pure computation with no I/O,
- * used by the children; the parent uses exec_failure() to answer for a task
- * it could not run (a crashed child, an entry without a message).
+ * check its expiry, find the task, run it, and encode the result — or, for
+ * a retryable failure with retries left, the RETRY document and the message
+ * to schedule.  Pure computation with no I/O, used by the children; the
+ * parent uses exec_failure() to answer for a task it could not run (a
+ * crashed or time-limited child, an entry without a message).
  */
 #ifndef CELERIAC_EXEC_H
 #define CELERIAC_EXEC_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+enum exec_status {
+    EXEC_SUCCESS = 0,
+    EXEC_FAILURE,
+    EXEC_RETRY,   /* failed; sched is to be scheduled at due_ms */
+    EXEC_EXPIRED, /* not run: past its expiry */
+};
 
 /* Where a result goes.  Every pointer is owned; exec_out_clear() frees. */
 struct exec_out {
+    enum exec_status status;
     char *id;       /* task id: the message's "id", else the entry id */
     char *reply_to; /* reply stream, NULL when none */
     char *doc;      /* the result document (JSON) */
     size_t doc_len;
-    int success; /* 1 for SUCCESS, 0 for FAILURE */
+    char *sched;    /* EXEC_RETRY: the message to schedule */
+    int64_t due_ms; /* EXEC_RETRY: Unix ms of the next attempt */
+};
+
+/* What a run needs from its surroundings; pointers are borrowed. */
+struct exec_env {
+    const char *worker;          /* consumer name recorded in results */
+    unsigned default_time_limit_ms; /* when the message has none; 0 none */
+    /* Called just before a task with a time limit runs. */
+    void (*started)(void *arg, unsigned time_limit_ms);
+    void *arg;
 };
 
 /*
- * Runs the message msg[0..len) delivered as stream entry entry_id for the
- * attempts-th time and fills *out (always; a bad message yields a FAILURE
- * document).  worker is the consumer name recorded in the result.
+ * Runs the message msg[0..len), delivered from stream entry entry_id of
+ * queue, for the attempts-th time, and fills *out (always: bad input yields
+ * a FAILURE document).
  */
-void exec_run(const char *entry_id, const char *msg, size_t len,
-              unsigned attempts, const char *worker, struct exec_out *out);
+void exec_run(const struct exec_env *env, const char *entry_id,
+              const char *queue, const char *msg, size_t len,
+              unsigned attempts, struct exec_out *out);
 /*
- * Fills *out with a FAILURE document of err_type/err_msg for the message
- * msg[0..len) (which may be NULL or undecodable: then the entry id is the
- * task id).  started_us is when the attempt began.
+ * Fills *out for an attempt that failed outside the task with err_type and
+ * err_msg.  msg may be NULL or undecodable: then the entry id is the task
+ * id.  With may_retry, a retryable error with retries left becomes
+ * EXEC_RETRY.  started_us is when the attempt began (Unix us).
  */
-void exec_failure(const char *entry_id, const char *msg, size_t len,
-                  unsigned attempts, const char *worker, const char *err_type,
-                  const char *err_msg, long long started_us,
+void exec_failure(const struct exec_env *env, const char *entry_id,
+                  const char *queue, const char *msg, size_t len,
+                  unsigned attempts, const char *err_type,
+                  const char *err_msg, int64_t started_us, int may_retry,
                   struct exec_out *out);
 void exec_out_clear(struct exec_out *out);
 

@@ -45,7 +45,8 @@ ipc_frame_peek(const unsigned char *buf, size_t avail, struct ipc_hdr *hdr,
         *cause = "frame of another protocol version";
         return -1;
     }
-    if (hdr->type != IPC_TASK && hdr->type != IPC_RESULT) {
+    if (hdr->type != IPC_TASK && hdr->type != IPC_STARTED &&
+        hdr->type != IPC_RESULT) {
         *cause = "frame of unknown type";
         return -1;
     }
@@ -58,11 +59,12 @@ ipc_frame_peek(const unsigned char *buf, size_t avail, struct ipc_hdr *hdr,
 
 void
 ipc_task_fixed(unsigned char out[IPC_TASK_FIXED], uint32_t attempts,
-               uint32_t entry_id_len, uint32_t msg_len)
+               uint32_t entry_id_len, uint32_t queue_len, uint32_t msg_len)
 {
     ipc_put32(out, attempts);
     ipc_put32(out + 4, entry_id_len);
-    ipc_put32(out + 8, msg_len);
+    ipc_put32(out + 8, queue_len);
+    ipc_put32(out + 12, msg_len);
 }
 
 int
@@ -72,23 +74,31 @@ ipc_task_parse(const unsigned char *p, size_t len, struct ipc_task *t)
         return -1;
     t->attempts = ipc_get32(p);
     t->entry_id_len = ipc_get32(p + 4);
-    t->msg_len = ipc_get32(p + 8);
-    /* 64-bit sum: two 32-bit lengths cannot overflow it. */
-    if ((uint64_t)IPC_TASK_FIXED + t->entry_id_len + t->msg_len != len)
+    t->queue_len = ipc_get32(p + 8);
+    t->msg_len = ipc_get32(p + 12);
+    /* 64-bit sum: three 32-bit lengths cannot overflow it. */
+    if ((uint64_t)IPC_TASK_FIXED + t->entry_id_len + t->queue_len +
+            t->msg_len !=
+        len)
         return -1;
     t->entry_id = (const char *)p + IPC_TASK_FIXED;
-    t->msg = t->entry_id + t->entry_id_len;
+    t->queue = t->entry_id + t->entry_id_len;
+    t->msg = t->queue + t->queue_len;
     return 0;
 }
 
 void
-ipc_result_fixed(unsigned char out[IPC_RESULT_FIXED], uint32_t status,
-                 uint32_t id_len, uint32_t reply_to_len, uint32_t doc_len)
+ipc_result_fixed(unsigned char out[IPC_RESULT_FIXED],
+                 const struct ipc_result *r)
 {
-    ipc_put32(out, status);
-    ipc_put32(out + 4, id_len);
-    ipc_put32(out + 8, reply_to_len);
-    ipc_put32(out + 12, doc_len);
+    ipc_put32(out, r->status);
+    ipc_put32(out + 4, r->rss_kb);
+    ipc_put32(out + 8, (uint32_t)(r->due_ms >> 32));
+    ipc_put32(out + 12, (uint32_t)r->due_ms);
+    ipc_put32(out + 16, r->id_len);
+    ipc_put32(out + 20, r->reply_to_len);
+    ipc_put32(out + 24, r->doc_len);
+    ipc_put32(out + 28, r->sched_len);
 }
 
 int
@@ -97,17 +107,33 @@ ipc_result_parse(const unsigned char *p, size_t len, struct ipc_result *r)
     if (len < IPC_RESULT_FIXED)
         return -1;
     r->status = ipc_get32(p);
-    r->id_len = ipc_get32(p + 4);
-    r->reply_to_len = ipc_get32(p + 8);
-    r->doc_len = ipc_get32(p + 12);
+    r->rss_kb = ipc_get32(p + 4);
+    r->due_ms = (uint64_t)ipc_get32(p + 8) << 32 | ipc_get32(p + 12);
+    r->id_len = ipc_get32(p + 16);
+    r->reply_to_len = ipc_get32(p + 20);
+    r->doc_len = ipc_get32(p + 24);
+    r->sched_len = ipc_get32(p + 28);
     if ((uint64_t)IPC_RESULT_FIXED + r->id_len + r->reply_to_len +
-            r->doc_len !=
+            r->doc_len + r->sched_len !=
         len)
         return -1;
-    if (r->status != IPC_STATUS_SUCCESS && r->status != IPC_STATUS_FAILURE)
+    if (r->status > IPC_STATUS_EXPIRED)
         return -1;
     r->id = (const char *)p + IPC_RESULT_FIXED;
     r->reply_to = r->id + r->id_len;
     r->doc = r->reply_to + r->reply_to_len;
+    r->sched = r->doc + r->doc_len;
     return 0;
+}
+
+void
+ipc_started_write(unsigned char out[IPC_STARTED_LEN], uint32_t time_limit_ms)
+{
+    ipc_put32(out, time_limit_ms);
+}
+
+uint32_t
+ipc_started_read(const unsigned char p[IPC_STARTED_LEN])
+{
+    return ipc_get32(p);
 }

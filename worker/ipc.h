@@ -5,7 +5,7 @@
  *
  * Every frame is a 16-byte header followed by the payload:
  *
- *   uint32 type     IPC_TASK, IPC_RESULT, ...
+ *   uint32 type     IPC_TASK, IPC_STARTED, IPC_RESULT
  *   uint32 len      header + payload, in bytes, <= IPC_MAX_FRAME
  *   uint32 version  IPC_VERSION; a frame of another version is refused
  *   uint32 seq      the parent's slot number of the task the frame is about
@@ -14,11 +14,19 @@
  * same host.  Payloads are fixed uint32 fields followed by the bytes they
  * count, never raw structs.
  *
- *   IPC_TASK   parent -> child: uint32 attempts, uint32 entry_id_len,
- *              uint32 msg_len; followed by entry id, then message bytes.
- *   IPC_RESULT child -> parent: uint32 status (IPC_STATUS_*), uint32 id_len,
- *              uint32 reply_to_len, uint32 doc_len; followed by the task id,
- *              the reply_to stream (may be empty) and the result document.
+ *   IPC_TASK    parent -> child: uint32 attempts, entry_id_len, queue_len,
+ *               msg_len; then the entry id, the queue name, the message.
+ *   IPC_STARTED child -> parent, only for a task with a time limit, just
+ *               before it runs: uint32 time_limit_ms.
+ *   IPC_RESULT  child -> parent: uint32 status (IPC_STATUS_*), rss_kb (the
+ *               child's resident memory after the task), due_hi, due_lo
+ *               (Unix ms of the retry, for IPC_STATUS_RETRY), id_len,
+ *               reply_to_len, doc_len, sched_len; then the task id, the
+ *               reply_to stream (may be empty), the result document and
+ *               the message to schedule (IPC_STATUS_RETRY only).
+ *
+ * A child answers every task with exactly one IPC_RESULT, in the order the
+ * tasks were sent.
  */
 #ifndef CELERIAC_IPC_H
 #define CELERIAC_IPC_H
@@ -29,19 +37,22 @@
 #include "version.h"
 
 /* Bump if anything in this header changes. */
-#define IPC_VERSION 1
+#define IPC_VERSION 2
 #define IPC_HDR_LEN 16
 /* A task frame carries at most one whole message plus small fields. */
 #define IPC_MAX_FRAME (PROTOCOL_MAX_MESSAGE + 64 * 1024)
 
 enum ipc_type {
     IPC_TASK = 100,
-    IPC_RESULT = 200,
+    IPC_STARTED = 200,
+    IPC_RESULT = 201,
 };
 
 enum ipc_status {
     IPC_STATUS_SUCCESS = 0,
     IPC_STATUS_FAILURE = 1,
+    IPC_STATUS_RETRY = 2,   /* failed; schedule the message in sched */
+    IPC_STATUS_EXPIRED = 3, /* not run: past its "expires" time */
 };
 
 struct ipc_hdr {
@@ -56,6 +67,8 @@ struct ipc_task {
     uint32_t attempts;
     const char *entry_id;
     uint32_t entry_id_len;
+    const char *queue;
+    uint32_t queue_len;
     const char *msg;
     uint32_t msg_len;
 };
@@ -63,16 +76,21 @@ struct ipc_task {
 /* A result frame's payload; pointers borrow from the frame buffer. */
 struct ipc_result {
     uint32_t status;
+    uint32_t rss_kb;
+    uint64_t due_ms;
     const char *id;
     uint32_t id_len;
     const char *reply_to;
     uint32_t reply_to_len;
     const char *doc;
     uint32_t doc_len;
+    const char *sched;
+    uint32_t sched_len;
 };
 
-#define IPC_TASK_FIXED 12
-#define IPC_RESULT_FIXED 16
+#define IPC_TASK_FIXED 16
+#define IPC_STARTED_LEN 4
+#define IPC_RESULT_FIXED 32
 
 /* Writes a header for a frame of type/seq with payload_len bytes. */
 void ipc_hdr_write(unsigned char out[IPC_HDR_LEN], uint32_t type,
@@ -87,13 +105,18 @@ int ipc_frame_peek(const unsigned char *buf, size_t avail,
 
 /* Writes the fixed part of a task payload into out[IPC_TASK_FIXED]. */
 void ipc_task_fixed(unsigned char out[IPC_TASK_FIXED], uint32_t attempts,
-                    uint32_t entry_id_len, uint32_t msg_len);
+                    uint32_t entry_id_len, uint32_t queue_len,
+                    uint32_t msg_len);
 /* Parses a task payload; returns 0 or -1 if its lengths do not add up. */
 int ipc_task_parse(const unsigned char *p, size_t len, struct ipc_task *t);
-/* Writes the fixed part of a result payload into out[IPC_RESULT_FIXED]. */
-void ipc_result_fixed(unsigned char out[IPC_RESULT_FIXED], uint32_t status,
-                      uint32_t id_len, uint32_t reply_to_len,
-                      uint32_t doc_len);
+/* Writes the fixed part of a result payload: r's numbers and lengths (its
+ * pointers are not used). */
+void ipc_result_fixed(unsigned char out[IPC_RESULT_FIXED],
+                      const struct ipc_result *r);
+/* Writes / reads a STARTED payload. */
+void ipc_started_write(unsigned char out[IPC_STARTED_LEN],
+                       uint32_t time_limit_ms);
+uint32_t ipc_started_read(const unsigned char p[IPC_STARTED_LEN]);
 /* Parses a result payload; returns 0 or -1 if its lengths do not add up. */
 int ipc_result_parse(const unsigned char *p, size_t len,
                      struct ipc_result *r);

@@ -25,6 +25,8 @@ static void main_usage(FILE *f);
 static int main_number(const char *opt, const char *s, long min, long max,
                        long *out);
 static int main_queues(const char *list, struct config *cfg);
+static int main_seconds(const char *opt, const char *s, double min,
+                        double max, long *out_ms);
 static void main_libevent_log(int severity, const char *msg);
 
 static void
@@ -46,6 +48,23 @@ main_usage(FILE *f)
 "  -n, --name NAME          consumer name (default hostname:pid)\n"
 "      --prefix P           Redis key prefix (default %s)\n"
 "      --result-ttl S       seconds results are kept (default %ld)\n"
+"\n"
+"Reliability (see docs/RELIABILITY.md):\n"
+"      --visibility-timeout S  a task held this long by a worker that does\n"
+"                           not refresh it is taken over (default %ld)\n"
+"      --max-deliveries N   deliveries before a task is dead-lettered\n"
+"                           (default %d)\n"
+"      --time-limit S       default time limit of a task; its child is\n"
+"                           killed past it (default none; a message's\n"
+"                           time_limit wins)\n"
+"      --max-tasks-per-child N    replace a child after N tasks\n"
+"      --max-memory-per-child KiB replace a child whose peak resident\n"
+"                           memory passed KiB, after its task\n"
+"      --heartbeat S        heartbeat interval; a worker silent for 5\n"
+"                           intervals is dead (default %g)\n"
+"      --redis-timeout S    drop a Redis connection silent this long\n"
+"                           (default %ld)\n"
+"\n"
 "  -l, --log-level LEVEL    error, warn, info or debug (default info)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
@@ -54,7 +73,10 @@ main_usage(FILE *f)
 "store their results, exit 0).  A second signal stops at once; unfinished\n"
 "tasks stay pending in Redis.  See README.md and protocol/PROTOCOL.md.\n",
             REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, sysconf(_SC_NPROCESSORS_ONLN),
-            KEYS_DEFAULT_PREFIX, CONFIG_DEFAULT_RESULT_TTL);
+            KEYS_DEFAULT_PREFIX, CONFIG_DEFAULT_RESULT_TTL,
+            CONFIG_DEFAULT_VISIBILITY_MS / 1000, CONFIG_DEFAULT_MAX_DELIVERIES,
+            CONFIG_DEFAULT_HEARTBEAT_MS / 1000.0,
+            CONFIG_DEFAULT_REDIS_TIMEOUT_MS / 1000);
 }
 
 static int
@@ -71,6 +93,25 @@ main_number(const char *opt, const char *s, long min, long max, long *out)
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+/* Parses seconds (a decimal number) into milliseconds. */
+static int
+main_seconds(const char *opt, const char *s, double min, double max,
+             long *out_ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(v >= min && v <= max)) {
+        fprintf(stderr,
+                "celeriac-worker: %s must be a number of seconds from %g to "
+                "%g, not '%s'\n",
+                opt, min, max, s);
+        return -1;
+    }
+    *out_ms = (long)(v * 1000 + 0.5);
     return 0;
 }
 
@@ -127,6 +168,13 @@ main(int argc, char **argv)
         {"prefix", required_argument, NULL, 'P'},
         {"result-ttl", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'l'},
+        {"visibility-timeout", required_argument, NULL, 1000},
+        {"max-deliveries", required_argument, NULL, 1001},
+        {"time-limit", required_argument, NULL, 1002},
+        {"max-tasks-per-child", required_argument, NULL, 1003},
+        {"max-memory-per-child", required_argument, NULL, 1004},
+        {"heartbeat", required_argument, NULL, 1005},
+        {"redis-timeout", required_argument, NULL, 1006},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -142,6 +190,10 @@ main(int argc, char **argv)
         cfg.concurrency = 1;
     cfg.result_ttl = CONFIG_DEFAULT_RESULT_TTL;
     cfg.block_ms = CONFIG_DEFAULT_BLOCK_MS;
+    cfg.visibility_ms = CONFIG_DEFAULT_VISIBILITY_MS;
+    cfg.max_deliveries = CONFIG_DEFAULT_MAX_DELIVERIES;
+    cfg.heartbeat_ms = CONFIG_DEFAULT_HEARTBEAT_MS;
+    cfg.redis_timeout_ms = CONFIG_DEFAULT_REDIS_TIMEOUT_MS;
     log_set_role("parent");
 
     while ((ch = getopt_long(argc, argv, "r:Q:c:n:l:hV", longopts, NULL)) !=
@@ -191,6 +243,43 @@ main(int argc, char **argv)
                 goto out;
             }
             log_set_level((enum log_level)log_parse_level(optarg));
+            break;
+        case 1000:
+            if (main_seconds("--visibility-timeout", optarg, 0.5, 86400,
+                             &cfg.visibility_ms) < 0)
+                goto out;
+            break;
+        case 1001:
+            if (main_number("--max-deliveries", optarg, 1, 1000, &v) < 0)
+                goto out;
+            cfg.max_deliveries = (unsigned)v;
+            break;
+        case 1002:
+            if (main_seconds("--time-limit", optarg, 0, 86400 * 7, &v) < 0)
+                goto out;
+            cfg.time_limit_ms = (unsigned)v;
+            break;
+        case 1003:
+            if (main_number("--max-tasks-per-child", optarg, 0, LONG_MAX,
+                            &v) < 0)
+                goto out;
+            cfg.max_tasks_per_child = (unsigned long)v;
+            break;
+        case 1004:
+            if (main_number("--max-memory-per-child", optarg, 0, LONG_MAX,
+                            &v) < 0)
+                goto out;
+            cfg.max_memory_kb = (unsigned long)v;
+            break;
+        case 1005:
+            if (main_seconds("--heartbeat", optarg, 0.1, 3600,
+                             &cfg.heartbeat_ms) < 0)
+                goto out;
+            break;
+        case 1006:
+            if (main_seconds("--redis-timeout", optarg, 1, 3600,
+                             &cfg.redis_timeout_ms) < 0)
+                goto out;
             break;
         case 'h':
             main_usage(stdout);

@@ -3,9 +3,12 @@
 #include "parent.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -15,12 +18,17 @@
 #include "log.h"
 #include "pool.h"
 #include "result.h"
+#include "scripts.h"
 #include "slot.h"
 #include "version.h"
 #include "xmalloc.h"
 
 /* Results finished in one script call at most. */
 #define PARENT_FINISH_BATCH 256
+/* Entry ids refreshed in one script call at most. */
+#define PARENT_TOUCH_BATCH 500
+/* Scheduled tasks moved in one script call at most. */
+#define PARENT_MOVE_BATCH 1000
 
 enum parent_mode {
     PARENT_RUNNING = 0,
@@ -28,18 +36,23 @@ enum parent_mode {
     PARENT_CLOSING, /* everything finished: children and Redis closing */
 };
 
-/* Counters for the log and, later, the worker's heartbeat record. */
+/* Counters, logged at exit and published in the heartbeat record. */
 struct parent_stats {
-    unsigned long received;
+    unsigned long received;   /* entries read or taken over */
+    unsigned long recovered;  /* of which taken over from another worker */
     unsigned long succeeded;
     unsigned long failed;
-    unsigned long lost;       /* running in a child that died */
+    unsigned long retried;    /* scheduled for another attempt */
+    unsigned long expired;
+    unsigned long dead;       /* moved to the dead-letter stream */
+    unsigned long redelivered; /* run again after their child died */
     unsigned long duplicates; /* finished elsewhere first */
 };
 
 struct parent {
     const struct config *cfg;
     struct event_base *base;
+    struct exec_env env;
     struct slot_table slots;
     struct slot_list ready; /* READY: waiting for a child */
     struct slot_list *done; /* DONE, one list per queue */
@@ -47,9 +60,14 @@ struct parent {
     struct broker broker;
     struct event *pump_ev;  /* deferred: runs parent_pump once */
     struct event *hold_ev;  /* pause finishing after a Redis error */
+    struct event *beat_ev, *maint_ev, *touch_ev;
     struct event *sigterm_ev, *sigint_ev;
     int hold;
+    int registered; /* our heartbeat is in Redis: reading may start */
     int unblock_sent;
+    int claim_queue; /* round robin of take-overs */
+    char *queue_list; /* "a,b" for the heartbeat */
+    char started_at[32];
     enum parent_mode mode;
     int exit_code;
     struct parent_stats stats;
@@ -60,27 +78,42 @@ static void parent_pump_cb(evutil_socket_t fd, short what, void *arg);
 static void parent_pump(struct parent *p);
 static void parent_signal_cb(evutil_socket_t sig, short what, void *arg);
 static void parent_hold_cb(evutil_socket_t fd, short what, void *arg);
-static void parent_done(struct parent *p, struct slot *s, const char *id,
-                        size_t id_len, const char *reply_to, size_t rt_len,
-                        const char *doc, size_t doc_len, int success);
+static void parent_beat_cb(evutil_socket_t fd, short what, void *arg);
+static void parent_maint_cb(evutil_socket_t fd, short what, void *arg);
+static void parent_touch_cb(evutil_socket_t fd, short what, void *arg);
+static void parent_store(struct parent *p, struct slot *s,
+                         const struct exec_out *o);
 static void parent_fail(struct parent *p, struct slot *s, const char *msg,
-                        size_t len, const char *type, const char *why);
+                        size_t len, const char *type, const char *why,
+                        int may_retry);
+static void parent_dead(struct parent *p, struct slot *s, const char *type,
+                        const char *why);
+static struct slot *parent_find(struct parent *p, int queue,
+                                const char *entry_id);
+static long long parent_now_ms(void);
 
-/* Broker callbacks. */
 static void parent_on_ready(void *arg);
 static void parent_on_entry(void *arg, int queue, const char *entry_id,
-                            const char *msg, size_t len);
+                            const char *msg, size_t len, unsigned deliveries,
+                            const char *from);
 static void parent_on_read_done(void *arg);
 static void parent_on_finished(void *arg, struct slot *s, int applied);
 static void parent_on_unfinished(void *arg, struct slot *s);
-/* Pool callbacks. */
+static void parent_on_beat(void *arg, int ok);
+static void parent_on_taken(void *arg, int queue, const char *entry_id);
 static void parent_on_result(void *arg, struct slot *s,
                              const struct ipc_result *r);
 static void parent_on_lost(void *arg, struct slot *s, int child, pid_t pid,
-                           int wstatus);
+                           int wstatus, unsigned timed_out_ms);
 static void parent_on_requeue(void *arg, struct slot *s);
 static void parent_on_idle(void *arg);
 static void parent_on_stopped(void *arg);
+
+static long long
+parent_now_ms(void)
+{
+    return result_now_us() / 1000;
+}
 
 /* ---- flow ---- */
 
@@ -111,7 +144,7 @@ parent_pump(struct parent *p)
     while ((s = TAILQ_FIRST(&p->ready)) != NULL &&
            (c = pool_pick(&p->pool)) != NULL) {
         TAILQ_REMOVE(&p->ready, s, entry);
-        s->started_us = 0;
+        s->started_us = result_now_us();
         pool_send(&p->pool, c, s);
     }
     for (int q = 0; q < cfg->nqueues && !p->hold; q++) {
@@ -122,7 +155,7 @@ parent_pump(struct parent *p)
     }
     if (p->mode == PARENT_RUNNING) {
         long room = (long)cfg->prefetch - (long)p->slots.used;
-        if (room > 0 && broker_can_read(&p->broker)) {
+        if (room > 0 && p->registered && broker_can_read(&p->broker)) {
             long count = room / cfg->nqueues;
             broker_read(&p->broker, (unsigned)(count > 0 ? count : 1),
                         cfg->block_ms);
@@ -137,12 +170,141 @@ parent_pump(struct parent *p)
             }
             return;
         }
-        if (p->slots.used > 0)
+        if (p->slots.used > 0 || p->broker.claiming)
             return;
         log_info("all tasks in hand are finished; stopping the children");
         p->mode = PARENT_CLOSING;
+        broker_deregister(&p->broker);
         pool_stop(&p->pool);
     }
+}
+
+/* ---- timers ---- */
+
+/* Publishes the heartbeat record (PROTOCOL.md, "Workers"). */
+static void
+parent_beat_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct parent *p = arg;
+    const struct config *cfg = p->cfg;
+    char host[256], pid[24], conc[24], pre[24], beat[32], used[24];
+    char nums[9][24];
+    unsigned long vals[9] = {
+        p->stats.received,   p->stats.succeeded, p->stats.failed,
+        p->stats.retried,    p->stats.expired,   p->stats.dead,
+        p->stats.recovered,  p->stats.duplicates, p->pool.deaths,
+    };
+    (void)fd;
+    (void)what;
+    if (p->mode == PARENT_CLOSING)
+        return;
+    if (gethostname(host, sizeof(host)) < 0)
+        snprintf(host, sizeof(host), "?");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    snprintf(conc, sizeof(conc), "%d", cfg->concurrency);
+    snprintf(pre, sizeof(pre), "%d", cfg->prefetch);
+    snprintf(used, sizeof(used), "%u", p->slots.used);
+    result_format_time(beat, result_now_us());
+    for (int i = 0; i < 9; i++)
+        snprintf(nums[i], sizeof(nums[i]), "%lu", vals[i]);
+    const char *kv[] = {
+        "name",       cfg->name,     "host",      host,
+        "pid",        pid,           "started_at", p->started_at,
+        "last_beat",  beat,          "version",   "1",
+        "concurrency", conc,         "prefetch",  pre,
+        "queues",     p->queue_list, "in_flight", used,
+        "state",      p->mode == PARENT_RUNNING ? "running" : "stopping",
+        "received",   nums[0],       "succeeded", nums[1],
+        "failed",     nums[2],       "retried",   nums[3],
+        "expired",    nums[4],       "dead",      nums[5],
+        "recovered",  nums[6],       "duplicates", nums[7],
+        "child_deaths", nums[8],
+    };
+    broker_heartbeat(&p->broker, kv, (int)(sizeof(kv) / sizeof(kv[0]) / 2),
+                     5 * cfg->heartbeat_ms, parent_now_ms());
+}
+
+static void
+parent_on_beat(void *arg, int ok)
+{
+    struct parent *p = arg;
+    if (ok && !p->registered) {
+        p->registered = 1;
+        log_info("registered in Redis; consuming");
+        parent_kick(p);
+    }
+}
+
+/* Moves due scheduled tasks and takes over tasks of dead workers. */
+static void
+parent_maint_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct parent *p = arg;
+    const struct config *cfg = p->cfg;
+    (void)fd;
+    (void)what;
+    if (!p->registered || p->mode != PARENT_RUNNING)
+        return;
+    broker_move(&p->broker, parent_now_ms(), PARENT_MOVE_BATCH);
+    long room = (long)cfg->prefetch - (long)p->slots.used;
+    if (room <= 0)
+        return;
+    int q = p->claim_queue++ % cfg->nqueues;
+    broker_claim(&p->broker, q, (unsigned)room, cfg->visibility_ms);
+}
+
+/* Keeps every entry this worker holds fresh, so none is taken over while
+ * this worker is alive. */
+static void
+parent_touch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct parent *p = arg;
+    const char *ids[PARENT_TOUCH_BATCH];
+    (void)fd;
+    (void)what;
+    for (int q = 0; q < p->cfg->nqueues; q++) {
+        int n = 0;
+        for (uint32_t i = 0; i < p->slots.n; i++) {
+            struct slot *s = &p->slots.slots[i];
+            if (s->state == SLOT_FREE || s->queue != q)
+                continue;
+            ids[n++] = s->entry_id;
+            if (n == PARENT_TOUCH_BATCH) {
+                broker_touch(&p->broker, q, ids, n);
+                n = 0;
+            }
+        }
+        broker_touch(&p->broker, q, ids, n);
+    }
+}
+
+static void
+parent_on_taken(void *arg, int queue, const char *entry_id)
+{
+    struct parent *p = arg;
+    struct slot *s = parent_find(p, queue, entry_id);
+    if (s == NULL)
+        return;
+    log_warnx("task %s was taken over by another worker while this one "
+              "held it (was this worker paused or cut off?)",
+              entry_id);
+    if (s->state == SLOT_READY) { /* not started: leave it to the other */
+        TAILQ_REMOVE(&p->ready, s, entry);
+        p->stats.duplicates++;
+        slot_release(&p->slots, s);
+        parent_kick(p);
+    }
+}
+
+static void
+parent_hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct parent *p = arg;
+    (void)fd;
+    (void)what;
+    p->hold = 0;
+    parent_kick(p);
 }
 
 /* ---- signals ---- */
@@ -173,41 +335,76 @@ parent_signal_cb(evutil_socket_t sig, short what, void *arg)
 static void
 parent_on_ready(void *arg)
 {
-    parent_kick(arg);
+    struct parent *p = arg;
+    if (!p->registered)
+        parent_beat_cb(-1, 0, p); /* register before the first read */
+    parent_kick(p);
+}
+
+/* The slot holding entry_id of queue, or NULL. */
+static struct slot *
+parent_find(struct parent *p, int queue, const char *entry_id)
+{
+    for (uint32_t i = 0; i < p->slots.n; i++) {
+        struct slot *s = &p->slots.slots[i];
+        if (s->state != SLOT_FREE && s->queue == queue &&
+            strcmp(s->entry_id, entry_id) == 0)
+            return s;
+    }
+    return NULL;
 }
 
 static void
 parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
-                size_t len)
+                size_t len, unsigned deliveries, const char *from)
 {
     struct parent *p = arg;
+    if (from != NULL && parent_find(p, queue, entry_id) != NULL)
+        return; /* we hold it already */
     struct slot *s = slot_alloc(&p->slots);
     if (s == NULL) {
         /* Cannot happen: reads ask for no more than the free slots.  The
-         * entry stays pending in Redis and will be claimed. */
+         * entry stays pending in Redis and will be taken over. */
         log_error("no free slot for entry %s; it stays pending", entry_id);
         return;
     }
     p->stats.received++;
     s->queue = queue;
+    s->attempts = deliveries;
     snprintf(s->entry_id, sizeof(s->entry_id), "%s", entry_id);
+    if (from != NULL) {
+        p->stats.recovered++;
+        log_info("took over task %s from %s (delivery %u)", entry_id, from,
+                 deliveries);
+    }
     if (msg == NULL) {
         parent_fail(p, s, NULL, 0, ERROR_INVALID_MESSAGE,
                     "the stream entry has no 'msg' field; put the task "
-                    "message JSON in a field named msg");
+                    "message JSON in a field named msg",
+                    0);
         return;
     }
     if (len > PROTOCOL_MAX_MESSAGE) {
         char why[128];
-        snprintf(why, sizeof(why),
-                 "message is %zu bytes; the limit is %u", len,
-                 PROTOCOL_MAX_MESSAGE);
-        parent_fail(p, s, NULL, 0, ERROR_PAYLOAD_TOO_LARGE, why);
+        snprintf(why, sizeof(why), "message is %zu bytes; the limit is %u",
+                 len, PROTOCOL_MAX_MESSAGE);
+        parent_fail(p, s, NULL, 0, ERROR_PAYLOAD_TOO_LARGE, why, 0);
         return;
     }
     slot_set_msg(s, msg, len);
+    if (deliveries > p->cfg->max_deliveries) {
+        char why[300];
+        snprintf(why, sizeof(why),
+                 "delivered %u times without a result (the last worker "
+                 "holding it was %s); --max-deliveries is %u",
+                 deliveries, from ? from : "this one",
+                 p->cfg->max_deliveries);
+        parent_dead(p, s, ERROR_MAX_DELIVERIES, why);
+        return;
+    }
     TAILQ_INSERT_TAIL(&p->ready, s, entry);
-    log_debug("received %s (%zu bytes)", entry_id, len);
+    log_debug("received %s (%zu bytes, delivery %u)", entry_id, len,
+              deliveries);
 }
 
 static void
@@ -243,78 +440,163 @@ parent_on_unfinished(void *arg, struct slot *s)
     }
 }
 
-static void
-parent_hold_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct parent *p = arg;
-    (void)fd;
-    (void)what;
-    p->hold = 0;
-    parent_kick(p);
-}
+/* ---- outcomes ---- */
 
-/* ---- pool callbacks ---- */
-
-/* Stores a result in s and queues it for finishing. */
+/* Stores an outcome in s and queues it for finishing. */
 static void
-parent_done(struct parent *p, struct slot *s, const char *id, size_t id_len,
-            const char *reply_to, size_t rt_len, const char *doc,
-            size_t doc_len, int success)
+parent_store(struct parent *p, struct slot *s, const struct exec_out *o)
 {
-    slot_set_result(s, p->cfg->prefix, id, id_len, rt_len ? reply_to : NULL,
-                    rt_len, doc, doc_len, success);
-    if (success)
+    char due[24] = "";
+    struct slot_bytes id = {o->id, strlen(o->id)};
+    struct slot_bytes rt = {o->reply_to, o->reply_to ? strlen(o->reply_to)
+                                                     : 0};
+    struct slot_bytes doc = {o->doc, o->doc_len};
+    struct slot_bytes none = {NULL, 0};
+
+    switch (o->status) {
+    case EXEC_SUCCESS:
         p->stats.succeeded++;
-    else
+        break;
+    case EXEC_FAILURE:
         p->stats.failed++;
+        break;
+    case EXEC_EXPIRED:
+        p->stats.expired++;
+        break;
+    case EXEC_RETRY:
+        p->stats.retried++;
+        break;
+    }
+    if (o->status == EXEC_RETRY) {
+        snprintf(due, sizeof(due), "%lld", (long long)o->due_ms);
+        struct slot_bytes a1 = {due, strlen(due)};
+        struct slot_bytes a2 = {o->sched, strlen(o->sched)};
+        slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_RETRY, a1,
+                        a2);
+    } else {
+        slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_FINAL, none,
+                        none);
+    }
     s->state = SLOT_DONE;
     TAILQ_INSERT_TAIL(&p->done[s->queue], s, entry);
 }
 
-/* Answers for a task the parent cannot run, with a FAILURE result. */
+/* Answers for a task the parent cannot run, with a FAILURE result (or a
+ * RETRY, when may_retry and the task's policy allows). */
 static void
 parent_fail(struct parent *p, struct slot *s, const char *msg, size_t len,
-            const char *type, const char *why)
+            const char *type, const char *why, int may_retry)
 {
     struct exec_out out;
-    exec_failure(s->entry_id, msg, len, s->attempts, p->cfg->name, type, why,
-                 s->started_us ? s->started_us : result_now_us(), &out);
-    log_warnx("task %s failed: %s: %s", out.id, type, why);
-    parent_done(p, s, out.id, strlen(out.id), out.reply_to,
-                out.reply_to ? strlen(out.reply_to) : 0, out.doc, out.doc_len,
-                0);
+    exec_failure(&p->env, s->entry_id, p->cfg->queues[s->queue], msg, len,
+                 s->attempts, type, why,
+                 s->started_us ? s->started_us : result_now_us(), may_retry,
+                 &out);
+    log_warnx("task %s %s: %s: %s", out.id,
+              out.status == EXEC_RETRY ? "will be retried" : "failed", type,
+              why);
+    parent_store(p, s, &out);
     exec_out_clear(&out);
 }
+
+/* Gives up on a task: FAILURE result, and the message goes to the
+ * dead-letter stream with the reason. */
+static void
+parent_dead(struct parent *p, struct slot *s, const char *type,
+            const char *why)
+{
+    struct exec_out out;
+    char at[32];
+    exec_failure(&p->env, s->entry_id, p->cfg->queues[s->queue], s->msg,
+                 s->msg_len, s->attempts, type, why, result_now_us(), 0,
+                 &out);
+    result_format_time(at, result_now_us());
+    json_t *reason = json_pack("{s:{s:s, s:s}, s:i, s:s, s:s}", "error",
+                               "type", type, "message", why, "deliveries",
+                               (int)s->attempts, "worker", p->cfg->name, "at",
+                               at);
+    char *rs = json_dumps(reason, JSON_COMPACT);
+    json_decref(reason);
+    log_error("task %s is dead-lettered: %s", out.id, why);
+    p->stats.dead++;
+    p->stats.failed++;
+    struct slot_bytes id = {out.id, strlen(out.id)};
+    struct slot_bytes rt = {out.reply_to,
+                            out.reply_to ? strlen(out.reply_to) : 0};
+    struct slot_bytes doc = {out.doc, out.doc_len};
+    struct slot_bytes a1 = {s->msg, s->msg_len};
+    struct slot_bytes a2 = {rs, strlen(rs)};
+    slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_DEAD, a1, a2);
+    free(rs);
+    exec_out_clear(&out);
+    s->state = SLOT_DONE;
+    TAILQ_INSERT_TAIL(&p->done[s->queue], s, entry);
+}
+
+/* ---- pool callbacks ---- */
 
 static void
 parent_on_result(void *arg, struct slot *s, const struct ipc_result *r)
 {
     struct parent *p = arg;
-    if (r->status != IPC_STATUS_SUCCESS && log_get_level() >= LOG_LEVEL_INFO)
-        log_info("task %.*s failed: %.*s", (int)r->id_len, r->id,
-                 (int)(r->doc_len > 300 ? 300 : r->doc_len), r->doc);
-    parent_done(p, s, r->id, r->id_len, r->reply_to, r->reply_to_len, r->doc,
-                r->doc_len, r->status == IPC_STATUS_SUCCESS);
+    struct exec_out o = {
+        .status = r->status == IPC_STATUS_SUCCESS   ? EXEC_SUCCESS
+                  : r->status == IPC_STATUS_RETRY   ? EXEC_RETRY
+                  : r->status == IPC_STATUS_EXPIRED ? EXEC_EXPIRED
+                                                    : EXEC_FAILURE,
+        .id = xstrndup(r->id, r->id_len),
+        .reply_to = r->reply_to_len ? xstrndup(r->reply_to, r->reply_to_len)
+                                    : NULL,
+        .doc = xstrndup(r->doc, r->doc_len),
+        .doc_len = r->doc_len,
+        .sched = r->sched_len ? xstrndup(r->sched, r->sched_len) : NULL,
+        .due_ms = (int64_t)r->due_ms,
+    };
+    if (o.status != EXEC_SUCCESS)
+        log_info("task %s %s: %.*s", o.id,
+                 o.status == EXEC_RETRY ? "will be retried" : "failed",
+                 (int)(r->doc_len > 400 ? 400 : r->doc_len), r->doc);
+    parent_store(p, s, &o);
+    exec_out_clear(&o);
 }
 
 static void
-parent_on_lost(void *arg, struct slot *s, int child, pid_t pid, int wstatus)
+parent_on_lost(void *arg, struct slot *s, int child, pid_t pid, int wstatus,
+               unsigned timed_out_ms)
 {
     struct parent *p = arg;
-    char why[256];
-    if (WIFSIGNALED(wstatus))
+    char why[300];
+    if (timed_out_ms) {
         snprintf(why, sizeof(why),
-                 "the child process running this task (child %d, pid %ld) "
-                 "was killed by signal %d (%s)",
-                 child, (long)pid, WTERMSIG(wstatus),
-                 strsignal(WTERMSIG(wstatus)));
-    else
-        snprintf(why, sizeof(why),
-                 "the child process running this task (child %d, pid %ld) "
-                 "exited with status %d",
-                 child, (long)pid, WEXITSTATUS(wstatus));
-    p->stats.lost++;
-    parent_fail(p, s, s->msg, s->msg_len, ERROR_WORKER_LOST, why);
+                 "the task ran longer than its time limit of %u ms and its "
+                 "child process (child %d, pid %ld) was killed",
+                 timed_out_ms, child, (long)pid);
+        parent_fail(p, s, s->msg, s->msg_len, ERROR_TIME_LIMIT, why, 1);
+    } else {
+        if (WIFSIGNALED(wstatus))
+            snprintf(why, sizeof(why),
+                     "the child process running this task (child %d, pid "
+                     "%ld) was killed by signal %d (%s)",
+                     child, (long)pid, WTERMSIG(wstatus),
+                     strsignal(WTERMSIG(wstatus)));
+        else
+            snprintf(why, sizeof(why),
+                     "the child process running this task (child %d, pid "
+                     "%ld) exited with status %d",
+                     child, (long)pid, WEXITSTATUS(wstatus));
+        if (s->attempts >= p->cfg->max_deliveries) {
+            parent_dead(p, s, ERROR_WORKER_LOST, why);
+        } else {
+            /* Run it again in another child: a delivery, as if another
+             * worker had taken it over. */
+            s->attempts++;
+            p->stats.redelivered++;
+            log_warnx("task %s: %s; running it again (delivery %u of %u)",
+                      s->entry_id, why, s->attempts, p->cfg->max_deliveries);
+            s->state = SLOT_READY;
+            TAILQ_INSERT_HEAD(&p->ready, s, entry);
+        }
+    }
     parent_kick(p);
 }
 
@@ -351,9 +633,22 @@ parent_main(const struct config *cfg)
     int rc = 1;
 
     p->cfg = cfg;
+    p->env.worker = cfg->name;
+    p->env.default_time_limit_ms = cfg->time_limit_ms;
+    result_format_time(p->started_at, result_now_us());
+    size_t ql = 1;
+    for (int q = 0; q < cfg->nqueues; q++)
+        ql += strlen(cfg->queues[q]) + 1;
+    p->queue_list = xcalloc(1, ql);
+    for (int q = 0; q < cfg->nqueues; q++) {
+        if (q)
+            strcat(p->queue_list, ",");
+        strcat(p->queue_list, cfg->queues[q]);
+    }
     p->base = event_base_new();
     if (p->base == NULL) {
         log_error("cannot create the event loop");
+        free(p->queue_list);
         free(p);
         return 1;
     }
@@ -366,10 +661,22 @@ parent_main(const struct config *cfg)
         TAILQ_INIT(&p->done[q]);
     p->pump_ev = event_new(p->base, -1, 0, parent_pump_cb, p);
     p->hold_ev = evtimer_new(p->base, parent_hold_cb, p);
+    p->beat_ev = event_new(p->base, -1, EV_PERSIST, parent_beat_cb, p);
+    p->maint_ev = event_new(p->base, -1, EV_PERSIST, parent_maint_cb, p);
+    p->touch_ev = event_new(p->base, -1, EV_PERSIST, parent_touch_cb, p);
     p->sigterm_ev = evsignal_new(p->base, SIGTERM, parent_signal_cb, p);
     p->sigint_ev = evsignal_new(p->base, SIGINT, parent_signal_cb, p);
     evsignal_add(p->sigterm_ev, NULL);
     evsignal_add(p->sigint_ev, NULL);
+    long ms = cfg->heartbeat_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(p->beat_ev, &tv);
+    ms = cfg->visibility_ms / 4 < 1000 ? cfg->visibility_ms / 4 : 1000;
+    tv = (struct timeval){ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(p->maint_ev, &tv);
+    ms = cfg->visibility_ms / 3;
+    tv = (struct timeval){ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(p->touch_ev, &tv);
 
     /* Children first: they are forked before any Redis socket exists. */
     unsigned child_max =
@@ -381,8 +688,10 @@ parent_main(const struct config *cfg)
         .idle = parent_on_idle,
         .stopped = parent_on_stopped,
     };
+    p->pool.max_tasks = cfg->max_tasks_per_child;
+    p->pool.max_rss_kb = cfg->max_memory_kb;
     if (pool_start(&p->pool, p->base, cfg->concurrency, child_max, &p->slots,
-                   cfg->name, &pcbs, p) < 0) {
+                   cfg->queues, &p->env, &pcbs, p) < 0) {
         log_error("no child process could be started");
         goto out;
     }
@@ -392,24 +701,28 @@ parent_main(const struct config *cfg)
         .read_done = parent_on_read_done,
         .finished = parent_on_finished,
         .unfinished = parent_on_unfinished,
+        .beat = parent_on_beat,
+        .taken = parent_on_taken,
+        .claim_done = parent_on_read_done,
     };
     if (broker_start(&p->broker, p->base, &cfg->url, cfg->prefix, cfg->queues,
-                     cfg->nqueues, cfg->name, cfg->result_ttl, &bcbs,
-                     p) < 0)
+                     cfg->nqueues, cfg->name, cfg->result_ttl,
+                     cfg->redis_timeout_ms, cfg->block_ms, &bcbs, p) < 0)
         goto out;
     char *where = redisurl_describe(&cfg->url);
-    log_info("celeriac-worker %s: %d children, prefetch %d, queues %s%s, "
+    log_info("celeriac-worker %s: %d children, prefetch %d, queues %s, "
              "Redis %s",
-             cfg->name, cfg->concurrency, cfg->prefetch, cfg->queues[0],
-             cfg->nqueues > 1 ? " and more" : "", where);
+             cfg->name, cfg->concurrency, cfg->prefetch, p->queue_list, where);
     free(where);
 
     event_base_dispatch(p->base);
     rc = p->exit_code;
-    log_info("stopped: %lu received, %lu succeeded, %lu failed (%lu lost "
-             "with a crashed child), %lu duplicates",
-             p->stats.received, p->stats.succeeded, p->stats.failed,
-             p->stats.lost, p->stats.duplicates);
+    log_info("stopped: %lu received (%lu taken over), %lu succeeded, %lu "
+             "failed, %lu retried, %lu expired, %lu dead-lettered, %lu run "
+             "again after a child died, %lu duplicates",
+             p->stats.received, p->stats.recovered, p->stats.succeeded,
+             p->stats.failed, p->stats.retried, p->stats.expired,
+             p->stats.dead, p->stats.redelivered, p->stats.duplicates);
 out:
     p->broker.stopping = 1;
     broker_free(&p->broker);
@@ -418,11 +731,15 @@ out:
     pool_free(&p->pool);
     event_free(p->pump_ev);
     event_free(p->hold_ev);
+    event_free(p->beat_ev);
+    event_free(p->maint_ev);
+    event_free(p->touch_ev);
     event_free(p->sigterm_ev);
     event_free(p->sigint_ev);
     event_base_free(p->base);
     slot_table_free(&p->slots);
     free(p->done);
+    free(p->queue_list);
     free(p);
     return rc;
 }

@@ -32,6 +32,8 @@ static void pool_sigchld_cb(evutil_socket_t sig, short what, void *arg);
 static void pool_respawn_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_gone(struct pool_child *c);
 static void pool_drop(struct pool_child *c, const char *why);
+static void pool_limit_cb(evutil_socket_t fd, short what, void *arg);
+static void pool_after_result(struct pool_child *c, uint32_t rss_kb);
 
 static long long
 pool_now_ms(void)
@@ -43,15 +45,19 @@ pool_now_ms(void)
 
 int
 pool_start(struct pool *p, struct event_base *base, int n,
-           unsigned child_max, struct slot_table *slots, const char *worker,
-           const struct pool_cbs *cbs, void *arg)
+           unsigned child_max, struct slot_table *slots, char *const *queues,
+           const struct exec_env *env, const struct pool_cbs *cbs, void *arg)
 {
+    unsigned long max_tasks = p->max_tasks, max_rss_kb = p->max_rss_kb;
     memset(p, 0, sizeof(*p));
+    p->max_tasks = max_tasks; /* set by the caller before */
+    p->max_rss_kb = max_rss_kb;
     p->base = base;
     p->n = n;
     p->child_max = child_max;
     p->slots = slots;
-    p->worker = worker;
+    p->queues = queues;
+    p->env = env;
     p->cbs = *cbs;
     p->arg = arg;
     p->children = xcalloc((size_t)n, sizeof(*p->children));
@@ -67,6 +73,7 @@ pool_start(struct pool *p, struct event_base *base, int n,
         c->pool = p;
         TAILQ_INIT(&c->running);
         c->respawn_ev = evtimer_new(base, pool_respawn_cb, c);
+        c->limit_ev = evtimer_new(base, pool_limit_cb, c);
         if (pool_spawn(c) == 0)
             started++;
     }
@@ -103,7 +110,7 @@ pool_child_exec(struct pool *p, int index, int fd)
     snprintf(role, sizeof(role), "child %d", index);
     log_set_role(role);
     log_debug("started");
-    _exit(child_main(POOL_CHILD_FD, p->worker));
+    _exit(child_main(POOL_CHILD_FD, p->env));
 }
 
 static int
@@ -144,6 +151,9 @@ pool_spawn(struct pool_child *c)
     c->reaped = 0;
     c->load = 0;
     c->tasks = 0;
+    c->retiring = 0;
+    c->limit_ms = 0;
+    c->killed_ms = 0;
     c->spawned_ms = pool_now_ms();
     log_debug("child %d started as pid %ld", c->index, (long)pid);
     return 0;
@@ -157,7 +167,8 @@ pool_pick(struct pool *p)
         return NULL;
     for (int i = 0; i < p->n; i++) {
         struct pool_child *c = &p->children[i];
-        if (c->bev == NULL || c->eof || c->reaped || c->load >= p->child_max)
+        if (c->bev == NULL || c->eof || c->reaped || c->retiring ||
+            c->load >= p->child_max)
             continue;
         if (best == NULL || c->load < best->load)
             best = c;
@@ -169,16 +180,17 @@ void
 pool_send(struct pool *p, struct pool_child *c, struct slot *s)
 {
     unsigned char head[IPC_HDR_LEN + IPC_TASK_FIXED];
-    size_t idlen = strlen(s->entry_id);
-    size_t plen = IPC_TASK_FIXED + idlen + s->msg_len;
+    const char *queue = p->queues[s->queue];
+    size_t idlen = strlen(s->entry_id), qlen = strlen(queue);
+    size_t plen = IPC_TASK_FIXED + idlen + qlen + s->msg_len;
     struct evbuffer *out = bufferevent_get_output(c->bev);
 
-    (void)p;
     ipc_hdr_write(head, IPC_TASK, s->index, plen);
     ipc_task_fixed(head + IPC_HDR_LEN, s->attempts, (uint32_t)idlen,
-                   (uint32_t)s->msg_len);
+                   (uint32_t)qlen, (uint32_t)s->msg_len);
     evbuffer_add(out, head, sizeof(head));
     evbuffer_add(out, s->entry_id, idlen);
+    evbuffer_add(out, queue, qlen);
     /* The slot keeps its message until the child answers, which it can
      * only do after reading all of it: no copy needed. */
     evbuffer_add_reference(out, s->msg, s->msg_len, NULL, NULL);
@@ -210,12 +222,26 @@ pool_read_cb(struct bufferevent *bev, void *arg)
         int ok = ipc_frame_peek(raw, avail, &hdr, &cause);
         if (ok == 0)
             break;
-        if (ok < 0 || hdr.type != IPC_RESULT) {
+        if (ok < 0 || hdr.type == IPC_TASK) {
             pool_drop(c, cause ? cause : "unexpected frame type");
             break;
         }
         unsigned char *frame = evbuffer_pullup(in, hdr.len);
         struct slot *s = TAILQ_FIRST(&c->running);
+        if (hdr.type == IPC_STARTED) {
+            if (hdr.len != IPC_HDR_LEN + IPC_STARTED_LEN || s == NULL ||
+                s->index != hdr.seq) {
+                pool_drop(c, "bad STARTED frame");
+                break;
+            }
+            /* The task runs now: arm its time limit. */
+            c->limit_ms = ipc_started_read(frame + IPC_HDR_LEN);
+            struct timeval tv = {c->limit_ms / 1000,
+                                 (c->limit_ms % 1000) * 1000};
+            evtimer_add(c->limit_ev, &tv);
+            evbuffer_drain(in, hdr.len);
+            continue;
+        }
         if (ipc_result_parse(frame + IPC_HDR_LEN, hdr.len - IPC_HDR_LEN,
                              &r) < 0) {
             pool_drop(c, "malformed result frame");
@@ -229,12 +255,57 @@ pool_read_cb(struct bufferevent *bev, void *arg)
         c->load--;
         c->tasks++;
         c->quick_deaths = 0;
+        if (c->limit_ms) {
+            evtimer_del(c->limit_ev);
+            c->limit_ms = 0;
+        }
         p->cbs.result(p->arg, s, &r);
+        uint32_t rss_kb = r.rss_kb;
         evbuffer_drain(in, hdr.len);
+        pool_after_result(c, rss_kb);
         got++;
     }
     if (got && p->cbs.idle)
         p->cbs.idle(p->arg);
+}
+
+/* Recycles a child that reached --max-tasks-per-child or
+ * --max-memory-per-child: no new tasks, and once idle its socket is closed
+ * so it exits by itself. */
+static void
+pool_after_result(struct pool_child *c, uint32_t rss_kb)
+{
+    struct pool *p = c->pool;
+    if (!c->retiring) {
+        if (p->max_tasks && c->tasks >= p->max_tasks) {
+            log_info("child %d (pid %ld) ran %lu tasks; recycling it",
+                     c->index, (long)c->pid, c->tasks);
+            c->retiring = 1;
+        } else if (p->max_rss_kb && rss_kb > p->max_rss_kb) {
+            log_info("child %d (pid %ld) uses %u KiB, over the %lu KiB "
+                     "limit; recycling it",
+                     c->index, (long)c->pid, rss_kb, p->max_rss_kb);
+            c->retiring = 1;
+        }
+    }
+    if (c->retiring && c->load == 0 && c->bev != NULL && !c->eof)
+        shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+}
+
+/* A task ran past its time limit: kill the child; pool_gone reports it. */
+static void
+pool_limit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pool_child *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->pid <= 0 || c->reaped || c->limit_ms == 0)
+        return;
+    log_warnx("child %d (pid %ld) ran a task past its %u ms time limit; "
+              "killing it",
+              c->index, (long)c->pid, c->limit_ms);
+    c->killed_ms = c->limit_ms;
+    kill(c->pid, SIGKILL);
 }
 
 /* A child broke the frame protocol: it cannot be trusted with more work. */
@@ -243,8 +314,11 @@ pool_drop(struct pool_child *c, const char *why)
 {
     log_error("child %d (pid %ld) sent a bad frame (%s); killing it",
               c->index, (long)c->pid, why);
-    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    c->eof = 1; /* no EOF event will come with reading disabled */
     kill(c->pid, SIGKILL);
+    if (c->reaped)
+        pool_gone(c);
 }
 
 static void
@@ -294,7 +368,10 @@ pool_gone(struct pool_child *c)
     struct slot *s;
     int st = c->wstatus;
 
-    if (!p->stopping || c->load > 0) {
+    int expected = (p->stopping || c->retiring) && c->load == 0 &&
+                   WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    evtimer_del(c->limit_ev);
+    if (!expected) {
         p->deaths++;
         if (WIFSIGNALED(st))
             log_error("child %d (pid %ld) was killed by signal %d (%s) "
@@ -306,6 +383,8 @@ pool_gone(struct pool_child *c)
                       "task(s) in hand",
                       c->index, (long)c->pid, WEXITSTATUS(st), c->load);
     } else {
+        if (c->retiring)
+            p->recycled++;
         log_debug("child %d (pid %ld) exited", c->index, (long)c->pid);
     }
     bufferevent_free(c->bev);
@@ -316,7 +395,7 @@ pool_gone(struct pool_child *c)
     if ((s = TAILQ_FIRST(&c->running)) != NULL) {
         TAILQ_REMOVE(&c->running, s, entry);
         if (p->cbs.lost)
-            p->cbs.lost(p->arg, s, c->index, pid, st);
+            p->cbs.lost(p->arg, s, c->index, pid, st, c->killed_ms);
     }
     while ((s = TAILQ_LAST(&c->running, slot_list)) != NULL) {
         TAILQ_REMOVE(&c->running, s, entry);
@@ -331,7 +410,8 @@ pool_gone(struct pool_child *c)
     }
     /* A child that keeps dying at once is replaced ever more slowly. */
     long long lived = pool_now_ms() - c->spawned_ms;
-    c->quick_deaths = lived < 1000 ? c->quick_deaths + 1 : 0;
+    if (!expected && c->killed_ms == 0)
+        c->quick_deaths = lived < 1000 ? c->quick_deaths + 1 : 0;
     long ms = 0;
     if (c->quick_deaths > 0) {
         ms = 100L << (c->quick_deaths < 6 ? c->quick_deaths - 1 : 5);
@@ -419,6 +499,8 @@ pool_free(struct pool *p)
             bufferevent_free(c->bev);
         if (c->respawn_ev != NULL)
             event_free(c->respawn_ev);
+        if (c->limit_ev != NULL)
+            event_free(c->limit_ev);
     }
     if (p->sigchld != NULL)
         event_free(p->sigchld);

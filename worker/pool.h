@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <sys/types.h>
 
+#include "exec.h"
 #include "ipc.h"
 #include "slot.h"
 
@@ -26,9 +27,10 @@ struct pool;
 struct pool_cbs {
     /* A child answered for s, which is off the child's list now. */
     void (*result)(void *arg, struct slot *s, const struct ipc_result *r);
-    /* A child died while running s (off the child's list now). */
+    /* A child died while running s (off the child's list now);
+     * timed_out_ms is the time limit it was killed for, or 0. */
     void (*lost)(void *arg, struct slot *s, int child, pid_t pid,
-                 int wstatus);
+                 int wstatus, unsigned timed_out_ms);
     /* s was queued in a dead child but had not started: run it elsewhere. */
     void (*requeue)(void *arg, struct slot *s);
     /* A child has room again (after results, a respawn or a death). */
@@ -50,6 +52,10 @@ struct pool_child {
     long long spawned_ms;     /* monotonic */
     unsigned quick_deaths;    /* consecutive deaths within a second */
     struct event *respawn_ev; /* owned timer */
+    struct event *limit_ev;   /* owned: time limit of the running task */
+    unsigned limit_ms;        /* that limit, 0 when none is armed */
+    unsigned killed_ms;       /* killed for exceeding this limit, or 0 */
+    int retiring;             /* recycled once idle: no new tasks */
     unsigned long tasks;      /* results returned by this process */
     struct pool *pool;
 };
@@ -60,12 +66,16 @@ struct pool {
     int n;
     unsigned child_max;       /* tasks queued in one child at most */
     struct slot_table *slots; /* borrowed */
-    const char *worker;       /* borrowed consumer name */
+    const struct exec_env *env; /* borrowed: what children run with */
+    unsigned long max_tasks;  /* recycle a child after this many; 0 never */
+    unsigned long max_rss_kb; /* recycle a child above this; 0 never */
+    char *const *queues;      /* borrowed queue names, by slot->queue */
     struct pool_cbs cbs;
     void *arg;
     int stopping;
     struct event *sigchld;  /* owned */
     unsigned long deaths;   /* children that died unasked */
+    unsigned long recycled; /* children replaced by the limits above */
 };
 
 /*
@@ -74,7 +84,8 @@ struct pool {
  */
 int pool_start(struct pool *p, struct event_base *base, int n,
                unsigned child_max, struct slot_table *slots,
-               const char *worker, const struct pool_cbs *cbs, void *arg);
+               char *const *queues, const struct exec_env *env,
+               const struct pool_cbs *cbs, void *arg);
 /* The least loaded running child with room, or NULL. */
 struct pool_child *pool_pick(struct pool *p);
 /* Sends s (READY, on no list) to child c; s becomes RUNNING. */

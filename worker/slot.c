@@ -12,6 +12,7 @@
 #define SLOT_KEEP_BYTES (1024 * 1024)
 
 static void slot_reserve(char **buf, size_t *cap, size_t need);
+static const char *slot_put(char **p, struct slot_bytes b);
 
 static void
 slot_reserve(char **buf, size_t *cap, size_t need)
@@ -105,33 +106,43 @@ slot_set_msg(struct slot *s, const char *msg, size_t len)
     s->msg_len = len;
 }
 
+/* Appends b and a NUL at *p; returns where b starts. */
+static const char *
+slot_put(char **p, struct slot_bytes b)
+{
+    char *at = *p;
+    if (b.len)
+        memcpy(at, b.p, b.len);
+    at[b.len] = '\0';
+    *p += b.len + 1;
+    return at;
+}
+
 void
-slot_set_result(struct slot *s, const char *prefix, const char *id,
-                size_t id_len, const char *reply_to, size_t reply_len,
-                const char *doc, size_t doc_len, int success)
+slot_set_result(struct slot *s, const char *prefix, struct slot_bytes id,
+                struct slot_bytes reply_to, struct slot_bytes doc,
+                const char *mode, struct slot_bytes arg1,
+                struct slot_bytes arg2)
 {
     static const char kind[] = "result:";
-    size_t plen = strlen(prefix), klen = plen + sizeof(kind) - 1 + id_len;
-    if (reply_to == NULL)
-        reply_len = 0;
-    slot_reserve(&s->res, &s->res_cap, klen + 1 + reply_len + 1 + doc_len + 1);
+    size_t plen = strlen(prefix), klen = plen + sizeof(kind) - 1;
+    slot_reserve(&s->res, &s->res_cap,
+                 klen + id.len + reply_to.len + doc.len + arg1.len +
+                     arg2.len + 5);
     char *p = s->res;
     memcpy(p, prefix, plen);
     memcpy(p + plen, kind, sizeof(kind) - 1);
-    memcpy(p + plen + sizeof(kind) - 1, id, id_len);
-    p[klen] = '\0';
-    s->res_key = p;
-    p += klen + 1;
-    if (reply_len)
-        memcpy(p, reply_to, reply_len);
-    p[reply_len] = '\0';
-    s->res_reply_to = p;
-    p += reply_len + 1;
-    memcpy(p, doc, doc_len);
-    p[doc_len] = '\0';
-    s->res_doc = p;
-    s->res_doc_len = doc_len;
-    s->res_success = success;
+    p += klen;
+    s->res_key = s->res;
+    slot_put(&p, id);
+    s->res_reply_to = slot_put(&p, reply_to);
+    s->res_doc = slot_put(&p, doc);
+    s->res_doc_len = doc.len;
+    s->res_mode = mode;
+    s->res_arg1 = slot_put(&p, arg1);
+    s->res_arg1_len = arg1.len;
+    s->res_arg2 = slot_put(&p, arg2);
+    s->res_arg2_len = arg2.len;
 }
 
 const char *

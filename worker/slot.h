@@ -56,14 +56,19 @@ struct slot {
     size_t msg_cap;
 
     /* The result, valid in DONE and FINISHING: one owned buffer holding
-     * "result key\0reply_to\0document". */
+     * "result key\0reply_to\0document\0arg1\0arg2", the arguments of
+     * scripts_finish for this task. */
     char *res;
     size_t res_cap;
     const char *res_key;      /* into res */
     const char *res_reply_to; /* into res; "" when none */
     const char *res_doc;      /* into res */
     size_t res_doc_len;
-    int res_success;
+    const char *res_mode;     /* SCRIPTS_FINAL, _RETRY or _DEAD */
+    const char *res_arg1;     /* into res: R due ms, D message */
+    size_t res_arg1_len;
+    const char *res_arg2;     /* into res: R message, D reason */
+    size_t res_arg2_len;
 
     TAILQ_ENTRY(slot) entry; /* the list its state names */
 };
@@ -88,13 +93,21 @@ void slot_release(struct slot_table *t, struct slot *s);
 struct slot *slot_get(struct slot_table *t, uint32_t index);
 /* Copies the message into the slot's buffer. */
 void slot_set_msg(struct slot *s, const char *msg, size_t len);
+/* A byte string that is not NUL-terminated. */
+struct slot_bytes {
+    const char *p;
+    size_t len;
+};
+
 /*
- * Stores a result: the result key is prefix + "result:" + id.  Strings are
- * copied.  reply_to may be NULL.
+ * Stores the outcome: the result key is prefix + "result:" + id; mode is
+ * SCRIPTS_FINAL, _RETRY or _DEAD with its two arguments (see scripts.h).
+ * Everything is copied.
  */
-void slot_set_result(struct slot *s, const char *prefix, const char *id,
-                     size_t id_len, const char *reply_to, size_t reply_len,
-                     const char *doc, size_t doc_len, int success);
+void slot_set_result(struct slot *s, const char *prefix,
+                     struct slot_bytes id, struct slot_bytes reply_to,
+                     struct slot_bytes doc, const char *mode,
+                     struct slot_bytes arg1, struct slot_bytes arg2);
 const char *slot_state_name(enum slot_state st);
 
 #endif

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The optional delivery fields of a task message (PROTOCOL.md, "Time
+ * limits, expiry and retries"):
+ *
+ *   time_limit         seconds (number > 0) the task may run; the worker
+ *                      kills it past that (TimeLimitExceeded)
+ *   expires            Unix time in seconds (number) or ISO-8601 UTC string;
+ *                      a task taken later is not run (status EXPIRED)
+ *   max_retries        retries allowed after a retryable failure (default 0)
+ *   retry_backoff      first retry delay in seconds (default 1)
+ *   retry_backoff_max  largest delay in seconds (default 600)
+ *   retry_jitter       true (default): each delay is drawn uniformly from
+ *                      [delay/2, delay]
+ *   retries            retries done so far; set by workers when they
+ *                      reschedule a task (0 when absent)
+ *   errors             the errors of earlier attempts; set by workers
+ *   queue              the queue a scheduled task is moved to
+ *
+ * Retryable failures are TimeLimitExceeded and InternalError; bad input
+ * never is.  The n-th retry waits min(backoff * 2^(n-1), backoff_max).
+ */
+#ifndef CELERIAC_POLICY_H
+#define CELERIAC_POLICY_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define POLICY_MAX_RETRIES 1000
+#define POLICY_DEFAULT_BACKOFF 1.0
+#define POLICY_DEFAULT_BACKOFF_MAX 600.0
+
+struct policy {
+    double time_limit;      /* seconds, 0 = none */
+    int64_t expires_us;     /* Unix microseconds, 0 = never */
+    unsigned max_retries;
+    double backoff;         /* seconds */
+    double backoff_max;     /* seconds */
+    int jitter;
+    unsigned retries;       /* retries done before this attempt */
+};
+
+/* Reads the policy fields of a message object (borrowed).  Returns 0, or -1
+ * with *err filled (InvalidMessage) for a field of the wrong type. */
+int policy_decode(const json_t *msg, struct policy *p,
+                  struct proto_error *err);
+/* 1 if an error of this type may be retried at all. */
+int policy_retryable(const char *err_type);
+/* Delay before retry number p->retries + 1, in ms; rnd in [0, 1). */
+int64_t policy_backoff_ms(const struct policy *p, double rnd);
+/*
+ * The message to schedule for the next attempt: a copy of msg (borrowed)
+ * with "id" = task_id, "queue" = queue, "retries" + 1 and this attempt's
+ * error appended to "errors".  Returns an owned string (free()).
+ */
+char *policy_reschedule(const json_t *msg, const char *task_id,
+                        const char *queue, const char *err_type,
+                        const char *err_msg, int64_t now_us);
+/* Parses "2026-11-22T02:33:48[.123456]Z" into Unix us; -1 if malformed. */
+int64_t policy_parse_time(const char *s);
+
+#endif
