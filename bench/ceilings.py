@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: MIT
+"""Ceilings measured in the same run: what OpenSSL alone hashes with one
+and with two processes (`openssl speed -evp sha512`), and what Redis alone
+does with redis-benchmark.  The raw-Redis client is a System (raw.py)."""
+
+import csv
+import io
+import subprocess
+
+from procs import BenchError
+
+# The size of a celeriac task message for W1 (no quotes or commas, which
+# redis-benchmark --csv does not escape).
+MSG_120 = "v1 task hash id t12345 args data 0000012345" + "x" * 78
+
+
+def openssl_speed(size, processes, seconds):
+    """Bytes per second SHA-512 hashes at this block size, all processes."""
+    cmd = ["openssl", "speed", "-mr", "-seconds", str(seconds),
+           "-bytes", str(size)]
+    if processes > 1:
+        cmd += ["-multi", str(processes)]
+    cmd += ["-evp", "sha512"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    # -mr prints "+F:<n>:sha512:<bytes/s>"; with -multi the children's lines
+    # come prefixed with "Got: " and the last bare +F line is the total.
+    totals = [line for line in out.stdout.splitlines()
+              if line.startswith("+F:")]
+    if out.returncode != 0 or not totals:
+        raise BenchError(f"openssl speed failed: {out.stderr.strip()}")
+    return float(totals[-1].rsplit(":", 1)[1])
+
+
+def redis_benchmark(redis, args, requests, pipeline, clients=50):
+    cmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(redis.port),
+           "-n", str(requests), "-P", str(pipeline), "-c", str(clients),
+           "--csv", *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    if out.returncode != 0 or not rows:
+        raise BenchError(f"redis-benchmark failed: {out.stderr.strip()}")
+    redis.flush()
+    return float(rows[-1]["rps"])
+
+
+def measure(redis, quick, log=print):
+    secs = 1 if quick else 3
+    n = 200_000 if quick else 1_000_000
+    out = {"openssl": {}, "redis_benchmark": {}}
+    for size in (64, 256 * 1024):
+        for procs in (1, 2):
+            bps = openssl_speed(size, procs, secs)
+            out["openssl"][f"{size}x{procs}"] = {
+                "size": size, "processes": procs, "bytes_per_s": bps,
+                "digests_per_s": bps / size}
+            log(f"  openssl speed sha512 {size:>6} B x{procs}: "
+                f"{bps / 1e6:8.1f} MB/s  {bps / size:12,.0f} digests/s")
+    xadd = ["XADD", "bench:stream", "*", "msg", MSG_120]
+    for name, args, pipe, count in (
+            ("xadd_pipelined_64", xadd, 64, n),
+            ("set_pipelined_64", ["SET", "bench:key", "v" * 300], 64, n),
+            ("xadd_unpipelined", xadd, 1, n // 5)):
+        rps = redis_benchmark(redis, args, count, pipe)
+        out["redis_benchmark"][name] = rps
+        log(f"  redis-benchmark {name:<18}: {rps:12,.0f} ops/s")
+    return out

@@ -1,0 +1,234 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""celeriac benchmark: every workload on every system in turn, on one
+private Redis, with 2 worker processes each; prints one table and writes
+bench/out/results-<timestamp>.json and .png.
+
+    bench/run.py [--quick] [--systems celeriac,celery,...] [--workloads W1,..]
+
+`make bench` / `make bench-quick` build what it needs first.  See
+bench/README.md for what is measured and how.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+import ceilings
+import procs
+import redisd
+import report
+import systems
+import workloads
+from measure import Runner
+from procs import BenchError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SWEEP_COUNT = 4000
+
+
+class Context:
+    """What every part of a run needs: Redis, paths, the filler."""
+
+    def __init__(self, args, redis, tmp):
+        self.redis, self.tmp_dir = redis, tmp
+        self.quick = args.quick
+        self.bin_dir = os.path.abspath(args.bin)
+        self.raw = os.path.abspath(args.raw) if args.raw else None
+        self.python = "/usr/bin/python3"
+        self.peers_dir = os.path.join(HERE, "peers")
+        self.log_dir = os.path.join(args.out, "logs")
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.filler_path = os.path.join(tmp, "filler.txt")
+        workloads.write_filler(self.filler_path)
+        with open(self.filler_path) as f:
+            self.filler = f.read()
+
+    def log_path(self, name):
+        return os.path.join(self.log_dir, name)
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def pick_config(ctx, cls, wl1, sweeps):
+    """--quick: the default configuration.  Otherwise W1 end-to-end with
+    SWEEP_COUNT tasks for each configuration of the sweep; the fastest wins."""
+    configs = cls.sweep(ctx)
+    if ctx.quick or len(configs) == 1:
+        return cls.default(ctx)
+    trial = workloads.Workload("W1", "sweep", "throughput",
+                               min(SWEEP_COUNT, wl1.count))
+    best, best_tps, tried = None, -1, []
+    for cfg in configs:
+        s = cls(ctx, **cfg)
+        try:
+            tps = Runner(ctx, s, trial).end_to_end(trial.count)["tasks_per_s"]
+        except BenchError as e:
+            say(f"  sweep {s.name} {s.label}: FAILED {e}")
+            tried.append({"config": cfg, "error": str(e)})
+            continue
+        say(f"  sweep {s.name} {s.label:<24} {tps:10,.0f} tasks/s e2e")
+        tried.append({"config": cfg, "tasks_per_s": tps})
+        if tps > best_tps:
+            best, best_tps = cfg, tps
+    sweeps[cls.name] = {"count": trial.count, "tried": tried, "best": best}
+    if best is None:
+        raise BenchError(f"{cls.name}: every configuration failed")
+    return best
+
+
+def goodness(rec):
+    """The figure --repeat takes the median of."""
+    if rec.get("latency"):
+        return -rec["latency"]["p50_ms"]
+    return (rec.get("e2e") or rec["drain"])["tasks_per_s"]
+
+
+def run_repeated(ctx, s, wl, repeat):
+    """run_one `repeat` times; the median run by goodness(), with the
+    others' main figure kept in "repeats"."""
+    recs = sorted((run_one(ctx, s, wl) for _ in range(repeat)), key=goodness)
+    rec = recs[len(recs) // 2]
+    if repeat > 1:
+        rec["repeats"] = [abs(goodness(r)) for r in recs]
+    return rec
+
+
+def run_one(ctx, s, wl):
+    """All phases of one workload on one system; returns the record."""
+    rec = {"workload": wl.key, "system": s.name, "kind": s.kind,
+           "config": s.label}
+    r = Runner(ctx, s, wl)
+    if wl.kind == "throughput":
+        rec["e2e"] = r.end_to_end(wl.count)
+        rec["drain"], rec["enqueue"] = r.drain(wl.count)
+    elif wl.kind == "latency":
+        rec["latency"] = r.latency(wl.count)
+    else:
+        count, timebox = s.backlog(wl)
+        rec["backlog_count"] = count
+        rec["drain"], rec["enqueue"] = r.drain(count, timebox)
+    return rec
+
+
+def line(rec):
+    parts = [f"{rec['workload']} {rec['system']:<10}"]
+    for k in ("e2e", "drain", "enqueue"):
+        if rec.get(k):
+            parts.append(f"{k} {rec[k]['tasks_per_s']:,.0f}/s")
+    if rec.get("latency"):
+        parts.append(f"p50 {rec['latency']['p50_ms']:.3f} ms "
+                     f"p99 {rec['latency']['p99_ms']:.3f} ms")
+    return "  ".join(parts)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="small counts, no sweep: under 2 minutes")
+    ap.add_argument("--systems", default="",
+                    help="comma-separated subset of: " +
+                    ",".join(c.name for c in systems.ALL))
+    ap.add_argument("--workloads", default="", help="e.g. W1,W4")
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "bin"))
+    ap.add_argument("--raw", default=None, help="the built rawredis")
+    ap.add_argument("--out", default=os.path.join(HERE, "out"))
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs per workload and system; the median is kept")
+    ap.add_argument("--no-ceilings", action="store_true")
+    args = ap.parse_args()
+
+    want_sys = set(filter(None, args.systems.split(",")))
+    want_wl = set(filter(None, args.workloads.split(",")))
+    wls = [w for w in workloads.workloads(args.quick)
+           if not want_wl or w.key in want_wl]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    os.makedirs(args.out, exist_ok=True)
+    args.out = os.path.join(args.out, stamp)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    tmp = tempfile.mkdtemp(prefix="celeriac-bench-data-")
+    redis = None
+    errors = []
+    t_begin = time.time()
+    try:
+        redis = redisd.PrivateRedis()
+        ctx = Context(args, redis, tmp)
+        doc = {"started": stamp, "quick": args.quick, "repeat": args.repeat,
+               "machine": {"cpus": os.cpu_count(),
+                           "kernel": platform.release(),
+                           "redis": redis.version},
+               "workloads": [w.__dict__ for w in wls],
+               "ceilings": {}, "sweeps": {}, "runs": [], "skipped": {}}
+        say(f"celeriac bench ({'quick' if args.quick else 'full'}): "
+            f"redis-server {redis.version} on 127.0.0.1:{redis.port}, "
+            f"logs in {ctx.log_dir}")
+        if not args.no_ceilings:
+            say("ceilings:")
+            doc["ceilings"] = ceilings.measure(redis, args.quick, say)
+
+        chosen = []
+        for cls in systems.ALL:
+            if want_sys and cls.name not in want_sys:
+                continue
+            why = cls.available(ctx)
+            if why:
+                say(f"{cls.name}: SKIPPED ({why})")
+                doc["skipped"][cls.name] = why
+                continue
+            try:
+                cfg = pick_config(ctx, cls, wls[0], doc["sweeps"])
+            except BenchError as e:
+                errors.append(str(e))
+                continue
+            chosen.append(cls(ctx, **cfg))
+
+        for wl in wls:
+            say(f"{wl.key} {wl.title}: {wl.count:,} tasks x {wl.size:,} B"
+                + (f", {wl.iterations:,} iterations" if wl.iterations > 1
+                   else ""))
+            for s in chosen:
+                if not s.supports(wl):
+                    continue
+                try:
+                    rec = run_repeated(ctx, s, wl, args.repeat)
+                    say("  " + line(rec))
+                except BenchError as e:
+                    rec = {"workload": wl.key, "system": s.name,
+                           "kind": s.kind, "config": s.label,
+                           "error": str(e)}
+                    errors.append(str(e))
+                    say(f"  {wl.key} {s.name}: FAILED {e}")
+                doc["runs"].append(rec)
+
+        doc["seconds"] = time.time() - t_begin
+        wl_dicts = doc["workloads"]
+        print()
+        print(report.table(wl_dicts, doc["runs"], doc["ceilings"]))
+        base = os.path.join(os.path.dirname(args.out), f"results-{stamp}")
+        report.write_json(base + ".json", doc)
+        png = report.plot(base + ".png", wl_dicts, doc["runs"])
+        say(f"\nwrote {base}.json" + (f" and {png}" if png else "") +
+            f" in {doc['seconds']:.0f} s")
+    except KeyboardInterrupt:
+        errors.append("interrupted")
+    finally:
+        procs.stop_all()
+        if redis:
+            redis.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if errors:
+        say("\nbench FAILED:\n  " + "\n  ".join(errors))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

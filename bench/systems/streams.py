@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: MIT
+"""What celeriac and the raw-Redis ceiling share: protocol v1 keys.  A task
+is finished when its stream entry is deleted (the finish script does SET
+result + XACK + XDEL atomically), so done = enqueued - XLEN."""
+
+from .base import System, json_field
+
+PREFIX = "celeriac:"
+QUEUE = PREFIX + "queue:default"
+
+
+class StreamSystem(System):
+    def done(self, sent):
+        if sent is None:
+            return 0
+        return sent - self.ctx.redis.client.xlen(QUEUE)
+
+    def results(self, ids):
+        raw = self.ctx.redis.client.mget([f"{PREFIX}result:{i}" for i in ids])
+        out = {}
+        for tid, doc in zip(ids, raw):
+            ok = json_field(doc, "status") == "SUCCESS"
+            out[tid] = json_field(doc, "result", "digest") if ok else None
+        return out
+
+    def latency_cmd(self, wl, count, start):
+        """rawredis latency: a minimal protocol client, one task at a time
+        with reply_to, XADD and XREAD BLOCK in one write."""
+        return [self.ctx.raw, "latency", "--redis", self.ctx.redis.url,
+                *self.task_args(wl, count, start)]
