@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `celeriac send --batch`: JSON lines in, pipelined XADDs out, results
+ * (with --wait) printed as they arrive.
+ *
+ * The input is sent in chunks of up to BATCH_CHUNK_TASKS XADDs.  While
+ * Redis works through chunk k, the next chunk is parsed and sent, and only
+ * then are the replies of chunk k read; so parsing and Redis overlap and a
+ * round trip is paid per chunk, not per task.  With --wait, a chunk may end
+ * with a non-blocking XREAD of the reply stream, so that results are
+ * printed while the input is still being sent.
+ */
+#include "batch.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "idmap.h"
+#include "lines.h"
+#include "progress.h"
+#include "result.h"
+#include "submit.h"
+#include "version.h"
+#include "wait.h"
+#include "xmalloc.h"
+
+#define BATCH_CHUNK_TASKS 4096
+#define BATCH_CHUNK_BYTES (4u << 20)
+/* Results read per XREAD. */
+#define BATCH_READ_COUNT 1000
+/* Bad lines reported one by one; the rest are only counted. */
+#define BATCH_MAX_REPORTS 100
+/* Longest input line: a message at the limit plus room for the wrapping. */
+#define BATCH_MAX_LINE (PROTOCOL_MAX_MESSAGE + 4096)
+
+/* One XADD in a chunk, until its reply is read. */
+struct batch_item {
+    unsigned long lineno; /* input line it came from */
+    char *user_id;        /* the line's "id", owned; NULL: the entry id */
+};
+
+/* The XADDs sent together, whose replies are read together. */
+struct batch_chunk {
+    struct batch_item *items; /* owned; n used of cap */
+    size_t n, cap;
+    int has_poll; /* an XREAD of the reply stream follows the XADDs */
+};
+
+/* The state of one `send --batch` run. */
+struct batch {
+    const struct batch_opts *o;
+    struct conn conn;
+    struct submit sub;
+    struct wait wait;    /* with --wait only */
+    struct idmap ids;    /* ids whose results are awaited (--wait) */
+    struct progress prog;
+    struct lines in;
+    struct batch_chunk chunks[2];
+    int poll_outstanding; /* an XREAD reply is still to be read */
+    unsigned long bad;    /* input lines skipped, tasks Redis refused */
+    unsigned long reports; /* messages printed about them */
+    uint64_t sent;        /* tasks Redis accepted */
+    unsigned long last_queued_line; /* input line of the last of them */
+    uint64_t done;        /* results received (--wait) */
+    uint64_t failed;      /* of which FAILURE */
+    int input_error;      /* the input could not be read to its end */
+    char *head;           /* what goes before a line's members; owned */
+    size_t head_len;
+    char *msg;            /* scratch buffer for one message; owned */
+    size_t msg_cap;
+};
+
+static void batch_bad(struct batch *b, unsigned long lineno, const char *fmt,
+                      ...) __attribute__((format(printf, 3, 4)));
+static int batch_parse(struct batch *b, const char *line, size_t len,
+                       json_t **root, size_t *msglen, const char **id);
+static void batch_fill(struct batch *b, struct batch_chunk *ch);
+static int batch_collect(struct batch *b, struct batch_chunk *ch);
+static void batch_result(const char *doc, size_t len, void *arg);
+static int batch_send_all(struct batch *b);
+static int batch_wait_all(struct batch *b);
+
+/* Reports a bad line (the first BATCH_MAX_REPORTS) and counts it. */
+static void
+batch_bad(struct batch *b, unsigned long lineno, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    b->bad++;
+    if (b->reports++ >= BATCH_MAX_REPORTS)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cli_warnx("line %lu: %s", lineno, msg);
+    if (b->reports == BATCH_MAX_REPORTS)
+        cli_warnx("further bad lines are counted but not shown");
+}
+
+/* A field value as a string of 1..PROTOCOL_MAX_NAME bytes, else NULL. */
+static const char *
+batch_name(json_t *v)
+{
+    if (!json_is_string(v))
+        return NULL;
+    size_t n = json_string_length(v);
+    if (n == 0 || n > PROTOCOL_MAX_NAME)
+        return NULL;
+    return json_string_value(v);
+}
+
+/*
+ * Turns one input line into a task message in b->msg (*msglen bytes).
+ * Returns 1 with *root (the parsed line, a new reference the caller drops)
+ * and *id (the line's "id" borrowed from *root, or NULL); 0 for a blank
+ * line; or -1 after reporting the line as bad.  *root is NULL unless 1 is
+ * returned.
+ *
+ * The line is checked with jansson, but not encoded again: once it is
+ * known to be an object holding only "task", "args" and "id", the message
+ * is the line itself with "v" (and "reply_to") put in front of its
+ * members.  That is the message message_encode() would build, up to the
+ * order of the members and white space, at a fraction of the cost.
+ */
+static int
+batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
+            size_t *msglen, const char **id)
+{
+    unsigned long lineno = b->in.lineno;
+    json_error_t err;
+    json_t *root = NULL;
+    size_t i;
+
+    *rootp = NULL;
+    *id = NULL;
+    for (i = 0; i < len; i++)
+        if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+            break;
+    if (i == len)
+        return 0;
+    root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
+    if (root == NULL) {
+        batch_bad(b, lineno, "not valid JSON: %s (column %d)", err.text,
+                  err.column);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        batch_bad(b, lineno, "expected a JSON object like {\"task\": "
+                             "\"hash\", \"args\": {\"data\": \"abc\"}}");
+        goto bad;
+    }
+    json_t *task = json_object_get(root, "task");
+    json_t *args = json_object_get(root, "args");
+    json_t *idv = json_object_get(root, "id");
+    size_t known = (task != NULL) + (args != NULL) + (idv != NULL);
+    if (json_object_size(root) != known) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(root, key, v)
+        {
+            if (strcmp(key, "task") != 0 && strcmp(key, "args") != 0 &&
+                strcmp(key, "id") != 0) {
+                batch_bad(b, lineno, "unknown field \"%s\"; a line has "
+                                     "\"task\", \"args\" and optionally "
+                                     "\"id\"", key);
+                goto bad;
+            }
+        }
+    }
+    if (batch_name(task) == NULL) {
+        batch_bad(b, lineno, "\"task\" must be the task name, a string of "
+                             "1 to %d bytes", PROTOCOL_MAX_NAME);
+        goto bad;
+    }
+    if (json_is_null(args))
+        args = NULL;
+    if (args != NULL && !json_is_object(args)) {
+        batch_bad(b, lineno, "\"args\" must be an object of named "
+                             "arguments, e.g. {\"data\": \"abc\"}");
+        goto bad;
+    }
+    if (json_is_null(idv))
+        idv = NULL;
+    if (idv != NULL && batch_name(idv) == NULL) {
+        batch_bad(b, lineno, "\"id\" must be a string of 1 to %d bytes",
+                  PROTOCOL_MAX_NAME);
+        goto bad;
+    }
+    if (idv != NULL && strlen(json_string_value(idv)) !=
+                           json_string_length(idv)) {
+        batch_bad(b, lineno, "\"id\" must not contain NUL");
+        goto bad;
+    }
+    /* The object has a member, so "{" + head + the rest is an object. */
+    const char *open = memchr(line, '{', len);
+    size_t rest = len - (size_t)(open + 1 - line);
+    *msglen = b->head_len + rest;
+    if (*msglen > PROTOCOL_MAX_MESSAGE) {
+        batch_bad(b, lineno, "the task message is %zu bytes; workers take "
+                             "at most %u (64 MiB)", *msglen,
+                  PROTOCOL_MAX_MESSAGE);
+        goto bad;
+    }
+    if (*msglen > b->msg_cap) {
+        b->msg_cap = *msglen * 2;
+        b->msg = xrealloc(b->msg, b->msg_cap);
+    }
+    memcpy(b->msg, b->head, b->head_len);
+    memcpy(b->msg + b->head_len, open + 1, rest);
+    *id = idv ? json_string_value(idv) : NULL;
+    *rootp = root;
+    return 1;
+bad:
+    json_decref(root);
+    return -1;
+}
+
+/* Reads lines into XADDs until the chunk is full or the input ends. */
+static void
+batch_fill(struct batch *b, struct batch_chunk *ch)
+{
+    size_t bytes = 0;
+    char *line;
+    size_t len, msglen;
+    const char *id;
+    json_t *root;
+
+    ch->n = 0;
+    ch->has_poll = 0;
+    while (!b->in.eof || b->in.start < b->in.end) {
+        if (ch->n == BATCH_CHUNK_TASKS || bytes >= BATCH_CHUNK_BYTES)
+            break;
+        int r = lines_next(&b->in, &line, &len);
+        if (r == LINES_EOF)
+            break;
+        if (r < 0) {
+            b->input_error = 1;
+            break;
+        }
+        if (r == LINES_TOO_LONG) {
+            batch_bad(b, b->in.lineno, "longer than %u bytes; a task "
+                                       "message is at most 64 MiB",
+                      BATCH_MAX_LINE);
+            continue;
+        }
+        if (batch_parse(b, line, len, &root, &msglen, &id) <= 0)
+            continue;
+        submit_append(&b->sub, b->msg, msglen);
+        if (ch->n == ch->cap) {
+            ch->cap = ch->cap ? ch->cap * 2 : 256;
+            ch->items = xrealloc(ch->items, ch->cap * sizeof(*ch->items));
+        }
+        ch->items[ch->n].lineno = b->in.lineno;
+        ch->items[ch->n].user_id = id ? xstrdup(id) : NULL;
+        json_decref(root);
+        ch->n++;
+        bytes += msglen;
+    }
+    /* Pick up results already there, one XREAD at a time. */
+    if (b->o->wait && !b->poll_outstanding && b->sent > b->done) {
+        wait_append_poll(&b->wait, BATCH_READ_COUNT);
+        ch->has_poll = 1;
+        b->poll_outstanding = 1;
+    }
+}
+
+/*
+ * Reads the replies of a chunk: prints task ids (or records them for
+ * --wait), reports refused tasks, hands polled results on.  Returns 0, or
+ * -1 if the connection was lost or Redis refused the XREAD (printed).
+ */
+static int
+batch_collect(struct batch *b, struct batch_chunk *ch)
+{
+    int rc = 0;
+    size_t i;
+
+    for (i = 0; i < ch->n; i++) {
+        struct batch_item *it = &ch->items[i];
+        redisReply *r = conn_reply(&b->conn);
+        if (r == NULL) {
+            rc = -1;
+            break;
+        }
+        if (r->type == REDIS_REPLY_STRING) {
+            b->sent++;
+            b->last_queued_line = it->lineno;
+            const char *id = it->user_id ? it->user_id : r->str;
+            size_t idlen = it->user_id ? strlen(it->user_id) : r->len;
+            if (b->o->wait) {
+                idmap_add(&b->ids, id, idlen);
+            } else {
+                fwrite(id, 1, idlen, stdout);
+                putchar('\n');
+            }
+        } else if (b->reports < BATCH_MAX_REPORTS) {
+            char what[64];
+            snprintf(what, sizeof(what), "the task of line %lu", it->lineno);
+            conn_report_error(&b->conn, what, r);
+            batch_bad(b, it->lineno, "not queued (see above)");
+        } else {
+            batch_bad(b, it->lineno, "not queued");
+        }
+        freeReplyObject(r);
+        free(it->user_id);
+        it->user_id = NULL;
+    }
+    for (; i < ch->n; i++) {
+        free(ch->items[i].user_id);
+        ch->items[i].user_id = NULL;
+    }
+    ch->n = 0;
+    if (rc == 0 && ch->has_poll) {
+        redisReply *r = conn_reply(&b->conn);
+        if (r == NULL)
+            return -1;
+        if (wait_take(&b->wait, r, batch_result, b) < 0)
+            rc = -1;
+        freeReplyObject(r);
+        b->poll_outstanding = 0;
+    }
+    ch->has_poll = 0;
+    return rc;
+}
+
+/* wait_fn: prints a result of ours the first time it comes. */
+static void
+batch_result(const char *doc, size_t len, void *arg)
+{
+    struct batch *b = arg;
+    json_t *root = json_loadb(doc, len, 0, NULL);
+    json_t *idv = json_object_get(root, "id");
+
+    if (json_is_string(idv) &&
+        idmap_take(&b->ids, json_string_value(idv), json_string_length(idv))) {
+        const char *st = json_string_value(json_object_get(root, "status"));
+        b->done++;
+        if (st == NULL || strcmp(st, RESULT_SUCCESS) != 0)
+            b->failed++;
+        fwrite(doc, 1, len, stdout);
+        putchar('\n');
+    }
+    json_decref(root);
+}
+
+/*
+ * Sends the whole input.  Returns 0, or -1 if the connection was lost or
+ * Redis refused a command (printed).
+ */
+static int
+batch_send_all(struct batch *b)
+{
+    struct batch_chunk *prev = &b->chunks[0], *cur = &b->chunks[1];
+
+    progress_start(&b->prog, "sent", 0);
+    for (;;) {
+        batch_fill(b, cur);
+        if ((cur->n > 0 || cur->has_poll) && conn_flush(&b->conn) < 0)
+            goto lost;
+        if (batch_collect(b, prev) < 0)
+            goto lost;
+        if (cur->n == 0 && !cur->has_poll)
+            break;
+        struct batch_chunk *t = prev;
+        prev = cur;
+        cur = t;
+        progress_update(&b->prog, b->sent,
+                        b->in.size ? (double)b->in.offset / b->in.size : -1);
+    }
+    progress_end(&b->prog, b->sent);
+    return 0;
+lost:
+    progress_end(&b->prog, b->sent);
+    if (conn_lost(&b->conn)) {
+        char doing[160];
+        snprintf(doing, sizeof(doing),
+                 "sending tasks (%llu queued, up to input line %lu; later "
+                 "lines may or may not have been queued)",
+                 (unsigned long long)b->sent, b->last_queued_line);
+        conn_report_lost(&b->conn, doing);
+    }
+    batch_collect(b, prev); /* frees what is left */
+    batch_collect(b, cur);
+    return -1;
+}
+
+/* Waits for every result.  Returns an exit code. */
+static int
+batch_wait_all(struct batch *b)
+{
+    int block = b->prog.enabled ? 200 : 5000;
+
+    progress_start(&b->prog, "done", b->sent);
+    while (b->done < b->sent) {
+        progress_update(&b->prog, b->done, -1);
+        if (wait_next(&b->wait, BATCH_READ_COUNT, block, batch_result, b) >=
+            0)
+            continue;
+        progress_end(&b->prog, b->done);
+        if (!b->wait.timed_out)
+            return CLI_EXIT_REDIS;
+        cli_warnx("%llu of %llu results did not arrive within %.3g s; "
+                  "those tasks are still queued or running — is a worker "
+                  "running? see 'celeriac status'",
+                  (unsigned long long)(b->sent - b->done),
+                  (unsigned long long)b->sent, (double)b->o->timeout_us / 1e6);
+        return CLI_EXIT_TIMEOUT;
+    }
+    progress_end(&b->prog, b->done);
+    return CLI_EXIT_OK;
+}
+
+int
+batch_main(struct cli *cli, const struct batch_opts *o)
+{
+    struct batch *b = xcalloc(1, sizeof(*b));
+    int rc = CLI_EXIT_USAGE;
+
+    b->o = o;
+    b->in.fd = -1;
+    if (conn_init(&b->conn, cli->redis) < 0 ||
+        submit_init(&b->sub, &b->conn, cli->prefix, o->queue) < 0 ||
+        (o->wait && wait_init(&b->wait, &b->conn, cli->prefix,
+                              cli_deadline(o->timeout_us)) < 0))
+        goto done;
+    if (o->wait) {
+        json_t *key = json_string(b->wait.key);
+        char *k = json_dumps(key, JSON_ENCODE_ANY);
+        json_decref(key);
+        if (k == NULL) {
+            cli_warnx("--prefix must be valid UTF-8");
+            goto done;
+        }
+        b->head = xasprintf("{\"v\":%d,\"reply_to\":%s,", PROTOCOL_VERSION, k);
+        free(k);
+    } else {
+        b->head = xasprintf("{\"v\":%d,", PROTOCOL_VERSION);
+    }
+    b->head_len = strlen(b->head);
+    rc = CLI_EXIT_FAILED;
+    if (lines_open(&b->in, o->file, BATCH_MAX_LINE) < 0)
+        goto done;
+    rc = CLI_EXIT_REDIS;
+    if (conn_connect(&b->conn) < 0)
+        goto done;
+    if (submit_ensure_group(&b->sub) < 0) {
+        if (conn_lost(&b->conn))
+            conn_report_lost(&b->conn, "creating the consumer group");
+        goto done;
+    }
+    if (batch_send_all(b) < 0)
+        goto done;
+    rc = CLI_EXIT_OK;
+    if (o->wait) {
+        rc = batch_wait_all(b);
+        wait_cleanup(&b->wait);
+    }
+    if (rc == CLI_EXIT_OK && (b->bad > 0 || b->failed > 0 || b->input_error))
+        rc = CLI_EXIT_FAILED;
+    if (b->bad > 0)
+        cli_warnx("%lu bad line%s skipped (or refused by Redis); fix and "
+                  "send them again",
+                  b->bad, b->bad == 1 ? "" : "s");
+    if (b->failed > 0)
+        cli_warnx("%llu of %llu tasks failed (status FAILURE)",
+                  (unsigned long long)b->failed,
+                  (unsigned long long)b->done);
+done:
+    if (cli_flush_stdout() < 0 && rc == CLI_EXIT_OK)
+        rc = CLI_EXIT_FAILED;
+    if (b->in.buf != NULL)
+        lines_close(&b->in);
+    for (int i = 0; i < 2; i++)
+        free(b->chunks[i].items);
+    idmap_free(&b->ids);
+    conn_close(&b->conn);
+    free(b->head);
+    free(b->msg);
+    free(b);
+    return rc;
+}

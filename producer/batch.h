@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `celeriac send --batch FILE`: tasks from JSON lines, sent with pipelined
+ * XADDs in chunks of thousands per round trip; with --wait, all of them
+ * name one reply stream whose results are printed as they arrive.
+ */
+#ifndef CELERIAC_BATCH_H
+#define CELERIAC_BATCH_H
+
+#include <stdint.h>
+
+#include "cli.h"
+
+struct batch_opts {
+    const char *file;   /* input path, "-" for stdin; borrowed */
+    const char *queue;  /* queue name; borrowed */
+    int wait;           /* --wait */
+    int64_t timeout_us; /* --timeout, 0 = none */
+};
+
+/* Runs the batch; returns the exit code (CLI_EXIT_*). */
+int batch_main(struct cli *cli, const struct batch_opts *o);
+
+#endif

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* Global options, exit codes and user-facing messages of the celeriac CLI. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "keys.h"
+#include "version.h"
+
+const char cli_global_help[] =
+    "Global options (before or after the command):\n"
+    "  --redis URL    Redis to use: redis://[user:password@]host[:port][/db]\n"
+    "                 or unix:///path/to.sock[?db=N]; default: "
+    "$CELERIAC_REDIS_URL,\n"
+    "                 else redis://127.0.0.1:6379/0.  The password may come "
+    "from\n"
+    "                 $CELERIAC_REDIS_PASSWORD instead of the URL.\n"
+    "  --prefix P     prefix of every Redis key (default \"celeriac:\")\n"
+    "  --help         show help and exit\n";
+
+void
+cli_init(struct cli *cli)
+{
+    cli->redis = NULL;
+    cli->prefix = KEYS_DEFAULT_PREFIX;
+}
+
+int
+cli_global_option(struct cli *cli, int opt, const char *arg)
+{
+    switch (opt) {
+    case CLI_OPT_REDIS:
+        cli->redis = arg;
+        return 1;
+    case CLI_OPT_PREFIX:
+        if (strlen(arg) > PROTOCOL_MAX_NAME) {
+            cli_warnx("--prefix is %zu bytes; keep it under %d",
+                      strlen(arg), PROTOCOL_MAX_NAME);
+            return -1;
+        }
+        cli->prefix = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void cli_vwarn(int with_errno, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void
+cli_vwarn(int with_errno, const char *fmt, va_list ap)
+{
+    int saved = errno;
+    char msg[2048];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* Let what was printed so far come first, as it was produced first. */
+    fflush(stdout);
+    if (with_errno)
+        fprintf(stderr, "celeriac: %s: %s\n", msg, strerror(saved));
+    else
+        fprintf(stderr, "celeriac: %s\n", msg);
+    errno = saved;
+}
+
+void
+cli_warnx(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vwarn(0, fmt, ap);
+    va_end(ap);
+}
+
+void
+cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vwarn(1, fmt, ap);
+    va_end(ap);
+}
+
+int
+cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vwarn(0, fmt, ap);
+    va_end(ap);
+    if (cmd != NULL)
+        fprintf(stderr, "Try 'celeriac %s --help'.\n", cmd);
+    else
+        fprintf(stderr, "Try 'celeriac --help'.\n");
+    return CLI_EXIT_USAGE;
+}
+
+int
+cli_parse_seconds(const char *s, int64_t *us)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(v > 0) ||
+        v > 100.0 * 365 * 86400)
+        return -1;
+    *us = (int64_t)(v * 1e6);
+    if (*us < 1)
+        *us = 1;
+    return 0;
+}
+
+int64_t
+cli_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+cli_deadline(int64_t timeout_us)
+{
+    return timeout_us > 0 ? cli_now_us() + timeout_us : 0;
+}
+
+int
+cli_flush_stdout(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    if (errno != EPIPE)
+        cli_warn("cannot write to standard output");
+    return -1;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every celeriac subcommand shares: the global options (--redis,
+ * --prefix), the exit codes, and how messages for the person at the terminal
+ * are written ("celeriac: ..." on stderr, one line, saying what to do).
+ */
+#ifndef CELERIAC_CLI_H
+#define CELERIAC_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+
+#define CLI_VERSION "0.1.0"
+
+/* Exit codes of every command (documented in `celeriac --help`). */
+#define CLI_EXIT_OK 0      /* success */
+#define CLI_EXIT_FAILED 1  /* a task failed, a file or line was bad */
+#define CLI_EXIT_USAGE 2   /* bad command line */
+#define CLI_EXIT_TIMEOUT 3 /* --timeout elapsed before all results came */
+#define CLI_EXIT_REDIS 4   /* Redis unreachable or refused a command */
+
+/*
+ * The global options.  They may be given before the command name or among
+ * the command's own options; the strings are borrowed from argv.
+ */
+struct cli {
+    const char *redis;  /* --redis URL; NULL: environment or default */
+    const char *prefix; /* --prefix; KEYS_DEFAULT_PREFIX unless given */
+};
+
+/* getopt_long values of the global options, shared by every command. */
+#define CLI_OPT_REDIS 0x1000
+#define CLI_OPT_PREFIX 0x1001
+#define CLI_OPT_HELP 0x1002
+#define CLI_LONG_OPTIONS                                                       \
+    {"redis", required_argument, NULL, CLI_OPT_REDIS},                         \
+    {"prefix", required_argument, NULL, CLI_OPT_PREFIX},                       \
+    {"help", no_argument, NULL, CLI_OPT_HELP}
+
+/* The text describing the global options, for every --help. */
+extern const char cli_global_help[];
+
+void cli_init(struct cli *cli);
+/*
+ * Handles a global option returned by getopt_long.  Returns 1 if opt was
+ * one (and stores it), 0 if it is not a global option, -1 if its value is
+ * bad (after printing why).
+ */
+int cli_global_option(struct cli *cli, int opt, const char *arg);
+
+/* "celeriac: <message>\n" on stderr. */
+void cli_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same, followed by ": strerror(errno)". */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Prints the message and a pointer to `celeriac CMD --help`; returns
+ * CLI_EXIT_USAGE so that callers can `return cli_usage(...)`.
+ */
+int cli_usage(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Parses a --timeout value: seconds, fractions allowed ("2.5"), > 0.
+ * Stores microseconds in *us.  Returns 0, or -1 if s is not such a number.
+ */
+int cli_parse_seconds(const char *s, int64_t *us);
+/* A monotonic clock in microseconds, for deadlines. */
+int64_t cli_now_us(void);
+/* The deadline for a timeout in microseconds from now; 0 (none) stays 0. */
+int64_t cli_deadline(int64_t timeout_us);
+/*
+ * Flushes stdout.  Returns 0, or -1 after saying why (a closed pipe is
+ * not reported: whoever closed it did not want more output).
+ */
+int cli_flush_stdout(void);
+
+#endif

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/* `celeriac send`: one task from the command line, optionally waited for. */
+#include "send.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "conn.h"
+#include "keys.h"
+#include "message.h"
+#include "result.h"
+#include "submit.h"
+#include "version.h"
+#include "wait.h"
+#include "xmalloc.h"
+
+/* How long one XREAD blocks while waiting, in milliseconds. */
+#define SEND_BLOCK_MS 5000
+
+/* What the result callback looks for and keeps. */
+struct send_wait {
+    const char *id; /* the task id; borrowed */
+    char *doc;      /* the result document once found; owned */
+    size_t len;
+};
+
+static int send_arg(json_t *args, const char *spec);
+static int send_json(json_t *args, const char *text);
+static int send_one(struct cli *cli, const char *task, json_t *args,
+                    const char *queue, int wait, int64_t timeout_us);
+static void send_result(const char *doc, size_t len, void *arg);
+
+void
+send_usage(FILE *out)
+{
+    fprintf(out,
+"Usage: celeriac send TASK [--arg KEY=VALUE]... [--arg KEY:=JSON]...\n"
+"                     [--json OBJECT] [--queue Q] [--wait [--timeout S]]\n"
+"       celeriac send --batch FILE|- [--queue Q] [--wait [--timeout S]]\n"
+"\n"
+"Puts a task on a queue and prints its task id (the stream entry id).\n"
+"\n"
+"  -a, --arg KEY=VALUE    an argument with a string value\n"
+"  -a, --arg KEY:=JSON    an argument with a JSON value: n:=3, f:=true,\n"
+"                         o:='{\"x\":1}'\n"
+"  -j, --json OBJECT      arguments as one JSON object; options are applied\n"
+"                         in order, so a later --arg overrides a key\n"
+"  -q, --queue Q          the queue (default \"default\")\n"
+"  -w, --wait             wait for the result and print the result document\n"
+"                         (one line of JSON) on stdout instead of the id\n"
+"  -t, --timeout S        with --wait: give up after S seconds (fractions\n"
+"                         allowed) from the start; default: wait forever\n"
+"  -b, --batch FILE       send the tasks in FILE (\"-\": stdin), one JSON\n"
+"                         object per line: {\"task\": NAME, \"args\": {...}}\n"
+"                         with an optional \"id\".  Prints one task id per\n"
+"                         line; with --wait, one result document per line\n"
+"                         as results arrive (in any order).  Bad lines are\n"
+"                         reported as \"line N: ...\" and skipped.\n"
+"\n%s"
+"\n"
+"Exit codes: 0 sent (with --wait: every task succeeded), 1 a task failed\n"
+"or an input line was bad, 2 usage error, 3 --timeout elapsed, 4 Redis\n"
+"unreachable or refused a command.  While waiting, a lost connection is\n"
+"retried (100 ms doubling to 2 s) until the timeout.\n"
+"\n"
+"Examples:\n"
+"  celeriac send hash --arg data=hello --arg algorithm=sha256 --wait\n"
+"  celeriac send hash --arg data=abc --arg iterations:=1000 --queue fast\n"
+"  celeriac send --batch tasks.jsonl --wait --timeout 60 > results.jsonl\n",
+            cli_global_help);
+}
+
+/* Applies one --arg.  Returns 0, or -1 after printing what is wrong. */
+static int
+send_arg(json_t *args, const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    json_t *v = NULL;
+    json_error_t err;
+
+    if (eq == NULL || eq == spec || (eq == spec + 1 && spec[0] == ':')) {
+        cli_warnx("--arg '%s': expected KEY=VALUE (a string) or KEY:=JSON",
+                  spec);
+        return -1;
+    }
+    int raw = eq[-1] == ':';
+    char *key = xstrndup(spec, (size_t)(eq - spec) - (size_t)raw);
+    if (raw) {
+        v = json_loads(eq + 1, JSON_DECODE_ANY, &err);
+        if (v == NULL)
+            cli_warnx("--arg '%s': the value after ':=' is not JSON (%s); "
+                      "use KEY=VALUE for a string",
+                      spec, err.text);
+    } else {
+        v = json_string(eq + 1);
+        if (v == NULL)
+            cli_warnx("--arg '%s': the value is not valid UTF-8; pass "
+                      "bytes as base64 (e.g. data_b64)",
+                      spec);
+    }
+    if (v == NULL || json_object_set_new(args, key, v) < 0) {
+        if (v != NULL)
+            cli_warnx("--arg '%s': the key is not valid UTF-8", spec);
+        free(key);
+        return -1;
+    }
+    free(key);
+    return 0;
+}
+
+/* Merges a --json object.  Returns 0, or -1 after printing why not. */
+static int
+send_json(json_t *args, const char *text)
+{
+    json_error_t err;
+    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &err);
+
+    if (o == NULL) {
+        cli_warnx("--json is not valid JSON: %s (column %d); quote it for "
+                  "the shell, e.g. --json '{\"data\": \"abc\"}'",
+                  err.text, err.column);
+        return -1;
+    }
+    if (!json_is_object(o)) {
+        cli_warnx("--json must be an object of named arguments, e.g. "
+                  "'{\"data\": \"abc\"}'");
+        json_decref(o);
+        return -1;
+    }
+    json_object_update(args, o);
+    json_decref(o);
+    return 0;
+}
+
+int
+send_main(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_LONG_OPTIONS,
+        {"arg", required_argument, NULL, 'a'},
+        {"json", required_argument, NULL, 'j'},
+        {"queue", required_argument, NULL, 'q'},
+        {"wait", no_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 't'},
+        {"batch", required_argument, NULL, 'b'},
+        {NULL, 0, NULL, 0},
+    };
+    struct batch_opts bo = {NULL, KEYS_DEFAULT_QUEUE, 0, 0};
+    json_t *args = json_object();
+    int opt, rc = CLI_EXIT_USAGE, nargs = 0;
+
+    while ((opt = getopt_long(argc, argv, "a:j:q:wt:b:h", longopts, NULL)) !=
+           -1) {
+        switch (opt) {
+        case 'a':
+            nargs++;
+            if (send_arg(args, optarg) < 0)
+                goto done;
+            break;
+        case 'j':
+            nargs++;
+            if (send_json(args, optarg) < 0)
+                goto done;
+            break;
+        case 'q':
+            bo.queue = optarg;
+            break;
+        case 'w':
+            bo.wait = 1;
+            break;
+        case 't':
+            if (cli_parse_seconds(optarg, &bo.timeout_us) < 0) {
+                rc = cli_usage("send", "--timeout '%s': expected a number "
+                                       "of seconds greater than 0",
+                               optarg);
+                goto done;
+            }
+            break;
+        case 'b':
+            bo.file = optarg;
+            break;
+        case 'h':
+        case CLI_OPT_HELP:
+            send_usage(stdout);
+            rc = cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+            goto done;
+        case '?':
+            rc = cli_usage("send", "bad option (see above)");
+            goto done;
+        default:
+            if (cli_global_option(cli, opt, optarg) < 0)
+                goto done;
+            break;
+        }
+    }
+    if (bo.timeout_us != 0 && !bo.wait) {
+        rc = cli_usage("send", "--timeout only applies with --wait");
+        goto done;
+    }
+    if (bo.file != NULL) {
+        if (optind < argc || nargs > 0) {
+            rc = cli_usage("send", "--batch takes the tasks from the file; "
+                                   "do not give TASK, --arg or --json");
+            goto done;
+        }
+        rc = batch_main(cli, &bo);
+        goto done;
+    }
+    if (optind >= argc) {
+        rc = cli_usage("send", "no TASK given; e.g. celeriac send hash "
+                               "--arg data=hello");
+        goto done;
+    }
+    if (optind + 1 < argc) {
+        rc = cli_usage("send", "one TASK at a time ('%s' is extra); use "
+                               "--batch for many",
+                       argv[optind + 1]);
+        goto done;
+    }
+    rc = send_one(cli, argv[optind], args, bo.queue, bo.wait,
+                  bo.timeout_us);
+done:
+    json_decref(args);
+    return rc;
+}
+
+/* wait_fn: keeps the first result document for our task id. */
+static void
+send_result(const char *doc, size_t len, void *arg)
+{
+    struct send_wait *sw = arg;
+    json_t *root = json_loadb(doc, len, 0, NULL);
+    const char *id = json_string_value(json_object_get(root, "id"));
+
+    if (sw->doc == NULL && id != NULL && strcmp(id, sw->id) == 0) {
+        sw->doc = xstrndup(doc, len);
+        sw->len = len;
+    }
+    json_decref(root);
+}
+
+static int
+send_one(struct cli *cli, const char *task, json_t *args, const char *queue,
+         int wait, int64_t timeout_us)
+{
+    struct conn conn;
+    struct submit sub;
+    struct wait w;
+    struct send_wait sw = {NULL, NULL, 0};
+    redisReply *r = NULL;
+    char *msg = NULL, *id = NULL;
+    int rc = CLI_EXIT_USAGE;
+    int64_t deadline = cli_deadline(timeout_us);
+
+    memset(&conn, 0, sizeof(conn));
+    size_t tlen = strlen(task);
+    if (tlen == 0 || tlen > PROTOCOL_MAX_NAME) {
+        cli_warnx("the task name must be 1 to %d bytes", PROTOCOL_MAX_NAME);
+        goto done;
+    }
+    if (conn_init(&conn, cli->redis) < 0 ||
+        submit_init(&sub, &conn, cli->prefix, queue) < 0 ||
+        (wait && wait_init(&w, &conn, cli->prefix, deadline) < 0))
+        goto done;
+    json_t *name = json_string(task);
+    if (name == NULL) {
+        cli_warnx("the task name '%s' is not valid UTF-8", task);
+        goto done;
+    }
+    json_decref(name);
+    msg = message_encode(task, args, NULL, wait ? w.key : NULL);
+    size_t len = strlen(msg);
+    if (len > PROTOCOL_MAX_MESSAGE) {
+        cli_warnx("the task message is %zu bytes; workers take at most %u "
+                  "(64 MiB): send less data per task",
+                  len, PROTOCOL_MAX_MESSAGE);
+        goto done;
+    }
+
+    rc = CLI_EXIT_REDIS;
+    if (conn_connect(&conn) < 0)
+        goto done;
+    if (submit_ensure_group(&sub) < 0) {
+        if (conn_lost(&conn))
+            conn_report_lost(&conn, "creating the consumer group");
+        goto done;
+    }
+    submit_append(&sub, msg, len);
+    if ((r = conn_reply(&conn)) == NULL) {
+        conn_report_lost(&conn, "sending the task; it may or may not "
+                                "have been queued");
+        goto done;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        conn_report_error(&conn, "the task (XADD)", r);
+        goto done;
+    }
+    id = xstrndup(r->str, r->len);
+    if (!wait) {
+        printf("%s\n", id);
+        rc = cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+        goto done;
+    }
+
+    sw.id = id;
+    while (sw.doc == NULL) {
+        if (wait_next(&w, 16, SEND_BLOCK_MS, send_result, &sw) >= 0)
+            continue;
+        if (w.timed_out) {
+            cli_warnx("no result for task %s within %.3g s; it is still "
+                      "queued or running — is a worker running? see "
+                      "'celeriac status'",
+                      id, (double)timeout_us / 1e6);
+            rc = CLI_EXIT_TIMEOUT;
+        }
+        goto done;
+    }
+    fwrite(sw.doc, 1, sw.len, stdout);
+    fputc('\n', stdout);
+    rc = CLI_EXIT_OK;
+    json_t *res = json_loadb(sw.doc, sw.len, 0, NULL);
+    const char *status = json_string_value(json_object_get(res, "status"));
+    if (status == NULL || strcmp(status, RESULT_SUCCESS) != 0) {
+        json_t *e = json_object_get(res, "error");
+        const char *type = json_string_value(json_object_get(e, "type"));
+        const char *text = json_string_value(json_object_get(e, "message"));
+        cli_warnx("task %s failed: %s: %s", id,
+                  type != NULL ? type : "no error type",
+                  text != NULL ? text : "no message");
+        rc = CLI_EXIT_FAILED;
+    }
+    json_decref(res);
+    if (cli_flush_stdout() < 0)
+        rc = CLI_EXIT_FAILED;
+    wait_cleanup(&w);
+done:
+    if (r != NULL)
+        freeReplyObject(r);
+    free(sw.doc);
+    free(id);
+    free(msg);
+    conn_close(&conn);
+    return rc;
+}

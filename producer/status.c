@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `celeriac status`.  Everything is first gathered into one JSON document
+ * (the --json output); the text output is rendered from that document, so
+ * both always show the same facts.
+ */
+#include "status.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "keys.h"
+#include "xmalloc.h"
+
+/* Worker fields shown first, in this order; others follow sorted. */
+static const char *const status_worker_fields[] = {
+    "host", "pid", "started_at", "concurrency", "queues", "processed",
+    "failed",
+};
+
+static int status_scan(struct conn *c, const char *prefix, json_t *names);
+static int status_queues(struct conn *c, const char *prefix, json_t *names,
+                         json_t *out);
+static int status_extra(struct conn *c, const char *prefix, json_t *doc);
+static int status_workers(struct conn *c, const char *prefix, json_t *out);
+static long long status_int(const redisReply *r);
+static json_t *status_consumers(const redisReply *r);
+static void status_print(json_t *doc, double now_ms);
+static void status_age(char *buf, size_t n, double ms);
+static int status_cmp(const void *a, const void *b);
+
+void
+status_usage(FILE *out)
+{
+    fprintf(out,
+"Usage: celeriac status [--json]\n"
+"\n"
+"Shows, for the key prefix: every queue stream <prefix>queue:* with its\n"
+"length (entries not yet finished), pending count (read by a worker, not\n"
+"yet acknowledged) and consumers (name, pending, idle time); the\n"
+"dead-letter stream <prefix>dead and the scheduled set <prefix>scheduled\n"
+"when they exist; and the workers in the registry <prefix>workers with the\n"
+"fields of their <prefix>worker:<name> record (\"gone\" when that record\n"
+"has expired, i.e. the worker stopped beating).\n"
+"\n"
+"  --json         print one JSON document instead of text:\n"
+"                 {\"redis\", \"prefix\", \"time_ms\",\n"
+"                  \"queues\": [{\"name\", \"key\", \"length\", \"pending\",\n"
+"                              \"group\", \"consumers\": [{\"name\",\n"
+"                              \"pending\", \"idle_ms\"}]}],\n"
+"                  \"dead\": {\"key\", \"length\"} or null,\n"
+"                  \"scheduled\": {\"key\", \"size\"} or null,\n"
+"                  \"workers\": [{\"name\", \"last_beat\", \"gone\",\n"
+"                               \"fields\": {...}}]}\n"
+"\n%s"
+"\n"
+"Exit codes: 0 shown, 2 usage error, 4 Redis unreachable or refused a "
+"command.\n",
+            cli_global_help);
+}
+
+static long long
+status_int(const redisReply *r)
+{
+    if (r == NULL)
+        return 0;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+        return strtoll(r->str, NULL, 10);
+    return 0;
+}
+
+static int
+status_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Collects the names of the queue streams (SCAN MATCH <prefix>queue:*)
+ * into the array names, sorted.  Returns 0 or -1 (conn.h convention).
+ */
+static int
+status_scan(struct conn *c, const char *prefix, json_t *names)
+{
+    char pattern[2 * KEYS_MAX + 8], cursor[32] = "0";
+    size_t o = 0, qlen = strlen(prefix) + strlen("queue:");
+    json_t *seen = json_object();
+    int rc = -1;
+
+    /* Glob characters in the prefix must match themselves. */
+    for (const char *p = prefix; *p; p++) {
+        if (strchr("*?[]\\", *p) != NULL)
+            pattern[o++] = '\\';
+        pattern[o++] = *p;
+    }
+    snprintf(pattern + o, sizeof(pattern) - o, "queue:*");
+    do {
+        redisReply *r = conn_call(c, "SCAN", cursor, "MATCH", pattern,
+                                  "COUNT", "1000", (const char *)NULL);
+        if (r == NULL)
+            goto done;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            conn_report_error(c, "SCAN", r);
+            freeReplyObject(r);
+            goto done;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            const redisReply *k = r->element[1]->element[i];
+            if (k->type == REDIS_REPLY_STRING && k->len > qlen)
+                json_object_set_new(seen, k->str + qlen, json_true());
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+
+    size_t n = json_object_size(seen), i = 0;
+    const char **sorted = xcalloc(n, sizeof(*sorted));
+    const char *key;
+    json_t *v;
+    json_object_foreach(seen, key, v) sorted[i++] = key;
+    qsort(sorted, n, sizeof(*sorted), status_cmp);
+    for (i = 0; i < n; i++)
+        json_array_append_new(names, json_string(sorted[i]));
+    free(sorted);
+    rc = 0;
+done:
+    json_decref(seen);
+    return rc;
+}
+
+/* The consumers of an XINFO CONSUMERS reply, as a new JSON array. */
+static json_t *
+status_consumers(const redisReply *r)
+{
+    json_t *list = json_array();
+    if (r->type != REDIS_REPLY_ARRAY)
+        return list;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *c = r->element[i];
+        if (c->type != REDIS_REPLY_ARRAY)
+            continue;
+        json_t *o = json_object();
+        for (size_t f = 0; f + 1 < c->elements; f += 2) {
+            const redisReply *k = c->element[f], *v = c->element[f + 1];
+            if (k->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(k->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
+                json_object_set_new(o, "name",
+                                    json_stringn(v->str, v->len));
+            else if (strcmp(k->str, "pending") == 0)
+                json_object_set_new(o, "pending",
+                                    json_integer(status_int(v)));
+            else if (strcmp(k->str, "idle") == 0)
+                json_object_set_new(o, "idle_ms",
+                                    json_integer(status_int(v)));
+        }
+        json_array_append_new(list, o);
+    }
+    return list;
+}
+
+/*
+ * For each queue: XLEN, XPENDING summary and XINFO CONSUMERS, pipelined.
+ * Appends one object per queue to out.  Returns 0 or -1.
+ */
+static int
+status_queues(struct conn *c, const char *prefix, json_t *names, json_t *out)
+{
+    size_t n = json_array_size(names);
+    char (*keys)[KEYS_MAX] = xcalloc(n ? n : 1, KEYS_MAX);
+    int rc = -1;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const char *name = json_string_value(json_array_get(names, i));
+        if (keys_queue(keys[i], KEYS_MAX, prefix, name) < 0)
+            continue; /* cannot happen: Redis returned it */
+        const char *a1[] = {"XLEN", keys[i]};
+        const char *a2[] = {"XPENDING", keys[i], KEYS_GROUP};
+        const char *a3[] = {"XINFO", "CONSUMERS", keys[i], KEYS_GROUP};
+        size_t l[4];
+        l[0] = 4;
+        l[1] = strlen(keys[i]);
+        conn_append(c, 2, a1, l);
+        l[0] = 8;
+        l[2] = strlen(KEYS_GROUP);
+        conn_append(c, 3, a2, l);
+        l[0] = 5;
+        l[1] = 9;
+        l[2] = strlen(keys[i]);
+        l[3] = strlen(KEYS_GROUP);
+        conn_append(c, 4, a3, l);
+    }
+    for (i = 0; i < n; i++) {
+        redisReply *r[3] = {NULL, NULL, NULL};
+        int j;
+        for (j = 0; j < 3; j++)
+            if ((r[j] = conn_reply(c)) == NULL)
+                break;
+        if (j < 3) {
+            for (j = 0; j < 3; j++)
+                if (r[j] != NULL)
+                    freeReplyObject(r[j]);
+            goto done;
+        }
+        json_t *q = json_object();
+        json_object_set(q, "name", json_array_get(names, i));
+        json_object_set_new(q, "key", json_string(keys[i]));
+        if (r[0]->type == REDIS_REPLY_ERROR) {
+            /* Not a stream: say so rather than fail the whole status. */
+            json_object_set_new(q, "error", json_string(r[0]->str));
+        } else {
+            json_object_set_new(q, "length", json_integer(status_int(r[0])));
+            int group = r[1]->type == REDIS_REPLY_ARRAY;
+            json_object_set_new(q, "group", json_boolean(group));
+            json_object_set_new(q, "pending",
+                                json_integer(group && r[1]->elements > 0
+                                                 ? status_int(r[1]->element[0])
+                                                 : 0));
+            json_object_set_new(q, "consumers", status_consumers(r[2]));
+        }
+        json_array_append_new(out, q);
+        for (j = 0; j < 3; j++)
+            freeReplyObject(r[j]);
+    }
+    rc = 0;
+done:
+    free(keys);
+    return rc;
+}
+
+/* The dead-letter stream and the scheduled set, when present. */
+static int
+status_extra(struct conn *c, const char *prefix, json_t *doc)
+{
+    char dead[KEYS_MAX], sched[KEYS_MAX];
+    redisReply *r[4] = {NULL, NULL, NULL, NULL};
+    int rc = -1, j;
+
+    if (keys_dead(dead, sizeof(dead), prefix) < 0 ||
+        keys_scheduled(sched, sizeof(sched), prefix) < 0)
+        return -1;
+    const char *a[4][2] = {
+        {"TYPE", dead}, {"XLEN", dead}, {"TYPE", sched}, {"ZCARD", sched}};
+    for (j = 0; j < 4; j++) {
+        size_t l[2] = {strlen(a[j][0]), strlen(a[j][1])};
+        conn_append(c, 2, a[j], l);
+    }
+    for (j = 0; j < 4; j++)
+        if ((r[j] = conn_reply(c)) == NULL)
+            goto done;
+    json_t *d = json_null(), *s = json_null();
+    if (r[0]->type == REDIS_REPLY_STATUS && strcmp(r[0]->str, "none") != 0)
+        d = json_pack("{s:s, s:I}", "key", dead, "length",
+                      (json_int_t)status_int(r[1]));
+    if (r[2]->type == REDIS_REPLY_STATUS && strcmp(r[2]->str, "none") != 0)
+        s = json_pack("{s:s, s:I}", "key", sched, "size",
+                      (json_int_t)status_int(r[3]));
+    json_object_set_new(doc, "dead", d);
+    json_object_set_new(doc, "scheduled", s);
+    rc = 0;
+done:
+    for (j = 0; j < 4; j++)
+        if (r[j] != NULL)
+            freeReplyObject(r[j]);
+    return rc;
+}
+
+/*
+ * The worker registry: ZRANGE <prefix>workers WITHSCORES, then HGETALL of
+ * each <prefix>worker:<name>, pipelined.  Returns 0 or -1.
+ */
+static int
+status_workers(struct conn *c, const char *prefix, json_t *out)
+{
+    char zkey[KEYS_MAX], hkey[KEYS_MAX];
+    redisReply *z = NULL;
+    int rc = -1;
+
+    if (keys_workers(zkey, sizeof(zkey), prefix) < 0)
+        return -1;
+    z = conn_call(c, "ZRANGE", zkey, "0", "-1", "WITHSCORES",
+                  (const char *)NULL);
+    if (z == NULL)
+        return -1;
+    if (z->type != REDIS_REPLY_ARRAY) {
+        conn_report_error(c, "ZRANGE of the worker registry", z);
+        goto done;
+    }
+    for (size_t i = 0; i + 1 < z->elements; i += 2) {
+        if (keys_worker(hkey, sizeof(hkey), prefix, z->element[i]->str) < 0)
+            snprintf(hkey, sizeof(hkey), "%s", zkey); /* never matches */
+        const char *a[2] = {"HGETALL", hkey};
+        size_t l[2] = {7, strlen(hkey)};
+        conn_append(c, 2, a, l);
+    }
+    for (size_t i = 0; i + 1 < z->elements; i += 2) {
+        redisReply *h = conn_reply(c);
+        if (h == NULL)
+            goto done;
+        json_t *fields = json_object(), *w = json_object();
+        json_object_set_new(w, "name", json_stringn(z->element[i]->str,
+                                                    z->element[i]->len));
+        json_object_set_new(w, "last_beat",
+                            json_real(strtod(z->element[i + 1]->str, NULL)));
+        int gone = h->type != REDIS_REPLY_ARRAY || h->elements == 0;
+        json_object_set_new(w, "gone", json_boolean(gone));
+        if (!gone) {
+            /* Known fields first, in their order; then the rest sorted. */
+            size_t nf = h->elements / 2, k = 0;
+            const char **rest = xcalloc(nf ? nf : 1, sizeof(*rest));
+            size_t nknown = sizeof(status_worker_fields) /
+                            sizeof(status_worker_fields[0]);
+            for (size_t f = 0; f < nknown; f++)
+                for (size_t e = 0; e + 1 < h->elements; e += 2)
+                    if (strcmp(h->element[e]->str,
+                               status_worker_fields[f]) == 0)
+                        json_object_set_new(
+                            fields, h->element[e]->str,
+                            json_stringn(h->element[e + 1]->str,
+                                         h->element[e + 1]->len));
+            for (size_t e = 0; e + 1 < h->elements; e += 2)
+                if (json_object_get(fields, h->element[e]->str) == NULL)
+                    rest[k++] = h->element[e]->str;
+            qsort(rest, k, sizeof(*rest), status_cmp);
+            for (size_t f = 0; f < k; f++)
+                for (size_t e = 0; e + 1 < h->elements; e += 2)
+                    if (h->element[e]->str == rest[f])
+                        json_object_set_new(
+                            fields, rest[f],
+                            json_stringn(h->element[e + 1]->str,
+                                         h->element[e + 1]->len));
+            free(rest);
+        }
+        json_object_set_new(w, "fields", fields);
+        json_array_append_new(out, w);
+        freeReplyObject(h);
+    }
+    rc = 0;
+done:
+    freeReplyObject(z);
+    return rc;
+}
+
+/* "3.2s", "4m05s", "2h10m", "3d04h" for a duration in milliseconds. */
+static void
+status_age(char *buf, size_t n, double ms)
+{
+    double s = ms / 1000;
+    if (s < 0)
+        s = 0;
+    if (s < 60)
+        snprintf(buf, n, "%.1fs", s);
+    else if (s < 3600)
+        snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else if (s < 86400)
+        snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s / 60 % 60);
+    else
+        snprintf(buf, n, "%dd%02dh", (int)(s / 86400), (int)s / 3600 % 24);
+}
+
+static void
+status_print(json_t *doc, double now_ms)
+{
+    json_t *queues = json_object_get(doc, "queues");
+    json_t *workers = json_object_get(doc, "workers");
+    json_t *dead = json_object_get(doc, "dead");
+    json_t *sched = json_object_get(doc, "scheduled");
+    const char *prefix = json_string_value(json_object_get(doc, "prefix"));
+    char age[32];
+    size_t i, j;
+    json_t *q, *w;
+
+    printf("Redis %s, prefix \"%s\"\n\n",
+           json_string_value(json_object_get(doc, "redis")), prefix);
+    if (json_array_size(queues) == 0) {
+        printf("No queues (no %squeue:* keys): nothing was sent with this "
+               "prefix yet.\n",
+               prefix);
+    } else {
+        printf("%-24s %10s %10s %10s\n", "QUEUE", "LENGTH", "PENDING",
+               "CONSUMERS");
+        json_array_foreach(queues, i, q)
+        {
+            const char *name = json_string_value(json_object_get(q, "name"));
+            json_t *err = json_object_get(q, "error");
+            if (err != NULL) {
+                printf("%-24s (not a stream: %s)\n", name,
+                       json_string_value(err));
+                continue;
+            }
+            json_t *cs = json_object_get(q, "consumers");
+            printf("%-24s %10lld %10lld %10zu%s\n", name,
+                   json_integer_value(json_object_get(q, "length")),
+                   json_integer_value(json_object_get(q, "pending")),
+                   json_array_size(cs),
+                   json_is_true(json_object_get(q, "group"))
+                       ? ""
+                       : "  (no consumer group yet)");
+            json_t *c;
+            json_array_foreach(cs, j, c)
+            {
+                status_age(age, sizeof(age),
+                           (double)json_integer_value(
+                               json_object_get(c, "idle_ms")));
+                printf("  consumer %-30s pending %-8lld idle %s\n",
+                       json_string_value(json_object_get(c, "name")),
+                       json_integer_value(json_object_get(c, "pending")),
+                       age);
+            }
+        }
+    }
+    if (json_is_object(dead))
+        printf("\nDead letters: %lld in %s\n",
+               json_integer_value(json_object_get(dead, "length")),
+               json_string_value(json_object_get(dead, "key")));
+    if (json_is_object(sched))
+        printf("%sScheduled: %lld in %s\n", json_is_object(dead) ? "" : "\n",
+               json_integer_value(json_object_get(sched, "size")),
+               json_string_value(json_object_get(sched, "key")));
+
+    printf("\n");
+    if (json_array_size(workers) == 0) {
+        printf("No workers registered in %sworkers.\n", prefix);
+        return;
+    }
+    printf("WORKERS (%zu)\n", json_array_size(workers));
+    json_array_foreach(workers, i, w)
+    {
+        double beat = json_real_value(json_object_get(w, "last_beat"));
+        /* The score is the time of the last beat, in s or ms. */
+        double beat_ms = beat > 1e11 ? beat : beat * 1000;
+        status_age(age, sizeof(age), now_ms - beat_ms);
+        printf("%s", json_string_value(json_object_get(w, "name")));
+        if (json_is_true(json_object_get(w, "gone"))) {
+            printf("  gone (record expired; last beat %s ago)\n", age);
+            continue;
+        }
+        printf("  last beat %s ago\n", age);
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(w, "fields"), k, v)
+            printf("    %-12s %s\n", k, json_string_value(v));
+    }
+}
+
+int
+status_main(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_LONG_OPTIONS,
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    struct conn conn;
+    json_t *doc = NULL, *names = NULL;
+    int opt, as_json = 0, rc = CLI_EXIT_USAGE;
+    double now_ms = 0;
+
+    memset(&conn, 0, sizeof(conn));
+    while ((opt = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'j':
+            as_json = 1;
+            break;
+        case 'h':
+        case CLI_OPT_HELP:
+            status_usage(stdout);
+            return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+        case '?':
+            return cli_usage("status", "bad option (see above)");
+        default:
+            if (cli_global_option(cli, opt, optarg) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        }
+    }
+    if (optind < argc)
+        return cli_usage("status", "status takes no arguments ('%s')",
+                         argv[optind]);
+    if (conn_init(&conn, cli->redis) < 0)
+        goto done;
+    rc = CLI_EXIT_REDIS;
+    if (conn_connect(&conn) < 0)
+        goto done;
+
+    redisReply *t = conn_call(&conn, "TIME", (const char *)NULL);
+    if (t == NULL)
+        goto lost;
+    if (t->type == REDIS_REPLY_ARRAY && t->elements == 2)
+        now_ms = strtod(t->element[0]->str, NULL) * 1000 +
+                 strtod(t->element[1]->str, NULL) / 1000;
+    freeReplyObject(t);
+
+    doc = json_object();
+    names = json_array();
+    json_object_set_new(doc, "redis", json_string(conn.where));
+    json_object_set_new(doc, "prefix", json_string(cli->prefix));
+    json_object_set_new(doc, "time_ms", json_integer((json_int_t)now_ms));
+    json_t *queues = json_array(), *workers = json_array();
+    json_object_set_new(doc, "queues", queues);
+    json_object_set_new(doc, "dead", json_null());
+    json_object_set_new(doc, "scheduled", json_null());
+    json_object_set_new(doc, "workers", workers);
+    if (status_scan(&conn, cli->prefix, names) < 0 ||
+        status_queues(&conn, cli->prefix, names, queues) < 0 ||
+        status_extra(&conn, cli->prefix, doc) < 0)
+        goto lost;
+    if (status_workers(&conn, cli->prefix, workers) < 0)
+        goto lost;
+
+    if (as_json) {
+        json_dumpf(doc, stdout, JSON_INDENT(2));
+        putchar('\n');
+    } else {
+        status_print(doc, now_ms);
+    }
+    rc = cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    goto done;
+lost:
+    if (conn_lost(&conn))
+        conn_report_lost(&conn, "reading the status");
+done:
+    json_decref(names);
+    json_decref(doc);
+    conn_close(&conn);
+    return rc;
+}
