@@ -26,11 +26,13 @@
  *     R: due time (Unix ms), the message to schedule
  *     D: the original message, the dead-letter reason (JSON)
  *
- * A task whose entry is no longer pending for this consumer (another worker
- * took it over, it was finished already, or the group is gone) is left
- * alone, so a late or
- * repeated call corrupts nothing.  Returns one integer per task: 1 finished
- * here, 0 skipped.
+ * Each task is finished only if its XACK acknowledges it, that is if its
+ * entry was still pending in the group: the first worker to finish a task
+ * (the one that held it, or one that took it over) stores its result; a
+ * late or repeated finish for the same entry changes nothing.  XDEL keeps
+ * the stream from growing.  ARGV[2] (the consumer) is not needed by the
+ * check; it is kept for logging on the server side (MONITOR).  Returns one
+ * integer per task: 1 finished here, 0 skipped.
  */
 extern const char scripts_finish[];
 

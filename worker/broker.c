@@ -68,9 +68,11 @@ broker_start(struct broker *b, struct event_base *base,
              const struct redisurl *url, const char *prefix,
              char *const *queues, int nqueues, const char *consumer,
              long result_ttl, long timeout_ms, long block_ms,
-             const struct broker_cbs *cbs, void *arg)
+             struct slot_table *slots, const struct broker_cbs *cbs,
+             void *arg)
 {
     memset(b, 0, sizeof(*b));
+    b->slots = slots;
     b->timeout_ms = timeout_ms;
     b->block_ms = block_ms;
     b->base = base;
@@ -482,7 +484,7 @@ broker_finish(struct broker *b, int queue, struct slot_list *done,
     struct slot *s;
     while (bb->n < max && (s = TAILQ_FIRST(done)) != NULL) {
         TAILQ_REMOVE(done, s, entry);
-        s->state = SLOT_FINISHING;
+        slot_move(b->slots, s, SLOT_FINISHING);
         TAILQ_INSERT_TAIL(&bb->slots, s, entry);
         bb->n++;
     }
@@ -587,7 +589,7 @@ broker_batch_fail(struct broker_batch *bb)
     struct slot *s;
     while ((s = TAILQ_FIRST(&bb->slots)) != NULL) {
         TAILQ_REMOVE(&bb->slots, s, entry);
-        s->state = SLOT_DONE;
+        slot_move(b->slots, s, SLOT_DONE);
         b->cbs.unfinished(b->arg, s);
     }
     free(bb);

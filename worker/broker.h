@@ -78,6 +78,7 @@ struct broker {
     int stopping;
     struct event *cool_ev; /* owned: pause after a failed read */
     int cooling;
+    struct slot_table *slots; /* borrowed: finish batches move slots */
     struct broker_cbs cbs;
     void *arg;
 };
@@ -90,7 +91,8 @@ int broker_start(struct broker *b, struct event_base *base,
                  const struct redisurl *url, const char *prefix,
                  char *const *queues, int nqueues, const char *consumer,
                  long result_ttl, long timeout_ms, long block_ms,
-                 const struct broker_cbs *cbs, void *arg);
+                 struct slot_table *slots, const struct broker_cbs *cbs,
+                 void *arg);
 /* 1 if a read can be sent now. */
 int broker_can_read(const struct broker *b);
 /* Sends XREADGROUP for up to count entries per queue, blocking block_ms.

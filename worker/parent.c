@@ -91,6 +91,7 @@ static void parent_dead(struct parent *p, struct slot *s, const char *type,
 static struct slot *parent_find(struct parent *p, int queue,
                                 const char *entry_id);
 static long long parent_now_ms(void);
+static long parent_room(const struct parent *p);
 
 static void parent_on_ready(void *arg);
 static void parent_on_entry(void *arg, int queue, const char *entry_id,
@@ -113,6 +114,22 @@ static long long
 parent_now_ms(void)
 {
     return result_now_us() / 1000;
+}
+
+/*
+ * How many more tasks may be read.  --prefetch bounds the tasks not yet
+ * computed (READY and RUNNING); finished results waiting for Redis (DONE,
+ * FINISHING) have a bound of their own, the rest of the table, so reading
+ * and computing go on while earlier results are being stored.
+ */
+static long
+parent_room(const struct parent *p)
+{
+    const struct slot_table *t = &p->slots;
+    long computing = (long)t->count[SLOT_READY] + t->count[SLOT_RUNNING];
+    long room = (long)p->cfg->prefetch - computing;
+    long spare = (long)t->count[SLOT_FREE] - (p->cfg->nqueues - 1);
+    return room < spare ? room : spare;
 }
 
 /* ---- flow ---- */
@@ -154,7 +171,7 @@ parent_pump(struct parent *p)
                 break;
     }
     if (p->mode == PARENT_RUNNING) {
-        long room = (long)cfg->prefetch - (long)p->slots.used;
+        long room = parent_room(p);
         if (room > 0 && p->registered && broker_can_read(&p->broker)) {
             long count = room / cfg->nqueues;
             broker_read(&p->broker, (unsigned)(count > 0 ? count : 1),
@@ -247,7 +264,7 @@ parent_maint_cb(evutil_socket_t fd, short what, void *arg)
     if (!p->registered || p->mode != PARENT_RUNNING)
         return;
     broker_move(&p->broker, parent_now_ms(), PARENT_MOVE_BATCH);
-    long room = (long)cfg->prefetch - (long)p->slots.used;
+    long room = parent_room(p);
     if (room <= 0)
         return;
     int q = p->claim_queue++ % cfg->nqueues;
@@ -477,7 +494,7 @@ parent_store(struct parent *p, struct slot *s, const struct exec_out *o)
         slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_FINAL, none,
                         none);
     }
-    s->state = SLOT_DONE;
+    slot_move(&p->slots, s, SLOT_DONE);
     TAILQ_INSERT_TAIL(&p->done[s->queue], s, entry);
 }
 
@@ -529,7 +546,7 @@ parent_dead(struct parent *p, struct slot *s, const char *type,
     slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_DEAD, a1, a2);
     free(rs);
     exec_out_clear(&out);
-    s->state = SLOT_DONE;
+    slot_move(&p->slots, s, SLOT_DONE);
     TAILQ_INSERT_TAIL(&p->done[s->queue], s, entry);
 }
 
@@ -593,7 +610,7 @@ parent_on_lost(void *arg, struct slot *s, int child, pid_t pid, int wstatus,
             p->stats.redelivered++;
             log_warnx("task %s: %s; running it again (delivery %u of %u)",
                       s->entry_id, why, s->attempts, p->cfg->max_deliveries);
-            s->state = SLOT_READY;
+            slot_move(&p->slots, s, SLOT_READY);
             TAILQ_INSERT_HEAD(&p->ready, s, entry);
         }
     }
@@ -604,7 +621,7 @@ static void
 parent_on_requeue(void *arg, struct slot *s)
 {
     struct parent *p = arg;
-    s->state = SLOT_READY;
+    slot_move(&p->slots, s, SLOT_READY);
     s->child = -1;
     TAILQ_INSERT_HEAD(&p->ready, s, entry);
 }
@@ -652,9 +669,10 @@ parent_main(const struct config *cfg)
         free(p);
         return 1;
     }
-    /* Room for a read that returns `count` entries from every queue. */
+    /* Room for --prefetch tasks being computed, as many results being
+     * stored, and a read that returns `count` from every queue. */
     slot_table_init(&p->slots,
-                    (uint32_t)(cfg->prefetch + cfg->nqueues - 1));
+                    (uint32_t)(2 * cfg->prefetch + cfg->nqueues - 1));
     TAILQ_INIT(&p->ready);
     p->done = xcalloc((size_t)cfg->nqueues, sizeof(*p->done));
     for (int q = 0; q < cfg->nqueues; q++)
@@ -707,7 +725,8 @@ parent_main(const struct config *cfg)
     };
     if (broker_start(&p->broker, p->base, &cfg->url, cfg->prefix, cfg->queues,
                      cfg->nqueues, cfg->name, cfg->result_ttl,
-                     cfg->redis_timeout_ms, cfg->block_ms, &bcbs, p) < 0)
+                     cfg->redis_timeout_ms, cfg->block_ms, &p->slots, &bcbs,
+                     p) < 0)
         goto out;
     char *where = redisurl_describe(&cfg->url);
     log_info("celeriac-worker %s: %d children, prefetch %d, queues %s, "

@@ -194,7 +194,7 @@ pool_send(struct pool *p, struct pool_child *c, struct slot *s)
     /* The slot keeps its message until the child answers, which it can
      * only do after reading all of it: no copy needed. */
     evbuffer_add_reference(out, s->msg, s->msg_len, NULL, NULL);
-    s->state = SLOT_RUNNING;
+    slot_move(p->slots, s, SLOT_RUNNING);
     s->child = c->index;
     TAILQ_INSERT_TAIL(&c->running, s, entry);
     c->load++;

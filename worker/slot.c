@@ -33,6 +33,8 @@ slot_table_init(struct slot_table *t, uint32_t n)
     t->slots = xcalloc(n, sizeof(*t->slots));
     t->n = n;
     t->used = 0;
+    memset(t->count, 0, sizeof(t->count));
+    t->count[SLOT_FREE] = n;
     TAILQ_INIT(&t->free);
     for (uint32_t i = 0; i < n; i++) {
         t->slots[i].index = i;
@@ -59,7 +61,7 @@ slot_alloc(struct slot_table *t)
     if (s == NULL)
         return NULL;
     TAILQ_REMOVE(&t->free, s, entry);
-    s->state = SLOT_READY;
+    slot_move(t, s, SLOT_READY);
     s->queue = 0;
     s->entry_id[0] = '\0';
     s->attempts = 1;
@@ -84,9 +86,17 @@ slot_release(struct slot_table *t, struct slot *s)
         s->res = NULL;
         s->res_cap = 0;
     }
-    s->state = SLOT_FREE;
+    slot_move(t, s, SLOT_FREE);
     TAILQ_INSERT_TAIL(&t->free, s, entry);
     t->used--;
+}
+
+void
+slot_move(struct slot_table *t, struct slot *s, enum slot_state st)
+{
+    t->count[s->state]--;
+    t->count[st]++;
+    s->state = st;
 }
 
 struct slot *

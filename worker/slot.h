@@ -37,6 +37,7 @@ enum slot_state {
     SLOT_RUNNING,
     SLOT_DONE,
     SLOT_FINISHING,
+    SLOT_NSTATES
 };
 
 /* Longest stream entry id ("<ms>-<seq>", two 64-bit numbers). */
@@ -79,6 +80,7 @@ struct slot_table {
     struct slot *slots; /* owned array of n */
     uint32_t n;
     uint32_t used; /* slots not FREE */
+    uint32_t count[SLOT_NSTATES]; /* slots in each state */
     struct slot_list free;
 };
 
@@ -89,6 +91,9 @@ void slot_table_free(struct slot_table *t);
 struct slot *slot_alloc(struct slot_table *t);
 /* Returns a slot to the free list; it must be on no other list. */
 void slot_release(struct slot_table *t, struct slot *s);
+/* Moves s to state st (keeping the counts); the caller moves it between
+ * lists.  Every state change goes through here. */
+void slot_move(struct slot_table *t, struct slot *s, enum slot_state st);
 /* The slot with this index, or NULL if out of range or FREE. */
 struct slot *slot_get(struct slot_table *t, uint32_t index);
 /* Copies the message into the slot's buffer. */
