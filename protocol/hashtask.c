@@ -71,7 +71,10 @@ hashtask_bytes(json_t *args, const char *plain, const char *b64,
         *len = n;
         return 0;
     }
-    if (b64_decoded_max(n) - 3 > limit)
+    /* A loose bound first (line breaks and padding make the text longer
+     * than its bytes need), so that no huge buffer is allocated for input
+     * far over the limit; the exact check follows the decoding. */
+    if (n / 4 * 3 > limit + limit / 16 + 3)
         return proto_error_set(err, ERROR_PAYLOAD_TOO_LARGE,
                                "argument '%s' decodes to more than %zu bytes, "
                                "the limit",
@@ -92,6 +95,13 @@ hashtask_bytes(json_t *args, const char *plain, const char *b64,
                                "argument '%s' is not valid base64: bad length "
                                "or padding",
                                name);
+    }
+    if (*len > limit) {
+        free(buf);
+        return proto_error_set(err, ERROR_PAYLOAD_TOO_LARGE,
+                               "argument '%s' decodes to %zu bytes; the limit "
+                               "is %zu",
+                               name, *len, limit);
     }
     *owned = buf;
     *out = buf;
@@ -114,7 +124,11 @@ hashtask_decode(json_t *args, struct hashtask *t, struct proto_error *err)
                                    "not %s",
                                    hashtask_kind(a));
         t->algorithm = json_string_value(a);
-        if (json_string_length(a) == 0 || json_string_length(a) > 64)
+        size_t alen = json_string_length(a);
+        if (alen == 0 || alen > 64 ||
+            strspn(t->algorithm, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "abcdefghijklmnopqrstuvwxyz0123456789._/-") !=
+                alen)
             return proto_error_set(err, ERROR_UNKNOWN_ALGORITHM,
                                    "argument 'algorithm' must name a digest "
                                    "such as sha512 or sha256");

@@ -10,11 +10,25 @@
 void
 result_format_time(char buf[32], int64_t unix_us)
 {
+    /* The seconds part changes once a second: format it once. */
+    static time_t last_secs = -1;
+    static char last[24];
     time_t secs = (time_t)(unix_us / 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, 32 - n, ".%06ldZ", (long)(unix_us % 1000000));
+    if (secs != last_secs) {
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
+        last_secs = secs;
+    }
+    long us = (long)(unix_us % 1000000);
+    memcpy(buf, last, 19);
+    buf[19] = '.';
+    for (int i = 25; i >= 20; i--) {
+        buf[i] = (char)('0' + us % 10);
+        us /= 10;
+    }
+    buf[26] = 'Z';
+    buf[27] = '\0';
 }
 
 int64_t
@@ -25,63 +39,159 @@ result_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/*
- * A JSON string of s (new reference).  Bytes that are not valid UTF-8 are
- * replaced by '?', so that a message quoting bad input is never dropped.
- */
-static json_t *
-result_string(const char *s)
+/* A growable output buffer; data is owned until handed to the caller. */
+struct result_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    int oom;
+};
+
+static void result_put(struct result_buf *b, const char *s, size_t n);
+static void result_puts(struct result_buf *b, const char *s);
+static void result_str(struct result_buf *b, const char *s);
+static void result_json(struct result_buf *b, const json_t *v);
+
+static void
+result_put(struct result_buf *b, const char *s, size_t n)
 {
-    json_t *v = json_string(s);
-    if (v != NULL)
-        return v;
-    char *copy = strdup(s);
-    if (copy == NULL)
-        return json_string("?");
-    for (char *p = copy; *p; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    v = json_string(copy);
-    free(copy);
-    return v;
+    if (b->oom)
+        return;
+    if (b->cap - b->len < n + 1) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap - b->len < n + 1)
+            cap *= 2;
+        char *p = realloc(b->data, cap);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void
+result_puts(struct result_buf *b, const char *s)
+{
+    result_put(b, s, strlen(s));
+}
+
+/*
+ * Writes s as a JSON string.  Control characters are escaped; bytes that
+ * are not valid UTF-8 become '?', so a message quoting bad input is never
+ * dropped and the document is always valid JSON.
+ */
+static void
+result_str(struct result_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    result_put(b, "\"", 1);
+    while (*p) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        result_put(b, (const char *)run, (size_t)(p - run));
+        if (*p == 0)
+            break;
+        if (*p == '"' || *p == '\\') {
+            char esc[2] = {'\\', (char)*p++};
+            result_put(b, esc, 2);
+        } else if (*p < 0x20) {
+            char esc[8];
+            snprintf(esc, sizeof(esc), "\\u%04x", *p++);
+            result_puts(b, esc);
+        } else { /* a multi-byte sequence: copy it if valid */
+            int n = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
+                    : (*p & 0xf8) == 0xf0                      ? 4
+                                                               : 0;
+            int ok = n > 0 && !(n == 2 && *p < 0xc2) && *p <= 0xf4;
+            for (int k = 1; ok && k < n; k++)
+                ok = (p[k] & 0xc0) == 0x80;
+            /* No overlong forms, surrogates or code points past U+10FFFF. */
+            if (ok && ((*p == 0xe0 && p[1] < 0xa0) ||
+                       (*p == 0xed && p[1] >= 0xa0) ||
+                       (*p == 0xf0 && p[1] < 0x90) ||
+                       (*p == 0xf4 && p[1] >= 0x90)))
+                ok = 0;
+            if (ok) {
+                result_put(b, (const char *)p, (size_t)n);
+                p += n;
+            } else {
+                result_put(b, "?", 1);
+                p++;
+            }
+        }
+    }
+    result_put(b, "\"", 1);
+}
+
+/* Writes a JSON value (borrowed), or null. */
+static void
+result_json(struct result_buf *b, const json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    result_puts(b, s ? s : "null");
+    free(s);
 }
 
 char *
 result_encode(const struct result *r, size_t *len)
 {
-    char started[32], finished[32];
-    json_t *o = json_object();
+    char started[32], finished[32], num[64];
+    struct result_buf b = {0};
 
     result_format_time(started, r->started_us);
     result_format_time(finished, r->finished_us);
-    json_object_set_new(o, "id", json_string(r->id));
-    json_object_set_new(o, "task", r->task ? json_string(r->task)
-                                           : json_null());
-    json_object_set_new(o, "status", json_string(r->status));
-    json_object_set_new(o, "result",
-                        r->value ? json_deep_copy(r->value) : json_null());
+    result_puts(&b, "{\"id\":");
+    result_str(&b, r->id);
+    result_puts(&b, ",\"task\":");
+    if (r->task)
+        result_str(&b, r->task);
+    else
+        result_puts(&b, "null");
+    result_puts(&b, ",\"status\":");
+    result_str(&b, r->status);
+    result_puts(&b, ",\"result\":");
+    if (r->value_json)
+        result_puts(&b, r->value_json);
+    else
+        result_json(&b, r->value);
+    result_puts(&b, ",\"error\":");
     if (r->err_type != NULL) {
-        json_t *e = json_object();
-        json_object_set_new(e, "type", json_string(r->err_type));
-        json_object_set_new(e, "message",
-                            result_string(r->err_msg ? r->err_msg : ""));
-        json_object_set_new(o, "error", e);
+        result_puts(&b, "{\"type\":");
+        result_str(&b, r->err_type);
+        result_puts(&b, ",\"message\":");
+        result_str(&b, r->err_msg ? r->err_msg : "");
+        result_puts(&b, "}");
     } else {
-        json_object_set_new(o, "error", json_null());
+        result_puts(&b, "null");
     }
-    json_object_set_new(o, "worker", json_string(r->worker));
-    json_object_set_new(o, "attempts", json_integer(r->attempts));
-    json_object_set_new(o, "retries", json_integer(r->retries));
-    json_object_set_new(o, "errors", json_is_array(r->errors)
-                                         ? json_deep_copy(r->errors)
-                                         : json_array());
-    json_object_set_new(o, "started_at", json_string(started));
-    json_object_set_new(o, "finished_at", json_string(finished));
-    json_object_set_new(o, "runtime_us",
-                        json_integer(r->finished_us - r->started_us));
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+    result_puts(&b, ",\"worker\":");
+    result_str(&b, r->worker);
+    snprintf(num, sizeof(num), ",\"attempts\":%u,\"retries\":%u",
+             r->attempts, r->retries);
+    result_puts(&b, num);
+    result_puts(&b, ",\"errors\":");
+    if (json_is_array(r->errors) && json_array_size(r->errors) > 0)
+        result_json(&b, r->errors);
+    else
+        result_puts(&b, "[]");
+    result_puts(&b, ",\"started_at\":\"");
+    result_puts(&b, started);
+    result_puts(&b, "\",\"finished_at\":\"");
+    result_puts(&b, finished);
+    snprintf(num, sizeof(num), "\",\"runtime_us\":%lld}",
+             (long long)(r->finished_us - r->started_us));
+    result_puts(&b, num);
+    if (b.oom) {
+        free(b.data);
+        return NULL;
+    }
     if (len != NULL)
-        *len = s ? strlen(s) : 0;
-    return s;
+        *len = b.len;
+    return b.data;
 }

@@ -28,6 +28,7 @@ struct result {
     const char *task;     /* task name; NULL when the message had none */
     const char *status;   /* RESULT_SUCCESS or RESULT_FAILURE */
     const json_t *value;  /* "result" on success (may be NULL) */
+    const char *value_json; /* or the same already encoded as JSON text */
     const char *err_type; /* "error.type" on failure */
     const char *err_msg;  /* "error.message" on failure */
     const char *worker;   /* the worker's consumer name */

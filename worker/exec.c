@@ -16,9 +16,10 @@
 
 /*
  * A task function: runs with its arguments (borrowed) and returns 0 with
- * *value set (a new reference, the "result" field), or -1 with *err set.
+ * *value_json set (owned JSON text, the "result" field), or -1 with *err
+ * set.
  */
-typedef int (*exec_task_fn)(json_t *args, json_t **value,
+typedef int (*exec_task_fn)(json_t *args, char **value_json,
                             struct proto_error *err);
 
 struct exec_task {
@@ -37,8 +38,9 @@ struct exec_attempt {
     int64_t started_us;
 };
 
-static int exec_hash(json_t *args, json_t **value, struct proto_error *err);
-static void exec_finish(const struct exec_attempt *a, const json_t *value,
+static int exec_hash(json_t *args, char **value_json,
+                     struct proto_error *err);
+static void exec_finish(const struct exec_attempt *a, const char *value,
                         const struct proto_error *err, int may_retry,
                         int expired, struct exec_out *out);
 
@@ -48,7 +50,7 @@ static const struct exec_task exec_tasks[] = {
 };
 
 static int
-exec_hash(json_t *args, json_t **value, struct proto_error *err)
+exec_hash(json_t *args, char **value_json, struct proto_error *err)
 {
     struct hashtask t;
     unsigned char digest[HASH_MAX_DIGEST];
@@ -63,15 +65,17 @@ exec_hash(json_t *args, json_t **value, struct proto_error *err)
         return -1;
     }
     hash_hex(hex, digest, n);
-    *value = json_pack("{s:s, s:s, s:I}", "algorithm", t.algorithm, "digest",
-                       hex, "bytes", (json_int_t)t.len);
+    /* The algorithm name has only [A-Za-z0-9._/-] (hashtask_decode). */
+    *value_json = xasprintf("{\"algorithm\":\"%s\",\"digest\":\"%s\","
+                            "\"bytes\":%zu}",
+                            t.algorithm, hex, t.len);
     hashtask_clear(&t);
     return 0;
 }
 
 /* Encodes the outcome of one attempt into *out. */
 static void
-exec_finish(const struct exec_attempt *a, const json_t *value,
+exec_finish(const struct exec_attempt *a, const char *value,
             const struct proto_error *err, int may_retry, int expired,
             struct exec_out *out)
 {
@@ -81,7 +85,7 @@ exec_finish(const struct exec_attempt *a, const json_t *value,
         .id = m->id ? m->id : a->entry_id,
         .task = m->task,
         .status = RESULT_SUCCESS,
-        .value = value,
+        .value_json = value,
         .worker = a->env->worker,
         .attempts = a->attempts,
         .retries = a->pol ? a->pol->retries : 0,
@@ -121,7 +125,7 @@ exec_run(const struct exec_env *env, const char *entry_id, const char *queue,
     struct message m = MESSAGE_INIT;
     struct policy pol;
     struct proto_error err;
-    json_t *value = NULL;
+    char *value = NULL;
     struct exec_attempt a = {env, entry_id, queue, &m, NULL, attempts,
                              result_now_us()};
     int failed = 1, expired = 0;
@@ -155,7 +159,7 @@ exec_run(const struct exec_env *env, const char *entry_id, const char *queue,
     failed = task->run(m.args, &value, &err) < 0;
 done:
     exec_finish(&a, value, failed ? &err : NULL, 1, expired, out);
-    json_decref(value);
+    free(value);
     message_clear(&m);
 }
 

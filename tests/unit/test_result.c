@@ -68,7 +68,8 @@ assert_timestamp(const char *s)
 /* Every key of a result document, for the exact-keys check. */
 static const char *const doc_keys[] = {
     "id",     "task",     "status",     "result",      "error",
-    "worker", "attempts", "started_at", "finished_at", "runtime_us",
+    "worker", "attempts", "retries",    "errors",      "started_at",
+    "finished_at", "runtime_us",
 };
 
 static void
