@@ -264,7 +264,10 @@ broker_connect_cb(const redisAsyncContext *ac, int status)
 {
     struct broker_conn *c = ac->data;
     if (status == REDIS_OK) {
-        redisEnableKeepAlive((redisContext *)&ac->c);
+        /* TCP only: a unix socket refuses SO_KEEPALIVE, and hiredis would
+         * treat that as a broken connection. */
+        if (c->b->url->path == NULL)
+            redisEnableKeepAlive((redisContext *)&ac->c);
         return;
     }
     /* hiredis frees the context after this callback. */
