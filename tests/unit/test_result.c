@@ -13,6 +13,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -67,9 +68,8 @@ assert_timestamp(const char *s)
 
 /* Every key of a result document, for the exact-keys check. */
 static const char *const doc_keys[] = {
-    "id",     "task",     "status",     "result",      "error",
-    "worker", "attempts", "retries",    "errors",      "started_at",
-    "finished_at", "runtime_us",
+    "id",       "task",    "status", "result",     "error",       "worker",
+    "attempts", "retries", "errors", "started_at", "finished_at", "runtime_us",
 };
 
 static void
@@ -332,6 +332,203 @@ test_timestamps_from_encode(void **state)
     free(s);
 }
 
+static void
+test_field_order(void **state)
+{
+    (void)state;
+    /* PROTOCOL.md: "Fields, always all present, in this order". */
+    struct result r = {
+        .id = "o",
+        .task = "hash",
+        .status = RESULT_SUCCESS,
+        .value_json = "{\"algorithm\":\"md5\",\"digest\":\"00\",\"bytes\":0}",
+        .worker = "w",
+        .attempts = 1,
+    };
+    size_t len;
+    char *s = result_encode(&r, &len);
+    const char *at = s;
+    for (size_t i = 0; i < sizeof(doc_keys) / sizeof(doc_keys[0]); i++) {
+        char quoted[32];
+        snprintf(quoted, sizeof(quoted), "\"%s\":", doc_keys[i]);
+        const char *p = strstr(at, quoted);
+        if (p == NULL)
+            print_error("'%s' missing or out of order in %s\n", doc_keys[i], s);
+        assert_non_null(p);
+        at = p + strlen(quoted);
+    }
+    json_t *o = parse_doc(s, len);
+    assert_exact_keys(o);
+    /* value_json is used verbatim as "result". */
+    assert_string_equal(str_of(json_object_get(o, "result"), "algorithm"),
+                        "md5");
+    json_decref(o);
+    free(s);
+}
+
+static void
+test_retries_and_errors(void **state)
+{
+    (void)state;
+    json_t *errors =
+        json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "type", "TimeLimitExceeded",
+                  "at", "2026-11-22T02:57:26.170886Z", "message", "first",
+                  "type", "InternalError", "at", "2026-11-22T02:57:27.000000Z",
+                  "message", "second");
+    struct result r = {
+        .id = "tl1",
+        .task = "hash",
+        .status = RESULT_FAILURE,
+        .err_type = "TimeLimitExceeded",
+        .err_msg = "third",
+        .worker = "w",
+        .attempts = 1,
+        .retries = 2,
+        .errors = errors,
+        .started_us = 5,
+        .finished_us = 9,
+    };
+    size_t len;
+    char *s = result_encode(&r, &len);
+    json_t *o = parse_doc(s, len);
+    assert_int_equal(json_integer_value(json_object_get(o, "retries")), 2);
+    assert_true(json_equal(json_object_get(o, "errors"), errors));
+    json_decref(o);
+    free(s);
+
+    /* No earlier errors, or not an array: an empty array. */
+    struct result plain = {
+        .id = "p",
+        .task = "hash",
+        .status = RESULT_RETRY,
+        .err_type = "InternalError",
+        .err_msg = "x",
+        .worker = "w",
+        .attempts = 3,
+    };
+    s = result_encode(&plain, &len);
+    o = parse_doc(s, len);
+    assert_true(json_is_array(json_object_get(o, "errors")));
+    assert_int_equal(json_array_size(json_object_get(o, "errors")), 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "retries")), 0);
+    assert_string_equal(str_of(o, "status"), "RETRY");
+    json_decref(o);
+    free(s);
+
+    json_t *notarray = json_object();
+    plain.errors = notarray;
+    plain.status = RESULT_EXPIRED;
+    s = result_encode(&plain, &len);
+    o = parse_doc(s, len);
+    assert_int_equal(json_array_size(json_object_get(o, "errors")), 0);
+    assert_string_equal(str_of(o, "status"), "EXPIRED");
+    json_decref(o);
+    free(s);
+    json_decref(notarray);
+    json_decref(errors);
+}
+
+static void
+test_string_escapes(void **state)
+{
+    (void)state;
+    /* Every control character, quotes and backslashes survive exactly. */
+    char msg[64];
+    size_t o = 0;
+    for (int c = 1; c < 0x20; c++)
+        msg[o++] = (char)c;
+    strcpy(msg + o, "\"\\/\x7f end");
+    struct result r = {
+        .id = "id with \"quotes\" and \\",
+        .task = "t\tab",
+        .status = RESULT_FAILURE,
+        .err_type = ERROR_INVALID_MESSAGE,
+        .err_msg = msg,
+        .worker = "w\n1",
+        .attempts = 1,
+    };
+    size_t len;
+    char *s = result_encode(&r, &len);
+    json_t *doc = parse_doc(s, len); /* no raw newline: one line */
+    assert_string_equal(str_of(doc, "id"), r.id);
+    assert_string_equal(str_of(doc, "task"), r.task);
+    assert_string_equal(str_of(doc, "worker"), r.worker);
+    assert_string_equal(str_of(json_object_get(doc, "error"), "message"), msg);
+    json_decref(doc);
+    free(s);
+}
+
+static void
+test_invalid_utf8_every_field(void **state)
+{
+    (void)state;
+    /*
+     * Each bad sequence becomes '?' per byte that cannot start a valid
+     * character; the valid text around it is kept.
+     */
+    static const struct {
+        const char *in;
+        const char *out;
+    } cases[] = {
+        {"a\x80z", "a?z"},                /* lone continuation byte */
+        {"a\xc0\xafz", "a??z"},           /* overlong '/' */
+        {"a\xc1\xbfz", "a??z"},           /* overlong */
+        {"a\xe0\x80\xafz", "a???z"},      /* overlong, 3 bytes */
+        {"a\xed\xa0\x80z", "a???z"},      /* UTF-16 surrogate */
+        {"a\xf0\x80\x80\xafz", "a????z"}, /* overlong, 4 bytes */
+        {"a\xf4\x90\x80\x80z", "a????z"}, /* past U+10FFFF */
+        {"a\xf5\x80\x80\x80z", "a????z"}, /* never valid lead */
+        {"a\xfe\xffz", "a??z"},
+        {"a\xe2\x82", "a??"}, /* cut short at the end */
+        {"a\xf0\x9f\x98", "a???"},
+        {"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", /* valid: kept */
+         "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"},
+        {"\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf", /* edges, valid */
+         "\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct result r = {
+            .id = cases[i].in,
+            .task = cases[i].in,
+            .status = RESULT_FAILURE,
+            .err_type = ERROR_INVALID_MESSAGE,
+            .err_msg = cases[i].in,
+            .worker = cases[i].in,
+            .attempts = 1,
+        };
+        size_t len;
+        char *s = result_encode(&r, &len);
+        json_t *o = parse_doc(s, len); /* jansson checks the UTF-8 */
+        if (strcmp(str_of(o, "id"), cases[i].out) != 0)
+            print_error("case %zu: got \"%s\"\n", i, str_of(o, "id"));
+        assert_string_equal(str_of(o, "id"), cases[i].out);
+        assert_string_equal(str_of(o, "task"), cases[i].out);
+        assert_string_equal(str_of(o, "worker"), cases[i].out);
+        assert_string_equal(str_of(json_object_get(o, "error"), "message"),
+                            cases[i].out);
+        json_decref(o);
+        free(s);
+    }
+}
+
+static void
+test_format_time_back_and_forth(void **state)
+{
+    (void)state;
+    /* The formatter caches the seconds; going back must not reuse them. */
+    char buf[32];
+    for (int round = 0; round < 3; round++) {
+        result_format_time(buf, 1795314828123456);
+        assert_string_equal(buf, "2026-11-22T02:33:48.123456Z");
+        result_format_time(buf, 1795314828999999);
+        assert_string_equal(buf, "2026-11-22T02:33:48.999999Z");
+        result_format_time(buf, 1795314829000000);
+        assert_string_equal(buf, "2026-11-22T02:33:49.000000Z");
+        result_format_time(buf, 0);
+        assert_string_equal(buf, "1970-01-01T00:00:00.000000Z");
+    }
+}
+
 int
 main(void)
 {
@@ -345,6 +542,11 @@ main(void)
         cmocka_unit_test(test_format_time),
         cmocka_unit_test(test_now),
         cmocka_unit_test(test_timestamps_from_encode),
+        cmocka_unit_test(test_field_order),
+        cmocka_unit_test(test_retries_and_errors),
+        cmocka_unit_test(test_string_escapes),
+        cmocka_unit_test(test_invalid_utf8_every_field),
+        cmocka_unit_test(test_format_time_back_and_forth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
