@@ -90,7 +90,8 @@ fi
 
 # ---- 3. runtime packages cover the shared libraries ----
 runtime=$(sed -n '/^FROM debian:bookworm-slim$/,$p' "$DOCKER/Dockerfile" |
-    grep -o 'lib[a-z0-9.+-]*' | sort -u | tr '\n' ' ')
+    grep -o 'lib[a-z0-9][a-z0-9.+-]*' | sort -u | tr '\n' ' ')
+runtime=${runtime% }
 missing=
 for b in "$src/bin/celeriac-worker" "$src/bin/celeriac"; do
     [ -x "$b" ] || continue

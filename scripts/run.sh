@@ -167,7 +167,8 @@ save ""
 appendonly no
 logfile $tmp/redis.log
 EOF
-    redis-server "$tmp/redis.conf" &
+    # setsid: Ctrl-C reaches this script, which stops things in order.
+    setsid redis-server "$tmp/redis.conf" &
     redis_pid=$!
     for ((i = 0; ; i++)); do
         if [ "$(redis-cli -s "$sock" ping 2>/dev/null)" = PONG ]; then
@@ -196,7 +197,7 @@ if [ "$start_worker" = 1 ]; then
     name="run-$$"
     wargs=(--redis "$redis_url" --name "$name")
     [ -z "$concurrency" ] || wargs+=(--concurrency "$concurrency")
-    "$BIN/celeriac-worker" "${wargs[@]}" 2>"$tmp/worker.log" &
+    setsid "$BIN/celeriac-worker" "${wargs[@]}" 2>"$tmp/worker.log" &
     worker_pid=$!
     # Ready once its read connection blocks in XREADGROUP (with a shared
     # Redis that may be another worker's: harmless, the job waits anyway).
