@@ -140,7 +140,7 @@ child_run_frame(struct child *c, const struct ipc_hdr *hdr,
         .doc_len = (uint32_t)r.doc_len,
         .sched_len = r.sched ? (uint32_t)strlen(r.sched) : 0,
     };
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
+    if (env->report_rss && getrusage(RUSAGE_SELF, &ru) == 0)
         f.rss_kb = (uint32_t)ru.ru_maxrss;
     size_t payload_len = IPC_RESULT_FIXED + f.id_len + f.reply_to_len +
                          f.doc_len + f.sched_len;

@@ -35,6 +35,7 @@ struct exec_out {
 struct exec_env {
     const char *worker;          /* consumer name recorded in results */
     unsigned default_time_limit_ms; /* when the message has none; 0 none */
+    int report_rss;              /* children report their peak memory */
     /* Called just before a task with a time limit runs. */
     void (*started)(void *arg, unsigned time_limit_ms);
     void *arg;

@@ -388,7 +388,11 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
     p->stats.received++;
     s->queue = queue;
     s->attempts = deliveries;
-    snprintf(s->entry_id, sizeof(s->entry_id), "%s", entry_id);
+    size_t idlen = strlen(entry_id);
+    if (idlen >= sizeof(s->entry_id))
+        idlen = sizeof(s->entry_id) - 1; /* cannot happen: ids are short */
+    memcpy(s->entry_id, entry_id, idlen);
+    s->entry_id[idlen] = '\0';
     if (from != NULL) {
         p->stats.recovered++;
         log_info("took over task %s from %s (delivery %u)", entry_id, from,
@@ -556,25 +560,40 @@ static void
 parent_on_result(void *arg, struct slot *s, const struct ipc_result *r)
 {
     struct parent *p = arg;
-    struct exec_out o = {
-        .status = r->status == IPC_STATUS_SUCCESS   ? EXEC_SUCCESS
-                  : r->status == IPC_STATUS_RETRY   ? EXEC_RETRY
-                  : r->status == IPC_STATUS_EXPIRED ? EXEC_EXPIRED
-                                                    : EXEC_FAILURE,
-        .id = xstrndup(r->id, r->id_len),
-        .reply_to = r->reply_to_len ? xstrndup(r->reply_to, r->reply_to_len)
-                                    : NULL,
-        .doc = xstrndup(r->doc, r->doc_len),
-        .doc_len = r->doc_len,
-        .sched = r->sched_len ? xstrndup(r->sched, r->sched_len) : NULL,
-        .due_ms = (int64_t)r->due_ms,
-    };
-    if (o.status != EXEC_SUCCESS)
-        log_info("task %s %s: %.*s", o.id,
-                 o.status == EXEC_RETRY ? "will be retried" : "failed",
+    struct slot_bytes id = {r->id, r->id_len};
+    struct slot_bytes rt = {r->reply_to, r->reply_to_len};
+    struct slot_bytes doc = {r->doc, r->doc_len};
+    struct slot_bytes none = {NULL, 0};
+    char due[24];
+
+    switch (r->status) {
+    case IPC_STATUS_SUCCESS:
+        p->stats.succeeded++;
+        slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_FINAL, none,
+                        none);
+        break;
+    case IPC_STATUS_RETRY:
+        p->stats.retried++;
+        snprintf(due, sizeof(due), "%llu", (unsigned long long)r->due_ms);
+        slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_RETRY,
+                        (struct slot_bytes){due, strlen(due)},
+                        (struct slot_bytes){r->sched, r->sched_len});
+        break;
+    default:
+        if (r->status == IPC_STATUS_EXPIRED)
+            p->stats.expired++;
+        else
+            p->stats.failed++;
+        slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_FINAL, none,
+                        none);
+        break;
+    }
+    if (r->status != IPC_STATUS_SUCCESS)
+        log_info("task %.*s %s: %.*s", (int)r->id_len, r->id,
+                 r->status == IPC_STATUS_RETRY ? "will be retried" : "failed",
                  (int)(r->doc_len > 400 ? 400 : r->doc_len), r->doc);
-    parent_store(p, s, &o);
-    exec_out_clear(&o);
+    slot_move(&p->slots, s, SLOT_DONE);
+    TAILQ_INSERT_TAIL(&p->done[s->queue], s, entry);
 }
 
 static void
@@ -652,6 +671,7 @@ parent_main(const struct config *cfg)
     p->cfg = cfg;
     p->env.worker = cfg->name;
     p->env.default_time_limit_ms = cfg->time_limit_ms;
+    p->env.report_rss = cfg->max_memory_kb > 0;
     result_format_time(p->started_at, result_now_us());
     size_t ql = 1;
     for (int q = 0; q < cfg->nqueues; q++)
