@@ -115,7 +115,7 @@ def test_second_signal_stops_now(r, worker):
     a = worker("--name", "cold")
     kids = a.children()
     heavy = [{"task": "hash", "id": "h%d" % i,
-              "args": {"data": "x", "iterations": 2000000}}
+              "args": {"data": "x", "iterations": 1000000}}
              for i in range(8)]
     enqueue_many(r, heavy)
     wait_until(lambda: pending_count(r) > 0, 30, what="tasks delivered")
