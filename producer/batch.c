@@ -55,22 +55,22 @@ struct batch {
     const struct batch_opts *o;
     struct conn conn;
     struct submit sub;
-    struct wait wait;    /* with --wait only */
-    struct idmap ids;    /* ids whose results are awaited (--wait) */
+    struct wait wait; /* with --wait only */
+    struct idmap ids; /* ids whose results are awaited (--wait) */
     struct progress prog;
     struct lines in;
     struct batch_chunk chunks[2];
-    int poll_outstanding; /* an XREAD reply is still to be read */
-    unsigned long bad;    /* input lines skipped, tasks Redis refused */
+    int poll_outstanding;  /* an XREAD reply is still to be read */
+    unsigned long bad;     /* input lines skipped, tasks Redis refused */
     unsigned long reports; /* messages printed about them */
-    uint64_t sent;        /* tasks Redis accepted */
+    uint64_t sent;         /* tasks Redis accepted */
     unsigned long last_queued_line; /* input line of the last of them */
-    uint64_t done;        /* results received (--wait) */
-    uint64_t failed;      /* of which FAILURE */
-    int input_error;      /* the input could not be read to its end */
-    char *head;           /* what goes before a line's members; owned */
+    uint64_t done;                  /* results received (--wait) */
+    uint64_t failed;                /* of which FAILURE */
+    int input_error;                /* the input could not be read to its end */
+    char *head; /* what goes before a line's members; owned */
     size_t head_len;
-    char *msg;            /* scratch buffer for one message; owned */
+    char *msg; /* scratch buffer for one message; owned */
     size_t msg_cap;
 };
 
@@ -150,8 +150,9 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
         return -1;
     }
     if (!json_is_object(root)) {
-        batch_bad(b, lineno, "expected a JSON object like {\"task\": "
-                             "\"hash\", \"args\": {\"data\": \"abc\"}}");
+        batch_bad(b, lineno,
+                  "expected a JSON object like {\"task\": "
+                  "\"hash\", \"args\": {\"data\": \"abc\"}}");
         goto bad;
     }
     json_t *task = json_object_get(root, "task");
@@ -165,23 +166,28 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
         {
             if (strcmp(key, "task") != 0 && strcmp(key, "args") != 0 &&
                 strcmp(key, "id") != 0) {
-                batch_bad(b, lineno, "unknown field \"%s\"; a line has "
-                                     "\"task\", \"args\" and optionally "
-                                     "\"id\"", key);
+                batch_bad(b, lineno,
+                          "unknown field \"%s\"; a line has "
+                          "\"task\", \"args\" and optionally "
+                          "\"id\"",
+                          key);
                 goto bad;
             }
         }
     }
     if (batch_name(task) == NULL) {
-        batch_bad(b, lineno, "\"task\" must be the task name, a string of "
-                             "1 to %d bytes", PROTOCOL_MAX_NAME);
+        batch_bad(b, lineno,
+                  "\"task\" must be the task name, a string of "
+                  "1 to %d bytes",
+                  PROTOCOL_MAX_NAME);
         goto bad;
     }
     if (json_is_null(args))
         args = NULL;
     if (args != NULL && !json_is_object(args)) {
-        batch_bad(b, lineno, "\"args\" must be an object of named "
-                             "arguments, e.g. {\"data\": \"abc\"}");
+        batch_bad(b, lineno,
+                  "\"args\" must be an object of named "
+                  "arguments, e.g. {\"data\": \"abc\"}");
         goto bad;
     }
     if (json_is_null(idv))
@@ -191,8 +197,8 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
                   PROTOCOL_MAX_NAME);
         goto bad;
     }
-    if (idv != NULL && strlen(json_string_value(idv)) !=
-                           json_string_length(idv)) {
+    if (idv != NULL &&
+        strlen(json_string_value(idv)) != json_string_length(idv)) {
         batch_bad(b, lineno, "\"id\" must not contain NUL");
         goto bad;
     }
@@ -201,9 +207,10 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
     size_t rest = len - (size_t)(open + 1 - line);
     *msglen = b->head_len + rest;
     if (*msglen > PROTOCOL_MAX_MESSAGE) {
-        batch_bad(b, lineno, "the task message is %zu bytes; workers take "
-                             "at most %u (64 MiB)", *msglen,
-                  PROTOCOL_MAX_MESSAGE);
+        batch_bad(b, lineno,
+                  "the task message is %zu bytes; workers take "
+                  "at most %u (64 MiB)",
+                  *msglen, PROTOCOL_MAX_MESSAGE);
         goto bad;
     }
     if (*msglen > b->msg_cap) {
@@ -243,8 +250,9 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
             break;
         }
         if (r == LINES_TOO_LONG) {
-            batch_bad(b, b->in.lineno, "longer than %u bytes; a task "
-                                       "message is at most 64 MiB",
+            batch_bad(b, b->in.lineno,
+                      "longer than %u bytes; a task "
+                      "message is at most 64 MiB",
                       BATCH_MAX_LINE);
             continue;
         }
@@ -398,17 +406,15 @@ batch_wait_all(struct batch *b)
     progress_start(&b->prog, "done", b->sent);
     while (b->done < b->sent) {
         progress_update(&b->prog, b->done, -1);
-        if (wait_next(&b->wait, BATCH_READ_COUNT, block, batch_result, b) >=
-            0)
+        if (wait_next(&b->wait, BATCH_READ_COUNT, block, batch_result, b) >= 0)
             continue;
         progress_end(&b->prog, b->done);
         if (!b->wait.timed_out)
             return CLI_EXIT_REDIS;
-        cli_warnx("%llu of %llu results did not arrive within %.3g s; "
-                  "those tasks are still queued or running — is a worker "
-                  "running? see 'celeriac status'",
+        cli_warnx("%llu of %llu results did not arrive within %.3g s: %s",
                   (unsigned long long)(b->sent - b->done),
-                  (unsigned long long)b->sent, (double)b->o->timeout_us / 1e6);
+                  (unsigned long long)b->sent, (double)b->o->timeout_us / 1e6,
+                  conn_timeout_hint(&b->conn));
         return CLI_EXIT_TIMEOUT;
     }
     progress_end(&b->prog, b->done);
@@ -468,8 +474,7 @@ batch_main(struct cli *cli, const struct batch_opts *o)
                   b->bad, b->bad == 1 ? "" : "s");
     if (b->failed > 0)
         cli_warnx("%llu of %llu tasks failed (status FAILURE)",
-                  (unsigned long long)b->failed,
-                  (unsigned long long)b->done);
+                  (unsigned long long)b->failed, (unsigned long long)b->done);
 done:
     if (cli_flush_stdout() < 0 && rc == CLI_EXIT_OK)
         rc = CLI_EXIT_FAILED;

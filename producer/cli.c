@@ -39,8 +39,8 @@ cli_global_option(struct cli *cli, int opt, const char *arg)
         return 1;
     case CLI_OPT_PREFIX:
         if (strlen(arg) > PROTOCOL_MAX_NAME) {
-            cli_warnx("--prefix is %zu bytes; keep it under %d",
-                      strlen(arg), PROTOCOL_MAX_NAME);
+            cli_warnx("--prefix is %zu bytes; keep it under %d", strlen(arg),
+                      PROTOCOL_MAX_NAME);
             return -1;
         }
         cli->prefix = arg;

@@ -32,10 +32,12 @@ struct cli {
 #define CLI_OPT_REDIS 0x1000
 #define CLI_OPT_PREFIX 0x1001
 #define CLI_OPT_HELP 0x1002
+/* clang-format off */
 #define CLI_LONG_OPTIONS                                                       \
     {"redis", required_argument, NULL, CLI_OPT_REDIS},                         \
     {"prefix", required_argument, NULL, CLI_OPT_PREFIX},                       \
     {"help", no_argument, NULL, CLI_OPT_HELP}
+/* clang-format on */
 
 /* The text describing the global options, for every --help. */
 extern const char cli_global_help[];

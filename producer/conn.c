@@ -162,8 +162,8 @@ conn_reconnect(struct conn *c, int64_t deadline_us)
     int64_t delay = CONN_BACKOFF_FIRST_MS;
     char *cause = NULL;
 
-    cli_warnx("lost connection to Redis at %s: %s; reconnecting %s",
-              c->where, conn_reason(c->ctx),
+    cli_warnx("lost connection to Redis at %s: %s; reconnecting %s", c->where,
+              conn_reason(c->ctx),
               deadline_us ? "until the --timeout" : "(no --timeout: forever)");
     redisFree(c->ctx);
     c->ctx = NULL;
@@ -181,8 +181,8 @@ conn_reconnect(struct conn *c, int64_t deadline_us)
         if (deadline_us != 0 && (deadline_us - now) / 1000 + 1 < ms)
             ms = (deadline_us - now) / 1000 + 1;
         conn_sleep_ms(ms);
-        delay = delay * 2 > CONN_BACKOFF_MAX_MS ? CONN_BACKOFF_MAX_MS
-                                                : delay * 2;
+        delay =
+            delay * 2 > CONN_BACKOFF_MAX_MS ? CONN_BACKOFF_MAX_MS : delay * 2;
     }
     cli_warnx("gave up reconnecting: %s", cause);
     free(cause);
@@ -244,14 +244,23 @@ conn_hint(const char *err)
 }
 
 void
-conn_report_error(const struct conn *c, const char *what,
-                  const redisReply *r)
+conn_report_error(const struct conn *c, const char *what, const redisReply *r)
 {
     const char *err = "unexpected reply";
     if (r != NULL && r->type == REDIS_REPLY_ERROR && r->str != NULL)
         err = r->str;
     cli_warnx("Redis at %s refused %s: %s — %s", c->where, what, err,
               conn_hint(err));
+}
+
+const char *
+conn_timeout_hint(const struct conn *c)
+{
+    if (conn_lost(c))
+        return "Redis is unreachable, so the tasks may still be queued, or "
+               "lost if Redis restarted without persistence";
+    return "the tasks are still queued or running — is a worker running? "
+           "see 'celeriac status'";
 }
 
 void

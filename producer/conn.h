@@ -63,6 +63,12 @@ void conn_report_lost(const struct conn *c, const char *doing);
 void conn_report_error(const struct conn *c, const char *what,
                        const redisReply *r);
 
+/*
+ * The advice for a wait that timed out: whether Redis is unreachable, or
+ * the tasks are still queued (no worker?).  A static string.
+ */
+const char *conn_timeout_hint(const struct conn *c);
+
 /* Sets the socket timeout for the following commands, in milliseconds. */
 void conn_set_timeout(struct conn *c, int ms);
 /* Adds a command to the output buffer (pipelining); nothing is sent yet. */

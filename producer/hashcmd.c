@@ -14,6 +14,7 @@
 #include "keys.h"
 #include "lines.h"
 #include "sums.h"
+#include "version.h"
 #include "xmalloc.h"
 
 /* Longest line of a checksum file we read (longer ones are malformed). */
@@ -21,9 +22,9 @@
 
 /* Check mode: what one line of a checksum file expects. */
 struct hashcmd_expect {
-    char *name;  /* file name, unescaped; owned */
-    char *hex;   /* expected digest; owned */
-    int escape;  /* print the name escaped (it holds a newline) */
+    char *name; /* file name, unescaped; owned */
+    char *hex;  /* expected digest; owned */
+    int escape; /* print the name escaped (it holds a newline) */
 };
 
 /* One `celeriac hash` run. */
@@ -61,6 +62,7 @@ static int hashcmd_run(struct hashcmd *h, struct hashjob *jobs, size_t n,
                        hashrun_fn *fn);
 static int hashcmd_check_file(struct hashcmd *h, const char *path);
 
+/* clang-format off */
 void
 hashcmd_usage(FILE *out)
 {
@@ -105,6 +107,7 @@ hashcmd_usage(FILE *out)
 "  celeriac hash -c SHA512SUMS\n",
             cli_global_help);
 }
+/* clang-format on */
 
 /* Prints a failed job's error on stderr and counts it. */
 static void
@@ -186,7 +189,7 @@ static int
 hashcmd_run(struct hashcmd *h, struct hashjob *jobs, size_t n, hashrun_fn *fn)
 {
     struct hashrun_opts o = {h->cli->prefix, h->queue, h->algorithm,
-                             h->hexlen, 0, h->deadline_us};
+                             h->hexlen,      0,        h->deadline_us};
     int timed_out = 0;
 
     if (n == 0)
@@ -196,10 +199,8 @@ hashcmd_run(struct hashcmd *h, struct hashjob *jobs, size_t n, hashrun_fn *fn)
     if (hashrun_run(&h->conn, &o, jobs, n, fn, h, &timed_out) < 0)
         return -1;
     if (timed_out)
-        cli_warnx("some results did not arrive within %.3g s; those tasks "
-                  "are still queued or running — is a worker running? see "
-                  "'celeriac status'",
-                  (double)h->timeout_us / 1e6);
+        cli_warnx("some results did not arrive within %.3g s: %s",
+                  (double)h->timeout_us / 1e6, conn_timeout_hint(&h->conn));
     return 0;
 }
 
@@ -364,8 +365,9 @@ hashcmd_main(struct cli *cli, int argc, char **argv)
             break;
         case HASHCMD_OPT_TIMEOUT:
             if (cli_parse_seconds(optarg, &h.timeout_us) < 0)
-                return cli_usage("hash", "--timeout '%s': expected a number "
-                                         "of seconds greater than 0",
+                return cli_usage("hash",
+                                 "--timeout '%s': expected a number "
+                                 "of seconds greater than 0",
                                  optarg);
             break;
         case 'h':
@@ -391,13 +393,19 @@ hashcmd_main(struct cli *cli, int argc, char **argv)
     if (h.tagged && h.binary)
         return cli_usage("hash", "--tag and --binary cannot be combined");
 
+    if (!keys_valid_name(h.queue))
+        return cli_usage("hash",
+                         "bad queue name '%s': use 1 to %d printable "
+                         "characters without spaces or commas",
+                         h.queue, PROTOCOL_MAX_NAME);
     const EVP_MD *md = EVP_get_digestbyname(h.algorithm);
     if (md == NULL || EVP_MD_size(md) <= 0 ||
         (size_t)EVP_MD_size(md) * 2 >= sizeof(((struct hashjob *)0)->digest))
-        return cli_usage("hash", "unknown algorithm '%s'; use an OpenSSL "
-                                 "digest name such as sha512, sha256, sha1, "
-                                 "md5, sha3-256 or blake2b512 (see 'openssl "
-                                 "list -digest-algorithms')",
+        return cli_usage("hash",
+                         "unknown algorithm '%s'; use an OpenSSL "
+                         "digest name such as sha512, sha256, sha1, "
+                         "md5, sha3-256 or blake2b512 (see 'openssl "
+                         "list -digest-algorithms')",
                          h.algorithm);
     h.hexlen = (size_t)EVP_MD_size(md) * 2;
     h.tag = sums_tag(h.algorithm);

@@ -30,29 +30,28 @@
 
 /* A task message built but not yet confirmed by Redis. */
 struct hashrun_msg {
-    size_t job;  /* index into jobs */
-    char *text;  /* the message; owned */
+    size_t job; /* index into jobs */
+    char *text; /* the message; owned */
     size_t len;
 };
 
 struct hashrun {
-    struct conn *conn;                 /* borrowed */
-    const struct hashrun_opts *o;      /* borrowed */
+    struct conn *conn;            /* borrowed */
+    const struct hashrun_opts *o; /* borrowed */
     struct submit sub;
     struct wait wait;
-    struct hashjob *jobs;              /* borrowed */
+    struct hashjob *jobs; /* borrowed */
     size_t n;
     struct hashrun_msg chunk[HASHRUN_CHUNK_TASKS];
     size_t nchunk;
-    uint64_t inflight_bytes;           /* sizes of SENT and QUEUED jobs */
-    size_t inflight;                   /* their number */
-    char *alg_json;                    /* the algorithm as a JSON string */
-    char *reply_json;                  /* the reply stream as JSON string */
-    int failed;                        /* a Redis error ended the run */
+    uint64_t inflight_bytes; /* sizes of SENT and QUEUED jobs */
+    size_t inflight;         /* their number */
+    char *alg_json;          /* the algorithm as a JSON string */
+    char *reply_json;        /* the reply stream as JSON string */
+    int failed;              /* a Redis error ended the run */
 };
 
-static int hashrun_load(struct hashjob *j, unsigned char **data,
-                        size_t *len);
+static int hashrun_load(struct hashjob *j, unsigned char **data, size_t *len);
 static char *hashrun_message(struct hashrun *h, size_t index,
                              const unsigned char *data, size_t len,
                              size_t *msglen);
@@ -79,11 +78,11 @@ hashrun_load(struct hashjob *j, unsigned char **data, size_t *len)
         goto fail_errno;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         if ((uint64_t)st.st_size > PROTOCOL_MAX_DATA) {
-            j->error = xasprintf("file is %llu bytes; a hash task takes at "
-                                 "most %u bytes (32 MiB) — hash it locally "
-                                 "with sha512sum",
-                                 (unsigned long long)st.st_size,
-                                 PROTOCOL_MAX_DATA);
+            j->error =
+                xasprintf("file is %llu bytes; a hash task takes at "
+                          "most %u bytes (32 MiB) — hash it locally "
+                          "with sha512sum",
+                          (unsigned long long)st.st_size, PROTOCOL_MAX_DATA);
             goto fail;
         }
         cap = (size_t)st.st_size + 1; /* +1: see EOF in one read */
@@ -151,9 +150,9 @@ hashrun_message(struct hashrun *h, size_t index, const unsigned char *data,
                       "{\"v\":%d,\"task\":\"" HASHTASK_NAME "\","
                       "\"args\":{\"algorithm\":%s,\"data_b64\":\"",
                       PROTOCOL_VERSION, h->alg_json);
-    int tn = snprintf(tail, sizeof(tail),
-                      "\"},\"id\":\"%s:%zu\",\"reply_to\":%s}",
-                      h->wait.token, index, h->reply_json);
+    int tn =
+        snprintf(tail, sizeof(tail), "\"},\"id\":\"%s:%zu\",\"reply_to\":%s}",
+                 h->wait.token, index, h->reply_json);
     size_t blen = b64_encoded_len(len);
     char *msg = xmalloc((size_t)hn + blen + (size_t)tn + 1);
 
@@ -213,10 +212,9 @@ hashrun_send_chunk(struct hashrun *h)
                 if (j->state == HASHJOB_SENT)
                     j->state = HASHJOB_QUEUED;
             } else if (j->state != HASHJOB_DONE) {
-                char *why = xasprintf("Redis refused the task: %s",
-                                      r->type == REDIS_REPLY_ERROR
-                                          ? r->str
-                                          : "unexpected reply");
+                char *why = xasprintf(
+                    "Redis refused the task: %s",
+                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
                 hashrun_finish(h, j, HASHJOB_FAILED, why);
             }
             freeReplyObject(r);
@@ -252,8 +250,7 @@ hashrun_result(const char *doc, size_t len, void *arg)
     status = json_string_value(json_object_get(root, "status"));
     if (status != NULL && strcmp(status, RESULT_SUCCESS) == 0) {
         json_t *res = json_object_get(root, "result");
-        const char *digest =
-            json_string_value(json_object_get(res, "digest"));
+        const char *digest = json_string_value(json_object_get(res, "digest"));
         size_t dlen = digest ? strlen(digest) : 0;
         if (digest == NULL || dlen >= sizeof(j->digest) ||
             (h->o->hexlen != 0 && dlen != h->o->hexlen) ||
@@ -279,9 +276,8 @@ done:
 }
 
 int
-hashrun_run(struct conn *c, const struct hashrun_opts *o,
-            struct hashjob *jobs, size_t n, hashrun_fn *fn, void *arg,
-            int *timed_out)
+hashrun_run(struct conn *c, const struct hashrun_opts *o, struct hashjob *jobs,
+            size_t n, hashrun_fn *fn, void *arg, int *timed_out)
 {
     struct hashrun *h = xcalloc(1, sizeof(*h));
     size_t window = o->window ? o->window : HASHRUN_WINDOW;
@@ -330,8 +326,7 @@ hashrun_run(struct conn *c, const struct hashrun_opts *o,
                 next_send++;
                 continue;
             }
-            if (h->inflight_bytes > 0 &&
-                h->inflight_bytes + held_len > window)
+            if (h->inflight_bytes > 0 && h->inflight_bytes + held_len > window)
                 break;
             struct hashrun_msg *m = &h->chunk[h->nchunk++];
             m->job = next_send;

@@ -42,13 +42,13 @@ enum hashjob_outcome {
  * beside this struct); the engine fills the rest.
  */
 struct hashjob {
-    const char *path;     /* "-" for stdin; borrowed */
-    int state;            /* enum hashjob_state */
-    int outcome;          /* enum hashjob_outcome, once DONE */
-    int missing;          /* UNREADABLE because it does not exist */
-    uint64_t size;        /* bytes sent */
+    const char *path;        /* "-" for stdin; borrowed */
+    int state;               /* enum hashjob_state */
+    int outcome;             /* enum hashjob_outcome, once DONE */
+    int missing;             /* UNREADABLE because it does not exist */
+    uint64_t size;           /* bytes sent */
     char digest[2 * 64 + 1]; /* lowercase hex, when OK */
-    char *error;          /* why not OK, for a person; owned by the engine */
+    char *error;             /* why not OK, for a person; owned by the engine */
 };
 
 struct hashrun_opts {

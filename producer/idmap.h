@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 struct idmap_slot {
-    uint64_t hash;  /* 0 marks an empty slot */
-    size_t off;     /* the id's bytes are arena[off..off+len) */
+    uint64_t hash; /* 0 marks an empty slot */
+    size_t off;    /* the id's bytes are arena[off..off+len) */
     uint32_t len;
     uint32_t count; /* results still expected for this id */
 };
@@ -22,8 +22,8 @@ struct idmap_slot {
 struct idmap {
     struct idmap_slot *slots; /* owned; cap entries, a power of two */
     size_t cap;
-    size_t used;    /* slots in use */
-    char *arena;    /* owned */
+    size_t used; /* slots in use */
+    char *arena; /* owned */
     size_t arena_len, arena_cap;
 };
 

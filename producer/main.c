@@ -29,10 +29,9 @@ static int main_help(const char *name);
 
 static const struct main_cmd main_cmds[] = {
     {"send", send_main, send_usage,
-     "put a task (or a batch of tasks) on a queue; optionally wait for "
-     "results"},
+     "put a task or a batch of tasks on a queue; --wait for results"},
     {"hash", hashcmd_main, hashcmd_usage,
-     "checksum files on the workers, like sha512sum (also -c)"},
+     "checksum files on the workers, like sha512sum (and -c)"},
     {"status", status_main, status_usage,
      "show queues, pending tasks, consumers and workers"},
 };
@@ -53,14 +52,13 @@ main_usage(FILE *out)
         fprintf(out, "  %-8s %s\n", main_cmds[i].name, main_cmds[i].summary);
     fprintf(out, "  %-8s %s\n", "help", "show the help of a command");
     fprintf(out, "\n%s", cli_global_help);
-    fprintf(out,
-            "  --version      show the version and exit\n"
-            "\n"
-            "Exit codes: 0 success, 1 a task failed (or a file/line was "
-            "bad),\n"
-            "2 usage error, 3 timeout, 4 Redis unreachable or refused a "
-            "command.\n"
-            "Run 'celeriac help COMMAND' for the options of a command.\n");
+    fprintf(out, "  --version      show the version and exit\n"
+                 "\n"
+                 "Exit codes: 0 success, 1 a task failed (or a file/line was "
+                 "bad),\n"
+                 "2 usage error, 3 timeout, 4 Redis unreachable or refused a "
+                 "command.\n"
+                 "Run 'celeriac help COMMAND' for the options of a command.\n");
 }
 
 static const struct main_cmd *
@@ -81,8 +79,10 @@ main_help(const char *name)
     }
     const struct main_cmd *cmd = main_find(name);
     if (cmd == NULL)
-        return cli_usage(NULL, "no command '%s'; the commands are send, "
-                               "hash, status and help", name);
+        return cli_usage(NULL,
+                         "no command '%s'; the commands are send, "
+                         "hash, status and help",
+                         name);
     cmd->usage(stdout);
     return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
@@ -130,8 +130,10 @@ main(int argc, char **argv)
         return main_help(optind + 1 < argc ? argv[optind + 1] : NULL);
     const struct main_cmd *cmd = main_find(name);
     if (cmd == NULL)
-        return cli_usage(NULL, "no command '%s'; the commands are send, "
-                               "hash, status and help", name);
+        return cli_usage(NULL,
+                         "no command '%s'; the commands are send, "
+                         "hash, status and help",
+                         name);
     argc -= optind;
     argv += optind;
     optind = 0; /* glibc: start the command's getopt afresh */

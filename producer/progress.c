@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #define PROGRESS_INTERVAL_US 100000
+#define PROGRESS_DELAY_US 250000
 #define PROGRESS_BAR 24
 
 static void progress_draw(struct progress *p, uint64_t count, double frac,
@@ -25,7 +26,8 @@ progress_start(struct progress *p, const char *label, uint64_t total)
     p->label = label;
     p->total = total;
     p->start_us = cli_now_us();
-    p->last_us = 0;
+    p->last_us = p->start_us + PROGRESS_DELAY_US - PROGRESS_INTERVAL_US;
+    p->frac = -1;
 }
 
 static void
@@ -56,8 +58,7 @@ progress_draw(struct progress *p, uint64_t count, double frac, int64_t now)
         snprintf(rate, sizeof(rate), "%.0f/s", r);
     if (p->total > 0)
         len = snprintf(line, sizeof(line), "%s %llu/%llu", p->label,
-                       (unsigned long long)count,
-                       (unsigned long long)p->total);
+                       (unsigned long long)count, (unsigned long long)p->total);
     else
         len = snprintf(line, sizeof(line), "%s %llu", p->label,
                        (unsigned long long)count);
@@ -87,6 +88,7 @@ progress_update(struct progress *p, uint64_t count, double frac)
 {
     if (!p->enabled)
         return;
+    p->frac = frac;
     int64_t now = cli_now_us();
     if (now - p->last_us < PROGRESS_INTERVAL_US)
         return;
@@ -96,9 +98,9 @@ progress_update(struct progress *p, uint64_t count, double frac)
 void
 progress_end(struct progress *p, uint64_t count)
 {
-    if (!p->enabled)
+    if (!p->enabled || !p->drawn)
         return;
-    progress_draw(p, count, -1, cli_now_us());
+    progress_draw(p, count, p->frac >= 0 ? 1.0 : -1, cli_now_us());
     fputc('\n', stderr);
     p->drawn = 0;
 }

@@ -12,12 +12,13 @@
 #include <stdint.h>
 
 struct progress {
-    int enabled;      /* drawing at all */
-    int drawn;        /* a line is on the screen and needs a newline */
+    int enabled;       /* drawing at all */
+    int drawn;         /* a line is on the screen and needs a newline */
     const char *label; /* "sent", "done", ...; borrowed */
-    uint64_t total;   /* items expected; 0 = unknown */
-    int64_t start_us; /* when this phase began (cli_now_us clock) */
-    int64_t last_us;  /* last redraw */
+    uint64_t total;    /* items expected; 0 = unknown */
+    int64_t start_us;  /* when this phase began (cli_now_us clock) */
+    int64_t last_us;   /* last redraw */
+    double frac;       /* last fraction reported; < 0 unknown */
 };
 
 /*
@@ -27,10 +28,14 @@ struct progress {
 void progress_start(struct progress *p, const char *label, uint64_t total);
 /*
  * Reports count items done.  frac is the fraction of the work done, or a
- * negative number to use count / total (ETA shown only when known).
+ * negative number to use count / total (ETA shown only when known).  The
+ * first line is drawn after a quarter of a second, so quick runs show none.
  */
 void progress_update(struct progress *p, uint64_t count, double frac);
-/* Draws the final state of the phase and moves to a new line. */
+/*
+ * Draws the final state of the phase (if anything was drawn) and moves to
+ * a new line.
+ */
 void progress_end(struct progress *p, uint64_t count);
 
 #endif

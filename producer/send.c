@@ -34,6 +34,7 @@ static int send_one(struct cli *cli, const char *task, json_t *args,
                     const char *queue, int wait, int64_t timeout_us);
 static void send_result(const char *doc, size_t len, void *arg);
 
+/* clang-format off */
 void
 send_usage(FILE *out)
 {
@@ -73,6 +74,7 @@ send_usage(FILE *out)
 "  celeriac send --batch tasks.jsonl --wait --timeout 60 > results.jsonl\n",
             cli_global_help);
 }
+/* clang-format on */
 
 /* Applies one --arg.  Returns 0, or -1 after printing what is wrong. */
 static int
@@ -174,8 +176,9 @@ send_main(struct cli *cli, int argc, char **argv)
             break;
         case 't':
             if (cli_parse_seconds(optarg, &bo.timeout_us) < 0) {
-                rc = cli_usage("send", "--timeout '%s': expected a number "
-                                       "of seconds greater than 0",
+                rc = cli_usage("send",
+                               "--timeout '%s': expected a number "
+                               "of seconds greater than 0",
                                optarg);
                 goto done;
             }
@@ -216,13 +219,13 @@ send_main(struct cli *cli, int argc, char **argv)
         goto done;
     }
     if (optind + 1 < argc) {
-        rc = cli_usage("send", "one TASK at a time ('%s' is extra); use "
-                               "--batch for many",
+        rc = cli_usage("send",
+                       "one TASK at a time ('%s' is extra); use "
+                       "--batch for many",
                        argv[optind + 1]);
         goto done;
     }
-    rc = send_one(cli, argv[optind], args, bo.queue, bo.wait,
-                  bo.timeout_us);
+    rc = send_one(cli, argv[optind], args, bo.queue, bo.wait, bo.timeout_us);
 done:
     json_decref(args);
     return rc;
@@ -311,10 +314,8 @@ send_one(struct cli *cli, const char *task, json_t *args, const char *queue,
         if (wait_next(&w, 16, SEND_BLOCK_MS, send_result, &sw) >= 0)
             continue;
         if (w.timed_out) {
-            cli_warnx("no result for task %s within %.3g s; it is still "
-                      "queued or running — is a worker running? see "
-                      "'celeriac status'",
-                      id, (double)timeout_us / 1e6);
+            cli_warnx("no result for task %s within %.3g s: %s", id,
+                      (double)timeout_us / 1e6, conn_timeout_hint(&conn));
             rc = CLI_EXIT_TIMEOUT;
         }
         goto done;

@@ -17,8 +17,7 @@
 
 /* Worker fields shown first, in this order; others follow sorted. */
 static const char *const status_worker_fields[] = {
-    "host", "pid", "started_at", "concurrency", "queues", "processed",
-    "failed",
+    "host", "pid", "started_at", "concurrency", "queues", "processed", "failed",
 };
 
 static int status_scan(struct conn *c, const char *prefix, json_t *names);
@@ -32,6 +31,7 @@ static void status_print(json_t *doc, double now_ms);
 static void status_age(char *buf, size_t n, double ms);
 static int status_cmp(const void *a, const void *b);
 
+/* clang-format off */
 void
 status_usage(FILE *out)
 {
@@ -61,6 +61,7 @@ status_usage(FILE *out)
 "command.\n",
             cli_global_help);
 }
+/* clang-format on */
 
 static long long
 status_int(const redisReply *r)
@@ -100,8 +101,8 @@ status_scan(struct conn *c, const char *prefix, json_t *names)
     }
     snprintf(pattern + o, sizeof(pattern) - o, "queue:*");
     do {
-        redisReply *r = conn_call(c, "SCAN", cursor, "MATCH", pattern,
-                                  "COUNT", "1000", (const char *)NULL);
+        redisReply *r = conn_call(c, "SCAN", cursor, "MATCH", pattern, "COUNT",
+                                  "1000", (const char *)NULL);
         if (r == NULL)
             goto done;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -152,14 +153,11 @@ status_consumers(const redisReply *r)
             if (k->type != REDIS_REPLY_STRING)
                 continue;
             if (strcmp(k->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
-                json_object_set_new(o, "name",
-                                    json_stringn(v->str, v->len));
+                json_object_set_new(o, "name", json_stringn(v->str, v->len));
             else if (strcmp(k->str, "pending") == 0)
-                json_object_set_new(o, "pending",
-                                    json_integer(status_int(v)));
+                json_object_set_new(o, "pending", json_integer(status_int(v)));
             else if (strcmp(k->str, "idle") == 0)
-                json_object_set_new(o, "idle_ms",
-                                    json_integer(status_int(v)));
+                json_object_set_new(o, "idle_ms", json_integer(status_int(v)));
         }
         json_array_append_new(list, o);
     }
@@ -174,7 +172,7 @@ static int
 status_queues(struct conn *c, const char *prefix, json_t *names, json_t *out)
 {
     size_t n = json_array_size(names);
-    char (*keys)[KEYS_MAX] = xcalloc(n ? n : 1, KEYS_MAX);
+    char(*keys)[KEYS_MAX] = xcalloc(n ? n : 1, KEYS_MAX);
     int rc = -1;
     size_t i;
 
@@ -306,22 +304,25 @@ status_workers(struct conn *c, const char *prefix, json_t *out)
         if (h == NULL)
             goto done;
         json_t *fields = json_object(), *w = json_object();
-        json_object_set_new(w, "name", json_stringn(z->element[i]->str,
-                                                    z->element[i]->len));
+        json_object_set_new(
+            w, "name", json_stringn(z->element[i]->str, z->element[i]->len));
+        double beat = strtod(z->element[i + 1]->str, NULL);
         json_object_set_new(w, "last_beat",
-                            json_real(strtod(z->element[i + 1]->str, NULL)));
+                            beat == (double)(json_int_t)beat
+                                ? json_integer((json_int_t)beat)
+                                : json_real(beat));
         int gone = h->type != REDIS_REPLY_ARRAY || h->elements == 0;
         json_object_set_new(w, "gone", json_boolean(gone));
         if (!gone) {
             /* Known fields first, in their order; then the rest sorted. */
             size_t nf = h->elements / 2, k = 0;
             const char **rest = xcalloc(nf ? nf : 1, sizeof(*rest));
-            size_t nknown = sizeof(status_worker_fields) /
-                            sizeof(status_worker_fields[0]);
+            size_t nknown =
+                sizeof(status_worker_fields) / sizeof(status_worker_fields[0]);
             for (size_t f = 0; f < nknown; f++)
                 for (size_t e = 0; e + 1 < h->elements; e += 2)
-                    if (strcmp(h->element[e]->str,
-                               status_worker_fields[f]) == 0)
+                    if (strcmp(h->element[e]->str, status_worker_fields[f]) ==
+                        0)
                         json_object_set_new(
                             fields, h->element[e]->str,
                             json_stringn(h->element[e + 1]->str,
@@ -407,19 +408,20 @@ status_print(json_t *doc, double now_ms)
             json_t *c;
             json_array_foreach(cs, j, c)
             {
-                status_age(age, sizeof(age),
-                           (double)json_integer_value(
-                               json_object_get(c, "idle_ms")));
+                status_age(
+                    age, sizeof(age),
+                    (double)json_integer_value(json_object_get(c, "idle_ms")));
                 printf("  consumer %-30s pending %-8lld idle %s\n",
                        json_string_value(json_object_get(c, "name")),
-                       json_integer_value(json_object_get(c, "pending")),
-                       age);
+                       json_integer_value(json_object_get(c, "pending")), age);
             }
         }
     }
     if (json_is_object(dead))
-        printf("\nDead letters: %lld in %s\n",
+        printf("\nDead letters: %lld in %s (see them with: redis-cli XRANGE "
+               "%s - + COUNT 10)\n",
                json_integer_value(json_object_get(dead, "length")),
+               json_string_value(json_object_get(dead, "key")),
                json_string_value(json_object_get(dead, "key")));
     if (json_is_object(sched))
         printf("%sScheduled: %lld in %s\n", json_is_object(dead) ? "" : "\n",
@@ -434,7 +436,7 @@ status_print(json_t *doc, double now_ms)
     printf("WORKERS (%zu)\n", json_array_size(workers));
     json_array_foreach(workers, i, w)
     {
-        double beat = json_real_value(json_object_get(w, "last_beat"));
+        double beat = json_number_value(json_object_get(w, "last_beat"));
         /* The score is the time of the last beat, in s or ms. */
         double beat_ms = beat > 1e11 ? beat : beat * 1000;
         status_age(age, sizeof(age), now_ms - beat_ms);

@@ -36,8 +36,8 @@ submit_ensure_group(struct submit *s)
 
     if (s->group_generation == c->generation && c->generation != 0)
         return 0;
-    redisReply *r = conn_call(c, "XGROUP", "CREATE", s->stream, KEYS_GROUP,
-                              "0", "MKSTREAM", (const char *)NULL);
+    redisReply *r = conn_call(c, "XGROUP", "CREATE", s->stream, KEYS_GROUP, "0",
+                              "MKSTREAM", (const char *)NULL);
     if (r == NULL)
         return -1;
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
@@ -57,7 +57,6 @@ void
 submit_append(struct submit *s, const char *msg, size_t len)
 {
     const char *argv[5] = {"XADD", s->stream, "*", KEYS_MSG_FIELD, msg};
-    size_t lens[5] = {4, strlen(s->stream), 1, sizeof(KEYS_MSG_FIELD) - 1,
-                      len};
+    size_t lens[5] = {4, strlen(s->stream), 1, sizeof(KEYS_MSG_FIELD) - 1, len};
     conn_append(s->conn, 5, argv, lens);
 }

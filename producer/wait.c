@@ -178,8 +178,7 @@ wait_next(struct wait *w, size_t count, int block_ms, wait_fn *fn, void *arg)
     int argc;
 
     for (;;) {
-        if (conn_lost(w->conn) &&
-            conn_reconnect(w->conn, w->deadline_us) < 0) {
+        if (conn_lost(w->conn) && conn_reconnect(w->conn, w->deadline_us) < 0) {
             w->timed_out = 1;
             return -1;
         }

@@ -22,13 +22,13 @@
  * messages, wait_next() until every result came, wait_cleanup() (DEL).
  */
 struct wait {
-    struct conn *conn;               /* borrowed */
-    char token[WAIT_TOKEN_LEN + 1];  /* random lowercase hex */
-    char key[KEYS_MAX];              /* <prefix>reply:<token> */
-    char last_id[48];                /* last entry id read; "0-0" first */
-    uint64_t last_ms, last_seq;      /* last_id as numbers */
-    int64_t deadline_us;             /* cli_now_us() clock; 0 = none */
-    int timed_out;                   /* wait_next gave up at the deadline */
+    struct conn *conn;              /* borrowed */
+    char token[WAIT_TOKEN_LEN + 1]; /* random lowercase hex */
+    char key[KEYS_MAX];             /* <prefix>reply:<token> */
+    char last_id[48];               /* last entry id read; "0-0" first */
+    uint64_t last_ms, last_seq;     /* last_id as numbers */
+    int64_t deadline_us;            /* cli_now_us() clock; 0 = none */
+    int timed_out;                  /* wait_next gave up at the deadline */
 };
 
 /* Called for each result document, in stream order; doc is NUL-ended. */
