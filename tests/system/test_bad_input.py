@@ -78,6 +78,26 @@ CASES = [
     ("unknown-algorithm", {"msg": msg({"data": "x",
                                        "algorithm": "sha999"})},
      "UnknownAlgorithm", ["sha999"]),
+    ("xof-algorithm", {"msg": msg({"data": "x", "algorithm": "shake256"})},
+     "UnknownAlgorithm", []),
+    ("algorithm-with-space", {"msg": msg({"data": "x",
+                                          "algorithm": "sha 256"})},
+     "UnknownAlgorithm", ["algorithm"]),
+    ("algorithm-empty", {"msg": msg({"data": "x", "algorithm": ""})},
+     "UnknownAlgorithm", ["algorithm"]),
+    ("both-hmac-keys", {"msg": msg({"data": "x", "hmac_key": "k",
+                                    "hmac_key_b64": "aw=="})},
+     "InvalidArgument", ["hmac_key", "hmac_key_b64"]),
+    ("hmac-key-too-long", {"msg": msg({"data": "x",
+                                       "hmac_key": "k" * 4097})},
+     "PayloadTooLarge", ["hmac_key", "4096"]),
+    ("nul-in-string", {"msg": '{"task":"hash","args":{"data":"a\\u0000b"}}'},
+     "InvalidMessage", []),
+    ("duplicate-keys", {"msg": '{"task":"hash","task":"hash",'
+                               '"args":{"data":"x"}}'},
+     "InvalidMessage", ["duplicate"]),
+    ("id-too-long", {"msg": msg({"data": "x"}, id="i" * 201)},
+     "InvalidMessage", ["'id'"]),
 ]
 
 

@@ -484,6 +484,36 @@ test_algorithm(void **state)
     snprintf(buf, sizeof(buf), "{\"data\":\"x\",\"algorithm\":\"%s\"}", name);
     text_fails(buf, ERROR_UNKNOWN_ALGORITHM, "'algorithm'");
 
+    /* Only the characters digest names use: letters, digits, . _ / - */
+    /* JSON text of each name, escapes included */
+    static const char *const bad_names[] = {
+        "sha 256",   "sha256\\n", "md5;ls",    "sha256\\\"",
+        "sh\\u00e4", "\\u0000",   "sha256\\t",
+    };
+    for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+        char doc[128];
+        snprintf(doc, sizeof(doc), "{\"data\":\"x\",\"algorithm\":\"%s\"}",
+                 bad_names[i]);
+        json_error_t jerr;
+        json_t *args = json_loads(doc, JSON_ALLOW_NUL, &jerr);
+        assert_non_null(args);
+        decode_fails(args, ERROR_UNKNOWN_ALGORITHM, "'algorithm'");
+        json_decref(args);
+    }
+    static const char *const good_names[] = {
+        "SHA512",   "sha512-256",         "SHA2-512/256", "blake2b512",
+        "ssl3-md5", "1.2.840.113549.2.5", "sm3_x",
+    };
+    for (size_t i = 0; i < sizeof(good_names) / sizeof(good_names[0]); i++) {
+        json_t *args =
+            json_pack("{s:s,s:s}", "data", "x", "algorithm", good_names[i]);
+        struct hashtask g;
+        decode_ok(args, &g);
+        assert_string_equal(g.algorithm, good_names[i]);
+        hashtask_clear(&g);
+        json_decref(args);
+    }
+
     /* Any plausible name passes through unchanged. */
     json_t *a = args_from("{\"data\":\"x\",\"algorithm\":\"no-such-digest\"}");
     struct hashtask t;
