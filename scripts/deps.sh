@@ -22,6 +22,10 @@ echo "deps: installing missing Debian packages:$missing" >&2
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
+# Refresh the package lists unless they were refreshed in the last hour
+# (CI does it once itself before calling this).
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -60 2>/dev/null | head -1)" ]; then
+    $sudo apt-get update -qq
+fi
 # shellcheck disable=SC2086
 $sudo apt-get install -y -qq --no-install-recommends $missing >&2

@@ -41,7 +41,7 @@ main_usage(FILE *f)
 "                           CELERIAC_REDIS_URL environment variable, else\n"
 "                           %s.  A password can be given in\n"
 "                           CELERIAC_REDIS_PASSWORD instead of the URL.\n"
-"  -Q, --queues A,B         queues to consume, in priority order (default %s)\n"
+"  -Q, --queues A,B         queues to consume, comma-separated (default %s)\n"
 "  -c, --concurrency N      child processes (default: online cores, %ld here)\n"
 "      --prefetch N         tasks in flight in this worker at most\n"
 "                           (default 4 x concurrency)\n"
