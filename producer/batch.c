@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `celeriac send --batch`: JSON lines in, pipelined XADDs out, results
- * (with --wait) printed as they arrive.
+ * (with --wait) printed as they arrive.  Delayed lines (--countdown, --eta,
+ * or a line's own "countdown" or "eta") are ZADDed to the scheduled set
+ * instead, in the same pipeline.
  *
  * The input is sent in chunks of up to BATCH_CHUNK_TASKS XADDs.  While
  * Redis works through chunk k, the next chunk is parsed and sent, and only
@@ -19,11 +21,14 @@
 #include <string.h>
 
 #include "conn.h"
+#include "delivery.h"
 #include "idmap.h"
 #include "lines.h"
+#include "log.h"
 #include "progress.h"
 #include "result.h"
 #include "submit.h"
+#include "token.h"
 #include "version.h"
 #include "wait.h"
 #include "xmalloc.h"
@@ -37,10 +42,11 @@
 /* Longest input line: a message at the limit plus room for the wrapping. */
 #define BATCH_MAX_LINE (PROTOCOL_MAX_MESSAGE + 4096)
 
-/* One XADD in a chunk, until its reply is read. */
+/* One XADD (or ZADD) in a chunk, until its reply is read. */
 struct batch_item {
     unsigned long lineno; /* input line it came from */
-    char *user_id;        /* the line's "id", owned; NULL: the entry id */
+    char *user_id;        /* the message's "id", owned; NULL: the entry id */
+    int64_t due_ms;       /* ZADDed with this due time; -1: XADDed */
 };
 
 /* The XADDs sent together, whose replies are read together. */
@@ -70,14 +76,19 @@ struct batch {
     int input_error;                /* the input could not be read to its end */
     char *head; /* what goes before a line's members; owned */
     size_t head_len;
-    char *msg; /* scratch buffer for one message; owned */
+    int64_t now_us; /* wall clock when the chunk being filled began */
+    char *msg;      /* scratch buffer for one message; owned */
     size_t msg_cap;
 };
 
 static void batch_bad(struct batch *b, unsigned long lineno, const char *fmt,
                       ...) __attribute__((format(printf, 3, 4)));
 static int batch_parse(struct batch *b, const char *line, size_t len,
-                       json_t **root, size_t *msglen, const char **id);
+                       json_t **root, size_t *msglen, const char **id,
+                       int64_t *due_ms);
+static int batch_encode(struct batch *b, json_t *root, size_t *msglen,
+                        const char **id, int64_t *due_ms);
+static void batch_head(struct batch *b);
 static void batch_fill(struct batch *b, struct batch_chunk *ch);
 static int batch_collect(struct batch *b, struct batch_chunk *ch);
 static void batch_result(const char *doc, size_t len, void *arg);
@@ -116,28 +127,33 @@ batch_name(json_t *v)
 
 /*
  * Turns one input line into a task message in b->msg (*msglen bytes).
- * Returns 1 with *root (the parsed line, a new reference the caller drops)
- * and *id (the line's "id" borrowed from *root, or NULL); 0 for a blank
- * line; or -1 after reporting the line as bad.  *root is NULL unless 1 is
- * returned.
+ * Returns 1 with *root (the parsed line, a new reference the caller drops),
+ * *id (the message's "id" borrowed from *root, or NULL) and *due_ms (the
+ * due time of a delayed task, else -1); 0 for a blank line; or -1 after
+ * reporting the line as bad.  *root is NULL unless 1 is returned.
  *
  * The line is checked with jansson, but not encoded again: once it is
- * known to be an object holding only "task", "args" and "id", the message
- * is the line itself with "v" (and "reply_to") put in front of its
+ * known to be an object holding only "task", "args" and "id" and the task
+ * is not delayed, the message is the line itself with b->head ("v",
+ * "reply_to" and the fields of the delivery options) put in front of its
  * members.  That is the message message_encode() would build, up to the
- * order of the members and white space, at a fraction of the cost.
+ * order of the members and white space, at a fraction of the cost.  Lines
+ * with delivery fields of their own, and delayed tasks, are completed and
+ * encoded again by batch_encode().
  */
 static int
 batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
-            size_t *msglen, const char **id)
+            size_t *msglen, const char **id, int64_t *due_ms)
 {
     unsigned long lineno = b->in.lineno;
     json_error_t err;
     json_t *root = NULL;
     size_t i;
+    int own_fields = 0; /* the line has delivery fields */
 
     *rootp = NULL;
     *id = NULL;
+    *due_ms = -1;
     for (i = 0; i < len; i++)
         if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
             break;
@@ -164,15 +180,28 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
         json_t *v;
         json_object_foreach(root, key, v)
         {
-            if (strcmp(key, "task") != 0 && strcmp(key, "args") != 0 &&
-                strcmp(key, "id") != 0) {
+            if (strcmp(key, "task") == 0 || strcmp(key, "args") == 0 ||
+                strcmp(key, "id") == 0)
+                continue;
+            if (strcmp(key, "retries") == 0 || strcmp(key, "errors") == 0 ||
+                strcmp(key, "queue") == 0) {
+                batch_bad(b, lineno,
+                          "field \"%s\" is set by celeriac, not in "
+                          "the input%s",
+                          key,
+                          strcmp(key, "queue") == 0 ? " (use --queue)" : "");
+                goto bad;
+            }
+            if (!delivery_line_field(key)) {
                 batch_bad(b, lineno,
                           "unknown field \"%s\"; a line has "
-                          "\"task\", \"args\" and optionally "
-                          "\"id\"",
+                          "\"task\", \"args\", optionally \"id\" "
+                          "and the delivery fields of 'celeriac send "
+                          "--help'",
                           key);
                 goto bad;
             }
+            own_fields = 1;
         }
     }
     if (batch_name(task) == NULL) {
@@ -202,6 +231,12 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
         batch_bad(b, lineno, "\"id\" must not contain NUL");
         goto bad;
     }
+    if (own_fields || delivery_delayed(b->o->delivery)) {
+        if (batch_encode(b, root, msglen, id, due_ms) < 0)
+            goto bad;
+        *rootp = root;
+        return 1;
+    }
     /* The object has a member, so "{" + head + the rest is an object. */
     const char *open = memchr(line, '{', len);
     size_t rest = len - (size_t)(open + 1 - line);
@@ -227,6 +262,86 @@ bad:
     return -1;
 }
 
+/*
+ * The slow way of batch_parse(): completes the line root (checked but for
+ * its delivery fields) into the message and encodes it into b->msg.
+ * Returns 0, or -1 after reporting the line as bad.
+ */
+static int
+batch_encode(struct batch *b, json_t *root, size_t *msglen, const char **id,
+             int64_t *due_ms)
+{
+    unsigned long lineno = b->in.lineno;
+    char why[600];
+
+    if (delivery_line(b->o->delivery, root, b->now_us, due_ms, why,
+                      sizeof(why)) < 0) {
+        batch_bad(b, lineno, "%s", why);
+        return -1;
+    }
+    json_object_set_new(root, "v", json_integer(PROTOCOL_VERSION));
+    if (b->o->wait)
+        json_object_set_new(root, "reply_to", json_string(b->wait.key));
+    if (*due_ms >= 0) {
+        json_t *q = json_string(b->o->queue);
+        if (q == NULL) {
+            batch_bad(b, lineno,
+                      "the queue name of a delayed task must be valid "
+                      "UTF-8");
+            return -1;
+        }
+        json_object_set_new(root, "queue", q);
+        if (json_object_get(root, "id") == NULL) {
+            char token[TOKEN_ID_LEN + 1];
+            token_hex(token, TOKEN_ID_LEN);
+            json_object_set_new(root, "id", json_string(token));
+        }
+    }
+    json_t *idv = json_object_get(root, "id");
+    *id = json_is_string(idv) ? json_string_value(idv) : NULL;
+    *msglen = json_dumpb(root, b->msg, b->msg_cap, JSON_COMPACT);
+    if (*msglen > b->msg_cap && *msglen <= PROTOCOL_MAX_MESSAGE) {
+        b->msg_cap = *msglen * 2;
+        b->msg = xrealloc(b->msg, b->msg_cap);
+        *msglen = json_dumpb(root, b->msg, b->msg_cap, JSON_COMPACT);
+    }
+    if (*msglen == 0) {
+        batch_bad(b, lineno, "the task message could not be encoded");
+        return -1;
+    }
+    if (*msglen > PROTOCOL_MAX_MESSAGE) {
+        batch_bad(b, lineno,
+                  "the task message is %zu bytes; workers take "
+                  "at most %u (64 MiB)",
+                  *msglen, PROTOCOL_MAX_MESSAGE);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Builds b->head, what goes in front of the members of a line sent as it
+ * is: "{" with "v", "reply_to" (--wait) and the fields of the delivery
+ * options for a task sent at b->now_us, each followed by a comma.
+ */
+static void
+batch_head(struct batch *b)
+{
+    json_t *h = json_object();
+
+    json_object_set_new(h, "v", json_integer(PROTOCOL_VERSION));
+    if (b->o->wait)
+        json_object_set_new(h, "reply_to", json_string(b->wait.key));
+    delivery_apply(b->o->delivery, h, b->now_us);
+    free(b->head);
+    b->head = json_dumps(h, JSON_COMPACT);
+    json_decref(h);
+    if (b->head == NULL)
+        fatalx("batch_head: out of memory");
+    b->head_len = strlen(b->head);
+    b->head[b->head_len - 1] = ','; /* "{...}" becomes "{...," */
+}
+
 /* Reads lines into XADDs until the chunk is full or the input ends. */
 static void
 batch_fill(struct batch *b, struct batch_chunk *ch)
@@ -236,9 +351,13 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
     size_t len, msglen;
     const char *id;
     json_t *root;
+    int64_t due_ms;
 
     ch->n = 0;
     ch->has_poll = 0;
+    b->now_us = delivery_clock_us();
+    if (b->o->delivery->expiry == DELIVERY_EXPIRES_IN)
+        batch_head(b); /* "expires" counts from now */
     while (!b->in.eof || b->in.start < b->in.end) {
         if (ch->n == BATCH_CHUNK_TASKS || bytes >= BATCH_CHUNK_BYTES)
             break;
@@ -256,15 +375,19 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
                       BATCH_MAX_LINE);
             continue;
         }
-        if (batch_parse(b, line, len, &root, &msglen, &id) <= 0)
+        if (batch_parse(b, line, len, &root, &msglen, &id, &due_ms) <= 0)
             continue;
-        submit_append(&b->sub, b->msg, msglen);
+        if (due_ms >= 0)
+            submit_append_scheduled(&b->sub, due_ms, b->msg, msglen);
+        else
+            submit_append(&b->sub, b->msg, msglen);
         if (ch->n == ch->cap) {
             ch->cap = ch->cap ? ch->cap * 2 : 256;
             ch->items = xrealloc(ch->items, ch->cap * sizeof(*ch->items));
         }
         ch->items[ch->n].lineno = b->in.lineno;
         ch->items[ch->n].user_id = id ? xstrdup(id) : NULL;
+        ch->items[ch->n].due_ms = due_ms;
         json_decref(root);
         ch->n++;
         bytes += msglen;
@@ -295,7 +418,14 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
             rc = -1;
             break;
         }
-        if (r->type == REDIS_REPLY_STRING) {
+        if (it->due_ms >= 0 && r->type == REDIS_REPLY_INTEGER &&
+            r->integer == 0) {
+            batch_bad(b, it->lineno,
+                      "not scheduled: the same message (same \"id\") is "
+                      "already waiting in %s",
+                      b->sub.scheduled);
+        } else if ((it->due_ms >= 0 && r->type == REDIS_REPLY_INTEGER) ||
+                   (it->due_ms < 0 && r->type == REDIS_REPLY_STRING)) {
             b->sent++;
             b->last_queued_line = it->lineno;
             const char *id = it->user_id ? it->user_id : r->str;
@@ -436,18 +566,14 @@ batch_main(struct cli *cli, const struct batch_opts *o)
         goto done;
     if (o->wait) {
         json_t *key = json_string(b->wait.key);
-        char *k = json_dumps(key, JSON_ENCODE_ANY);
-        json_decref(key);
-        if (k == NULL) {
+        if (key == NULL) {
             cli_warnx("--prefix must be valid UTF-8");
             goto done;
         }
-        b->head = xasprintf("{\"v\":%d,\"reply_to\":%s,", PROTOCOL_VERSION, k);
-        free(k);
-    } else {
-        b->head = xasprintf("{\"v\":%d,", PROTOCOL_VERSION);
+        json_decref(key);
     }
-    b->head_len = strlen(b->head);
+    b->now_us = delivery_clock_us();
+    batch_head(b);
     rc = CLI_EXIT_FAILED;
     if (lines_open(&b->in, o->file, BATCH_MAX_LINE) < 0)
         goto done;
@@ -473,7 +599,8 @@ batch_main(struct cli *cli, const struct batch_opts *o)
                   "send them again",
                   b->bad, b->bad == 1 ? "" : "s");
     if (b->failed > 0)
-        cli_warnx("%llu of %llu tasks failed (status FAILURE)",
+        cli_warnx("%llu of %llu tasks did not succeed (status FAILURE or "
+                  "EXPIRED)",
                   (unsigned long long)b->failed, (unsigned long long)b->done);
 done:
     if (cli_flush_stdout() < 0 && rc == CLI_EXIT_OK)

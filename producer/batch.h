@@ -10,12 +10,15 @@
 #include <stdint.h>
 
 #include "cli.h"
+#include "delivery.h"
 
 struct batch_opts {
     const char *file;   /* input path, "-" for stdin; borrowed */
     const char *queue;  /* queue name; borrowed */
     int wait;           /* --wait */
     int64_t timeout_us; /* --timeout, 0 = none */
+    /* The delivery options (--countdown, --expires, ...); borrowed. */
+    const struct delivery *delivery;
 };
 
 /* Runs the batch; returns the exit code (CLI_EXIT_*). */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * celeriac, the producer CLI: global options, then dispatch to one command
- * (send, hash, status, help).  Each command parses its own options, which
+ * (send, hash, status, dead, help).  Each command parses its own options, which
  * may also include the global ones.
  */
 #include <getopt.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dead.h"
 #include "hashcmd.h"
 #include "log.h"
 #include "send.h"
@@ -34,6 +35,8 @@ static const struct main_cmd main_cmds[] = {
      "checksum files on the workers, like sha512sum (and -c)"},
     {"status", status_main, status_usage,
      "show queues, pending tasks, consumers and workers"},
+    {"dead", dead_main, dead_usage,
+     "list dead letters; --requeue them, or --purge"},
 };
 
 static void
@@ -81,7 +84,7 @@ main_help(const char *name)
     if (cmd == NULL)
         return cli_usage(NULL,
                          "no command '%s'; the commands are send, "
-                         "hash, status and help",
+                         "hash, status, dead and help",
                          name);
     cmd->usage(stdout);
     return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
@@ -132,7 +135,7 @@ main(int argc, char **argv)
     if (cmd == NULL)
         return cli_usage(NULL,
                          "no command '%s'; the commands are send, "
-                         "hash, status and help",
+                         "hash, status, dead and help",
                          name);
     argc -= optind;
     argv += optind;

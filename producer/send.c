@@ -10,10 +10,11 @@
 
 #include "batch.h"
 #include "conn.h"
+#include "delivery.h"
 #include "keys.h"
-#include "message.h"
 #include "result.h"
 #include "submit.h"
+#include "token.h"
 #include "version.h"
 #include "wait.h"
 #include "xmalloc.h"
@@ -31,7 +32,8 @@ struct send_wait {
 static int send_arg(json_t *args, const char *spec);
 static int send_json(json_t *args, const char *text);
 static int send_one(struct cli *cli, const char *task, json_t *args,
-                    const char *queue, int wait, int64_t timeout_us);
+                    const struct batch_opts *o);
+static void send_notes(const struct batch_opts *o, int64_t now_us);
 static void send_result(const char *doc, size_t len, void *arg);
 
 /* clang-format off */
@@ -40,10 +42,13 @@ send_usage(FILE *out)
 {
     fprintf(out,
 "Usage: celeriac send TASK [--arg KEY=VALUE]... [--arg KEY:=JSON]...\n"
-"                     [--json OBJECT] [--queue Q] [--wait [--timeout S]]\n"
-"       celeriac send --batch FILE|- [--queue Q] [--wait [--timeout S]]\n"
+"                     [--json OBJECT] [--queue Q] [DELIVERY OPTIONS]\n"
+"                     [--wait [--timeout S]]\n"
+"       celeriac send --batch FILE|- [--queue Q] [DELIVERY OPTIONS]\n"
+"                     [--wait [--timeout S]]\n"
 "\n"
-"Puts a task on a queue and prints its task id (the stream entry id).\n"
+"Puts a task on a queue and prints its task id (the stream entry id; for a\n"
+"delayed task, the id celeriac picked).\n"
 "\n"
 "  -a, --arg KEY=VALUE    an argument with a string value\n"
 "  -a, --arg KEY:=JSON    an argument with a JSON value: n:=3, f:=true,\n"
@@ -52,25 +57,74 @@ send_usage(FILE *out)
 "                         in order, so a later --arg overrides a key\n"
 "  -q, --queue Q          the queue (default \"default\")\n"
 "  -w, --wait             wait for the result and print the result document\n"
-"                         (one line of JSON) on stdout instead of the id\n"
+"                         (one line of JSON) on stdout instead of the id;\n"
+"                         for a delayed task, once it has run\n"
 "  -t, --timeout S        with --wait: give up after S seconds (fractions\n"
 "                         allowed) from the start; default: wait forever\n"
 "  -b, --batch FILE       send the tasks in FILE (\"-\": stdin), one JSON\n"
 "                         object per line: {\"task\": NAME, \"args\": {...}}\n"
-"                         with an optional \"id\".  Prints one task id per\n"
+"                         with an optional \"id\", and optionally the fields\n"
+"                         of the delivery options below: \"countdown\"\n"
+"                         (seconds) or \"eta\" (Unix seconds or ISO-8601 UTC),\n"
+"                         and \"expires\" (Unix seconds or ISO-8601 UTC, as\n"
+"                         in PROTOCOL.md), \"time_limit\", \"max_retries\",\n"
+"                         \"retry_backoff\", \"retry_backoff_max\",\n"
+"                         \"retry_jitter\" (true or false); a line's field\n"
+"                         wins over the option.  Prints one task id per\n"
 "                         line; with --wait, one result document per line\n"
 "                         as results arrive (in any order).  Bad lines are\n"
 "                         reported as \"line N: ...\" and skipped.\n"
+"\n"
+"Delivery options (with --batch, for every line that does not set the\n"
+"field itself):\n"
+"  --countdown S          delay the task: due S seconds after it is sent\n"
+"                         (0 to 3153600000, fractions allowed)\n"
+"  --eta TIME             delay the task until TIME: ISO-8601 UTC such as\n"
+"                         2026-11-22T10:00:00Z (fractions of a second\n"
+"                         allowed) or a Unix time in seconds (1795316400 or\n"
+"                         @1795316400).  A delayed task gets an \"id\" (32\n"
+"                         random hex digits unless a batch line names one)\n"
+"                         and a \"queue\", and is added to the sorted set\n"
+"                         <prefix>scheduled (score: due time in Unix ms)\n"
+"                         instead of the queue; any running worker moves it\n"
+"                         to its queue when it is due.  Give one of\n"
+"                         --countdown and --eta.\n"
+"  --expires S|TIME       a worker that starts the task later does not run\n"
+"                         it (result status EXPIRED, error Expired): S\n"
+"                         seconds after it is sent (> 0), or at TIME\n"
+"                         (ISO-8601 UTC, or @UNIXTIME).  The message carries\n"
+"                         \"expires\" as a Unix time in seconds.\n"
+"  --time-limit S         \"time_limit\": past S seconds (> 0, fractions\n"
+"                         allowed) the task's child is killed and the\n"
+"                         attempt fails with TimeLimitExceeded; default: the\n"
+"                         worker's --time-limit\n"
+"  --max-retries N        \"max_retries\" (0 to 1000, default 0): an attempt\n"
+"                         that fails with TimeLimitExceeded or InternalError\n"
+"                         is retried up to N times, through the scheduled\n"
+"                         set; the result keeps \"retries\" and \"errors\"\n"
+"  --retry-backoff S      \"retry_backoff\": the delay before the first retry\n"
+"                         (default 1 s); it doubles for each further retry\n"
+"  --retry-backoff-max S  \"retry_backoff_max\": the largest delay (default\n"
+"                         600 s)\n"
+"  --no-retry-jitter      \"retry_jitter\": false: wait each delay in full,\n"
+"                         not a random time from half of it to all of it\n"
+"\n"
+"Relative times count from when the task is sent (with --batch, when its\n"
+"chunk of up to 4096 lines is sent), on this machine's clock; workers\n"
+"compare due and expiry times with their own clocks.\n"
 "\n%s"
 "\n"
 "Exit codes: 0 sent (with --wait: every task succeeded), 1 a task failed\n"
-"or an input line was bad, 2 usage error, 3 --timeout elapsed, 4 Redis\n"
-"unreachable or refused a command.  While waiting, a lost connection is\n"
-"retried (100 ms doubling to 2 s) until the timeout.\n"
+"or expired, or an input line was bad, 2 usage error, 3 --timeout elapsed,\n"
+"4 Redis unreachable or refused a command.  While waiting, a lost\n"
+"connection is retried (100 ms doubling to 2 s) until the timeout.\n"
 "\n"
 "Examples:\n"
 "  celeriac send hash --arg data=hello --arg algorithm=sha256 --wait\n"
 "  celeriac send hash --arg data=abc --arg iterations:=1000 --queue fast\n"
+"  celeriac send hash --arg data=abc --countdown 60 --expires 300\n"
+"  celeriac send hash --arg data=abc --eta 2026-11-22T10:00:00Z\n"
+"  celeriac send hash --arg data=abc --time-limit 2 --max-retries 3 --wait\n"
 "  celeriac send --batch tasks.jsonl --wait --timeout 60 > results.jsonl\n",
             cli_global_help);
 }
@@ -149,11 +203,15 @@ send_main(struct cli *cli, int argc, char **argv)
         {"wait", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 't'},
         {"batch", required_argument, NULL, 'b'},
+        DELIVERY_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
-    struct batch_opts bo = {NULL, KEYS_DEFAULT_QUEUE, 0, 0};
+    struct delivery dl;
+    struct batch_opts bo = {NULL, KEYS_DEFAULT_QUEUE, 0, 0, &dl};
     json_t *args = json_object();
     int opt, rc = CLI_EXIT_USAGE, nargs = 0;
+
+    delivery_init(&dl);
 
     while ((opt = getopt_long(argc, argv, "a:j:q:wt:b:h", longopts, NULL)) !=
            -1) {
@@ -197,6 +255,8 @@ send_main(struct cli *cli, int argc, char **argv)
         default:
             if (cli_global_option(cli, opt, optarg) < 0)
                 goto done;
+            if (delivery_option(&dl, "send", opt, optarg) < 0)
+                goto done;
             break;
         }
     }
@@ -225,7 +285,7 @@ send_main(struct cli *cli, int argc, char **argv)
                        argv[optind + 1]);
         goto done;
     }
-    rc = send_one(cli, argv[optind], args, bo.queue, bo.wait, bo.timeout_us);
+    rc = send_one(cli, argv[optind], args, &bo);
 done:
     json_decref(args);
     return rc;
@@ -246,18 +306,42 @@ send_result(const char *doc, size_t len, void *arg)
     json_decref(root);
 }
 
+/* Tells about a task that cannot run as the options say (not an error). */
+static void
+send_notes(const struct batch_opts *o, int64_t now_us)
+{
+    int64_t due_ms = delivery_due_ms(o->delivery, now_us);
+    int64_t exp_us = delivery_expires_us(o->delivery, now_us);
+
+    if (due_ms >= 0 && due_ms * 1000 < now_us - 1000000)
+        cli_warnx("note: --eta is in the past: the task is due at once");
+    if (exp_us != 0 && exp_us <= now_us)
+        cli_warnx("note: --expires is already past: workers will not run "
+                  "the task (status EXPIRED)");
+    else if (exp_us != 0 && due_ms >= 0 && exp_us <= due_ms * 1000)
+        cli_warnx("note: the task expires before it is due: workers will "
+                  "not run it (status EXPIRED)");
+    if (o->wait && o->timeout_us != 0 && due_ms >= 0 &&
+        due_ms * 1000 > now_us + o->timeout_us)
+        cli_warnx("note: --timeout ends before the task is due");
+}
+
 static int
-send_one(struct cli *cli, const char *task, json_t *args, const char *queue,
-         int wait, int64_t timeout_us)
+send_one(struct cli *cli, const char *task, json_t *args,
+         const struct batch_opts *o)
 {
     struct conn conn;
     struct submit sub;
     struct wait w;
     struct send_wait sw = {NULL, NULL, 0};
     redisReply *r = NULL;
+    json_t *m = NULL;
     char *msg = NULL, *id = NULL;
+    char token[TOKEN_ID_LEN + 1];
     int rc = CLI_EXIT_USAGE;
-    int64_t deadline = cli_deadline(timeout_us);
+    int64_t deadline = cli_deadline(o->timeout_us);
+    int64_t now_us = delivery_clock_us();
+    int64_t due_ms = delivery_due_ms(o->delivery, now_us);
 
     memset(&conn, 0, sizeof(conn));
     size_t tlen = strlen(task);
@@ -266,16 +350,39 @@ send_one(struct cli *cli, const char *task, json_t *args, const char *queue,
         goto done;
     }
     if (conn_init(&conn, cli->redis) < 0 ||
-        submit_init(&sub, &conn, cli->prefix, queue) < 0 ||
-        (wait && wait_init(&w, &conn, cli->prefix, deadline) < 0))
+        submit_init(&sub, &conn, cli->prefix, o->queue) < 0 ||
+        (o->wait && wait_init(&w, &conn, cli->prefix, deadline) < 0))
         goto done;
     json_t *name = json_string(task);
     if (name == NULL) {
         cli_warnx("the task name '%s' is not valid UTF-8", task);
         goto done;
     }
-    json_decref(name);
-    msg = message_encode(task, args, NULL, wait ? w.key : NULL);
+    m = json_object();
+    json_object_set_new(m, "v", json_integer(PROTOCOL_VERSION));
+    json_object_set_new(m, "task", name);
+    json_object_set(m, "args", args);
+    if (due_ms >= 0) {
+        json_t *q = json_string(o->queue);
+        if (q == NULL) {
+            cli_warnx("the queue name of a delayed task must be valid "
+                      "UTF-8");
+            goto done;
+        }
+        token_hex(token, TOKEN_ID_LEN);
+        json_object_set_new(m, "id", json_string(token));
+        json_object_set_new(m, "queue", q);
+    }
+    if (o->wait) {
+        json_t *key = json_string(w.key);
+        if (key == NULL) {
+            cli_warnx("--prefix must be valid UTF-8");
+            goto done;
+        }
+        json_object_set_new(m, "reply_to", key);
+    }
+    delivery_apply(o->delivery, m, now_us);
+    msg = json_dumps(m, JSON_COMPACT);
     size_t len = strlen(msg);
     if (len > PROTOCOL_MAX_MESSAGE) {
         cli_warnx("the task message is %zu bytes; workers take at most %u "
@@ -283,6 +390,7 @@ send_one(struct cli *cli, const char *task, json_t *args, const char *queue,
                   len, PROTOCOL_MAX_MESSAGE);
         goto done;
     }
+    send_notes(o, now_us);
 
     rc = CLI_EXIT_REDIS;
     if (conn_connect(&conn) < 0)
@@ -292,18 +400,26 @@ send_one(struct cli *cli, const char *task, json_t *args, const char *queue,
             conn_report_lost(&conn, "creating the consumer group");
         goto done;
     }
-    submit_append(&sub, msg, len);
+    if (due_ms >= 0)
+        submit_append_scheduled(&sub, due_ms, msg, len);
+    else
+        submit_append(&sub, msg, len);
     if ((r = conn_reply(&conn)) == NULL) {
         conn_report_lost(&conn, "sending the task; it may or may not "
                                 "have been queued");
         goto done;
     }
-    if (r->type != REDIS_REPLY_STRING) {
-        conn_report_error(&conn, "the task (XADD)", r);
+    if (due_ms >= 0 && r->type == REDIS_REPLY_INTEGER) {
+        id = xstrdup(token);
+    } else if (due_ms < 0 && r->type == REDIS_REPLY_STRING) {
+        id = xstrndup(r->str, r->len);
+    } else {
+        conn_report_error(
+            &conn, due_ms >= 0 ? "the delayed task (ZADD)" : "the task (XADD)",
+            r);
         goto done;
     }
-    id = xstrndup(r->str, r->len);
-    if (!wait) {
+    if (!o->wait) {
         printf("%s\n", id);
         rc = cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
         goto done;
@@ -315,7 +431,7 @@ send_one(struct cli *cli, const char *task, json_t *args, const char *queue,
             continue;
         if (w.timed_out) {
             cli_warnx("no result for task %s within %.3g s: %s", id,
-                      (double)timeout_us / 1e6, conn_timeout_hint(&conn));
+                      (double)o->timeout_us / 1e6, conn_timeout_hint(&conn));
             rc = CLI_EXIT_TIMEOUT;
         }
         goto done;
@@ -329,7 +445,10 @@ send_one(struct cli *cli, const char *task, json_t *args, const char *queue,
         json_t *e = json_object_get(res, "error");
         const char *type = json_string_value(json_object_get(e, "type"));
         const char *text = json_string_value(json_object_get(e, "message"));
-        cli_warnx("task %s failed: %s: %s", id,
+        cli_warnx("task %s %s: %s: %s", id,
+                  status != NULL && strcmp(status, RESULT_EXPIRED) == 0
+                      ? "was not run"
+                      : "failed",
                   type != NULL ? type : "no error type",
                   text != NULL ? text : "no message");
         rc = CLI_EXIT_FAILED;
@@ -344,6 +463,7 @@ done:
     free(sw.doc);
     free(id);
     free(msg);
+    json_decref(m);
     conn_close(&conn);
     return rc;
 }

@@ -418,10 +418,8 @@ status_print(json_t *doc, double now_ms)
         }
     }
     if (json_is_object(dead))
-        printf("\nDead letters: %lld in %s (see them with: redis-cli XRANGE "
-               "%s - + COUNT 10)\n",
+        printf("\nDead letters: %lld in %s (see them with: celeriac dead)\n",
                json_integer_value(json_object_get(dead, "length")),
-               json_string_value(json_object_get(dead, "key")),
                json_string_value(json_object_get(dead, "key")));
     if (json_is_object(sched))
         printf("%sScheduled: %lld in %s\n", json_is_object(dead) ? "" : "\n",

@@ -2,6 +2,8 @@
 /* Queue streams, their consumer group and pipelined XADD. */
 #include "submit.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
@@ -20,7 +22,8 @@ submit_init(struct submit *s, struct conn *c, const char *prefix,
                   queue, PROTOCOL_MAX_NAME);
         return -1;
     }
-    if (keys_queue(s->stream, sizeof(s->stream), prefix, queue) < 0) {
+    if (keys_queue(s->stream, sizeof(s->stream), prefix, queue) < 0 ||
+        keys_scheduled(s->scheduled, sizeof(s->scheduled), prefix) < 0) {
         cli_warnx("the key for queue '%s' with prefix '%s' is too long; "
                   "use a shorter --prefix or queue name",
                   queue, prefix);
@@ -59,4 +62,15 @@ submit_append(struct submit *s, const char *msg, size_t len)
     const char *argv[5] = {"XADD", s->stream, "*", KEYS_MSG_FIELD, msg};
     size_t lens[5] = {4, strlen(s->stream), 1, sizeof(KEYS_MSG_FIELD) - 1, len};
     conn_append(s->conn, 5, argv, lens);
+}
+
+void
+submit_append_scheduled(struct submit *s, int64_t due_ms, const char *msg,
+                        size_t len)
+{
+    char score[24];
+    snprintf(score, sizeof(score), "%" PRId64, due_ms);
+    const char *argv[4] = {"ZADD", s->scheduled, score, msg};
+    size_t lens[4] = {4, strlen(s->scheduled), strlen(score), len};
+    conn_append(s->conn, 4, argv, lens);
 }

@@ -2,14 +2,17 @@
 /*
  * Putting task messages on a queue: the queue's stream and consumer group
  * (XGROUP CREATE ... MKSTREAM, BUSYGROUP ignored) and pipelined
- * "XADD <stream> * msg <json>".  Callers append as many XADDs as they like,
- * then read one reply per XADD with conn_reply(), in order; each reply is
- * the new entry id (the task id unless the message names one).
+ * "XADD <stream> * msg <json>", or for a delayed task
+ * "ZADD <prefix>scheduled <due ms> <json>".  Callers append as many as they
+ * like, then read one reply per command with conn_reply(), in order; an
+ * XADD's reply is the new entry id (the task id unless the message names
+ * one), a ZADD's is 1 (added) or 0 (an identical member was already there).
  */
 #ifndef CELERIAC_SUBMIT_H
 #define CELERIAC_SUBMIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conn.h"
 #include "keys.h"
@@ -18,6 +21,7 @@ struct submit {
     struct conn *conn;         /* borrowed */
     const char *queue;         /* queue name; borrowed */
     char stream[KEYS_MAX];     /* <prefix>queue:<queue> */
+    char scheduled[KEYS_MAX];  /* <prefix>scheduled */
     unsigned group_generation; /* conn generation the group was made in */
 };
 
@@ -35,5 +39,12 @@ int submit_init(struct submit *s, struct conn *c, const char *prefix,
 int submit_ensure_group(struct submit *s);
 /* Appends "XADD <stream> * msg <msg>" to the pipeline. */
 void submit_append(struct submit *s, const char *msg, size_t len);
+/*
+ * Appends "ZADD <prefix>scheduled <due_ms> <msg>" to the pipeline.  The
+ * message must carry its own "id" (unique: identical members are one) and
+ * "queue".
+ */
+void submit_append_scheduled(struct submit *s, int64_t due_ms, const char *msg,
+                             size_t len);
 
 #endif

@@ -3,63 +3,30 @@
 #include "wait.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "log.h"
+#include "token.h"
 
 /* Extra socket time on top of BLOCK before a read counts as lost. */
 #define WAIT_IO_SLACK_MS 10000
 
-static void wait_random(unsigned char *buf, size_t n);
 static int wait_parse_id(const char *s, uint64_t *ms, uint64_t *seq);
 static void wait_xread_argv(struct wait *w, size_t count, int block_ms,
                             const char **argv, size_t *lens, int *argc,
                             char *countbuf, char *blockbuf);
 
-static void
-wait_random(unsigned char *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(buf + got, n - got, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    if (got == n)
-        return;
-    /* No getrandom(): fall back to /dev/urandom, which must work. */
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || read(fd, buf, n) != (ssize_t)n)
-        fatal("wait_random: no source of random bytes");
-    close(fd);
-}
-
 int
 wait_init(struct wait *w, struct conn *c, const char *prefix,
           int64_t deadline_us)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[WAIT_TOKEN_LEN / 2];
-
     memset(w, 0, sizeof(*w));
     w->conn = c;
     w->deadline_us = deadline_us;
-    wait_random(raw, sizeof(raw));
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        w->token[2 * i] = hex[raw[i] >> 4];
-        w->token[2 * i + 1] = hex[raw[i] & 15];
-    }
-    w->token[WAIT_TOKEN_LEN] = '\0';
+    token_hex(w->token, WAIT_TOKEN_LEN);
     strcpy(w->last_id, "0-0");
     if (keys_reply(w->key, sizeof(w->key), prefix, w->token) < 0) {
         cli_warnx("--prefix '%s' is too long for a reply stream key", prefix);
