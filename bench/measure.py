@@ -29,6 +29,7 @@ import workloads
 from procs import BenchError
 
 STALL_SECONDS = 90
+QUIET_CORES = 0.3
 
 
 class Runner:
@@ -49,13 +50,18 @@ class Runner:
         return [p.pid for p in self.workers]
 
     def stop_workers(self):
-        procs.stop(self.workers)
+        procs.stop(self.workers, sig=self.sys.stop_signal)
         self.workers = []
 
-    def produce(self, mode, count, start=0):
+    def start_producer(self, mode, count, start=0):
         cmd = self.sys.producer_cmd(self.wl, mode, count, start)
-        out, cpu, t0, t1 = procs.run(cmd, cwd=self.sys.cwd, env=self.sys.env,
-                                     log=self.log("producer"))
+        return procs.Producer(cmd, cwd=self.sys.cwd, env=self.sys.env,
+                              log=self.log("producer"))
+
+    def report(self, producer):
+        """The producer's JSON line, with its clock (its own, or its process
+        lifetime for a CLI that prints none) and its CPU seconds."""
+        out, cpu, t0, t1 = producer.finish()
         rep = {}
         for line in out.splitlines():
             if line.startswith("{"):
@@ -65,25 +71,31 @@ class Runner:
         rep["cpu_s"] = cpu
         return rep
 
+    def produce(self, mode, count, start=0):
+        return self.report(self.start_producer(mode, count, start))
+
     def warm_up(self):
         """Two tasks sent and waited for: the workers are connected and
-        ready.  Returns how many tasks have been enqueued so far."""
+        ready."""
         self.produce("latency", 2, workloads.WARMUP_INDEX)
-        return 2
 
-    def wait_done(self, target, sent, since, deadline=None):
+    def wait_done(self, target, since, deadline=None, producer=None):
         """Polls until target tasks are done (or the deadline passes).
-        Returns (time of the first done task seen, time of the last, done)."""
+        Returns (time of the first done task seen, time of the last, done).
+        A producer still running is not held against a stall."""
         t_first, last, last_change = None, -1, time.time()
         while True:
             self.check_workers()
+            if producer and not producer.running() and \
+                    producer.proc.returncode != 0:
+                self.report(producer)  # raises with the exit status
             now = time.time()
-            n = self.sys.done(sent)
+            n = self.sys.done()
             if n > 0 and t_first is None:
                 t_first = now
             if n >= target or (deadline and now >= deadline):
                 return t_first or now, now, n
-            if n != last:
+            if n != last or (producer and producer.running()):
                 last, last_change = n, now
             elif now - last_change > STALL_SECONDS:
                 raise BenchError(f"{self.tag}: stuck at {n}/{target} tasks "
@@ -124,13 +136,35 @@ class Runner:
                                  f"{got[tid]!r}, expected {want}")
         return len(idx)
 
+    def settle(self):
+        """Waits (up to ctx.quiet_wait seconds) until the rest of the machine
+        uses less than QUIET_CORES, so that a burst of someone else's work
+        does not land in the figures.  After a wait in vain (the machine is
+        busy for good) the next waits are short.  Returns what it saw."""
+        t0 = time.time()
+        limit = self.ctx.quiet_wait
+        while True:
+            a = self.snapshot(None)
+            time.sleep(0.25)
+            b = self.snapshot(None)
+            other = (b["machine"] - a["machine"] - (b["redis"] - a["redis"])
+                     - (b["bench"] - a["bench"])) / (b["wall"] - a["wall"])
+            waited = time.time() - t0
+            if other < QUIET_CORES or waited >= limit:
+                quiet = other < QUIET_CORES
+                self.ctx.quiet_wait = self.ctx.quiet_max if quiet else \
+                    min(1, self.ctx.quiet_max)
+                return {"waited_s": round(waited, 1),
+                        "other_cores": round(max(0.0, other), 2)}
+
     def snapshot(self, roots):
         """CPU counters at the start of a measured window."""
         t = os.times()
         return {"worker": proctree.cpu_seconds(roots) if roots else 0.0,
                 "redis": self.ctx.redis.cpu_seconds(),
                 "machine": proctree.machine_busy_seconds(),
-                "bench": t.user + t.system}
+                "bench": t.user + t.system,
+                "wall": time.time()}
 
     def usage(self, roots, snap, seconds, count, sampler, producer_cpu=0.0):
         """What the window cost: CPU of the workers, Redis, the producer, and
@@ -141,18 +175,21 @@ class Runner:
         d = {k: end[k] - snap[k] for k in snap}
         other = d["machine"] - d["worker"] - d["redis"] - d["bench"] - \
             producer_cpu
-        per_s = (lambda x: x / seconds if seconds > 0 else None)
+        # Cores used over the whole window measured (which may be a little
+        # longer than `seconds`: it includes starting the producer).
+        cores = (lambda x: x / d["wall"])
         return {
             "seconds": seconds,
-            "tasks_per_s": per_s(count),
+            "tasks_per_s": count / seconds if seconds > 0 else None,
             "worker_cpu_s": d["worker"],
             "worker_cpu_s_per_1k": d["worker"] / count * 1000,
-            "worker_cores": per_s(d["worker"]),
+            "worker_cores": cores(d["worker"]),
             "redis_cpu_s": d["redis"],
-            "redis_cores": per_s(d["redis"]),
+            "redis_cores": cores(d["redis"]),
             "producer_cpu_s": producer_cpu,
-            "bench_cores": per_s(d["bench"]),
-            "other_cores": per_s(max(0.0, other)),
+            "producer_cores": cores(producer_cpu),
+            "bench_cores": cores(d["bench"]),
+            "other_cores": cores(max(0.0, other)),
             "peak_rss_bytes": sampler.peak(),
         }
 
@@ -160,17 +197,22 @@ class Runner:
 
     def end_to_end(self, count):
         self.ctx.redis.flush()
+        quiet = self.settle()
         roots = self.start_workers()
         try:
-            sent = self.warm_up()
-            base = self.sys.done(sent)
+            self.warm_up()
+            target = self.sys.done() + count
             snap = self.snapshot(roots)
             sampler = proctree.Sampler(roots)
-            rep = self.produce("bulk", count)
-            _, t_last, _ = self.wait_done(base + count, sent + count,
-                                          rep["t_start"])
+            # Results are watched while the producer runs: the clock stops
+            # at the last result even if the producer takes its time to exit.
+            producer = self.start_producer("bulk", count)
+            _, t_last, _ = self.wait_done(target, producer.t0,
+                                          producer=producer)
+            rep = self.report(producer)
             res = self.usage(roots, snap, t_last - rep["t_start"], count,
                              sampler, rep["cpu_s"])
+            res["settle"] = quiet
             res["verified"] = self.verify(count)
         finally:
             self.stop_workers()
@@ -181,14 +223,16 @@ class Runner:
         rep = self.produce("bulk", count)
         enqueue = {"tasks_per_s": count / (rep["t_end"] - rep["t_start"]),
                    "producer_cpu_s": rep["cpu_s"]}
+        quiet = self.settle()
         snap = self.snapshot(None)
         t0 = time.time()
         roots = self.start_workers()
         try:
             sampler = proctree.Sampler(roots)
             deadline = t0 + timebox if timebox else None
-            t_first, t_last, n = self.wait_done(count, count, t0, deadline)
+            t_first, t_last, n = self.wait_done(count, t0, deadline)
             res = self.usage(roots, snap, t_last - t0, n, sampler)
+            res["settle"] = quiet
             res["first_result_s"] = t_first - t0
             steady = t_last - t_first
             res["steady_tasks_per_s"] = (n - 1) / steady if steady > 0 \
@@ -204,6 +248,7 @@ class Runner:
 
     def latency(self, count):
         self.ctx.redis.flush()
+        quiet = self.settle()
         roots = self.start_workers()
         try:
             self.warm_up()
@@ -214,6 +259,7 @@ class Runner:
             res = self.usage(roots, snap, time.time() - t0, count, sampler,
                              rep["cpu_s"])
             lat = sorted(rep["latencies"])
+            res["settle"] = quiet
             res["p50_ms"] = statistics.median(lat) * 1000
             res["p99_ms"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
             res["max_ms"] = lat[-1] * 1000

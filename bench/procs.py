@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import subprocess
+import tempfile
 import time
 
 import proctree
@@ -34,12 +35,12 @@ def spawn(argv, cwd=None, env=None, log=None, stdout=None):
     return p
 
 
-def stop(procs, timeout=15):
-    """SIGTERM the roots, wait, then SIGKILL whatever of their trees is left."""
+def stop(procs, timeout=15, sig=signal.SIGTERM):
+    """Signal the roots, wait, then SIGKILL whatever of their trees is left."""
     procs = [p for p in procs if p.poll() is None]
     pids = proctree.tree([p.pid for p in procs])
     for p in procs:
-        _signal(p.pid, signal.SIGTERM)
+        _signal(p.pid, sig)
     deadline = time.time() + timeout
     for p in procs:
         try:
@@ -66,23 +67,38 @@ def _signal(pid, sig):
         pass
 
 
-def run(argv, cwd=None, env=None, log=None, timeout=3600):
-    """Runs a producer to completion.  Returns (stdout text, its CPU seconds
-    from getrusage(RUSAGE_CHILDREN), wall start, wall end)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.time()
-    p = spawn(argv, cwd=cwd, env=env, log=log, stdout=subprocess.PIPE)
-    try:
-        out, _ = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        stop([p])
-        raise BenchError(f"{argv[0]} took more than {timeout} s")
-    t1 = time.time()
-    _live.remove(p)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime -
-                                                before.ru_stime)
-    if p.returncode != 0:
-        raise BenchError(f"{' '.join(map(str, argv[:3]))} ... exited with "
-                         f"{p.returncode}; see {log}")
-    return out.decode(), cpu, t0, t1
+class Producer:
+    """A producer run: started at once, its output kept in a file (it may
+    print more than a pipe holds), finished with finish()."""
+
+    def __init__(self, argv, cwd=None, env=None, log=None):
+        self.argv, self.log = argv, log
+        self.out = tempfile.TemporaryFile()
+        self.before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.t0 = time.time()
+        self.proc = spawn(argv, cwd=cwd, env=env, log=log, stdout=self.out)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def finish(self, timeout=3600):
+        """Waits for the exit.  Returns (stdout text, CPU seconds from
+        getrusage(RUSAGE_CHILDREN), wall start, wall end)."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop([self.proc])
+            raise BenchError(f"{self.argv[0]} took more than {timeout} s")
+        t1 = time.time()
+        _live.remove(self.proc)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - self.before.ru_utime) + \
+            (after.ru_stime - self.before.ru_stime)
+        if self.proc.returncode != 0:
+            raise BenchError(f"{' '.join(map(str, self.argv[:3]))} ... "
+                             f"exited with {self.proc.returncode}; see "
+                             f"{self.log}")
+        self.out.seek(0)
+        text = self.out.read().decode()
+        self.out.close()
+        return text, cpu, self.t0, t1

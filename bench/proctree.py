@@ -69,10 +69,13 @@ def _stat(pid):
 
 
 def machine_busy_seconds():
-    """CPU seconds all cores spent outside idle and iowait since boot."""
+    """CPU seconds all cores spent running processes (user, nice, system)
+    or stolen by the hypervisor, since boot.  Interrupt time is left out:
+    the kernel does not charge it to the processes that cause it."""
     with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v[:8]) - v[3] - v[4]) / TICK
+        user, nice, system, _, _, _, _, steal = \
+            (int(x) for x in f.readline().split()[1:9])
+    return (user + nice + system + steal) / TICK
 
 
 def cpu_seconds(roots):

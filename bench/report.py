@@ -9,7 +9,7 @@ import subprocess
 COLUMNS = [  # key, heading, width, format
     ("wl", "", 3, "{}"),
     ("system", "system", 10, "{}"),
-    ("config", "config", 17, "{}"),
+    ("config", "config", 21, "{}"),
     ("enq", "enqueue/s", 10, "{:,.0f}"),
     ("e2e", "e2e/s", 9, "{:,.0f}"),
     ("drain", "drain/s", 9, "{:,.0f}"),
@@ -79,8 +79,9 @@ def _figures(wl, r):
         f["other"] = max(m.get("other_cores") or 0 for m in (e2e, drain, lat)
                          if m)
     if drain and drain.get("timeboxed"):
-        f["config"] = r["config"] + f" ({drain['done']:,} in " \
-            f"{drain['seconds']:.0f}s)"
+        f["note"] = f"{r['system']} {wl['key']}: drained " \
+            f"{drain['done']:,} of {r['backlog_count']:,} queued tasks in " \
+            f"{drain['seconds']:.0f} s (time-boxed)"
     return f
 
 
@@ -114,12 +115,16 @@ def _ceiling_rows(wl, ceil, c_fig):
 
 
 def table(wls, runs, ceil):
-    lines = []
+    lines, notes, noise = [], [], 0.0
     head = " ".join(h.rjust(w) if i > 2 else h.ljust(w)
                     for i, (_, h, w, _) in enumerate(COLUMNS))
     lines += [head, "-" * len(head)]
     for wl in wls:
         for row in _rows_for(wl, runs, ceil):
+            if row.get("note"):
+                notes.append(row["note"])
+                row["system"] += "*"
+            noise = max(noise, row.get("other") or 0)
             cells = []
             for i, (k, _, w, fmt) in enumerate(COLUMNS):
                 v = row.get(k)
@@ -136,6 +141,12 @@ def table(wls, runs, ceil):
         "users of the machine: noise); c/e2e, c/drain: celeriac's figure "
         "divided\nby the row's (W4: celeriac's p50 and p99 divided by the "
         "row's).")
+    lines += ["* " + n for n in notes]
+    if noise > 0.5:
+        lines.append(f"WARNING: other processes kept up to {noise:.1f} "
+                     "cores busy during these runs (column other): the "
+                     "figures\nare disturbed; rerun on a quiet machine, or "
+                     "with --repeat 3.")
     return "\n".join(lines)
 
 

@@ -38,6 +38,9 @@ class Context:
     def __init__(self, args, redis, tmp):
         self.redis, self.tmp_dir = redis, tmp
         self.quick = args.quick
+        # Longest wait for the rest of the machine to go quiet before a run
+        # (--quick only looks).
+        self.quiet_max = self.quiet_wait = 0 if args.quick else 20
         self.bin_dir = os.path.abspath(args.bin)
         self.raw = os.path.abspath(args.raw) if args.raw else None
         self.python = "/usr/bin/python3"
@@ -106,6 +109,7 @@ def run_one(ctx, s, wl):
     rec = {"workload": wl.key, "system": s.name, "kind": s.kind,
            "config": s.label}
     r = Runner(ctx, s, wl)
+    t0 = time.time()
     if wl.kind == "throughput":
         rec["e2e"] = r.end_to_end(wl.count)
         rec["drain"], rec["enqueue"] = r.drain(wl.count)
@@ -115,6 +119,7 @@ def run_one(ctx, s, wl):
         count, timebox = s.backlog(wl)
         rec["backlog_count"] = count
         rec["drain"], rec["enqueue"] = r.drain(count, timebox)
+    rec["wall_s"] = time.time() - t0
     return rec
 
 
@@ -182,6 +187,8 @@ def main():
             if why:
                 say(f"{cls.name}: SKIPPED ({why})")
                 doc["skipped"][cls.name] = why
+                if cls.kind == "celeriac":
+                    errors.append(f"celeriac did not run: {why}")
                 continue
             try:
                 cfg = pick_config(ctx, cls, wls[0], doc["sweeps"])

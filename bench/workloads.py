@@ -35,10 +35,10 @@ def workloads(quick):
     """The workloads at full size, or cut down for --quick."""
     n = (lambda full, q: q if quick else full)
     return [
-        Workload("W1", "small", "throughput", n(20_000, 5_000)),
-        Workload("W2", "large 256 KiB", "throughput", n(1_000, 200),
+        Workload("W1", "small", "throughput", n(20_000, 3_000)),
+        Workload("W2", "large 256 KiB", "throughput", n(1_000, 100),
                  size=256 * 1024),
-        Workload("W3", "cpu 10k iterations", "throughput", n(2_000, 300),
+        Workload("W3", "cpu 10k iterations", "throughput", n(2_000, 200),
                  iterations=10_000),
         Workload("W4", "latency", "latency", n(1_000, 200)),
         Workload("W5", "backlog", "backlog", n(1_000_000, 100_000)),

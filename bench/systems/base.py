@@ -8,6 +8,7 @@ line of bench/peers/pyproducer.py), watches how many tasks are finished
 """
 
 import json
+import signal
 
 PEER_BACKLOG = 200_000
 PEER_DRAIN_SECONDS = 30
@@ -56,6 +57,8 @@ class System:
 
     env = None
     cwd = None
+    # How the bench stops the workers once a run is measured and checked.
+    stop_signal = signal.SIGTERM
 
     def worker_cmds(self):
         raise NotImplementedError
@@ -69,9 +72,8 @@ class System:
                 "--size", str(wl.size), "--iterations", str(wl.iterations),
                 "--filler", self.ctx.filler_path]
 
-    def done(self, sent):
-        """Finished tasks in Redis; sent is how many were enqueued in all
-        since the last flush (None while a producer still runs)."""
+    def done(self):
+        """Tasks finished since the last flush, read from Redis."""
         raise NotImplementedError
 
     def failures(self):

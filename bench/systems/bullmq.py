@@ -47,7 +47,7 @@ class BullMQ(System):
         return ["node", "bullmq_produce.js",
                 "--mode", mode, *self.task_args(wl, count, start)]
 
-    def done(self, sent):
+    def done(self):
         return self.ctx.redis.client.zcard("bull:bench:completed")
 
     def failures(self):

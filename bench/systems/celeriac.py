@@ -27,7 +27,12 @@ class Celeriac(StreamSystem):
 
     @classmethod
     def sweep(cls, ctx):
-        return [{}]
+        """The worker's default prefetch (4 x concurrency) and larger."""
+        return [{}, {"prefetch": 32}, {"prefetch": 128}]
+
+    @classmethod
+    def default(cls, ctx):
+        return {}
 
     def worker_cmds(self):
         cmd = [os.path.join(self.ctx.bin_dir, "celeriac-worker"),

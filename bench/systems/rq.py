@@ -42,7 +42,7 @@ class RQ(System):
         return [self.ctx.python, "rq_produce.py",
                 "--mode", mode, *self.task_args(wl, count, start)]
 
-    def done(self, sent):
+    def done(self):
         return self.ctx.redis.client.zcard("rq:finished:bench")
 
     def failures(self):

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """What celeriac and the raw-Redis ceiling share: protocol v1 keys.  A task
 is finished when its stream entry is deleted (the finish script does SET
-result + XACK + XDEL atomically), so done = enqueued - XLEN."""
+result + XACK + XDEL atomically), so done = entries ever added (XINFO
+STREAM entries-added, Redis 7) - entries left (length)."""
 
 from .base import System, json_field
 
@@ -10,10 +11,11 @@ QUEUE = PREFIX + "queue:default"
 
 
 class StreamSystem(System):
-    def done(self, sent):
-        if sent is None:
-            return 0
-        return sent - self.ctx.redis.client.xlen(QUEUE)
+    def done(self):
+        info = self.ctx.redis.client.execute_command("XINFO", "STREAM", QUEUE) \
+            if self.ctx.redis.client.exists(QUEUE) else []
+        info = dict(zip(info[::2], info[1::2]))
+        return info.get(b"entries-added", 0) - info.get(b"length", 0)
 
     def results(self, ids):
         raw = self.ctx.redis.client.mget([f"{PREFIX}result:{i}" for i in ids])
