@@ -23,9 +23,9 @@ import time
 import pytest
 import redis
 
-from harness import (PREFIX_CMD, PRODUCER_BIN, QUEUE, SLOW, WORKER_BIN, child_pids,
-                     consumer_group_exists, free_port, live_pids, pid_alive,
-                     stop_pid, wait_until)
+from harness import (PREFIX_CMD, PRODUCER_BIN, QUEUE, SLOW, WORKER_BIN,
+                     child_pids, consumer_group_exists, free_port, live_pids,
+                     pid_alive, stop_pid, wait_until)
 
 
 # ---- redis-server ------------------------------------------------------------
@@ -69,14 +69,15 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
+            c = self.client(socket_timeout=1)
             try:
-                c = self.client(socket_timeout=1)
                 if c.ping():
-                    c.close()
                     return True
             except (redis.ConnectionError, redis.TimeoutError,
                     redis.ResponseError):
                 pass
+            finally:
+                c.close()
             time.sleep(0.02)
         return False
 
@@ -308,11 +309,14 @@ def worker(redis_server, r, tmp_dir):
     finally:
         problems = []
         for w in started:
-            if w.returncode is None:
-                rc = w.stop()
-                if rc != 0:
-                    problems.append("worker %d exited %s at teardown"
-                                    % (w.pid, rc))
+            try:
+                if w.returncode is None:
+                    rc = w.stop()
+                    if rc != 0:
+                        problems.append("worker %d exited %s at teardown"
+                                        % (w.pid, rc))
+            except AssertionError as e:  # it hung and was killed
+                problems.append(str(e))
             left = w.leftover_children()
             if left:
                 problems.append("worker %d left children %s running"
