@@ -66,18 +66,28 @@ policy_decode(const json_t *msg, struct policy *p, struct proto_error *err)
     p->backoff_max = POLICY_DEFAULT_BACKOFF_MAX;
     p->jitter = 1;
 
-    if (policy_number(msg, "time_limit", 0, 1e7, &p->time_limit, err) < 0 ||
+    /* time_limit travels to the parent as uint32 milliseconds. */
+    if (policy_number(msg, "time_limit", 0, POLICY_MAX_TIME_LIMIT,
+                      &p->time_limit, err) < 0 ||
         policy_number(msg, "retry_backoff", 0, 1e7, &p->backoff, err) < 0 ||
         policy_number(msg, "retry_backoff_max", 0, 1e7, &p->backoff_max,
                       err) < 0)
         return -1;
+    /* Counts must be whole numbers: 2.5 retries has no meaning, and
+     * policy_reschedule counts on integers. */
     v = 0;
     if (policy_number(msg, "max_retries", 0, POLICY_MAX_RETRIES, &v, err) < 0)
         return -1;
+    if (v != (double)(unsigned)v)
+        return proto_error_set(err, ERROR_INVALID_MESSAGE,
+                               "field 'max_retries' must be a whole number");
     p->max_retries = (unsigned)v;
     v = 0;
     if (policy_number(msg, "retries", 0, 1e9, &v, err) < 0)
         return -1;
+    if (v != (double)(unsigned)v)
+        return proto_error_set(err, ERROR_INVALID_MESSAGE,
+                               "field 'retries' must be a whole number");
     p->retries = (unsigned)v;
     json_t *j = json_object_get(msg, "retry_jitter");
     if (j != NULL && !json_is_null(j)) {
@@ -89,7 +99,10 @@ policy_decode(const json_t *msg, struct policy *p, struct proto_error *err)
     }
     json_t *e = json_object_get(msg, "expires");
     if (e != NULL && !json_is_null(e)) {
-        if (json_is_number(e) && json_number_value(e) > 0)
+        /* Bounded before the conversion: past the year 10000 it would not
+         * fit in int64 microseconds. */
+        if (json_is_number(e) && json_number_value(e) > 0 &&
+            json_number_value(e) < POLICY_MAX_UNIX_TIME)
             p->expires_us = (int64_t)(json_number_value(e) * 1e6);
         else if (json_is_string(e) &&
                  (p->expires_us = policy_parse_time(json_string_value(e))) >

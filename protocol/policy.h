@@ -29,6 +29,10 @@
 #include "error.h"
 
 #define POLICY_MAX_RETRIES 1000
+/* Largest time_limit in seconds: its milliseconds fit in a uint32. */
+#define POLICY_MAX_TIME_LIMIT 4294967.0
+/* Largest Unix time accepted for "expires" (the year 10000). */
+#define POLICY_MAX_UNIX_TIME 253402300800.0
 #define POLICY_DEFAULT_BACKOFF 1.0
 #define POLICY_DEFAULT_BACKOFF_MAX 600.0
 

@@ -2,6 +2,7 @@
 /* Task execution: message -> task function -> result document. */
 #include "exec.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,8 +152,9 @@ exec_run(const struct exec_env *env, const char *entry_id, const char *queue,
                         "unknown task '%s'; this worker runs: hash", m.task);
         goto done;
     }
+    /* Rounded up: a tiny limit is still a limit (0 would mean none). */
     unsigned limit_ms = pol.time_limit > 0
-                            ? (unsigned)(pol.time_limit * 1000 + 0.5)
+                            ? (unsigned)ceil(pol.time_limit * 1000)
                             : env->default_time_limit_ms;
     if (limit_ms > 0 && env->started != NULL)
         env->started(env->arg, limit_ms);

@@ -128,12 +128,14 @@ test_ranges(void **state)
     (void)state;
     struct policy p;
     decode_ok("{\"time_limit\":0,\"max_retries\":0,\"retry_backoff\":0}", &p);
-    decode_ok("{\"time_limit\":10000000,\"max_retries\":1000,"
+    decode_ok("{\"time_limit\":4294967,\"max_retries\":1000,"
               "\"retry_backoff\":10000000,\"retry_backoff_max\":10000000}",
               &p);
     assert_int_equal(p.max_retries, 1000);
     decode_fails("{\"time_limit\":-1}", "time_limit");
-    decode_fails("{\"time_limit\":10000001}", "time_limit");
+    /* Its milliseconds must fit the uint32 of the STARTED frame. */
+    decode_fails("{\"time_limit\":4294968}", "time_limit");
+    decode_fails("{\"time_limit\":5000000}", "time_limit");
     decode_fails("{\"max_retries\":-1}", "max_retries");
     decode_fails("{\"max_retries\":1001}", "max_retries");
     decode_fails("{\"retry_backoff\":-0.5}", "retry_backoff");
@@ -141,6 +143,12 @@ test_ranges(void **state)
     decode_fails("{\"retries\":-1}", "retries");
     decode_fails("{\"expires\":0}", "expires");
     decode_fails("{\"expires\":-5}", "expires");
+    /* Found by fuzzing: past the year 10000 it overflowed int64 us. */
+    decode_fails("{\"expires\":1e300}", "expires");
+    decode_fails("{\"expires\":253402300800}", "expires");
+    /* Counts are whole numbers. */
+    decode_fails("{\"retries\":2.5}", "retries");
+    decode_fails("{\"max_retries\":1.5}", "max_retries");
 }
 
 static void
