@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of worker/exec.c, one task message in, one result document
+ * out, as a child computes it: success, every kind of failure with the id
+ * it is addressed to, expiry, time limits reported before the task runs,
+ * retryable failures turned into RETRY with the message to schedule, and
+ * the parent's answers for tasks it could not run.
+ */
+/* cmocka needs these first, in this order. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "exec.h"
+#include "result.h"
+
+/* What the started() callback saw. */
+static unsigned started_calls;
+static unsigned started_ms;
+
+static void
+on_started(void *arg, unsigned time_limit_ms)
+{
+    (void)arg;
+    started_calls++;
+    started_ms = time_limit_ms;
+}
+
+static const struct exec_env env = {
+    .worker = "host:42",
+    .default_time_limit_ms = 0,
+    .report_rss = 0,
+    .started = on_started,
+    .arg = NULL,
+};
+
+/* The output of the current test, cleared by the teardown. */
+static struct exec_out out;
+static json_t *doc;
+
+static int
+reset(void **state)
+{
+    (void)state;
+    started_calls = 0;
+    started_ms = 0;
+    return 0;
+}
+
+static int
+release(void **state)
+{
+    (void)state;
+    exec_out_clear(&out);
+    json_decref(doc);
+    doc = NULL;
+    return 0;
+}
+
+/* Runs msg as entry 1795316242007-0 of "default"; parses the document. */
+static void
+run_env(const struct exec_env *e, const char *msg, unsigned attempts)
+{
+    exec_run(e, "1795316242007-0", "default", msg, strlen(msg), attempts, &out);
+    assert_non_null(out.doc);
+    assert_int_equal(strlen(out.doc), out.doc_len);
+    json_error_t jerr;
+    doc = json_loadb(out.doc, out.doc_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL)
+        print_error("not JSON: %s\n", out.doc);
+    assert_non_null(doc);
+}
+
+static void
+run(const char *msg)
+{
+    run_env(&env, msg, 1);
+}
+
+static const char *
+field(const char *key)
+{
+    json_t *v = json_object_get(doc, key);
+    assert_true(json_is_string(v));
+    return json_string_value(v);
+}
+
+/* Checks a FAILURE (or other non-success) with this type and word. */
+static void
+expect_error(const char *status, const char *type, const char *word)
+{
+    assert_string_equal(field("status"), status);
+    assert_true(json_is_null(json_object_get(doc, "result")));
+    json_t *e = json_object_get(doc, "error");
+    assert_true(json_is_object(e));
+    assert_string_equal(json_string_value(json_object_get(e, "type")), type);
+    const char *m = json_string_value(json_object_get(e, "message"));
+    assert_non_null(m);
+    if (word != NULL && strstr(m, word) == NULL)
+        print_error("\"%s\" does not mention \"%s\"\n", m, word);
+    if (word != NULL)
+        assert_non_null(strstr(m, word));
+}
+
+/* ---- success ---- */
+
+static void
+test_success(void **state)
+{
+    (void)state;
+    run("{\"v\":1,\"task\":\"hash\",\"args\":{\"data\":\"abc\"}}");
+    assert_int_equal(out.status, EXEC_SUCCESS);
+    /* No id in the message: the entry id is the task id. */
+    assert_string_equal(out.id, "1795316242007-0");
+    assert_null(out.reply_to);
+    assert_null(out.sched);
+    assert_string_equal(field("id"), "1795316242007-0");
+    assert_string_equal(field("task"), "hash");
+    assert_string_equal(field("status"), "SUCCESS");
+    assert_string_equal(field("worker"), "host:42");
+    json_t *res = json_object_get(doc, "result");
+    assert_string_equal(json_string_value(json_object_get(res, "algorithm")),
+                        "sha512");
+    assert_string_equal(
+        json_string_value(json_object_get(res, "digest")),
+        "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a21"
+        "92992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
+    assert_int_equal(json_integer_value(json_object_get(res, "bytes")), 3);
+    assert_true(json_is_null(json_object_get(doc, "error")));
+    assert_int_equal(json_integer_value(json_object_get(doc, "attempts")), 1);
+    assert_int_equal(json_integer_value(json_object_get(doc, "retries")), 0);
+    assert_int_equal(started_calls, 0); /* no time limit */
+}
+
+static void
+test_id_reply_to_attempts(void **state)
+{
+    (void)state;
+    run_env(&env,
+            "{\"task\":\"hash\",\"id\":\"job-1\",\"reply_to\":\"r:1\","
+            "\"args\":{\"data_b64\":\"AP8=\",\"algorithm\":\"MD5\"}}",
+            3);
+    assert_string_equal(out.id, "job-1");
+    assert_string_equal(out.reply_to, "r:1");
+    assert_string_equal(field("id"), "job-1");
+    assert_int_equal(json_integer_value(json_object_get(doc, "attempts")), 3);
+    json_t *res = json_object_get(doc, "result");
+    /* The algorithm is echoed as given. */
+    assert_string_equal(json_string_value(json_object_get(res, "algorithm")),
+                        "MD5");
+    assert_int_equal(json_integer_value(json_object_get(res, "bytes")), 2);
+}
+
+/* ---- failures ---- */
+
+static void
+test_bad_messages(void **state)
+{
+    (void)state;
+    run("not json");
+    assert_int_equal(out.status, EXEC_FAILURE);
+    expect_error("FAILURE", "InvalidMessage", "JSON");
+    assert_string_equal(out.id, "1795316242007-0");
+    assert_true(json_is_null(json_object_get(doc, "task")));
+    release(NULL);
+
+    run("{\"task\":\"resize\",\"id\":\"r1\"}");
+    expect_error("FAILURE", "UnknownTask", "resize");
+    assert_string_equal(out.id, "r1");
+    assert_string_equal(field("task"), "resize");
+    release(NULL);
+
+    run("{\"task\":\"hash\",\"id\":\"a1\",\"reply_to\":\"back\","
+        "\"args\":{\"data\":\"x\",\"algorithm\":\"sha999\"}}");
+    expect_error("FAILURE", "UnknownAlgorithm", "sha999");
+    assert_string_equal(out.reply_to, "back");
+    release(NULL);
+
+    run("{\"task\":\"hash\",\"args\":{\"data_b64\":\"a b\"}}");
+    expect_error("FAILURE", "InvalidArgument", "data_b64");
+    release(NULL);
+
+    run("{\"task\":\"hash\",\"args\":{}}");
+    expect_error("FAILURE", "InvalidArgument", "data");
+    release(NULL);
+
+    run("{\"task\":\"hash\",\"time_limit\":\"soon\",\"args\":{\"data\":1}}");
+    expect_error("FAILURE", "InvalidMessage", "time_limit");
+}
+
+static void
+test_bad_input_not_retried(void **state)
+{
+    (void)state;
+    run("{\"task\":\"hash\",\"max_retries\":5,"
+        "\"args\":{\"data\":\"x\",\"algorithm\":\"nope\"}}");
+    assert_int_equal(out.status, EXEC_FAILURE);
+    assert_null(out.sched);
+}
+
+static void
+test_expired(void **state)
+{
+    (void)state;
+    run("{\"task\":\"hash\",\"id\":\"e\",\"expires\":\"2020-01-01T00:00:00Z\","
+        "\"time_limit\":5,\"args\":{\"data\":\"x\"}}");
+    assert_int_equal(out.status, EXEC_EXPIRED);
+    expect_error("EXPIRED", "Expired", "2020-01-01T00:00:00");
+    assert_int_equal(started_calls, 0); /* it did not run */
+    release(NULL);
+
+    run("{\"task\":\"hash\",\"expires\":4102444800,\"args\":{\"data\":\"x\"}}");
+    assert_int_equal(out.status, EXEC_SUCCESS);
+}
+
+static void
+test_time_limit_reported(void **state)
+{
+    (void)state;
+    run("{\"task\":\"hash\",\"time_limit\":0.0001,\"args\":{\"data\":\"x\"}}");
+    assert_int_equal(out.status, EXEC_SUCCESS);
+    assert_int_equal(started_calls, 1);
+    assert_int_equal(started_ms, 1); /* rounded up, never 0 = none */
+    release(NULL);
+    started_calls = 0;
+
+    /* The worker's default applies when the message has none. */
+    struct exec_env dflt = env;
+    dflt.default_time_limit_ms = 2500;
+    run_env(&dflt, "{\"task\":\"hash\",\"args\":{\"data\":\"x\"}}", 1);
+    assert_int_equal(started_calls, 1);
+    assert_int_equal(started_ms, 2500);
+    release(NULL);
+    started_calls = 0;
+
+    /* The message's own limit wins. */
+    run_env(&dflt,
+            "{\"task\":\"hash\",\"time_limit\":1.5,\"args\":{\"data\":\"x\"}}",
+            1);
+    assert_int_equal(started_ms, 1500);
+}
+
+/* ---- the parent's answers ---- */
+
+static void
+test_failure_for_lost_task(void **state)
+{
+    (void)state;
+    const char *msg = "{\"task\":\"hash\",\"id\":\"w1\",\"reply_to\":\"rr\","
+                      "\"args\":{\"data\":\"x\"}}";
+    int64_t t0 = result_now_us() - 1000;
+    exec_failure(&env, "5-0", "default", msg, strlen(msg), 5, ERROR_WORKER_LOST,
+                 "the child was killed by signal 9", t0, 0, &out);
+    assert_int_equal(out.status, EXEC_FAILURE);
+    assert_string_equal(out.id, "w1");
+    assert_string_equal(out.reply_to, "rr");
+    json_error_t jerr;
+    doc = json_loadb(out.doc, out.doc_len, 0, &jerr);
+    assert_non_null(doc);
+    expect_error("FAILURE", "WorkerLost", "signal 9");
+    assert_int_equal(json_integer_value(json_object_get(doc, "attempts")), 5);
+    assert_true(json_integer_value(json_object_get(doc, "runtime_us")) >= 1000);
+}
+
+static void
+test_failure_without_message(void **state)
+{
+    (void)state;
+    /* An entry with no msg field: keyed by the entry id, task null. */
+    exec_failure(&env, "6-0", "default", NULL, 0, 1, ERROR_INVALID_MESSAGE,
+                 "the stream entry has no 'msg' field", result_now_us(), 1,
+                 &out);
+    assert_int_equal(out.status, EXEC_FAILURE);
+    assert_string_equal(out.id, "6-0");
+    assert_null(out.reply_to);
+    json_error_t jerr;
+    doc = json_loadb(out.doc, out.doc_len, 0, &jerr);
+    assert_non_null(doc);
+    expect_error("FAILURE", "InvalidMessage", "msg");
+    assert_true(json_is_null(json_object_get(doc, "task")));
+}
+
+static void
+test_retry(void **state)
+{
+    (void)state;
+    /* A retryable failure with retries left becomes RETRY + schedule. */
+    const char *msg = "{\"task\":\"hash\",\"max_retries\":2,"
+                      "\"retry_backoff\":10,\"retry_jitter\":false,"
+                      "\"reply_to\":\"rr\",\"args\":{\"data\":\"x\"}}";
+    int64_t now_ms = result_now_us() / 1000;
+    exec_failure(&env, "7-0", "default", msg, strlen(msg), 1, ERROR_TIME_LIMIT,
+                 "too slow", result_now_us(), 1, &out);
+    assert_int_equal(out.status, EXEC_RETRY);
+    assert_string_equal(out.id, "7-0");
+    json_error_t jerr;
+    doc = json_loadb(out.doc, out.doc_len, 0, &jerr);
+    assert_non_null(doc);
+    expect_error("RETRY", "TimeLimitExceeded", "too slow");
+    /* Due after the first backoff, 10 s. */
+    assert_true(out.due_ms >= now_ms + 10000);
+    assert_true(out.due_ms <= now_ms + 11000);
+    assert_non_null(out.sched);
+    json_t *s = json_loads(out.sched, 0, &jerr);
+    assert_non_null(s);
+    assert_string_equal(json_string_value(json_object_get(s, "id")), "7-0");
+    assert_string_equal(json_string_value(json_object_get(s, "queue")),
+                        "default");
+    assert_int_equal(json_integer_value(json_object_get(s, "retries")), 1);
+    assert_int_equal(json_array_size(json_object_get(s, "errors")), 1);
+    json_decref(s);
+    release(NULL);
+
+    /* Not when retries are used up, nor when the caller says no. */
+    const char *last = "{\"task\":\"hash\",\"max_retries\":2,\"retries\":2,"
+                       "\"args\":{\"data\":\"x\"}}";
+    exec_failure(&env, "8-0", "default", last, strlen(last), 1,
+                 ERROR_TIME_LIMIT, "too slow", result_now_us(), 1, &out);
+    assert_int_equal(out.status, EXEC_FAILURE);
+    assert_null(out.sched);
+    doc = json_loadb(out.doc, out.doc_len, 0, &jerr);
+    assert_int_equal(json_integer_value(json_object_get(doc, "retries")), 2);
+    release(NULL);
+
+    exec_failure(&env, "9-0", "default", msg, strlen(msg), 1, ERROR_TIME_LIMIT,
+                 "too slow", result_now_us(), 0, &out);
+    assert_int_equal(out.status, EXEC_FAILURE);
+    assert_null(out.sched);
+    release(NULL);
+
+    /* WorkerLost is never retried by the retry policy. */
+    exec_failure(&env, "10-0", "default", msg, strlen(msg), 1,
+                 ERROR_WORKER_LOST, "killed", result_now_us(), 1, &out);
+    assert_int_equal(out.status, EXEC_FAILURE);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, reset, release)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_success),
+        T(test_id_reply_to_attempts),
+        T(test_bad_messages),
+        T(test_bad_input_not_retried),
+        T(test_expired),
+        T(test_time_limit_reported),
+        T(test_failure_for_lost_task),
+        T(test_failure_without_message),
+        T(test_retry),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
