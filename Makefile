@@ -44,6 +44,9 @@ UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*
 
 obj = $(patsubst %.c,$(O)/%.o,$(1))
 
+# Keep the unit tests' objects between runs.
+.SECONDARY:
+
 .PHONY: all worker producer deps unit system test check asan valgrind \
 	format clean run bench bench-quick fuzz
 all: worker producer

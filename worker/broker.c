@@ -58,6 +58,7 @@ static void broker_entry_msg(const redisReply *fields, const char **msg,
 static void broker_beat_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_claim_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_touch_cb(redisAsyncContext *ac, void *r, void *privdata);
+static void broker_move_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_watch_cb(evutil_socket_t fd, short what, void *arg);
 static void broker_watch(struct broker_conn *c, long long now, long limit);
 static void broker_drop(struct broker_conn *c, const char *why);
@@ -746,7 +747,19 @@ broker_move(struct broker *b, long long now_ms, unsigned max)
     snprintf(now, sizeof(now), "%lld", now_ms);
     snprintf(cnt, sizeof(cnt), "%u", max);
     const char *argv[] = {"EVAL", scripts_move, "1", sched, now, cnt, qprefix};
-    redisAsyncCommandArgv(b->wr.ac, broker_ignore_cb, NULL, 7, argv, NULL);
+    redisAsyncCommandArgv(b->wr.ac, broker_move_cb, NULL, 7, argv, NULL);
+}
+
+static void
+broker_move_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct broker *b = ((struct broker_conn *)ac->data)->b;
+    redisReply *reply = r;
+    (void)privdata;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_warnx("moving due scheduled tasks failed: %s", reply->str);
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && b->cbs.moved)
+        b->cbs.moved(b->arg, reply->integer);
 }
 
 /* ---- watchdog ---- */

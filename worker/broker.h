@@ -39,6 +39,8 @@ struct broker_cbs {
     void (*taken)(void *arg, int queue, const char *entry_id);
     /* A take-over call ended (after its entries). */
     void (*claim_done)(void *arg);
+    /* A move of due scheduled tasks moved n of them. */
+    void (*moved)(void *arg, long long n);
 };
 
 /* One of the two connections. */

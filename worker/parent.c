@@ -102,6 +102,7 @@ static void parent_on_finished(void *arg, struct slot *s, int applied);
 static void parent_on_unfinished(void *arg, struct slot *s);
 static void parent_on_beat(void *arg, int ok);
 static void parent_on_taken(void *arg, int queue, const char *entry_id);
+static void parent_on_moved(void *arg, long long n);
 static void parent_on_result(void *arg, struct slot *s,
                              const struct ipc_result *r);
 static void parent_on_lost(void *arg, struct slot *s, int child, pid_t pid,
@@ -294,6 +295,16 @@ parent_touch_cb(evutil_socket_t fd, short what, void *arg)
         }
         broker_touch(&p->broker, q, ids, n);
     }
+}
+
+/* A full batch of due tasks was moved: more may be due, move again now
+ * rather than a second later. */
+static void
+parent_on_moved(void *arg, long long n)
+{
+    struct parent *p = arg;
+    if (n >= PARENT_MOVE_BATCH && p->mode == PARENT_RUNNING)
+        broker_move(&p->broker, parent_now_ms(), PARENT_MOVE_BATCH);
 }
 
 static void
@@ -742,6 +753,7 @@ parent_main(const struct config *cfg)
         .beat = parent_on_beat,
         .taken = parent_on_taken,
         .claim_done = parent_on_read_done,
+        .moved = parent_on_moved,
     };
     if (broker_start(&p->broker, p->base, &cfg->url, cfg->prefix, cfg->queues,
                      cfg->nqueues, cfg->name, cfg->result_ttl,
