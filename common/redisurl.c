@@ -13,7 +13,8 @@
 static char *redisurl_unescape(const char *s, size_t n);
 static int redisurl_number(const char *s, size_t n, long max, long *out);
 
-/* Percent-decodes s[0..n); returns an owned string. */
+/* Percent-decodes s[0..n); returns an owned string, or NULL if it would
+ * contain a NUL (%00). */
 static char *
 redisurl_unescape(const char *s, size_t n)
 {
@@ -23,7 +24,11 @@ redisurl_unescape(const char *s, size_t n)
             isxdigit((unsigned char)s[i + 1]) &&
             isxdigit((unsigned char)s[i + 2])) {
             char hex[3] = {s[i + 1], s[i + 2], 0};
-            *o++ = (char)strtol(hex, NULL, 16);
+            *o = (char)strtol(hex, NULL, 16);
+            if (*o++ == '\0') { /* would cut the string short */
+                free(out);
+                return NULL;
+            }
             i += 2;
         } else {
             *o++ = s[i];
@@ -66,6 +71,10 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
             return -1;
         }
         u->path = redisurl_unescape(p, plen);
+        if (u->path == NULL) {
+            *cause = xasprintf("bad Redis URL '%s': %%00 is not allowed", url);
+            return -1;
+        }
         if (q != NULL) {
             if (strncmp(q, "?db=", 4) != 0 ||
                 redisurl_number(q + 4, strlen(q + 4), 1 << 20, &v) < 0) {
@@ -96,6 +105,13 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
                                             (size_t)(at - colon - 1));
         } else if (at > p) {
             u->password = redisurl_unescape(p, (size_t)(at - p));
+        }
+        if ((colon != NULL && colon > p && u->user == NULL) ||
+            (at > p && u->password == NULL)) {
+            *cause = xasprintf("bad Redis URL '%s': %%00 is not allowed in "
+                               "the user or password",
+                               url);
+            goto fail;
         }
         p = at + 1;
     }

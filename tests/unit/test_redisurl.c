@@ -398,10 +398,29 @@ test_clear_twice(void **state)
 
 #define T(f) cmocka_unit_test_setup(f, env_clean)
 
+/* A %00 would cut the user, password or path short: refused. */
+static void
+test_escaped_nul_refused(void **state)
+{
+    (void)state;
+    static const char *const urls[] = {
+        "redis://:pa%00ss@h:1/0", "redis://us%00er:pw@h:1/0",
+        "unix:///tmp/a%00b.sock",
+    };
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        struct redisurl u;
+        char *cause = NULL;
+        assert_int_equal(redisurl_parse(urls[i], &u, &cause), -1);
+        assert_non_null(strstr(cause, "%00"));
+        free(cause);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_escaped_nul_refused),
         T(test_tcp_defaults),
         T(test_tcp_user_password),
         T(test_tcp_percent_escapes),
