@@ -44,12 +44,15 @@ def redis_benchmark(redis, args, requests, pipeline, clients=50):
 
 
 def measure(redis, quick, log=print):
-    secs = 1 if quick else 3
+    secs = 1 if quick else 2
     n = 200_000 if quick else 1_000_000
     out = {"openssl": {}, "redis_benchmark": {}}
+    # A ceiling is a capacity: the best of a few tries, so that a burst of
+    # someone else's work on the machine does not lower it.
+    tries = 1 if quick else 3
     for size in (64, 256 * 1024):
         for procs in (1, 2):
-            bps = openssl_speed(size, procs, secs)
+            bps = max(openssl_speed(size, procs, secs) for _ in range(tries))
             out["openssl"][f"{size}x{procs}"] = {
                 "size": size, "processes": procs, "bytes_per_s": bps,
                 "digests_per_s": bps / size}
@@ -60,7 +63,8 @@ def measure(redis, quick, log=print):
             ("xadd_pipelined_64", xadd, 64, n),
             ("set_pipelined_64", ["SET", "bench:key", "v" * 300], 64, n),
             ("xadd_unpipelined", xadd, 1, n // 5)):
-        rps = redis_benchmark(redis, args, count, pipe)
+        rps = max(redis_benchmark(redis, args, count, pipe)
+                  for _ in range(tries))
         out["redis_benchmark"][name] = rps
         log(f"  redis-benchmark {name:<18}: {rps:12,.0f} ops/s")
     return out

@@ -157,7 +157,10 @@ def main():
     stamp = time.strftime("%Y%m%d-%H%M%S")
     os.makedirs(args.out, exist_ok=True)
     args.out = os.path.join(args.out, stamp)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Ctrl-C and SIGTERM both end the run through the cleanup below (SIGINT
+    # explicitly: a shell may have started us with it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     tmp = tempfile.mkdtemp(prefix="celeriac-bench-data-")
     redis = None

@@ -35,7 +35,7 @@ def workloads(quick):
     """The workloads at full size, or cut down for --quick."""
     n = (lambda full, q: q if quick else full)
     return [
-        Workload("W1", "small", "throughput", n(20_000, 3_000)),
+        Workload("W1", "small", "throughput", n(20_000, 2_000)),
         Workload("W2", "large 256 KiB", "throughput", n(1_000, 100),
                  size=256 * 1024),
         Workload("W3", "cpu 10k iterations", "throughput", n(2_000, 200),
