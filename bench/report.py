@@ -64,9 +64,11 @@ def _figures(wl, r):
     main = drain or e2e or lat
     if drain:
         f["drain"] = drain["tasks_per_s"]
-        steady = drain.get("steady_tasks_per_s")
-        if wl["size"] > 1024 and steady:
-            f["mbs"] = steady * wl["size"] / 1e6
+        # Steady rate (first to last result), or the whole drain when it
+        # was too short to tell.
+        rate = drain.get("steady_tasks_per_s") or drain["tasks_per_s"]
+        if wl["size"] > 1024 and rate:
+            f["mbs"] = rate * wl["size"] / 1e6
     if lat:
         f["p50"], f["p99"] = lat["p50_ms"], lat["p99_ms"]
     if main:
