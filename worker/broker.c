@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <hiredis/adapters/libevent.h>
@@ -203,6 +204,15 @@ broker_step_cb(redisAsyncContext *ac, void *r, void *privdata)
             strncmp(reply->str, "BUSYGROUP", 9) == 0)
             return; /* the group exists: fine */
         c->init_failed = 1;
+        if (step == BROKER_STEP_LAST) {
+            /* Even the closing PING failed (a Redis still LOADING its
+             * data, say): start over after the backoff. */
+            log_warnx("Redis at %s is not ready (%s connection): %s; "
+                      "retrying",
+                      b->where, c->role, reply->str);
+            redisAsyncDisconnect(ac);
+            return;
+        }
         switch (step) {
         case BROKER_STEP_AUTH:
             log_error("Redis at %s refused AUTH: %s; check the user and "
@@ -788,6 +798,9 @@ broker_drop(struct broker_conn *c, const char *why)
         c->b->claiming = 0;
     c->failures++;
     c->dropping = 1;
+    /* Reset, not close: nothing still unsent may reach Redis later. */
+    struct linger lg = {1, 0};
+    setsockopt(ac->c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     redisAsyncFree(ac);
     c->dropping = 0;
     broker_schedule(c);

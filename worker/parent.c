@@ -66,6 +66,8 @@ struct parent {
     int registered; /* our heartbeat is in Redis: reading may start */
     int unblock_sent;
     int claim_queue; /* round robin of take-overs */
+    long read_pending;  /* entries the read in flight may still bring */
+    long claim_pending; /* entries the take-over in flight may bring */
     char *queue_list; /* "a,b" for the heartbeat */
     char started_at[32];
     enum parent_mode mode;
@@ -92,6 +94,9 @@ static struct slot *parent_find(struct parent *p, int queue,
                                 const char *entry_id);
 static long long parent_now_ms(void);
 static long parent_room(const struct parent *p);
+static long parent_free(const struct parent *p);
+static long parent_claim_reserve(const struct config *cfg);
+static void parent_on_claim_done(void *arg);
 
 static void parent_on_ready(void *arg);
 static void parent_on_entry(void *arg, int queue, const char *entry_id,
@@ -118,10 +123,30 @@ parent_now_ms(void)
 }
 
 /*
+ * Slots kept for take-overs: reads never use them, so tasks stranded by a
+ * dead or cut-off worker are taken over even while this worker has a
+ * backlog of its own.
+ */
+static long
+parent_claim_reserve(const struct config *cfg)
+{
+    return cfg->prefetch / 4 > 4 ? cfg->prefetch / 4 : 4;
+}
+
+/* Free slots not promised to a read or a take-over still in flight. */
+static long
+parent_free(const struct parent *p)
+{
+    return (long)p->slots.count[SLOT_FREE] - p->read_pending -
+           p->claim_pending;
+}
+
+/*
  * How many more tasks may be read.  --prefetch bounds the tasks not yet
  * computed (READY and RUNNING); finished results waiting for Redis (DONE,
  * FINISHING) have a bound of their own, the rest of the table, so reading
- * and computing go on while earlier results are being stored.
+ * and computing go on while earlier results are being stored.  A read may
+ * return `count` entries from every queue: room for that is kept too.
  */
 static long
 parent_room(const struct parent *p)
@@ -129,7 +154,8 @@ parent_room(const struct parent *p)
     const struct slot_table *t = &p->slots;
     long computing = (long)t->count[SLOT_READY] + t->count[SLOT_RUNNING];
     long room = (long)p->cfg->prefetch - computing;
-    long spare = (long)t->count[SLOT_FREE] - (p->cfg->nqueues - 1);
+    long spare = parent_free(p) - (p->cfg->nqueues - 1) -
+                 parent_claim_reserve(p->cfg);
     return room < spare ? room : spare;
 }
 
@@ -175,8 +201,10 @@ parent_pump(struct parent *p)
         long room = parent_room(p);
         if (room > 0 && p->registered && broker_can_read(&p->broker)) {
             long count = room / cfg->nqueues;
-            broker_read(&p->broker, (unsigned)(count > 0 ? count : 1),
-                        cfg->block_ms);
+            if (count < 1)
+                count = 1;
+            if (broker_read(&p->broker, (unsigned)count, cfg->block_ms) == 0)
+                p->read_pending = count * cfg->nqueues;
         }
         return;
     }
@@ -265,11 +293,29 @@ parent_maint_cb(evutil_socket_t fd, short what, void *arg)
     if (!p->registered || p->mode != PARENT_RUNNING)
         return;
     broker_move(&p->broker, parent_now_ms(), PARENT_MOVE_BATCH);
-    long room = parent_room(p);
-    if (room <= 0)
+    /* At least the reserve, even when this worker is busy: stranded tasks
+     * have waited long enough already. */
+    const struct slot_table *t = &p->slots;
+    long want = (long)cfg->prefetch - t->count[SLOT_READY] -
+                t->count[SLOT_RUNNING];
+    if (want < parent_claim_reserve(cfg))
+        want = parent_claim_reserve(cfg);
+    long count = parent_free(p);
+    if (want < count)
+        count = want;
+    if (count <= 0)
         return;
     int q = p->claim_queue++ % cfg->nqueues;
-    broker_claim(&p->broker, q, (unsigned)room, cfg->visibility_ms);
+    if (broker_claim(&p->broker, q, (unsigned)count, cfg->visibility_ms) == 0)
+        p->claim_pending = count;
+}
+
+static void
+parent_on_claim_done(void *arg)
+{
+    struct parent *p = arg;
+    p->claim_pending = 0;
+    parent_kick(p);
 }
 
 /* Keeps every entry this worker holds fresh, so none is taken over while
@@ -387,8 +433,12 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
                 size_t len, unsigned deliveries, const char *from)
 {
     struct parent *p = arg;
-    if (from != NULL && parent_find(p, queue, entry_id) != NULL)
-        return; /* we hold it already */
+    struct slot *held;
+    if (from != NULL && (held = parent_find(p, queue, entry_id)) != NULL) {
+        if (held->attempts < deliveries) /* we hold it already */
+            held->attempts = deliveries;
+        return;
+    }
     struct slot *s = slot_alloc(&p->slots);
     if (s == NULL) {
         /* Cannot happen: reads ask for no more than the free slots.  The
@@ -442,7 +492,9 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
 static void
 parent_on_read_done(void *arg)
 {
-    parent_kick(arg);
+    struct parent *p = arg;
+    p->read_pending = 0;
+    parent_kick(p);
 }
 
 static void
@@ -701,9 +753,11 @@ parent_main(const struct config *cfg)
         return 1;
     }
     /* Room for --prefetch tasks being computed, as many results being
-     * stored, and a read that returns `count` from every queue. */
+     * stored, a read that returns `count` from every queue, and the
+     * take-over reserve. */
     slot_table_init(&p->slots,
-                    (uint32_t)(2 * cfg->prefetch + cfg->nqueues - 1));
+                    (uint32_t)(2 * cfg->prefetch + cfg->nqueues - 1 +
+                               parent_claim_reserve(cfg)));
     TAILQ_INIT(&p->ready);
     p->done = xcalloc((size_t)cfg->nqueues, sizeof(*p->done));
     for (int q = 0; q < cfg->nqueues; q++)
@@ -752,7 +806,7 @@ parent_main(const struct config *cfg)
         .unfinished = parent_on_unfinished,
         .beat = parent_on_beat,
         .taken = parent_on_taken,
-        .claim_done = parent_on_read_done,
+        .claim_done = parent_on_claim_done,
         .moved = parent_on_moved,
     };
     if (broker_start(&p->broker, p->base, &cfg->url, cfg->prefix, cfg->queues,
