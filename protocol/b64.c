@@ -3,6 +3,7 @@
 #include "b64.h"
 
 #include <stdint.h>
+#include <string.h>
 
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -44,20 +45,22 @@ b64_decoded_max(size_t n)
     return n / 4 * 3 + 3;
 }
 
-static int
-b64_value(unsigned char c)
+/* Decoding table: the value of each alphabet byte, B64_SKIP for line
+ * breaks, B64_PAD for '=', B64_BAD for everything else.  Built on first
+ * use. */
+#define B64_BAD 64
+#define B64_SKIP 65
+#define B64_PAD 66
+static unsigned char b64_table[256];
+
+static void
+b64_init(void)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
+    memset(b64_table, B64_BAD, sizeof(b64_table));
+    for (int k = 0; k < 64; k++)
+        b64_table[(unsigned char)b64_alphabet[k]] = (unsigned char)k;
+    b64_table['\n'] = b64_table['\r'] = B64_SKIP;
+    b64_table['='] = B64_PAD;
 }
 
 int
@@ -65,21 +68,37 @@ b64_decode(const char *s, size_t n, unsigned char *out, size_t *outlen,
            size_t *bad_at)
 {
     uint32_t acc = 0;
-    size_t nbits = 0, o = 0, pad = 0, i;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\n' || c == '\r')
+    size_t nbits = 0, o = 0, pad = 0, i = 0;
+    if (b64_table[0] == 0)
+        b64_init();
+    /* Whole groups of four alphabet bytes first: the common case. */
+    while (i + 4 <= n) {
+        unsigned a = b64_table[(unsigned char)s[i]];
+        unsigned b = b64_table[(unsigned char)s[i + 1]];
+        unsigned c = b64_table[(unsigned char)s[i + 2]];
+        unsigned d = b64_table[(unsigned char)s[i + 3]];
+        if ((a | b | c | d) >= 64)
+            break;
+        uint32_t v = a << 18 | b << 12 | c << 6 | d;
+        out[o++] = (unsigned char)(v >> 16);
+        out[o++] = (unsigned char)(v >> 8);
+        out[o++] = (unsigned char)v;
+        i += 4;
+    }
+    /* The rest one byte at a time: line breaks, padding, errors. */
+    for (; i < n; i++) {
+        unsigned char v = b64_table[(unsigned char)s[i]];
+        if (v == B64_SKIP)
             continue;
-        if (c == '=') {
+        if (v == B64_PAD) {
             pad++;
             continue;
         }
-        int v = b64_value(c);
-        if (v < 0 || pad > 0) { /* data after padding is an error too */
+        if (v == B64_BAD || pad > 0) { /* data after padding: an error too */
             *bad_at = i;
             return -1;
         }
-        acc = acc << 6 | (uint32_t)v;
+        acc = acc << 6 | v;
         nbits += 6;
         if (nbits >= 8) {
             nbits -= 8;

@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "message.h"
+#include "xmalloc.h"
 #include "version.h"
 
 /* ---- helpers ---- */
@@ -470,10 +471,75 @@ test_encode_rejects_non_object_args(void **state)
     json_decref(str);
 }
 
+/*
+ * Large messages take a fast path (message.c, message_splice).  It must give
+ * exactly what jansson gives: the same tree for every valid message, and
+ * an error for every invalid one.
+ */
+static void
+test_large_messages_match_jansson(void **state)
+{
+    (void)state;
+    char big[6001];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    big[100] = '\'';
+    char *cases[] = {
+        /* valid: plain ASCII payload (fast path) */
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s\"}}", big),
+        xasprintf("{\"task\":\"hash\",\"id\":\"x\",\"args\":{\"data_b64\":"
+                  "\"%s\",\"algorithm\":\"sha256\"},\"v\":1}",
+                  big),
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":[\"%s\",1]}}", big),
+        /* the marker's text as a user value elsewhere: falls back */
+        xasprintf("{\"task\":\"\\u0001celeriac-splice\\u0002\",\"args\":"
+                  "{\"data\":\"%s\"}}",
+                  big),
+        /* the longest string is a key */
+        xasprintf("{\"task\":\"hash\",\"args\":{\"%s\":\"d\"}}", big),
+        /* escapes, non-ASCII, quotes after backslashes */
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s\\\\\"}}", big),
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s\\\"q\"}}", big),
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"\xc3\xa9%s\"}}",
+                  big),
+        /* invalid JSON around a big string */
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s\"}", big),
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s\",}}", big),
+        xasprintf("{\"task\":\"hash\" x,\"args\":{\"data\":\"%s\"}}", big),
+        xasprintf("{\"task\":\"hash\",\"task\":\"h\",\"args\":{\"data\":"
+                  "\"%s\"}}",
+                  big),
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s", big),
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s\t\"}}", big),
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_error_t jerr;
+        size_t len = strlen(cases[i]);
+        json_t *ref = json_loadb(cases[i], len, JSON_REJECT_DUPLICATES, &jerr);
+        struct message m = MESSAGE_INIT;
+        struct proto_error err;
+        int rc = message_decode(cases[i], len, &m, &err);
+        if (ref == NULL) {
+            /* jansson refuses it: so must we, as invalid JSON */
+            assert_int_equal(rc, -1);
+            assert_string_equal(err.type, ERROR_INVALID_MESSAGE);
+            assert_non_null(strstr(err.message, "not valid JSON"));
+        } else if (m.root != NULL) {
+            /* message_decode adds "args": {} when absent; all have args */
+            if (!json_equal(ref, m.root))
+                fail_msg("case %zu: fast path differs from jansson", i);
+        }
+        json_decref(ref);
+        message_clear(&m);
+        free(cases[i]);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_large_messages_match_jansson),
         cmocka_unit_test(test_minimal),
         cmocka_unit_test(test_every_field),
         cmocka_unit_test(test_unknown_fields_ignored),
