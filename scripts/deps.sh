@@ -9,7 +9,13 @@ case "$what" in
 build) ;;
 run) pkgs="$pkgs redis-server" ;;
 test) pkgs="$pkgs redis-server redis-tools libcmocka-dev python3-pytest python3-redis iproute2 clang libclang-rt-dev" ;;
-bench) pkgs="$pkgs redis-server redis-tools python3-redis python3-celery python3-rq nodejs npm gnuplot-nox" ;;
+bench)
+    pkgs="$pkgs redis-server redis-tools python3-redis python3-celery python3-rq gnuplot-nox"
+    # A Node.js from elsewhere (NodeSource bundles npm) conflicts with
+    # Debian's npm: take Debian's only when there is none.
+    command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+    command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+    ;;
 *) echo "usage: $0 [build|run|test|bench]" >&2; exit 2 ;;
 esac
 missing=""
