@@ -114,7 +114,7 @@ $(BENCH_RAW): $(call obj,bench/rawredis.c protocol/scripts.c protocol/keys.c \
 
 bench bench-quick: $(BENCH_RAW)
 	@bench/setup.sh
-	-@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all
 	$(PYTHON) bench/run.py $(if $(filter bench-quick,$@),--quick) \
 		--bin $(BIN) --raw $(BENCH_RAW) $(BENCH_ARGS)
 
