@@ -31,6 +31,7 @@
 #include "token.h"
 #include "version.h"
 #include "wait.h"
+#include "message.h"
 #include "xmalloc.h"
 
 #define BATCH_CHUNK_TASKS 4096
@@ -159,7 +160,7 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
             break;
     if (i == len)
         return 0;
-    root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
+    root = message_load(line, len, &err); /* fast for large payloads */
     if (root == NULL) {
         batch_bad(b, lineno, "not valid JSON: %s (column %d)", err.text,
                   err.column);

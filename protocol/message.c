@@ -10,7 +10,6 @@
 
 static int message_string(json_t *root, const char *field, const char **out,
                           struct proto_error *err);
-static json_t *message_parse(const char *buf, size_t len, json_error_t *jerr);
 static json_t *message_splice(const char *buf, size_t len);
 static int message_put_back(json_t *v, const char *marker, const char *s,
                             size_t n);
@@ -151,9 +150,8 @@ message_put_back(json_t *v, const char *marker, const char *s, size_t n)
     return found;
 }
 
-/* json_loadb() with the splice fast path for large messages. */
-static json_t *
-message_parse(const char *buf, size_t len, json_error_t *jerr)
+json_t *
+message_load(const char *buf, size_t len, json_error_t *jerr)
 {
     json_t *root = len >= MESSAGE_SPLICE_MIN ? message_splice(buf, len)
                                              : NULL;
@@ -174,7 +172,7 @@ message_decode(const char *buf, size_t len, struct message *m,
         return proto_error_set(err, ERROR_PAYLOAD_TOO_LARGE,
                                "message is %zu bytes; the limit is %u", len,
                                PROTOCOL_MAX_MESSAGE);
-    m->root = message_parse(buf, len, &jerr);
+    m->root = message_load(buf, len, &jerr);
     if (m->root == NULL)
         return proto_error_set(err, ERROR_INVALID_MESSAGE,
                                "message is not valid JSON: %s at line %d "

@@ -44,6 +44,14 @@ int message_decode(const char *buf, size_t len, struct message *m,
 void message_clear(struct message *m);
 
 /*
+ * Parses JSON text exactly as json_loadb(buf, len, JSON_REJECT_DUPLICATES,
+ * jerr) would, faster for large messages (their payload string is not run
+ * through jansson's lexer).  Returns a new reference, or NULL with *jerr
+ * filled.
+ */
+json_t *message_load(const char *buf, size_t len, json_error_t *jerr);
+
+/*
  * Encodes a message.  args may be NULL (then {}); id and reply_to may be
  * NULL.  Returns a string the caller frees with free(), or NULL if args is
  * not an object.
