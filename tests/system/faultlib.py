@@ -27,6 +27,7 @@ import time
 import pytest
 import redis
 
+from conftest import Worker  # noqa: E402
 from harness import (GROUP, PREFIX_CMD, QUEUE, RESULT_PREFIX, SLOW, WORKER_BIN,
                      child_pids, free_port, hashlib_digest, live_pids,
                      pid_alive, stop_pid, wait_until)
@@ -635,67 +636,19 @@ def netns():
         ns.destroy()
 
 
-class NsWorker:
-    """A celeriac-worker started under a command prefix (ip netns exec),
-    with the same interface as conftest's Worker where the tests need it:
-    pid, alive(), children(), kill(), stop(), log()."""
+class NsWorker(Worker):
+    """A celeriac-worker started under a command prefix (ip netns exec);
+    otherwise conftest's Worker.  `ip netns exec` execs the command, so the
+    pid is the worker's."""
 
     def __init__(self, prefix, args, stderr_path, env=None):
-        self.argv = list(prefix) + PREFIX_CMD + [WORKER_BIN] + \
+        argv = list(prefix) + PREFIX_CMD + [WORKER_BIN] + \
             [str(a) for a in args]
-        self.stderr_path = stderr_path
-        self._err = open(stderr_path, "wb")
         e = dict(os.environ)
         e.pop("CELERIAC_REDIS_URL", None)
         e.pop("CELERIAC_REDIS_PASSWORD", None)
         e.update(env or {})
-        # `ip netns exec` execs the command: the pid is the worker's.
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=self._err, stderr=self._err,
-                                     env=e)
-        self.pid = self.proc.pid
-        live_pids.add(self.pid)
-        self.returncode = None
-        self.seen_children = set()
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def children(self):
-        kids = child_pids(self.pid)
-        self.seen_children.update(kids)
-        return kids
-
-    def stop(self, timeout=60):
-        if self.alive():
-            self.children()
-            os.kill(self.pid, signal.SIGTERM)
-        try:
-            self.returncode = self.proc.wait(timeout=timeout * SLOW)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError("worker %d did not exit within %ss"
-                                 % (self.pid, timeout * SLOW))
-        live_pids.discard(self.pid)
-        return self.returncode
-
-    def kill(self):
-        kids = self.children() if self.alive() else []
-        if self.alive():
-            self.proc.kill()
-        self.returncode = self.proc.wait()
-        live_pids.discard(self.pid)
-        for k in set(kids) | self.seen_children:
-            if pid_alive(k):
-                kill9(k)
-
-    def log(self):
-        self._err.flush()
-        with open(self.stderr_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def close(self):
-        self._err.close()
+        super().__init__(argv, stderr_path, e)
 
 
 def log_excerpt(text, words=("ERROR", "WARN"), limit=40):
