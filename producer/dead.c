@@ -51,6 +51,9 @@ static int dead_requeue_ids(struct conn *c, const char *key, const char *prefix,
 static int dead_requeue_all(struct conn *c, const char *key,
                             const char *prefix);
 static int dead_purge(struct conn *c, const char *key, int yes);
+static int dead_watch_range(struct conn *c, const char *key,
+                            const char *start, const char *end,
+                            const char *count, redisReply **out);
 
 /* clang-format off */
 void
@@ -515,6 +518,43 @@ done:
 }
 
 /* Requeues the named entries.  Returns an exit code. */
+/*
+ * WATCHes the dead-letter stream and reads entries start..end (at most
+ * count, 0 for no limit).  Returns 1 with *out set (the caller frees it),
+ * 0 when there are none (the WATCH is dropped), -1 when the connection was
+ * lost, or -2 after reporting a Redis error.
+ */
+static int
+dead_watch_range(struct conn *c, const char *key, const char *start,
+                 const char *end, const char *count, redisReply **out)
+{
+    redisReply *w = conn_call(c, "WATCH", key, (const char *)NULL);
+    if (w == NULL)
+        return -1;
+    freeReplyObject(w);
+    redisReply *r = count ? conn_call(c, "XRANGE", key, start, end, "COUNT",
+                                      count, (const char *)NULL)
+                          : conn_call(c, "XRANGE", key, start, end,
+                                      (const char *)NULL);
+    if (r == NULL)
+        return -1;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        conn_report_error(c, "XRANGE of the dead-letter stream", r);
+        freeReplyObject(r);
+        return -2;
+    }
+    if (r->elements == 0) {
+        freeReplyObject(r);
+        w = conn_call(c, "UNWATCH", (const char *)NULL);
+        if (w == NULL)
+            return -1;
+        freeReplyObject(w);
+        return 0;
+    }
+    *out = r;
+    return 1;
+}
+
 static int
 dead_requeue_ids(struct conn *c, const char *key, const char *prefix,
                  char **ids, int n)
@@ -525,25 +565,13 @@ dead_requeue_ids(struct conn *c, const char *key, const char *prefix,
     for (int i = 0; i < n; i++) {
         int aborts = 0, done = 0;
         while (!done) {
-            redisReply *w = conn_call(c, "WATCH", key, (const char *)NULL);
-            if (w == NULL)
+            redisReply *r = NULL;
+            int got = dead_watch_range(c, key, ids[i], ids[i], NULL, &r);
+            if (got == -1)
                 goto lost;
-            freeReplyObject(w);
-            redisReply *r =
-                conn_call(c, "XRANGE", key, ids[i], ids[i], (const char *)NULL);
-            if (r == NULL)
-                goto lost;
-            if (r->type != REDIS_REPLY_ARRAY) {
-                conn_report_error(c, "XRANGE of the dead-letter stream", r);
-                freeReplyObject(r);
+            if (got == -2)
                 return CLI_EXIT_REDIS;
-            }
-            if (r->elements == 0) {
-                freeReplyObject(r);
-                w = conn_call(c, "UNWATCH", (const char *)NULL);
-                if (w == NULL)
-                    goto lost;
-                freeReplyObject(w);
+            if (got == 0) {
                 cli_warnx("no dead letter %s in %s (see 'celeriac dead')",
                           ids[i], key);
                 missing++;
@@ -603,27 +631,13 @@ dead_requeue_all(struct conn *c, const char *key, const char *prefix)
     freeReplyObject(r);
 
     for (;;) {
-        redisReply *w = conn_call(c, "WATCH", key, (const char *)NULL);
-        if (w == NULL)
+        int got = dead_watch_range(c, key, start, end, "100", &r);
+        if (got == -1)
             goto lost;
-        freeReplyObject(w);
-        r = conn_call(c, "XRANGE", key, start, end, "COUNT", "100",
-                      (const char *)NULL);
-        if (r == NULL)
-            goto lost;
-        if (r->type != REDIS_REPLY_ARRAY) {
-            conn_report_error(c, "XRANGE of the dead-letter stream", r);
-            freeReplyObject(r);
+        if (got == -2)
             return CLI_EXIT_REDIS;
-        }
-        if (r->elements == 0) {
-            freeReplyObject(r);
-            w = conn_call(c, "UNWATCH", (const char *)NULL);
-            if (w == NULL)
-                goto lost;
-            freeReplyObject(w);
+        if (got == 0)
             break;
-        }
         int m = dead_move(c, key, prefix, r, &t);
         if (m == 1) {
             const redisReply *lastent = r->element[r->elements - 1];
