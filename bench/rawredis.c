@@ -7,7 +7,8 @@
  *
  *   rawredis send     pipelined XADD of protocol v1 task messages
  *   rawredis work     XREADGROUP COUNT n, then one EVALSHA of scripts_finish
- *                     per batch (mode F: SET result + XACK + XDEL per task),
+ *                     per batch (mode F: one XACK, a SET per task, XTRIM or
+ *                     XDEL of the finished entries),
  *                     sent with the next XREADGROUP; runs until SIGTERM
  *   rawredis latency  one task at a time with reply_to: XADD and XREAD BLOCK
  *                     on the reply stream in one write, time to the reply
@@ -398,9 +399,9 @@ rawredis_work(struct rawredis *r)
     snprintf(sha, sizeof sha, "%s", rep->str);
     freeReplyObject(rep);
 
-    b.argv = xcalloc(RAWREDIS_FINISH_HEAD + SCRIPTS_FINISH_ARGS * max,
+    b.argv = xcalloc(RAWREDIS_FINISH_HEAD + SCRIPTS_FINAL_ARGS * max,
                      sizeof *b.argv);
-    b.lens = xcalloc(RAWREDIS_FINISH_HEAD + SCRIPTS_FINISH_ARGS * max,
+    b.lens = xcalloc(RAWREDIS_FINISH_HEAD + SCRIPTS_FINAL_ARGS * max,
                      sizeof *b.lens);
     b.ids = xcalloc(max, sizeof *b.ids);
     b.keys = xcalloc(max, sizeof *b.keys);
@@ -458,14 +459,12 @@ rawredis_work(struct rawredis *r)
                      "\"worker\":\"%s\",\"attempts\":1,\"started_at\":%.6f,"
                      "\"finished_at\":%.6f,\"runtime_us\":0}",
                      id[0] ? id : b.ids[k], 0, r->o.size, me, now, now);
-            b.argv[b.argc] = b.ids[k];
-            b.argv[b.argc + 1] = b.keys[k];
-            b.argv[b.argc + 2] = b.replies[k];
+            b.argv[b.argc] = SCRIPTS_FINAL;
+            b.argv[b.argc + 1] = b.ids[k];
+            b.argv[b.argc + 2] = b.keys[k];
             b.argv[b.argc + 3] = b.docs[k];
-            b.argv[b.argc + 4] = SCRIPTS_FINAL;
-            b.argv[b.argc + 5] = "";
-            b.argv[b.argc + 6] = "";
-            b.argc += SCRIPTS_FINISH_ARGS;
+            b.argv[b.argc + 4] = b.replies[k];
+            b.argc += SCRIPTS_FINAL_ARGS;
         }
         freeReplyObject(rep);
         for (int a = 0; a < b.argc; a++)
@@ -560,7 +559,8 @@ main(int argc, char **argv)
             rawredis_usage();
         }
     }
-    if (r.o.pipeline < 1 || r.o.batch < 1 || r.o.count < 0)
+    if (r.o.pipeline < 1 || r.o.batch < 1 ||
+        r.o.batch > SCRIPTS_FINISH_MAX || r.o.count < 0)
         rawredis_usage();
     if (keys_queue(r.stream, sizeof r.stream, KEYS_DEFAULT_PREFIX, r.o.queue) <
         0)

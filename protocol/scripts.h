@@ -8,11 +8,18 @@
 #ifndef CELERIAC_SCRIPTS_H
 #define CELERIAC_SCRIPTS_H
 
-/* Dispositions of a finished task (the "mode" argument of scripts_finish). */
+/*
+ * Dispositions of a finished task: the first argument of its record in
+ * scripts_finish, and the record's width (arguments, this one included).
+ */
 #define SCRIPTS_FINAL "F" /* store the result, reply, ack, delete */
 #define SCRIPTS_RETRY "R" /* store a RETRY result, schedule, ack, delete */
 #define SCRIPTS_DEAD "D"  /* store the result, reply, dead-letter, ack, del */
-#define SCRIPTS_FINISH_ARGS 7 /* per task */
+#define SCRIPTS_FINAL_ARGS 5
+#define SCRIPTS_RETRY_ARGS 6
+#define SCRIPTS_DEAD_ARGS 7
+#define SCRIPTS_RECORD_MAX 7  /* the widest record */
+#define SCRIPTS_FINISH_MAX 1000 /* most tasks in one call */
 
 /*
  * Finishes a batch of tasks read from one queue stream.
@@ -21,18 +28,25 @@
  *   ARGV[1]  the consumer group       ARGV[2]  this worker's consumer name
  *   ARGV[3]  result TTL in seconds    ARGV[4]  the scheduled sorted set
  *   ARGV[5]  the dead-letter stream
- *   then 7 arguments per task: entry id, result key, reply_to ("" for
- *   none), result document, mode (F, R or D), and two mode arguments:
- *     R: due time (Unix ms), the message to schedule
- *     D: the original message, the dead-letter reason (JSON)
+ *   then one record per task, its mode first:
+ *     F  entry id, result key, result document, reply_to ("" for none)
+ *     R  entry id, result key, RETRY document, due time (Unix ms),
+ *        the message to schedule
+ *     D  entry id, result key, result document, reply_to, the original
+ *        message, the dead-letter reason (JSON)
  *
- * Each task is finished only if its XACK acknowledges it, that is if its
- * entry was still pending in the group: the first worker to finish a task
- * (the one that held it, or one that took it over) stores its result; a
- * late or repeated finish for the same entry changes nothing.  XDEL keeps
- * the stream from growing.  ARGV[2] (the consumer) is not needed by the
- * check; it is kept for logging on the server side (MONITOR).  Returns one
- * integer per task: 1 finished here, 0 skipped.
+ * A task is finished only if its entry was still pending in the group: the
+ * first worker to finish a task (the one that held it, or one that took it
+ * over) stores its result; a late or repeated finish changes nothing.  One
+ * XACK acknowledges the whole batch; when it acknowledges fewer entries than
+ * it was given, an entry counts as pending if it is still in the stream
+ * (every finish deletes its entries in the same step).  Finished entries
+ * leave the stream: those older than every entry still pending or unread
+ * with one XTRIM MINID, the others with XDEL.  ARGV[2] (the consumer) is
+ * not needed by the check; it is kept for logging on the server side
+ * (MONITOR).  Returns one integer per task: 1 finished here, 0 skipped; an
+ * error, with nothing changed, for a malformed record or more than
+ * SCRIPTS_FINISH_MAX tasks.
  */
 extern const char scripts_finish[];
 

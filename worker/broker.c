@@ -515,7 +515,7 @@ static int
 broker_send_batch(struct broker_batch *bb)
 {
     struct broker *b = bb->b;
-    size_t argc = 0, max = 9 + SCRIPTS_FINISH_ARGS * (size_t)bb->n;
+    size_t argc = 0, max = 9 + SCRIPTS_RECORD_MAX * (size_t)bb->n;
     const char **argv = xcalloc(max, sizeof(char *));
     size_t *lens = xcalloc(max, sizeof(size_t));
     char ttl[24], sched[KEYS_MAX], dead[KEYS_MAX];
@@ -541,13 +541,19 @@ broker_send_batch(struct broker_batch *bb)
     BROKER_ARG(dead, strlen(dead));
     TAILQ_FOREACH(s, &bb->slots, entry)
     {
+        /* One record (scripts.h): mode, entry, key, document, then the
+         * mode's own arguments. */
+        int retry = s->res_mode[0] == SCRIPTS_RETRY[0];
+        BROKER_ARG(s->res_mode, 1);
         BROKER_ARG(s->entry_id, strlen(s->entry_id));
         BROKER_ARG(s->res_key, strlen(s->res_key));
-        BROKER_ARG(s->res_reply_to, strlen(s->res_reply_to));
         BROKER_ARG(s->res_doc, s->res_doc_len);
-        BROKER_ARG(s->res_mode, 1);
-        BROKER_ARG(s->res_arg1, s->res_arg1_len);
-        BROKER_ARG(s->res_arg2, s->res_arg2_len);
+        if (!retry)
+            BROKER_ARG(s->res_reply_to, strlen(s->res_reply_to));
+        if (retry || s->res_mode[0] == SCRIPTS_DEAD[0]) {
+            BROKER_ARG(s->res_arg1, s->res_arg1_len);
+            BROKER_ARG(s->res_arg2, s->res_arg2_len);
+        }
     }
 #undef BROKER_ARG
     int rc = redisAsyncCommandArgv(b->wr.ac, broker_finish_cb, bb, (int)argc,

@@ -25,6 +25,8 @@
 
 /* Results finished in one script call at most. */
 #define PARENT_FINISH_BATCH 256
+_Static_assert(PARENT_FINISH_BATCH <= SCRIPTS_FINISH_MAX,
+               "a finish batch must fit in one script call");
 /* Entry ids refreshed in one script call at most. */
 #define PARENT_TOUCH_BATCH 500
 /* Scheduled tasks moved in one script call at most. */

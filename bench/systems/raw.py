@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The raw-Redis ceiling: bench/rawredis.c does celeriac's Redis work per
-task (XADD; XREADGROUP; EVALSHA of the finish script: SET result, XACK,
-XDEL) pipelined, with no hashing and no JSON parsing.  Its results carry a
+task (XADD; XREADGROUP; EVALSHA of the finish script: XACK, SET result,
+XTRIM/XDEL) pipelined, with no hashing and no JSON parsing.  Its results carry a
 placeholder digest, so they are checked for presence only."""
 
 import os

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """What celeriac and the raw-Redis ceiling share: protocol v1 keys.  A task
-is finished when its stream entry is deleted (the finish script does SET
-result + XACK + XDEL atomically), so done = entries ever added (XINFO
+is finished when its stream entry is removed (the finish script does
+XACK + SET result + XTRIM/XDEL atomically), so done = entries ever added (XINFO
 STREAM entries-added, Redis 7) - entries left (length)."""
 
 from .base import System, json_field
