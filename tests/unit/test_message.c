@@ -511,6 +511,16 @@ test_large_messages_match_jansson(void **state)
                   big),
         xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s", big),
         xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s\t\"}}", big),
+        /* an escape, a control byte, DEL or a high byte deep inside a
+         * 64-byte block of the payload */
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%.3000s\\n%s\"}}",
+                  big, big),
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%.3001s\x01%s\"}}",
+                  big, big),
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%.3037s\x7f%s\"}}",
+                  big, big),
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%.4095s\xe2\x82\xac%s\"}}",
+                  big, big),
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_error_t jerr;
