@@ -14,6 +14,7 @@
 #define CONFIG_DEFAULT_MAX_DELIVERIES 5
 #define CONFIG_DEFAULT_HEARTBEAT_MS 2000L
 #define CONFIG_DEFAULT_REDIS_TIMEOUT_MS 10000L
+#define CONFIG_DEFAULT_PREFETCH_MIB 16L
 
 struct config {
     struct redisurl url; /* owned strings */
@@ -21,6 +22,7 @@ struct config {
     int nqueues;
     int concurrency;  /* children */
     int prefetch;     /* tasks in flight in this worker at most */
+    long prefetch_bytes; /* their message bytes at most (one always fits) */
     char *name;       /* owned consumer name: --name or host:pid */
     char *prefix;     /* owned key prefix */
     long result_ttl;  /* seconds */

@@ -45,6 +45,8 @@ main_usage(FILE *f)
 "  -c, --concurrency N      child processes (default: online cores, %ld here)\n"
 "      --prefetch N         tasks in flight in this worker at most\n"
 "                           (default 4 x concurrency)\n"
+"      --prefetch-mib N     their messages' size at most, MiB (default %ld;\n"
+"                           one task is taken however large it is)\n"
 "  -n, --name NAME          consumer name (default hostname:pid)\n"
 "      --prefix P           Redis key prefix (default %s)\n"
 "      --result-ttl S       seconds results are kept (default %ld)\n"
@@ -73,7 +75,7 @@ main_usage(FILE *f)
 "store their results, exit 0).  A second signal stops at once; unfinished\n"
 "tasks stay pending in Redis.  See README.md and protocol/PROTOCOL.md.\n",
             REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, sysconf(_SC_NPROCESSORS_ONLN),
-            KEYS_DEFAULT_PREFIX, CONFIG_DEFAULT_RESULT_TTL,
+            CONFIG_DEFAULT_PREFETCH_MIB, KEYS_DEFAULT_PREFIX, CONFIG_DEFAULT_RESULT_TTL,
             CONFIG_DEFAULT_VISIBILITY_MS / 1000, CONFIG_DEFAULT_MAX_DELIVERIES,
             CONFIG_DEFAULT_HEARTBEAT_MS / 1000.0,
             CONFIG_DEFAULT_REDIS_TIMEOUT_MS / 1000);
@@ -175,6 +177,7 @@ main(int argc, char **argv)
         {"max-memory-per-child", required_argument, NULL, 1004},
         {"heartbeat", required_argument, NULL, 1005},
         {"redis-timeout", required_argument, NULL, 1006},
+        {"prefetch-mib", required_argument, NULL, 1007},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -188,6 +191,7 @@ main(int argc, char **argv)
     cfg.concurrency = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (cfg.concurrency < 1)
         cfg.concurrency = 1;
+    cfg.prefetch_bytes = CONFIG_DEFAULT_PREFETCH_MIB << 20;
     cfg.result_ttl = CONFIG_DEFAULT_RESULT_TTL;
     cfg.block_ms = CONFIG_DEFAULT_BLOCK_MS;
     cfg.visibility_ms = CONFIG_DEFAULT_VISIBILITY_MS;
@@ -214,6 +218,11 @@ main(int argc, char **argv)
             if (main_number("--prefetch", optarg, 1, 100000, &v) < 0)
                 goto out;
             cfg.prefetch = (int)v;
+            break;
+        case 1007:
+            if (main_number("--prefetch-mib", optarg, 1, 1L << 20, &v) < 0)
+                goto out;
+            cfg.prefetch_bytes = v << 20;
             break;
         case 'n':
             if (!keys_valid_name(optarg)) {

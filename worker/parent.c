@@ -69,6 +69,7 @@ struct parent {
     int unblock_sent;
     int claim_queue; /* round robin of take-overs */
     long read_pending;  /* entries the read in flight may still bring */
+    long msg_avg;       /* recent message size, bytes (0: none seen) */
     long claim_pending; /* entries the take-over in flight may bring */
     char *queue_list; /* "a,b" for the heartbeat */
     char started_at[32];
@@ -145,19 +146,29 @@ parent_free(const struct parent *p)
 
 /*
  * How many more tasks may be read.  --prefetch bounds the tasks not yet
- * computed (READY and RUNNING); finished results waiting for Redis (DONE,
- * FINISHING) have a bound of their own, the rest of the table, so reading
- * and computing go on while earlier results are being stored.  A read may
- * return `count` entries from every queue: room for that is kept too.
+ * computed (READY and RUNNING), --prefetch-mib their messages' bytes,
+ * counted at the recent average size (the first read asks for one entry,
+ * to learn it); one task may always be computed, however large.
+ * Finished results waiting for Redis (DONE, FINISHING) have a bound of
+ * their own, the rest of the table, so reading and computing go on while
+ * earlier results are being stored.  A read may return `count` entries
+ * from every queue: room for that is kept too.
  */
 static long
 parent_room(const struct parent *p)
 {
+    const struct config *cfg = p->cfg;
     const struct slot_table *t = &p->slots;
     long computing = (long)t->count[SLOT_READY] + t->count[SLOT_RUNNING];
-    long room = (long)p->cfg->prefetch - computing;
-    long spare = parent_free(p) - (p->cfg->nqueues - 1) -
-                 parent_claim_reserve(p->cfg);
+    long room = (long)cfg->prefetch - computing;
+    long bytes = (long)(t->bytes[SLOT_READY] + t->bytes[SLOT_RUNNING]);
+    long fit = p->msg_avg > 0 ? (cfg->prefetch_bytes - bytes) / p->msg_avg : 0;
+    if (computing == 0 && fit < 1)
+        fit = 1;
+    if (fit < room)
+        room = fit;
+    long spare = parent_free(p) - (cfg->nqueues - 1) -
+                 parent_claim_reserve(cfg);
     return room < spare ? room : spare;
 }
 
@@ -475,7 +486,8 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
         parent_fail(p, s, NULL, 0, ERROR_PAYLOAD_TOO_LARGE, why, 0);
         return;
     }
-    slot_set_msg(s, msg, len);
+    slot_set_msg(&p->slots, s, msg, len);
+    p->msg_avg = p->msg_avg ? (7 * p->msg_avg + (long)len) / 8 : (long)len;
     if (deliveries > p->cfg->max_deliveries) {
         char why[300];
         snprintf(why, sizeof(why),

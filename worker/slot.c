@@ -86,6 +86,8 @@ slot_release(struct slot_table *t, struct slot *s)
         s->res = NULL;
         s->res_cap = 0;
     }
+    t->bytes[s->state] -= s->msg_len;
+    s->msg_len = 0;
     slot_move(t, s, SLOT_FREE);
     TAILQ_INSERT_TAIL(&t->free, s, entry);
     t->used--;
@@ -96,6 +98,8 @@ slot_move(struct slot_table *t, struct slot *s, enum slot_state st)
 {
     t->count[s->state]--;
     t->count[st]++;
+    t->bytes[s->state] -= s->msg_len;
+    t->bytes[st] += s->msg_len;
     s->state = st;
 }
 
@@ -108,11 +112,14 @@ slot_get(struct slot_table *t, uint32_t index)
 }
 
 void
-slot_set_msg(struct slot *s, const char *msg, size_t len)
+slot_set_msg(struct slot_table *t, struct slot *s, const char *msg,
+             size_t len)
 {
     slot_reserve(&s->msg, &s->msg_cap, len + 1);
     memcpy(s->msg, msg, len);
     s->msg[len] = '\0';
+    t->bytes[s->state] -= s->msg_len;
+    t->bytes[s->state] += len;
     s->msg_len = len;
 }
 

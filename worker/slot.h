@@ -81,6 +81,7 @@ struct slot_table {
     uint32_t n;
     uint32_t used; /* slots not FREE */
     uint32_t count[SLOT_NSTATES]; /* slots in each state */
+    size_t bytes[SLOT_NSTATES];   /* their message bytes */
     struct slot_list free;
 };
 
@@ -96,8 +97,9 @@ void slot_release(struct slot_table *t, struct slot *s);
 void slot_move(struct slot_table *t, struct slot *s, enum slot_state st);
 /* The slot with this index, or NULL if out of range or FREE. */
 struct slot *slot_get(struct slot_table *t, uint32_t index);
-/* Copies the message into the slot's buffer. */
-void slot_set_msg(struct slot *s, const char *msg, size_t len);
+/* Copies the message into the slot's buffer (and counts its bytes). */
+void slot_set_msg(struct slot_table *t, struct slot *s, const char *msg,
+                  size_t len);
 /* A byte string that is not NUL-terminated. */
 struct slot_bytes {
     const char *p;

@@ -6,11 +6,12 @@ address from CELERIAC_REDIS_URL, a password from CELERIAC_REDIS_PASSWORD
 
 import json
 import socket
+import time
 
 import pytest
 
-from harness import (QUEUE, assert_success, enqueue, pending_count,
-                     wait_result, wait_until)
+from harness import (QUEUE, assert_success, enqueue, enqueue_many,
+                     hashlib_digest, pending_count, wait_result, wait_until)
 
 
 def task(tid, data="abc"):
@@ -130,3 +131,30 @@ def test_bad_options(worker, args, words):
     log = w.log()
     for word in words:
         assert word in log, log
+
+
+def test_prefetch_mib_bounds_bytes_in_flight(r, worker):
+    """--prefetch 100 alone would take all 12 tasks at once; with
+    --prefetch-mib 2 at most two of the 1 MiB messages are being computed
+    (plus results on their way to Redis), and a message larger than the
+    bound is still taken, alone."""
+    worker("--prefetch", "100", "--prefetch-mib", "2")
+    data = "x" * (1 << 20)
+    enqueue_many(r, [{"task": "hash", "id": "m%d" % i,
+                      "args": {"data": data, "iterations": 100000}}
+                     for i in range(12)])
+    peak = 0
+    for _ in range(120 * 100):
+        peak = max(peak, pending_count(r))
+        if r.exists(*["celeriac:result:m%d" % i for i in range(12)]) == 12:
+            break
+        time.sleep(0.01)
+    want = hashlib_digest("sha512", data.encode(), iterations=100000)
+    for i in range(12):
+        doc = wait_result(r, "m%d" % i)
+        assert doc["status"] == "SUCCESS", doc
+        assert doc["result"]["digest"] == want
+    assert 1 <= peak <= 4, peak
+    big = "y" * (3 << 20)
+    enqueue(r, task("big", big))
+    assert_success(wait_result(r, "big"), "sha512", big.encode())
