@@ -28,7 +28,7 @@ class Celeriac(StreamSystem):
     @classmethod
     def sweep(cls, ctx):
         """The worker's default prefetch (4 x concurrency) and larger."""
-        return [{}, {"prefetch": 32}, {"prefetch": 128}]
+        return [{}, {"prefetch": 32}, {"prefetch": 128}, {"prefetch": 512}]
 
     @classmethod
     def default(cls, ctx):
