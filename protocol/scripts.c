@@ -4,7 +4,10 @@
 
 const char scripts_finish[] =
     "local stream, group = KEYS[1], ARGV[1]\n"
-    "local ttl, sched, dead = tonumber(ARGV[3]), ARGV[4], ARGV[5]\n"
+    "local ttl, sched, dead = ARGV[3], ARGV[4], ARGV[5]\n"
+    "if not string.match(ttl, '^[1-9]%d*$') then\n"
+    "  return redis.error_reply('ERR finish: bad TTL ' .. ttl)\n"
+    "end\n"
     "local width = {F = 5, R = 6, D = 7}\n"
     "local at, ids = {}, {}\n"
     "local i = 6\n"

@@ -45,8 +45,8 @@
  * with one XTRIM MINID, the others with XDEL.  ARGV[2] (the consumer) is
  * not needed by the check; it is kept for logging on the server side
  * (MONITOR).  Returns one integer per task: 1 finished here, 0 skipped; an
- * error, with nothing changed, for a malformed record or more than
- * SCRIPTS_FINISH_MAX tasks.
+ * error, with nothing changed, for a TTL that is not a positive whole
+ * number, a malformed record or more than SCRIPTS_FINISH_MAX tasks.
  */
 extern const char scripts_finish[];
 

@@ -175,3 +175,13 @@ def test_missing_group_or_stream_skips(r, fin):
     r.delete(STREAM)
     r.set(STREAM, "not a stream")
     assert fin([final("1-1")]) == [0]
+
+
+def test_bad_ttl_refused(queue, fin, r):
+    sha = r.script_load(finish_script())
+    ids = add(r, 1)
+    read(r, 1)
+    with pytest.raises(redis.ResponseError, match="bad TTL"):
+        r.evalsha(sha, 1, STREAM, GROUP, "tester", "1.5", SCHED, DEAD,
+                  *final(ids[0]))
+    assert r.xpending(STREAM, GROUP)["pending"] == 1
