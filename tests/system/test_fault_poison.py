@@ -387,6 +387,11 @@ def test_max_memory_per_child_recycles(r, worker):
     c = check_batch(r, batch)
     assert_check(c)
     assert c.redelivered == 0
-    assert len(seen) >= 6, seen
+    # Every child passes the limit with its first task and retires after
+    # the tasks it holds (at most 4 of the 20): at least 4 recyclings, as
+    # the worker's log counts them (sampling the children can miss
+    # short-lived ones on a busy machine).
+    recycled = w.log().count("limit; recycling it")
+    assert recycled >= 4, (recycled, seen)
     assert w.alive()
     assert_drained(r)
