@@ -25,8 +25,24 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
     $sudo apt-get install -y -qq --no-install-recommends $missing >&2
 fi
-if [ ! -d peers/node_modules/bullmq ] ||
-    [ peers/package-lock.json -nt peers/node_modules/.package-lock.json ]; then
+stamp=peers/node_modules/.celeriac-installed
+if [ ! -d peers/node_modules/bullmq ] || [ ! -e "$stamp" ] ||
+    [ peers/package-lock.json -nt "$stamp" ]; then
     echo "bench: npm ci in bench/peers" >&2
-    (cd peers && npm ci --no-audit --no-fund --loglevel=error >&2)
+    log=$(mktemp)
+    if ! (cd peers && npm ci --no-audit --no-fund --loglevel=error \
+        >"$log" 2>&1); then
+        grep -m 6 "npm error [A-Z\`]" "$log" >&2 || true
+        # npm ci refuses a lock file naming a package version the registry
+        # lacks, even one for another platform (a mirror may carry only
+        # some of msgpackr-extract's builds).  Install the locked versions
+        # of the two direct dependencies instead, leaving the lock alone.
+        v() { node -p "require('./package-lock.json').packages['node_modules/$1'].version"; }
+        echo "bench: npm ci failed; installing the locked bullmq and ioredis" >&2
+        (cd peers && npm install --no-save --no-package-lock --no-audit \
+            --no-fund --loglevel=error "bullmq@$(v bullmq)" \
+            "ioredis@$(v ioredis)" >&2)
+    fi
+    rm -f "$log"
+    touch "$stamp"
 fi
