@@ -75,7 +75,8 @@ main_usage(FILE *f)
 "store their results, exit 0).  A second signal stops at once; unfinished\n"
 "tasks stay pending in Redis.  See README.md and protocol/PROTOCOL.md.\n",
             REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, sysconf(_SC_NPROCESSORS_ONLN),
-            CONFIG_DEFAULT_PREFETCH_MIB, KEYS_DEFAULT_PREFIX, CONFIG_DEFAULT_RESULT_TTL,
+            CONFIG_DEFAULT_PREFETCH_MIB, KEYS_DEFAULT_PREFIX,
+            CONFIG_DEFAULT_RESULT_TTL,
             CONFIG_DEFAULT_VISIBILITY_MS / 1000, CONFIG_DEFAULT_MAX_DELIVERIES,
             CONFIG_DEFAULT_HEARTBEAT_MS / 1000.0,
             CONFIG_DEFAULT_REDIS_TIMEOUT_MS / 1000);

@@ -519,7 +519,8 @@ test_large_messages_match_jansson(void **state)
                   big, big),
         xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%.3037s\x7f%s\"}}",
                   big, big),
-        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%.4095s\xe2\x82\xac%s\"}}",
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":"
+                  "\"%.4095s\xe2\x82\xac%s\"}}",
                   big, big),
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
