@@ -336,25 +336,32 @@ def test_delayed_task_runs_when_due(r, worker, capsys):
 # ---- recycling ---------------------------------------------------------------------
 
 
-def watch_children(w, stop, seen):
-    while not stop.is_set():
-        seen.update(w.children())
-        time.sleep(0.002)
+def drain_watching_children(r, w, batch):
+    """Enqueues the batch and waits until it is drained; returns the child
+    pids seen meanwhile (sampled every 2 ms, so short-lived children can
+    be missed: the tests count recyclings in the worker's log)."""
+    seen = set(w.children())
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.update(w.children())
+            time.sleep(0.002)
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    enqueue_fast(r, batch.messages())
+    wait_drained(r, 60)
+    stop.set()
+    t.join()
+    return seen
 
 
 def test_max_tasks_per_child_recycles(r, redis_server, worker, capsys):
     w = worker(*FAST, "--max-tasks-per-child", 5)
     first = set(w.children())
-    seen = set(first)
-    stop = threading.Event()
-    t = threading.Thread(target=watch_children, args=(w, stop, seen),
-                         daemon=True)
-    t.start()
     batch = HashBatch("mt", 60, iterations=20000, distinct=10)
-    enqueue_fast(r, batch.messages())
-    wait_drained(r, 60)
-    stop.set()
-    t.join()
+    seen = drain_watching_children(r, w, batch)
     time.sleep(0.6)
     beat = heartbeats(r)
     c = check_batch(r, batch)
@@ -376,23 +383,14 @@ def test_max_tasks_per_child_recycles(r, redis_server, worker, capsys):
 
 def test_max_memory_per_child_recycles(r, worker):
     w = worker(*FAST, "--max-memory-per-child", 1)  # KiB: always over
-    seen = set(w.children())
-    stop = threading.Event()
-    t = threading.Thread(target=watch_children, args=(w, stop, seen),
-                         daemon=True)
-    t.start()
     batch = HashBatch("mm", 20, iterations=20000, distinct=5)
-    enqueue_fast(r, batch.messages())
-    wait_drained(r, 60)
-    stop.set()
-    t.join()
+    seen = drain_watching_children(r, w, batch)
     c = check_batch(r, batch)
     assert_check(c)
     assert c.redelivered == 0
     # Every child passes the limit with its first task and retires after
     # the tasks it holds (at most 4 of the 20): at least 4 recyclings, as
-    # the worker's log counts them (sampling the children can miss
-    # short-lived ones on a busy machine).
+    # the worker's log counts them.
     recycled = w.log().count("limit; recycling it")
     assert recycled >= 4, (recycled, seen)
     assert w.alive()
