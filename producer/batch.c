@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "delivery.h"
 #include "idmap.h"
+#include "keys.h"
 #include "lines.h"
 #include "log.h"
 #include "progress.h"
@@ -429,8 +430,13 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
                    (it->due_ms < 0 && r->type == REDIS_REPLY_STRING)) {
             b->sent++;
             b->last_queued_line = it->lineno;
-            const char *id = it->user_id ? it->user_id : r->str;
-            size_t idlen = it->user_id ? strlen(it->user_id) : r->len;
+            /* An id-less task's id: "<queue>/<entry id>". */
+            char tid[KEYS_MAX];
+            if (it->user_id == NULL)
+                snprintf(tid, sizeof(tid), "%s/%.*s", b->o->queue,
+                         (int)r->len, r->str);
+            const char *id = it->user_id ? it->user_id : tid;
+            size_t idlen = strlen(id);
             if (b->o->wait) {
                 idmap_add(&b->ids, id, idlen);
             } else {

@@ -43,7 +43,8 @@ static int dead_list(struct conn *c, const char *key, const char *prefix,
                      long count, int as_json);
 static void dead_print(json_t *doc);
 static int dead_ensure_group(struct conn *c, const char *queue_key);
-static char *dead_message(const struct dead_entry *d, size_t *len, char **tid);
+static char *dead_message(const struct dead_entry *d, const char *qname,
+                          size_t *len, char **tid);
 static int dead_move(struct conn *c, const char *key, const char *prefix,
                      const redisReply *range, struct dead_tally *t);
 static int dead_requeue_ids(struct conn *c, const char *key, const char *prefix,
@@ -167,18 +168,19 @@ dead_entry_json(const struct dead_entry *d, const char *prefix)
     const char *qname = NULL;
 
     json_object_set_new(o, "entry", json_stringn(d->id->str, d->id->len));
-    /* Without an "id", the task id was the entry id in its queue. */
+    if (d->queue != NULL)
+        qname = dead_queue_name(d->queue->str, prefix);
+    /* Without an "id", the task id was "<queue>/<entry id in it>". */
+    char tid[KEYS_MAX];
     if (json_is_string(idv))
         json_object_set(o, "id", idv);
-    else if (d->entry != NULL)
-        json_object_set_new(o, "id",
-                            json_stringn(d->entry->str, d->entry->len));
+    else if (d->entry != NULL && qname != NULL &&
+             keys_task_id(tid, sizeof(tid), qname, d->entry->str) == 0)
+        json_object_set_new(o, "id", json_string(tid));
     else
         json_object_set_new(o, "id", json_null());
     json_t *task = json_object_get(msg, "task");
     json_object_set(o, "task", json_is_string(task) ? task : json_null());
-    if (d->queue != NULL)
-        qname = dead_queue_name(d->queue->str, prefix);
     json_object_set_new(o, "queue", qname ? json_string(qname) : json_null());
     json_object_set_new(o, "queue_key",
                         d->queue ? json_stringn(d->queue->str, d->queue->len)
@@ -364,24 +366,27 @@ dead_ensure_group(struct conn *c, const char *queue_key)
 
 /*
  * The message to put back on the queue: the stored one, but with "id" set
- * to the entry id it had in its queue when it has no "id" of its own, so
- * that the task keeps its task id (and its result key).  Returns an owned
- * string of *len bytes, and in *tid the task id (owned; NULL if unknown).
+ * to "<queue>/<entry id>" (the id it had in its queue qname) when it has no
+ * "id" of its own, so that the task keeps its task id (and its result key).
+ * Returns an owned string of *len bytes, and in *tid the task id (owned;
+ * NULL if unknown).
  */
 static char *
-dead_message(const struct dead_entry *d, size_t *len, char **tid)
+dead_message(const struct dead_entry *d, const char *qname, size_t *len,
+             char **tid)
 {
     json_t *m =
         json_loadb(d->msg->str, d->msg->len, JSON_REJECT_DUPLICATES, NULL);
     json_t *idv = json_object_get(m, "id");
-    char *out = NULL;
+    char *out = NULL, id[KEYS_MAX];
 
     *tid = NULL;
     if (json_is_string(idv)) {
         *tid = xstrdup(json_string_value(idv));
     } else if (json_is_object(m) && d->entry != NULL &&
-               (idv = json_stringn(d->entry->str, d->entry->len)) != NULL) {
-        *tid = xstrdup(d->entry->str);
+               keys_task_id(id, sizeof(id), qname, d->entry->str) == 0 &&
+               (idv = json_string(id)) != NULL) {
+        *tid = xstrdup(id);
         json_object_set_new(m, "id", idv);
         out = json_dumps(m, JSON_COMPACT);
     }
@@ -444,7 +449,8 @@ dead_move(struct conn *c, const char *key, const char *prefix,
             }
             last_group = d->queue->str;
         }
-        msgs[i] = dead_message(d, &lens[i], &tids[i]);
+        msgs[i] = dead_message(d, dead_queue_name(d->queue->str, prefix),
+                               &lens[i], &tids[i]);
     }
 
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};

@@ -47,8 +47,8 @@ send_usage(FILE *out)
 "       celeriac send --batch FILE|- [--queue Q] [DELIVERY OPTIONS]\n"
 "                     [--wait [--timeout S]]\n"
 "\n"
-"Puts a task on a queue and prints its task id (the stream entry id; for a\n"
-"delayed task, the id celeriac picked).\n"
+"Puts a task on a queue and prints its task id (QUEUE/ENTRY-ID, with the\n"
+"stream entry id; for a delayed task, the id celeriac picked).\n"
 "\n"
 "  -a, --arg KEY=VALUE    an argument with a string value\n"
 "  -a, --arg KEY:=JSON    an argument with a JSON value: n:=3, f:=true,\n"
@@ -412,7 +412,8 @@ send_one(struct cli *cli, const char *task, json_t *args,
     if (due_ms >= 0 && r->type == REDIS_REPLY_INTEGER) {
         id = xstrdup(token);
     } else if (due_ms < 0 && r->type == REDIS_REPLY_STRING) {
-        id = xstrndup(r->str, r->len);
+        /* An id-less task's id: "<queue>/<entry id>" (keys_task_id). */
+        id = xasprintf("%s/%.*s", o->queue, (int)r->len, r->str);
     } else {
         conn_report_error(
             &conn, due_ms >= 0 ? "the delayed task (ZADD)" : "the task (XADD)",

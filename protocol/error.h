@@ -16,6 +16,10 @@
 #define ERROR_EXPIRED "Expired"
 #define ERROR_MAX_DELIVERIES "MaxDeliveriesExceeded"
 #define ERROR_INTERNAL "InternalError"
+/* The outcome could not be stored as planned: a key the finish script
+ * writes (reply stream, scheduled set, dead-letter stream) has the wrong
+ * type. */
+#define ERROR_STORE_FAILED "StoreFailed"
 
 /* A fixed-size error: no allocation, so it can be filled anywhere. */
 struct proto_error {

@@ -74,3 +74,87 @@ keys_valid_name(const char *name)
     }
     return 1;
 }
+
+int
+keys_reply_prefix(char *buf, size_t n, const char *prefix)
+{
+    return keys_fmt(buf, n, prefix, "reply", "");
+}
+
+int
+keys_is_reply(const char *prefix, const char *key)
+{
+    static const char kind[] = "reply:";
+    size_t plen = strlen(prefix), klen = sizeof(kind) - 1;
+    return strncmp(key, prefix, plen) == 0 &&
+           strncmp(key + plen, kind, klen) == 0 && key[plen + klen] != '\0';
+}
+
+int
+keys_task_id(char *buf, size_t n, const char *queue, const char *entry_id)
+{
+    int r = snprintf(buf, n, "%s/%s", queue, entry_id);
+    return (r < 0 || (size_t)r >= n) ? -1 : 0;
+}
+
+int
+keys_valid_prefix(const char *prefix)
+{
+    size_t len = strlen(prefix);
+    if (len == 0 || len > KEYS_PREFIX_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)prefix[i];
+        if (c <= ' ' || c >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* Length of the UTF-8 sequence at s (at most n bytes), or 0 if invalid:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t
+keys_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned min, cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2, min = 0x80, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3, min = 0x800, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4, min = 0x10000, cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+int
+keys_valid_worker(const char *name)
+{
+    const unsigned char *s = (const unsigned char *)name;
+    size_t len = strlen(name);
+    if (!keys_valid_name(name))
+        return 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = keys_utf8_len(s + i, len - i);
+        if (k == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}

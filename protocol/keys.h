@@ -4,7 +4,8 @@
  * configurable prefix (KEYS_DEFAULT_PREFIX unless --prefix is given) so that
  * several deployments can share one Redis.  The functions write into a
  * caller's buffer of KEYS_MAX bytes and return 0, or -1 if the name would not
- * fit.
+ * fit.  A worker writes only to the kinds of keys listed here (PROTOCOL.md,
+ * "What a worker writes").
  */
 #ifndef CELERIAC_KEYS_H
 #define CELERIAC_KEYS_H
@@ -20,6 +21,9 @@
 /* The reply stream field that carries a result document. */
 #define KEYS_RESULT_FIELD "result"
 #define KEYS_MAX 512
+/* Longest --prefix: with it, every key name fits in KEYS_MAX (the longest
+ * is "<prefix>worker:<name>" and "<prefix>result:<queue>/<entry id>"). */
+#define KEYS_PREFIX_MAX 128
 
 /* <prefix>queue:<name> — the stream a queue lives in. */
 int keys_queue(char *buf, size_t n, const char *prefix, const char *name);
@@ -35,7 +39,25 @@ int keys_scheduled(char *buf, size_t n, const char *prefix);
 int keys_workers(char *buf, size_t n, const char *prefix);
 /* <prefix>worker:<name> — one worker's heartbeat record (hash with TTL). */
 int keys_worker(char *buf, size_t n, const char *prefix, const char *name);
+/* <prefix>reply: — every reply stream's name starts with this. */
+int keys_reply_prefix(char *buf, size_t n, const char *prefix);
+/* 1 if key is a reply stream name of this prefix: "<prefix>reply:" and at
+ * least one more byte (PROTOCOL.md, "Reply streams"). */
+int keys_is_reply(const char *prefix, const char *key);
+/*
+ * The task id of a message without "id": "<queue name>/<entry id>", unique
+ * across queues (entry ids are unique only within one stream).  A client
+ * computes it from the queue name and the id XADD returned.
+ */
+int keys_task_id(char *buf, size_t n, const char *queue,
+                 const char *entry_id);
 /* Checks a queue name: 1..PROTOCOL_MAX_NAME printable bytes, no spaces. */
 int keys_valid_name(const char *name);
+/* Checks a key prefix: 1..KEYS_PREFIX_MAX printable ASCII bytes, no
+ * spaces. */
+int keys_valid_prefix(const char *prefix);
+/* Checks a worker (consumer) name: 1..PROTOCOL_MAX_NAME bytes of valid
+ * UTF-8 with no spaces, commas or control characters. */
+int keys_valid_worker(const char *name);
 
 #endif

@@ -27,7 +27,9 @@
  *   KEYS[1]  the queue stream
  *   ARGV[1]  the consumer group       ARGV[2]  this worker's consumer name
  *   ARGV[3]  result TTL in seconds    ARGV[4]  the scheduled sorted set
- *   ARGV[5]  the dead-letter stream
+ *   ARGV[5]  the dead-letter stream   ARGV[6]  the reply stream prefix
+ *            ("<prefix>reply:")       ARGV[7]  approximate MAXLEN of a
+ *                                              reply stream
  *   then one record per task, its mode first:
  *     F  entry id, result key, result document, reply_to ("" for none)
  *     R  entry id, result key, RETRY document, due time (Unix ms),
@@ -35,18 +37,30 @@
  *     D  entry id, result key, result document, reply_to, the original
  *        message, the dead-letter reason (JSON)
  *
+ * All or nothing, per record: before its first write the script checks
+ * every key a record writes besides its result key (reply_to named under
+ * ARGV[6] and a stream or absent, the scheduled set a sorted set or absent,
+ * the dead-letter stream a stream or absent, a numeric due time).  A record
+ * that fails a check is refused: nothing is done for it (its entry stays
+ * pending) and its answer is a string giving the reason, starting with the
+ * key's role ("reply_to", "scheduled" or "dead").  The result key belongs
+ * to celeriac: SET replaces whatever it holds.
+ *
  * A task is finished only if its entry was still pending in the group: the
  * first worker to finish a task (the one that held it, or one that took it
  * over) stores its result; a late or repeated finish changes nothing.  One
- * XACK acknowledges the whole batch; when it acknowledges fewer entries than
- * it was given, an entry counts as pending if it is still in the stream
- * (every finish deletes its entries in the same step).  Finished entries
- * leave the stream: those older than every entry still pending or unread
- * with one XTRIM MINID, the others with XDEL.  ARGV[2] (the consumer) is
- * not needed by the check; it is kept for logging on the server side
- * (MONITOR).  Returns one integer per task: 1 finished here, 0 skipped; an
- * error, with nothing changed, for a TTL that is not a positive whole
- * number, a malformed record or more than SCRIPTS_FINISH_MAX tasks.
+ * XACK acknowledges the records that passed the checks; when it
+ * acknowledges fewer entries than it was given, an entry counts as pending
+ * if it is still in the stream (every finish deletes its entries in the
+ * same step).  Finished entries leave the stream: those older than every
+ * entry still pending or unread with one XTRIM MINID, the others with XDEL;
+ * since nothing acknowledges an entry without storing its result in the
+ * same step, the trim removes only finished entries.  ARGV[2] (the
+ * consumer) is not needed by the check; it is kept for logging on the
+ * server side (MONITOR).  Returns one answer per task: 1 finished here, 0
+ * skipped, or the reason it was refused; an error, with nothing changed,
+ * for a TTL or MAXLEN that is not a positive whole number, an empty reply
+ * prefix, a malformed record or more than SCRIPTS_FINISH_MAX tasks.
  */
 extern const char scripts_finish[];
 
@@ -62,7 +76,8 @@ extern const char scripts_finish[];
  * entries idle longer than the visibility timeout (any consumer: a live
  * worker keeps its own entries fresh with scripts_touch).  Consumers with
  * no heartbeat and nothing pending are deleted.  Returns, per entry taken:
- * {id, fields or false, deliveries (after this one), previous consumer}.
+ * {id, fields or false, deliveries (after this one), previous consumer};
+ * nothing when KEYS[1] is not a stream.
  */
 extern const char scripts_claim[];
 
@@ -70,7 +85,8 @@ extern const char scripts_claim[];
  * Keeps this worker's in-flight entries fresh (resets their idle time
  * without counting a delivery).  KEYS[1] stream, ARGV[1] group, ARGV[2]
  * this consumer, then entry ids.  Returns the ids that are no longer
- * pending for this consumer (taken over elsewhere).
+ * pending for this consumer (taken over elsewhere); nothing when KEYS[1]
+ * is not a stream.
  */
 extern const char scripts_touch[];
 
@@ -78,8 +94,11 @@ extern const char scripts_touch[];
  * Moves due scheduled tasks to their queues, each exactly once.
  * KEYS[1] the scheduled sorted set, ARGV[1] now (Unix ms), ARGV[2] most to
  * move, ARGV[3] queue key prefix ("<prefix>queue:").  A member is a task
- * message whose "queue" field names its queue ("default" if absent).
- * Returns the number moved.
+ * message whose "queue" field names its queue ("default" if absent).  A
+ * member is removed only together with its XADD: one whose queue key holds
+ * something other than a stream stays in the set.  Returns {number moved,
+ * then up to 10 reasons for members left in place}; {0} when KEYS[1] is not
+ * a sorted set.
  */
 extern const char scripts_move[];
 

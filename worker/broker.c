@@ -515,15 +515,22 @@ static int
 broker_send_batch(struct broker_batch *bb)
 {
     struct broker *b = bb->b;
-    size_t argc = 0, max = 9 + SCRIPTS_RECORD_MAX * (size_t)bb->n;
-    const char **argv = xcalloc(max, sizeof(char *));
-    size_t *lens = xcalloc(max, sizeof(size_t));
-    char ttl[24], sched[KEYS_MAX], dead[KEYS_MAX];
+    size_t argc = 0, max = 11 + SCRIPTS_RECORD_MAX * (size_t)bb->n;
+    char ttl[24], rmax[24], sched[KEYS_MAX], dead[KEYS_MAX], rpre[KEYS_MAX];
     struct slot *s;
 
     snprintf(ttl, sizeof(ttl), "%ld", b->result_ttl);
-    keys_scheduled(sched, sizeof(sched), b->prefix);
-    keys_dead(dead, sizeof(dead), b->prefix);
+    snprintf(rmax, sizeof(rmax), "%ld",
+             b->reply_maxlen > 0 ? b->reply_maxlen : BROKER_REPLY_MAXLEN);
+    if (keys_scheduled(sched, sizeof(sched), b->prefix) < 0 ||
+        keys_dead(dead, sizeof(dead), b->prefix) < 0 ||
+        keys_reply_prefix(rpre, sizeof(rpre), b->prefix) < 0) {
+        log_error("--prefix '%s' is too long for celeriac's key names",
+                  b->prefix);
+        return -1;
+    }
+    const char **argv = xcalloc(max, sizeof(char *));
+    size_t *lens = xcalloc(max, sizeof(size_t));
 #define BROKER_ARG(p, l) (argv[argc] = (p), lens[argc++] = (l))
     if (bb->evaled || b->sha[0] == '\0') {
         BROKER_ARG("EVAL", 4);
@@ -539,6 +546,8 @@ broker_send_batch(struct broker_batch *bb)
     BROKER_ARG(ttl, strlen(ttl));
     BROKER_ARG(sched, strlen(sched));
     BROKER_ARG(dead, strlen(dead));
+    BROKER_ARG(rpre, strlen(rpre));
+    BROKER_ARG(rmax, strlen(rmax));
     TAILQ_FOREACH(s, &bb->slots, entry)
     {
         /* One record (scripts.h): mode, entry, key, document, then the
@@ -592,10 +601,19 @@ broker_finish_cb(redisAsyncContext *ac, void *r, void *privdata)
     while ((s = TAILQ_FIRST(&bb->slots)) != NULL) {
         TAILQ_REMOVE(&bb->slots, s, entry);
         int applied = 1;
-        if (reply->type == REDIS_REPLY_ARRAY && i < reply->elements &&
-            reply->element[i]->type == REDIS_REPLY_INTEGER)
-            applied = reply->element[i]->integer != 0;
+        const redisReply *e = reply->type == REDIS_REPLY_ARRAY &&
+                                      i < reply->elements
+                                  ? reply->element[i]
+                                  : NULL;
         i++;
+        if (e != NULL && e->type == REDIS_REPLY_STRING && b->cbs.refused) {
+            /* Nothing was done for this record: it is still pending. */
+            slot_move(b->slots, s, SLOT_DONE);
+            b->cbs.refused(b->arg, s, e->str);
+            continue;
+        }
+        if (e != NULL && e->type == REDIS_REPLY_INTEGER)
+            applied = e->integer != 0;
         b->cbs.finished(b->arg, s, applied);
     }
     free(bb);
@@ -675,7 +693,8 @@ broker_claim(struct broker *b, int queue, unsigned count, long visibility_ms)
     char cnt[24], vis[24], wprefix[KEYS_MAX];
     snprintf(cnt, sizeof(cnt), "%u", count);
     snprintf(vis, sizeof(vis), "%ld", visibility_ms);
-    snprintf(wprefix, sizeof(wprefix), "%sworker:", b->prefix);
+    if (keys_worker(wprefix, sizeof(wprefix), b->prefix, "") < 0)
+        return -1;
     const char *argv[] = {"EVAL",     scripts_claim, "1",    b->streams[queue],
                           KEYS_GROUP, b->consumer,   vis,    cnt,
                           wprefix};
@@ -758,8 +777,9 @@ broker_move(struct broker *b, long long now_ms, unsigned max)
     char sched[KEYS_MAX], qprefix[KEYS_MAX], now[24], cnt[24];
     if (!b->wr.ready)
         return;
-    keys_scheduled(sched, sizeof(sched), b->prefix);
-    snprintf(qprefix, sizeof(qprefix), "%squeue:", b->prefix);
+    if (keys_scheduled(sched, sizeof(sched), b->prefix) < 0 ||
+        keys_queue(qprefix, sizeof(qprefix), b->prefix, "") < 0)
+        return;
     snprintf(now, sizeof(now), "%lld", now_ms);
     snprintf(cnt, sizeof(cnt), "%u", max);
     const char *argv[] = {"EVAL", scripts_move, "1", sched, now, cnt, qprefix};
@@ -774,8 +794,19 @@ broker_move_cb(redisAsyncContext *ac, void *r, void *privdata)
     (void)privdata;
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
         log_warnx("moving due scheduled tasks failed: %s", reply->str);
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && b->cbs.moved)
-        b->cbs.moved(b->arg, reply->integer);
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements < 1 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER)
+        return;
+    /* {moved, reasons for the due tasks left in place...} */
+    for (size_t i = 1; i < reply->elements; i++)
+        if (reply->element[i]->type == REDIS_REPLY_STRING)
+            log_warnx("a due scheduled task stays in the scheduled set: %s; "
+                      "make that key a stream (or delete it) so it can be "
+                      "delivered",
+                      reply->element[i]->str);
+    if (b->cbs.moved)
+        b->cbs.moved(b->arg, reply->element[0]->integer);
 }
 
 /* ---- watchdog ---- */

@@ -16,6 +16,9 @@
 #include "redisurl.h"
 #include "slot.h"
 
+/* Default approximate length bound of a reply stream (--reply-maxlen). */
+#define BROKER_REPLY_MAXLEN 100000L
+
 /* What the broker tells its owner. */
 struct broker_cbs {
     /* The read (or write) connection became usable. */
@@ -33,6 +36,11 @@ struct broker_cbs {
     void (*finished)(void *arg, struct slot *s, int applied);
     /* The finish of s did not reach Redis; s must be finished again. */
     void (*unfinished)(void *arg, struct slot *s);
+    /* The finish script refused s's record, changing nothing for it (a
+     * key it writes has the wrong type); why is the script's reason,
+     * starting with the key's role ("reply_to", "scheduled" or "dead").
+     * s is DONE again, on no list: the owner stores another outcome. */
+    void (*refused)(void *arg, struct slot *s, const char *why);
     /* The heartbeat was stored (ok) or not. */
     void (*beat)(void *arg, int ok);
     /* entry_id of queue is no longer pending for this worker. */
@@ -68,6 +76,8 @@ struct broker {
     char **streams;            /* owned: queue stream keys */
     int nstreams;
     long result_ttl;
+    long reply_maxlen;         /* approximate MAXLEN of reply streams; 0:
+                                  BROKER_REPLY_MAXLEN */
     struct broker_conn rd, wr;
     long long rd_client_id; /* CLIENT ID of the read connection */
     char sha[41];           /* SHA1 of the finish script */

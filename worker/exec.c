@@ -9,6 +9,7 @@
 #include "error.h"
 #include "hash.h"
 #include "hashtask.h"
+#include "keys.h"
 #include "log.h"
 #include "message.h"
 #include "policy.h"
@@ -41,6 +42,7 @@ struct exec_attempt {
 
 static int exec_hash(json_t *args, char **value_json,
                      struct proto_error *err);
+static int exec_reply_ok(const struct exec_env *env, const char *reply_to);
 static void exec_finish(const struct exec_attempt *a, const char *value,
                         const struct proto_error *err, int may_retry,
                         int expired, struct exec_out *out);
@@ -74,6 +76,16 @@ exec_hash(json_t *args, char **value_json, struct proto_error *err)
     return 0;
 }
 
+/* 1 if reply_to names a reply stream of this worker's prefix: a task
+ * message must never make a worker write outside celeriac's own keys. */
+static int
+exec_reply_ok(const struct exec_env *env, const char *reply_to)
+{
+    return reply_to != NULL &&
+           keys_is_reply(env->prefix ? env->prefix : KEYS_DEFAULT_PREFIX,
+                         reply_to);
+}
+
 /* Encodes the outcome of one attempt into *out. */
 static void
 exec_finish(const struct exec_attempt *a, const char *value,
@@ -82,8 +94,12 @@ exec_finish(const struct exec_attempt *a, const char *value,
 {
     const struct message *m = a->m;
     int64_t now = result_now_us();
+    char tid[KEYS_MAX];
+    if (m->id == NULL &&
+        keys_task_id(tid, sizeof(tid), a->queue, a->entry_id) < 0)
+        fatalx("%s: task id of entry %s is too long", __func__, a->entry_id);
     struct result r = {
-        .id = m->id ? m->id : a->entry_id,
+        .id = m->id ? m->id : tid,
         .task = m->task,
         .status = RESULT_SUCCESS,
         .value_json = value,
@@ -113,7 +129,9 @@ exec_finish(const struct exec_attempt *a, const char *value,
         }
     }
     out->id = xstrdup(r.id);
-    out->reply_to = m->reply_to ? xstrdup(m->reply_to) : NULL;
+    out->reply_to = exec_reply_ok(a->env, m->reply_to)
+                        ? xstrdup(m->reply_to)
+                        : NULL;
     out->doc = result_encode(&r, &out->doc_len);
     if (out->doc == NULL || (out->status == EXEC_RETRY && out->sched == NULL))
         fatalx("%s: cannot encode the result of task %s", __func__, r.id);
@@ -135,6 +153,15 @@ exec_run(const struct exec_env *env, const char *entry_id, const char *queue,
         policy_decode(m.root, &pol, &err) < 0)
         goto done;
     a.pol = &pol;
+    if (m.reply_to != NULL && !exec_reply_ok(env, m.reply_to)) {
+        const char *pre = env->prefix ? env->prefix : KEYS_DEFAULT_PREFIX;
+        proto_error_set(&err, ERROR_INVALID_MESSAGE,
+                        "field 'reply_to' must name a reply stream "
+                        "'%sreply:<token>', not '%.200s'; a worker writes "
+                        "only to celeriac's own keys",
+                        pre, m.reply_to);
+        goto done;
+    }
     if (pol.expires_us > 0 && a.started_us > pol.expires_us) {
         char at[32];
         result_format_time(at, pol.expires_us);

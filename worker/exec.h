@@ -23,8 +23,10 @@ enum exec_status {
 /* Where a result goes.  Every pointer is owned; exec_out_clear() frees. */
 struct exec_out {
     enum exec_status status;
-    char *id;       /* task id: the message's "id", else the entry id */
-    char *reply_to; /* reply stream, NULL when none */
+    char *id;       /* task id: the message's "id", else
+                       "<queue>/<entry id>" (keys_task_id) */
+    char *reply_to; /* reply stream, NULL when none or not a reply stream
+                       of env->prefix */
     char *doc;      /* the result document (JSON) */
     size_t doc_len;
     char *sched;    /* EXEC_RETRY: the message to schedule */
@@ -34,6 +36,8 @@ struct exec_out {
 /* What a run needs from its surroundings; pointers are borrowed. */
 struct exec_env {
     const char *worker;          /* consumer name recorded in results */
+    const char *prefix;          /* key prefix; reply_to must name a key
+                                    "<prefix>reply:..." (NULL: default) */
     unsigned default_time_limit_ms; /* when the message has none; 0 none */
     int report_rss;              /* children report their peak memory */
     /* Called just before a task with a time limit runs. */
@@ -43,16 +47,17 @@ struct exec_env {
 
 /*
  * Runs the message msg[0..len), delivered from stream entry entry_id of
- * queue, for the attempts-th time, and fills *out (always: bad input yields
- * a FAILURE document).
+ * queue (its name), for the attempts-th time, and fills *out (always: bad
+ * input, including a reply_to outside "<prefix>reply:", yields a FAILURE
+ * document).
  */
 void exec_run(const struct exec_env *env, const char *entry_id,
               const char *queue, const char *msg, size_t len,
               unsigned attempts, struct exec_out *out);
 /*
  * Fills *out for an attempt that failed outside the task with err_type and
- * err_msg.  msg may be NULL or undecodable: then the entry id is the task
- * id.  With may_retry, a retryable error with retries left becomes
+ * err_msg.  msg may be NULL or undecodable: then the task id is
+ * "<queue>/<entry id>".  With may_retry, a retryable error with retries left becomes
  * EXEC_RETRY.  started_us is when the attempt began (Unix us).
  */
 void exec_failure(const struct exec_env *env, const char *entry_id,

@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "broker.h"
 #include "config.h"
 #include "keys.h"
 #include "log.h"
@@ -50,6 +51,8 @@ main_usage(FILE *f)
 "  -n, --name NAME          consumer name (default hostname:pid)\n"
 "      --prefix P           Redis key prefix (default %s)\n"
 "      --result-ttl S       seconds results are kept (default %ld)\n"
+"      --reply-maxlen N     keep about N results in a reply stream at most\n"
+"                           (default %ld)\n"
 "\n"
 "Reliability (see docs/RELIABILITY.md):\n"
 "      --visibility-timeout S  a task held this long by a worker that does\n"
@@ -76,7 +79,7 @@ main_usage(FILE *f)
 "tasks stay pending in Redis.  See README.md and protocol/PROTOCOL.md.\n",
             REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, sysconf(_SC_NPROCESSORS_ONLN),
             CONFIG_DEFAULT_PREFETCH_MIB, KEYS_DEFAULT_PREFIX,
-            CONFIG_DEFAULT_RESULT_TTL,
+            CONFIG_DEFAULT_RESULT_TTL, BROKER_REPLY_MAXLEN,
             CONFIG_DEFAULT_VISIBILITY_MS / 1000, CONFIG_DEFAULT_MAX_DELIVERIES,
             CONFIG_DEFAULT_HEARTBEAT_MS / 1000.0,
             CONFIG_DEFAULT_REDIS_TIMEOUT_MS / 1000);
@@ -179,6 +182,7 @@ main(int argc, char **argv)
         {"heartbeat", required_argument, NULL, 1005},
         {"redis-timeout", required_argument, NULL, 1006},
         {"prefetch-mib", required_argument, NULL, 1007},
+        {"reply-maxlen", required_argument, NULL, 1008},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -226,16 +230,23 @@ main(int argc, char **argv)
             cfg.prefetch_bytes = v << 20;
             break;
         case 'n':
-            if (!keys_valid_name(optarg)) {
-                fprintf(stderr, "celeriac-worker: bad --name '%s': use 1 to "
-                                "200 printable characters without spaces\n",
-                        optarg);
+            if (!keys_valid_worker(optarg)) {
+                fprintf(stderr, "celeriac-worker: bad --name: use 1 to %d "
+                                "bytes of printable ASCII or UTF-8 without "
+                                "spaces, commas or control characters\n",
+                        PROTOCOL_MAX_NAME);
                 goto out;
             }
             free(cfg.name);
             cfg.name = xstrdup(optarg);
             break;
         case 'P':
+            if (!keys_valid_prefix(optarg)) {
+                fprintf(stderr, "celeriac-worker: bad --prefix: use 1 to %d "
+                                "printable ASCII characters without spaces\n",
+                        KEYS_PREFIX_MAX);
+                goto out;
+            }
             free(cfg.prefix);
             cfg.prefix = xstrdup(optarg);
             break;
@@ -244,6 +255,11 @@ main(int argc, char **argv)
                             &v) < 0)
                 goto out;
             cfg.result_ttl = v;
+            break;
+        case 1008:
+            if (main_number("--reply-maxlen", optarg, 1, 1000000000L, &v) < 0)
+                goto out;
+            cfg.reply_maxlen = v;
             break;
         case 'l':
             if (log_parse_level(optarg) < 0) {

@@ -108,6 +108,7 @@ static void parent_on_entry(void *arg, int queue, const char *entry_id,
 static void parent_on_read_done(void *arg);
 static void parent_on_finished(void *arg, struct slot *s, int applied);
 static void parent_on_unfinished(void *arg, struct slot *s);
+static void parent_on_refused(void *arg, struct slot *s, const char *why);
 static void parent_on_beat(void *arg, int ok);
 static void parent_on_taken(void *arg, int queue, const char *entry_id);
 static void parent_on_moved(void *arg, long long n);
@@ -538,6 +539,55 @@ parent_on_unfinished(void *arg, struct slot *s)
     }
 }
 
+/*
+ * The finish script refused the record of s and did nothing for it (a key
+ * it writes has the wrong type; PROTOCOL.md, "What a worker writes"): the
+ * task gets a FAILURE result of type StoreFailed saying why, stored
+ * without the part that failed, so it poisons only itself.  A final record
+ * with no reply_to is never refused; the chain ends there.
+ */
+static void
+parent_on_refused(void *arg, struct slot *s, const char *why)
+{
+    struct parent *p = arg;
+    int reply_bad = strncmp(why, "reply_to", 8) == 0;
+    char text[480], before[300] = "";
+    struct exec_out out;
+
+    if (s->res_mode[0] == SCRIPTS_FINAL[0] && s->res_reply_to[0] == '\0') {
+        log_error("Redis refused the result of task %s: %s", s->entry_id,
+                  why);
+        parent_on_unfinished(p, s);
+        return;
+    }
+    json_t *doc = json_loadb(s->res_doc, s->res_doc_len, 0, NULL);
+    json_t *e = json_object_get(doc, "error");
+    if (json_is_string(json_object_get(e, "type")))
+        snprintf(before, sizeof(before), "; the attempt had ended with %s: %s",
+                 json_string_value(json_object_get(e, "type")),
+                 json_is_string(json_object_get(e, "message"))
+                     ? json_string_value(json_object_get(e, "message"))
+                     : "");
+    snprintf(text, sizeof(text), "%s: %.200s%s",
+             reply_bad ? "the result could not be sent to its reply stream"
+             : s->res_mode[0] == SCRIPTS_RETRY[0]
+                 ? "the retry could not be scheduled"
+                 : "the task could not be dead-lettered",
+             why, before);
+    json_decref(doc);
+    exec_failure(&p->env, s->entry_id, p->cfg->queues[s->queue], s->msg,
+                 s->msg_len, s->attempts, ERROR_STORE_FAILED, text,
+                 s->started_us ? s->started_us : result_now_us(), 0, &out);
+    if (reply_bad) {
+        free(out.reply_to);
+        out.reply_to = NULL;
+    }
+    log_error("task %s failed: %s; fix or delete that key", out.id, text);
+    parent_store(p, s, &out);
+    exec_out_clear(&out);
+    parent_kick(p);
+}
+
 /* ---- outcomes ---- */
 
 /* Stores an outcome in s and queues it for finishing. */
@@ -747,6 +797,7 @@ parent_main(const struct config *cfg)
 
     p->cfg = cfg;
     p->env.worker = cfg->name;
+    p->env.prefix = cfg->prefix;
     p->env.default_time_limit_ms = cfg->time_limit_ms;
     p->env.report_rss = cfg->max_memory_kb > 0;
     result_format_time(p->started_at, result_now_us());
@@ -818,6 +869,7 @@ parent_main(const struct config *cfg)
         .read_done = parent_on_read_done,
         .finished = parent_on_finished,
         .unfinished = parent_on_unfinished,
+        .refused = parent_on_refused,
         .beat = parent_on_beat,
         .taken = parent_on_taken,
         .claim_done = parent_on_claim_done,
@@ -828,6 +880,7 @@ parent_main(const struct config *cfg)
                      cfg->redis_timeout_ms, cfg->block_ms, &p->slots, &bcbs,
                      p) < 0)
         goto out;
+    p->broker.reply_maxlen = cfg->reply_maxlen;
     char *where = redisurl_describe(&cfg->url);
     log_info("celeriac-worker %s: %d children, prefetch %d, queues %s, "
              "Redis %s",

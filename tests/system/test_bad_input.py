@@ -102,8 +102,9 @@ CASES = [
 
 
 def send(r, fields):
-    """XADDs an entry with the given fields; returns the entry id."""
-    return r.xadd(QUEUE, fields).decode()
+    """XADDs an entry with the given fields; returns the task id of a
+    message without "id": "default/<entry id>"."""
+    return "default/" + r.xadd(QUEUE, fields).decode()
 
 
 def assert_still_serving(r, w, children_before):

@@ -19,6 +19,9 @@ STREAM = "celeriac:queue:finish-test"
 SCHED = "celeriac:scheduled"
 DEAD = "celeriac:dead"
 TTL = 600
+REPLY_PREFIX = "celeriac:reply:"
+REPLY = REPLY_PREFIX + "t1"
+MAXLEN = 1000
 
 
 def finish_script():
@@ -35,7 +38,7 @@ def fin(r):
     sha = r.script_load(finish_script())
 
     def call(records):
-        args = [GROUP, "tester", TTL, SCHED, DEAD]
+        args = [GROUP, "tester", TTL, SCHED, DEAD, REPLY_PREFIX, MAXLEN]
         for rec in records:
             args += rec
         return r.evalsha(sha, 1, STREAM, *args)
@@ -125,15 +128,15 @@ def test_reply_retry_and_dead_records(queue, fin):
     r = queue
     ids = add(r, 3)
     read(r, 3)
-    out = fin([final(ids[0], "ok", reply="replies"),
+    out = fin([final(ids[0], "ok", reply=REPLY),
                ["R", ids[1], "res:" + ids[1], "retrying", "1700000000000",
                 '{"task":"hash"}'],
-               ["D", ids[2], "res:" + ids[2], "failed", "replies",
+               ["D", ids[2], "res:" + ids[2], "failed", REPLY,
                 '{"task":"bad"}', '{"reason":"poison"}']])
     assert out == [1, 1, 1]
-    replies = [f[b"result"] for _, f in r.xrange("replies")]
+    replies = [f[b"result"] for _, f in r.xrange(REPLY)]
     assert replies == [b"ok", b"failed"]
-    assert 0 < r.ttl("replies") <= TTL
+    assert 0 < r.ttl(REPLY) <= TTL
     assert r.zrange(SCHED, 0, -1, withscores=True) == [
         (b'{"task":"hash"}', 1700000000000.0)]
     (_, dead), = r.xrange(DEAD)
@@ -183,5 +186,5 @@ def test_bad_ttl_refused(queue, fin, r):
     read(r, 1)
     with pytest.raises(redis.ResponseError, match="bad TTL"):
         r.evalsha(sha, 1, STREAM, GROUP, "tester", "1.5", SCHED, DEAD,
-                  *final(ids[0]))
+                  REPLY_PREFIX, MAXLEN, *final(ids[0]))
     assert r.xpending(STREAM, GROUP)["pending"] == 1

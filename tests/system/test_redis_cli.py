@@ -36,11 +36,12 @@ def test_xadd_then_get(redis_server, r, worker):
     entry = redis_server.cli("XADD", QUEUE, "*", "msg", msg).strip()
     assert entry.count("-") == 1, entry  # e.g. 1700000000000-0
 
-    out = wait_until(lambda: cli_get(redis_server, RESULT_PREFIX + entry),
+    tid = "default/" + entry
+    out = wait_until(lambda: cli_get(redis_server, RESULT_PREFIX + tid),
                      30, what="redis-cli GET of the result")
     doc = json.loads(out)
-    # The id is the stream entry id when the message names none.
-    assert doc["id"] == entry
+    # The id is "<queue>/<stream entry id>" when the message names none.
+    assert doc["id"] == tid
     assert doc["task"] == "hash"
     assert doc["status"] == "SUCCESS"
     assert doc["error"] is None
@@ -56,7 +57,7 @@ def test_xadd_then_get(redis_server, r, worker):
     assert r.xlen(QUEUE) == 0
     assert pending_count(r) == 0
     # Kept for the default result TTL of one day.
-    ttl = int(redis_server.cli("TTL", RESULT_PREFIX + entry))
+    ttl = int(redis_server.cli("TTL", RESULT_PREFIX + tid))
     assert 86400 - 60 <= ttl <= 86400
 
 
@@ -107,7 +108,8 @@ def test_unix_socket(redis_server, r, worker):
     worker(redis_url=redis_server.unix_url)
     entry = redis_server.cli("XADD", QUEUE, "*", "msg",
                              '{"task":"hash","args":{"data":"abc"}}').strip()
-    out = wait_until(lambda: cli_get(redis_server, RESULT_PREFIX + entry),
+    out = wait_until(lambda: cli_get(redis_server,
+                                     RESULT_PREFIX + "default/" + entry),
                      30, what="the result via the unix socket worker")
     assert json.loads(out)["result"]["digest"] == SHA512_ABC
 
@@ -120,7 +122,7 @@ def test_redis_py_example(redis_server, r, worker):
                                        "args": {"data": "abc",
                                                 "algorithm": "md5"}})})
     entry = entry.decode()
-    raw = wait_until(lambda: r.get("celeriac:result:" + entry), 30,
+    raw = wait_until(lambda: r.get("celeriac:result:default/" + entry), 30,
                      what="the result")
     doc = json.loads(raw)
     assert doc["result"]["digest"] == "900150983cd24fb0d6963f7d28e17f72"
@@ -228,13 +230,15 @@ def test_protocol_md_redis_cli_session(redis_server, r, worker, tmp_dir):
             assert len(got) == 1 and 86390 <= int(got[0]) <= 86400, got
             continue
         assert normalized(got) == normalized(want), (cmd, got, want)
-        # Where the doc shows an entry id as a task id, it is the id that
-        # the XADD before it returned.
+        # Where the doc shows "<queue>/<entry id>" as a task id, the entry
+        # id is the one that the XADD before it returned.
         for line in got:
             if line.startswith("{"):
                 doc = json.loads(line)
-                if ENTRY_ID.fullmatch(doc["id"]):
-                    assert doc["id"] in entry_ids, (doc["id"], entry_ids)
+                q, _, e = doc["id"].rpartition("/")
+                if q and ENTRY_ID.fullmatch(e):
+                    assert q == "default" and e in entry_ids, \
+                        (doc["id"], entry_ids)
 
 
 def test_protocol_md_python_example(redis_server, r, worker, tmp_dir):

@@ -234,7 +234,7 @@ def test_message_fields(r, celeriac):
                    "--no-retry-jitter")
     assert run.rc == 0, run
     [(eid, fields)] = r.xrange(QUEUE)
-    assert run.text().strip() == eid.decode()
+    assert run.text().strip() == "default/" + eid.decode()
     m = json.loads(fields[b"msg"])
     assert t0 + 60 <= m["expires"] <= time.time() + 60, m
     assert isinstance(m["expires"], float)

@@ -119,11 +119,11 @@ test_success(void **state)
     (void)state;
     run("{\"v\":1,\"task\":\"hash\",\"args\":{\"data\":\"abc\"}}");
     assert_int_equal(out.status, EXEC_SUCCESS);
-    /* No id in the message: the entry id is the task id. */
-    assert_string_equal(out.id, "1795316242007-0");
+    /* No id in the message: the task id is "<queue>/<entry id>". */
+    assert_string_equal(out.id, "default/1795316242007-0");
     assert_null(out.reply_to);
     assert_null(out.sched);
-    assert_string_equal(field("id"), "1795316242007-0");
+    assert_string_equal(field("id"), "default/1795316242007-0");
     assert_string_equal(field("task"), "hash");
     assert_string_equal(field("status"), "SUCCESS");
     assert_string_equal(field("worker"), "host:42");
@@ -146,11 +146,11 @@ test_id_reply_to_attempts(void **state)
 {
     (void)state;
     run_env(&env,
-            "{\"task\":\"hash\",\"id\":\"job-1\",\"reply_to\":\"r:1\","
+            "{\"task\":\"hash\",\"id\":\"job-1\",\"reply_to\":\"celeriac:reply:1\","
             "\"args\":{\"data_b64\":\"AP8=\",\"algorithm\":\"MD5\"}}",
             3);
     assert_string_equal(out.id, "job-1");
-    assert_string_equal(out.reply_to, "r:1");
+    assert_string_equal(out.reply_to, "celeriac:reply:1");
     assert_string_equal(field("id"), "job-1");
     assert_int_equal(json_integer_value(json_object_get(doc, "attempts")), 3);
     json_t *res = json_object_get(doc, "result");
@@ -169,7 +169,7 @@ test_bad_messages(void **state)
     run("not json");
     assert_int_equal(out.status, EXEC_FAILURE);
     expect_error("FAILURE", "InvalidMessage", "JSON");
-    assert_string_equal(out.id, "1795316242007-0");
+    assert_string_equal(out.id, "default/1795316242007-0");
     assert_true(json_is_null(json_object_get(doc, "task")));
     release(NULL);
 
@@ -179,10 +179,18 @@ test_bad_messages(void **state)
     assert_string_equal(field("task"), "resize");
     release(NULL);
 
-    run("{\"task\":\"hash\",\"id\":\"a1\",\"reply_to\":\"back\","
+    run("{\"task\":\"hash\",\"id\":\"a1\",\"reply_to\":\"celeriac:reply:back\","
         "\"args\":{\"data\":\"x\",\"algorithm\":\"sha999\"}}");
     expect_error("FAILURE", "UnknownAlgorithm", "sha999");
-    assert_string_equal(out.reply_to, "back");
+    assert_string_equal(out.reply_to, "celeriac:reply:back");
+    release(NULL);
+
+    /* A reply_to outside "<prefix>reply:" is refused and not used. */
+    run("{\"task\":\"hash\",\"id\":\"a2\",\"reply_to\":\"app:key\","
+        "\"args\":{\"data\":\"x\"}}");
+    expect_error("FAILURE", "InvalidMessage", "reply_to");
+    assert_null(out.reply_to);
+    assert_non_null(strstr(out.doc, "celeriac:reply:"));
     release(NULL);
 
     run("{\"task\":\"hash\",\"args\":{\"data_b64\":\"a b\"}}");
@@ -255,14 +263,15 @@ static void
 test_failure_for_lost_task(void **state)
 {
     (void)state;
-    const char *msg = "{\"task\":\"hash\",\"id\":\"w1\",\"reply_to\":\"rr\","
+    const char *msg = "{\"task\":\"hash\",\"id\":\"w1\","
+                      "\"reply_to\":\"celeriac:reply:rr\","
                       "\"args\":{\"data\":\"x\"}}";
     int64_t t0 = result_now_us() - 1000;
     exec_failure(&env, "5-0", "default", msg, strlen(msg), 5, ERROR_WORKER_LOST,
                  "the child was killed by signal 9", t0, 0, &out);
     assert_int_equal(out.status, EXEC_FAILURE);
     assert_string_equal(out.id, "w1");
-    assert_string_equal(out.reply_to, "rr");
+    assert_string_equal(out.reply_to, "celeriac:reply:rr");
     json_error_t jerr;
     doc = json_loadb(out.doc, out.doc_len, 0, &jerr);
     assert_non_null(doc);
@@ -280,7 +289,7 @@ test_failure_without_message(void **state)
                  "the stream entry has no 'msg' field", result_now_us(), 1,
                  &out);
     assert_int_equal(out.status, EXEC_FAILURE);
-    assert_string_equal(out.id, "6-0");
+    assert_string_equal(out.id, "default/6-0");
     assert_null(out.reply_to);
     json_error_t jerr;
     doc = json_loadb(out.doc, out.doc_len, 0, &jerr);
@@ -296,12 +305,12 @@ test_retry(void **state)
     /* A retryable failure with retries left becomes RETRY + schedule. */
     const char *msg = "{\"task\":\"hash\",\"max_retries\":2,"
                       "\"retry_backoff\":10,\"retry_jitter\":false,"
-                      "\"reply_to\":\"rr\",\"args\":{\"data\":\"x\"}}";
+                      "\"reply_to\":\"celeriac:reply:rr\",\"args\":{\"data\":\"x\"}}";
     int64_t now_ms = result_now_us() / 1000;
     exec_failure(&env, "7-0", "default", msg, strlen(msg), 1, ERROR_TIME_LIMIT,
                  "too slow", result_now_us(), 1, &out);
     assert_int_equal(out.status, EXEC_RETRY);
-    assert_string_equal(out.id, "7-0");
+    assert_string_equal(out.id, "default/7-0");
     json_error_t jerr;
     doc = json_loadb(out.doc, out.doc_len, 0, &jerr);
     assert_non_null(doc);
@@ -312,7 +321,7 @@ test_retry(void **state)
     assert_non_null(out.sched);
     json_t *s = json_loads(out.sched, 0, &jerr);
     assert_non_null(s);
-    assert_string_equal(json_string_value(json_object_get(s, "id")), "7-0");
+    assert_string_equal(json_string_value(json_object_get(s, "id")), "default/7-0");
     assert_string_equal(json_string_value(json_object_get(s, "queue")),
                         "default");
     assert_int_equal(json_integer_value(json_object_get(s, "retries")), 1);

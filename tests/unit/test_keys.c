@@ -125,6 +125,86 @@ test_valid_name(void **state)
     assert_false(keys_valid_name("a,b"));
 }
 
+static void
+test_reply_namespace(void **state)
+{
+    (void)state;
+    char buf[KEYS_MAX];
+    assert_int_equal(keys_reply_prefix(buf, sizeof(buf), "app1:"), 0);
+    assert_string_equal(buf, "app1:reply:");
+    assert_true(keys_is_reply("celeriac:", "celeriac:reply:x"));
+    assert_true(keys_is_reply("app1:", "app1:reply:abc:def"));
+    assert_false(keys_is_reply("celeriac:", "celeriac:reply:"));
+    assert_false(keys_is_reply("celeriac:", "celeriac:queue:default"));
+    assert_false(keys_is_reply("celeriac:", "celeriac:replyx"));
+    assert_false(keys_is_reply("celeriac:", "other:reply:x"));
+    assert_false(keys_is_reply("app1:", "celeriac:reply:x"));
+    assert_false(keys_is_reply("celeriac:", "celeriac:scheduled"));
+}
+
+static void
+test_task_id(void **state)
+{
+    (void)state;
+    char buf[KEYS_MAX], small[8];
+    assert_int_equal(keys_task_id(buf, sizeof(buf), "default",
+                                  "1700000000000-7"),
+                     0);
+    assert_string_equal(buf, "default/1700000000000-7");
+    assert_int_equal(keys_task_id(buf, sizeof(buf), "a/b", "5-1"), 0);
+    assert_string_equal(buf, "a/b/5-1");
+    assert_int_equal(keys_task_id(small, sizeof(small), "default", "5-1"),
+                     -1);
+    /* The longest queue name and entry id fit, with the longest prefix,
+     * in a result key. */
+    char q[PROTOCOL_MAX_NAME + 1], pre[KEYS_PREFIX_MAX + 1], id[KEYS_MAX];
+    memset(q, 'q', PROTOCOL_MAX_NAME);
+    q[PROTOCOL_MAX_NAME] = '\0';
+    memset(pre, 'p', KEYS_PREFIX_MAX);
+    pre[KEYS_PREFIX_MAX] = '\0';
+    assert_int_equal(keys_task_id(id, sizeof(id), q,
+                                  "18446744073709551615-18446744073709551615"),
+                     0);
+    assert_int_equal(keys_result(buf, sizeof(buf), pre, id), 0);
+}
+
+static void
+test_valid_prefix(void **state)
+{
+    (void)state;
+    char longest[KEYS_PREFIX_MAX + 2];
+    assert_true(keys_valid_prefix("celeriac:"));
+    assert_true(keys_valid_prefix("a"));
+    assert_false(keys_valid_prefix(""));
+    assert_false(keys_valid_prefix("with space:"));
+    assert_false(keys_valid_prefix("tab\t"));
+    assert_false(keys_valid_prefix("caf\xc3\xa9:"));
+    assert_false(keys_valid_prefix("del\x7f"));
+    memset(longest, 'p', KEYS_PREFIX_MAX);
+    longest[KEYS_PREFIX_MAX] = '\0';
+    assert_true(keys_valid_prefix(longest));
+    longest[KEYS_PREFIX_MAX] = 'p';
+    longest[KEYS_PREFIX_MAX + 1] = '\0';
+    assert_false(keys_valid_prefix(longest));
+}
+
+static void
+test_valid_worker(void **state)
+{
+    (void)state;
+    assert_true(keys_valid_worker("host:42"));
+    assert_true(keys_valid_worker("w\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80"));
+    assert_false(keys_valid_worker(""));
+    assert_false(keys_valid_worker("a b"));
+    assert_false(keys_valid_worker("a,b"));
+    assert_false(keys_valid_worker("bell\x07"));
+    assert_false(keys_valid_worker("bad\xff"));       /* not UTF-8 */
+    assert_false(keys_valid_worker("cut\xc3"));       /* truncated */
+    assert_false(keys_valid_worker("over\xc0\xaf"));  /* overlong '/' */
+    assert_false(keys_valid_worker("sur\xed\xa0\x80")); /* surrogate */
+    assert_false(keys_valid_worker("big\xf4\x90\x80\x80")); /* > U+10FFFF */
+}
+
 int
 main(void)
 {
@@ -135,6 +215,10 @@ main(void)
         cmocka_unit_test(test_too_small),
         cmocka_unit_test(test_longest_names_fit),
         cmocka_unit_test(test_valid_name),
+        cmocka_unit_test(test_reply_namespace),
+        cmocka_unit_test(test_task_id),
+        cmocka_unit_test(test_valid_prefix),
+        cmocka_unit_test(test_valid_worker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
