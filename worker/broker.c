@@ -561,8 +561,8 @@ broker_rescan(struct broker *b, unsigned count)
     if (n == 0) {
         b->rescan = 0;
         if (b->rescanned > 0)
-            log_info("handed out again %lu task(s) that were still pending "
-                     "for this worker (%s)",
+            log_info("re-read %lu entries still pending for this worker "
+                     "(%s); the ones it holds already are not run again",
                      b->rescanned, b->consumer);
         return -1;
     }

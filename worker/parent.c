@@ -449,7 +449,10 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
     struct parent *p = arg;
     struct slot *held;
     if (from != NULL && (held = parent_find(p, queue, entry_id)) != NULL) {
-        if (held->attempts < deliveries) /* we hold it already */
+        /* We hold it already.  Taken over from another worker, it has
+         * been delivered that often; re-read from our own name (after a
+         * reconnect), it has not run again. */
+        if (strcmp(from, p->cfg->name) != 0 && held->attempts < deliveries)
             held->attempts = deliveries;
         return;
     }

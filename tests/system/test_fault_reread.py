@@ -178,3 +178,35 @@ def test_lost_read_reply_is_read_again(r, redis_server, worker, capsys):
                done_after="%.2fs" % took, redelivered=c.redelivered)
     finally:
         proxy.close()
+
+
+def test_reconnect_does_not_rerun_held_tasks(r, worker, capsys):
+    """The re-read after a reconnect hands back the entries this worker is
+    still computing too: it must not run them a second time."""
+    name = "keeps-its-own"
+    w = worker("--name", name)
+    batch = HashBatch("held", 16, iterations=1500000, distinct=2)
+    enqueue_fast(r, batch.messages())
+    wait_until(lambda: len(pending_of(r, name)) >= 6, 30, interval=0.01,
+               what="the worker to hold tasks")
+    held = pending_of(r, name)
+
+    def read_conn():
+        return [int(c["id"]) for c in r.client_list()
+                if c.get("cmd") == "xreadgroup"]
+    ids = wait_until(read_conn, 30, what="the worker's read connection")
+    r.client_kill_filter(_id=ids[0])
+    wait_until(lambda: "connected to Redis at" in w.log() and
+               "(read connection)" in w.log(), 30,
+               what="the read connection to come back")
+    wait_drained(r, 120, what="all %d tasks to finish" % batch.n)
+    c = check_batch(r, batch)
+    assert_check(c)
+    assert_drained(r)
+    assert c.redelivered == 0, "tasks run twice: %s" % sorted(
+        (t, d["attempts"]) for t, d in c.docs.items() if d["attempts"] > 1)
+    assert "was finished by another worker first" not in w.log()
+    # The re-read did return what the worker held.
+    assert "entries still pending for this worker" in w.log(), w.log()
+    report(capsys, "reconnect_held", tasks=batch.n, held=len(held),
+           redelivered=c.redelivered)
