@@ -21,7 +21,8 @@
 #define BROKER_BACKOFF_MAX_MS 5000
 #define BROKER_COOL_MS 1000
 
-/* Set-up steps, passed as the privdata of their replies. */
+/* Set-up steps, passed as the privdata of their replies (with the queue
+ * index above the low byte, for BROKER_STEP_GROUP). */
 enum broker_step {
     BROKER_STEP_AUTH = 1,
     BROKER_STEP_SELECT,
@@ -47,7 +48,19 @@ static void broker_connect_cb(const redisAsyncContext *ac, int status);
 static void broker_disconnect_cb(const redisAsyncContext *ac, int status);
 static void broker_setup(struct broker_conn *c);
 static void broker_step_cb(redisAsyncContext *ac, void *r, void *privdata);
-static void broker_send_groups(struct broker *b, redisAsyncContext *ac);
+static void broker_send_groups(struct broker_conn *c);
+static int broker_push(struct broker_conn *c, redisCallbackFn *fn,
+                       void *priv, long budget_ms, int argc,
+                       const char **argv, const size_t *lens);
+static int broker_send(struct broker_conn *c, redisCallbackFn *fn,
+                       void *priv, int argc, const char **argv,
+                       const size_t *lens);
+static void broker_reply_cb(redisAsyncContext *ac, void *r, void *privdata);
+static int broker_permanent(enum broker_step step, const char *err);
+static int broker_rescan(struct broker *b, unsigned count);
+static void broker_pend_cb(redisAsyncContext *ac, void *r, void *privdata);
+static void broker_rescanned(struct broker *b, const redisReply *reply);
+static int broker_id_cmp(const char *a, const char *b);
 static void broker_read_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_cool_cb(evutil_socket_t fd, short what, void *arg);
 static int broker_send_batch(struct broker_batch *bb);
@@ -61,7 +74,7 @@ static void broker_claim_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_touch_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_move_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_watch_cb(evutil_socket_t fd, short what, void *arg);
-static void broker_watch(struct broker_conn *c, long long now, long limit);
+static void broker_watch(struct broker_conn *c, long long now);
 static void broker_drop(struct broker_conn *c, const char *why);
 static long long broker_now_ms(void);
 
@@ -95,6 +108,9 @@ broker_start(struct broker *b, struct event_base *base,
         }
         b->streams[i] = xstrdup(key);
     }
+    b->rescan_from = xcalloc((size_t)nqueues, sizeof(*b->rescan_from));
+    b->rescan_done = xcalloc((size_t)nqueues, 1);
+    b->rescan_page = xcalloc((size_t)nqueues, 1);
     b->rd.b = b->wr.b = b;
     b->rd.role = "read";
     b->wr.role = "write";
@@ -139,7 +155,8 @@ broker_connect(struct broker_conn *c)
     c->ready = 0;
     c->init_failed = 0;
     c->started_ms = broker_now_ms();
-    c->watch_head = NULL;
+    c->last_reply_ms = c->started_ms;
+    c->reqs_head = c->reqs_len = 0; /* hiredis answered every one */
     redisLibeventAttach(ac, b->base);
     redisAsyncSetConnectCallback(ac, broker_connect_cb);
     redisAsyncSetDisconnectCallback(ac, broker_disconnect_cb);
@@ -156,37 +173,128 @@ broker_setup(struct broker_conn *c)
     int argc = redisurl_auth_argv(b->url, argv, lens);
 
     if (argc > 0)
-        redisAsyncCommandArgv(c->ac, broker_step_cb,
-                              (void *)(intptr_t)BROKER_STEP_AUTH, argc, argv,
-                              lens);
-    if (b->url->db != 0)
-        redisAsyncCommand(c->ac, broker_step_cb,
-                          (void *)(intptr_t)BROKER_STEP_SELECT, "SELECT %d",
-                          b->url->db);
-    if (c == &b->rd) {
-        redisAsyncCommand(c->ac, broker_step_cb,
-                          (void *)(intptr_t)BROKER_STEP_CLIENT_ID,
-                          "CLIENT ID");
-        broker_send_groups(b, c->ac);
-    } else {
-        redisAsyncCommand(c->ac, broker_step_cb,
-                          (void *)(intptr_t)BROKER_STEP_SCRIPT,
-                          "SCRIPT LOAD %s", scripts_finish);
+        broker_send(c, broker_step_cb, (void *)(intptr_t)BROKER_STEP_AUTH,
+                    argc, argv, lens);
+    if (b->url->db != 0) {
+        char db[24];
+        snprintf(db, sizeof(db), "%d", b->url->db);
+        const char *sel[] = {"SELECT", db};
+        broker_send(c, broker_step_cb, (void *)(intptr_t)BROKER_STEP_SELECT,
+                    2, sel, NULL);
     }
-    redisAsyncCommand(c->ac, broker_step_cb,
-                      (void *)(intptr_t)BROKER_STEP_LAST, "PING");
+    if (c == &b->rd) {
+        const char *id[] = {"CLIENT", "ID"};
+        broker_send(c, broker_step_cb,
+                    (void *)(intptr_t)BROKER_STEP_CLIENT_ID, 2, id, NULL);
+        broker_send_groups(c);
+    } else {
+        const char *load[] = {"SCRIPT", "LOAD", scripts_finish};
+        broker_send(c, broker_step_cb, (void *)(intptr_t)BROKER_STEP_SCRIPT,
+                    3, load, NULL);
+    }
+    const char *ping[] = {"PING"};
+    broker_send(c, broker_step_cb, (void *)(intptr_t)BROKER_STEP_LAST, 1,
+                ping, NULL);
 }
 
 /* Creates each queue's consumer group (from the start of the stream, so
  * tasks sent before any worker ran are not skipped). */
 static void
-broker_send_groups(struct broker *b, redisAsyncContext *ac)
+broker_send_groups(struct broker_conn *c)
 {
-    for (int i = 0; i < b->nstreams; i++)
-        redisAsyncCommand(ac, broker_step_cb,
-                          (void *)(intptr_t)BROKER_STEP_GROUP,
-                          "XGROUP CREATE %s %s 0 MKSTREAM", b->streams[i],
-                          KEYS_GROUP);
+    struct broker *b = c->b;
+    for (int i = 0; i < b->nstreams; i++) {
+        const char *argv[] = {"XGROUP", "CREATE", b->streams[i], KEYS_GROUP,
+                              "0", "MKSTREAM"};
+        broker_send(c, broker_step_cb,
+                    (void *)(intptr_t)(BROKER_STEP_GROUP | (i << 8)), 6, argv,
+                    NULL);
+    }
+}
+
+/* ---- commands: every one is queued with its send time and budget ---- */
+
+/* Sends one command on c; fn (may be NULL) gets its reply, or NULL if the
+ * connection is lost first.  budget_ms bounds how long Redis may take to
+ * answer it once the commands before it are answered (the watchdog).
+ * Returns 0, or -1 if it cannot be sent (fn is then not called). */
+static int
+broker_push(struct broker_conn *c, redisCallbackFn *fn, void *priv,
+            long budget_ms, int argc, const char **argv, const size_t *lens)
+{
+    if (c->ac == NULL)
+        return -1;
+    if (redisAsyncCommandArgv(c->ac, broker_reply_cb, NULL, argc, argv,
+                              lens) != REDIS_OK)
+        return -1;
+    if (c->reqs_len == c->reqs_cap) { /* grow the ring, keeping its order */
+        unsigned cap = c->reqs_cap ? 2 * c->reqs_cap : 16;
+        struct broker_req *q = xcalloc(cap, sizeof(*q));
+        for (unsigned i = 0; i < c->reqs_len; i++)
+            q[i] = c->reqs[(c->reqs_head + i) % c->reqs_cap];
+        free(c->reqs);
+        c->reqs = q;
+        c->reqs_cap = cap;
+        c->reqs_head = 0;
+    }
+    struct broker_req *rq =
+        &c->reqs[(c->reqs_head + c->reqs_len) % c->reqs_cap];
+    rq->fn = fn;
+    rq->priv = priv;
+    rq->sent_ms = broker_now_ms();
+    rq->budget_ms = budget_ms;
+    c->reqs_len++;
+    return 0;
+}
+
+/* broker_push() with the usual budget, --redis-timeout. */
+static int
+broker_send(struct broker_conn *c, redisCallbackFn *fn, void *priv, int argc,
+            const char **argv, const size_t *lens)
+{
+    return broker_push(c, fn, priv, c->b->timeout_ms, argc, argv, lens);
+}
+
+/* Every reply (or NULL for a lost connection) arrives here first, in send
+ * order: it answers the head of the queue. */
+static void
+broker_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct broker_conn *c = ac->data;
+    (void)privdata;
+    if (c == NULL || c->reqs_len == 0)
+        return; /* cannot happen: every command is queued */
+    struct broker_req rq = c->reqs[c->reqs_head];
+    c->reqs_head = (c->reqs_head + 1) % c->reqs_cap;
+    c->reqs_len--;
+    if (r != NULL)
+        c->last_reply_ms = broker_now_ms();
+    if (rq.fn != NULL)
+        rq.fn(ac, r, rq.priv);
+}
+
+/*
+ * 1 if a set-up error means the configuration is wrong (a wrong or missing
+ * password, a database the server does not have, a queue key that is not a
+ * stream), 0 if trying again may help (LOADING, too many clients, ...).
+ */
+static int
+broker_permanent(enum broker_step step, const char *err)
+{
+    if (strncmp(err, "WRONGPASS", 9) == 0 || strncmp(err, "NOAUTH", 6) == 0 ||
+        strncmp(err, "NOPERM", 6) == 0)
+        return 1;
+    switch (step) {
+    case BROKER_STEP_AUTH: /* "ERR invalid password", "ERR AUTH <password>
+                            * called without any password configured" */
+        return strncmp(err, "ERR", 3) == 0 && strcasestr(err, "password");
+    case BROKER_STEP_SELECT: /* "ERR DB index is out of range" */
+        return strncmp(err, "ERR", 3) == 0 && strcasestr(err, "DB index");
+    case BROKER_STEP_GROUP:
+        return strncmp(err, "WRONGTYPE", 9) == 0;
+    default:
+        return 0;
+    }
 }
 
 static void
@@ -195,7 +303,8 @@ broker_step_cb(redisAsyncContext *ac, void *r, void *privdata)
     struct broker_conn *c = ac->data;
     struct broker *b = c->b;
     redisReply *reply = r;
-    enum broker_step step = (enum broker_step)(intptr_t)privdata;
+    enum broker_step step = (enum broker_step)((intptr_t)privdata & 0xff);
+    int queue = (int)((intptr_t)privdata >> 8);
 
     if (reply == NULL) /* disconnected before the reply */
         return;
@@ -203,38 +312,75 @@ broker_step_cb(redisAsyncContext *ac, void *r, void *privdata)
         if (step == BROKER_STEP_GROUP &&
             strncmp(reply->str, "BUSYGROUP", 9) == 0)
             return; /* the group exists: fine */
+        /* One line per attempt: the commands queued behind a failed one
+         * fail for the same reason (NOAUTH after a refused AUTH). */
+        int first = !c->init_failed;
         c->init_failed = 1;
         if (step == BROKER_STEP_LAST) {
             /* Even the closing PING failed (a Redis still LOADING its
              * data, say): start over after the backoff. */
-            log_warnx("Redis at %s is not ready (%s connection): %s; "
-                      "retrying",
-                      b->where, c->role, reply->str);
+            if (first && !b->fatal)
+                log_warnx("Redis at %s is not ready (%s connection): %s; "
+                          "retrying",
+                          b->where, c->role, reply->str);
             redisAsyncDisconnect(ac);
             return;
         }
+        int permanent = broker_permanent(step, reply->str);
+        if (b->fatal) { /* reported already: just stop */
+            c->fatal = c->fatal || permanent;
+            return;
+        }
+        if (!first)
+            return;
+        /* At start-up a permanent error stops the worker; once it has
+         * run, it may be a password being rotated: keep trying. */
+        int fatal = permanent && !b->connected_once;
+        const char *then =
+            fatal ? "; exiting with status 78 (retrying cannot help)"
+                  : "; retrying";
         switch (step) {
         case BROKER_STEP_AUTH:
             log_error("Redis at %s refused AUTH: %s; check the user and "
-                      "password in the URL or in CELERIAC_REDIS_PASSWORD",
-                      b->where, reply->str);
+                      "password in the URL or in CELERIAC_REDIS_PASSWORD%s",
+                      b->where, reply->str, then);
             break;
         case BROKER_STEP_SELECT:
             log_error("Redis at %s refused SELECT %d: %s; check the database "
-                      "number in the URL",
-                      b->where, b->url->db, reply->str);
+                      "number in the URL%s",
+                      b->where, b->url->db, reply->str, then);
             break;
         case BROKER_STEP_GROUP:
-            log_error("cannot create consumer group '%s' in Redis at %s: "
-                      "%s; is a queue key holding something other than a "
-                      "stream?",
-                      KEYS_GROUP, b->where, reply->str);
+            if (strncmp(reply->str, "WRONGTYPE", 9) == 0)
+                log_error("cannot create consumer group '%s' on %s in Redis "
+                          "at %s: %s; that key holds something other than a "
+                          "stream: rename or delete it, or use another "
+                          "--prefix%s",
+                          KEYS_GROUP, b->streams[queue], b->where,
+                          reply->str, then);
+            else
+                log_error("cannot create consumer group '%s' on %s in Redis "
+                          "at %s: %s%s",
+                          KEYS_GROUP, b->streams[queue], b->where,
+                          reply->str, then);
             break;
         default:
-            log_error("Redis at %s refused a set-up command (%s "
-                      "connection): %s",
-                      b->where, c->role, reply->str);
+            if (strncmp(reply->str, "NOAUTH", 6) == 0)
+                log_error("Redis at %s needs a password (%s connection): %s; "
+                          "give it in the URL or in "
+                          "CELERIAC_REDIS_PASSWORD%s",
+                          b->where, c->role, reply->str, then);
+            else
+                log_error("Redis at %s refused a set-up command (%s "
+                          "connection): %s%s",
+                          b->where, c->role, reply->str, then);
             break;
+        }
+        if (fatal) {
+            b->fatal = 1;
+            c->fatal = 1;
+            if (b->cbs.fatal)
+                b->cbs.fatal(b->arg);
         }
         return;
     }
@@ -262,6 +408,19 @@ broker_step_cb(redisAsyncContext *ac, void *r, void *privdata)
         c->ready = 1;
         c->failures = 0;
         c->backoff_ms = BROKER_BACKOFF_MIN_MS;
+        if (b->rd.ready && b->wr.ready)
+            b->connected_once = 1;
+        if (c == &b->rd) {
+            /* First hand out again what is still pending for this
+             * consumer: a read whose reply was lost, or tasks held by a
+             * worker of the same name that was restarted. */
+            b->rescan = 1;
+            b->rescanned = 0;
+            for (int i = 0; i < b->nstreams; i++) {
+                b->rescan_from[i][0] = '\0';
+                b->rescan_done[i] = 0;
+            }
+        }
         if (b->cbs.ready)
             b->cbs.ready(b->arg);
         break;
@@ -318,7 +477,7 @@ broker_disconnect_cb(const redisAsyncContext *ac, int status)
 static void
 broker_schedule(struct broker_conn *c)
 {
-    if (c->b->stopping)
+    if (c->b->stopping || c->fatal)
         return;
     long ms = c->backoff_ms;
     long jitter = ms / 4;
@@ -354,6 +513,8 @@ broker_read(struct broker *b, unsigned count, long block_ms)
 {
     if (!broker_can_read(b))
         return -1;
+    if (b->rescan && broker_rescan(b, count) == 0)
+        return 0;
     int argc = 0, n = b->nstreams;
     const char **argv = xcalloc((size_t)(9 + 2 * n), sizeof(char *));
     char cnt[24], blk[24];
@@ -372,13 +533,180 @@ broker_read(struct broker *b, unsigned count, long block_ms)
         argv[argc++] = b->streams[i];
     for (int i = 0; i < n; i++)
         argv[argc++] = ">";
-    int rc = redisAsyncCommandArgv(b->rd.ac, broker_read_cb, NULL, argc, argv,
-                                   NULL);
+    /* A blocked read answers after its BLOCK time at the latest. */
+    int rc = broker_push(&b->rd, broker_read_cb, NULL, b->timeout_ms + block_ms,
+                         argc, argv, NULL);
     free(argv);
-    if (rc != REDIS_OK)
+    if (rc < 0)
         return -1;
     b->reading = 1;
     return 0;
+}
+
+/*
+ * Sends one page of the re-read of this consumer's pending entries: for
+ * every queue not yet done, XPENDING of the next count entries (their
+ * delivery counts), then one XREADGROUP ... <last id> for all of them,
+ * which hands them out again without blocking.  Returns 0, or -1 when
+ * there is nothing left to re-read (b->rescan is then cleared).
+ */
+static int
+broker_rescan(struct broker *b, unsigned count)
+{
+    int n = 0;
+    for (int i = 0; i < b->nstreams; i++) {
+        b->rescan_page[i] = !b->rescan_done[i];
+        n += b->rescan_page[i];
+    }
+    if (n == 0) {
+        b->rescan = 0;
+        if (b->rescanned > 0)
+            log_info("re-read %lu entries still pending for this worker "
+                     "(%s); the ones it holds already are not run again",
+                     b->rescanned, b->consumer);
+        return -1;
+    }
+    char cnt[24], start[64];
+    snprintf(cnt, sizeof(cnt), "%u", count);
+    b->npend = 0;
+    b->rescan_count = count;
+    for (int i = 0; i < b->nstreams; i++) {
+        if (!b->rescan_page[i])
+            continue;
+        if (b->rescan_from[i][0] == '\0')
+            snprintf(start, sizeof(start), "-");
+        else
+            snprintf(start, sizeof(start), "(%s", b->rescan_from[i]);
+        const char *argv[] = {"XPENDING", b->streams[i], KEYS_GROUP, start,
+                              "+",        cnt,           b->consumer};
+        broker_send(&b->rd, broker_pend_cb, (void *)(intptr_t)i, 7, argv,
+                    NULL);
+    }
+    const char **argv = xcalloc((size_t)(7 + 2 * n), sizeof(char *));
+    int argc = 0;
+    argv[argc++] = "XREADGROUP";
+    argv[argc++] = "GROUP";
+    argv[argc++] = KEYS_GROUP;
+    argv[argc++] = b->consumer;
+    argv[argc++] = "COUNT";
+    argv[argc++] = cnt;
+    argv[argc++] = "STREAMS";
+    for (int i = 0; i < b->nstreams; i++)
+        if (b->rescan_page[i])
+            argv[argc++] = b->streams[i];
+    for (int i = 0; i < b->nstreams; i++)
+        if (b->rescan_page[i])
+            argv[argc++] = b->rescan_from[i][0] ? b->rescan_from[i] : "0";
+    int rc = broker_send(&b->rd, broker_read_cb, (void *)(intptr_t)1, argc,
+                         argv, NULL);
+    free(argv);
+    if (rc < 0)
+        return -1;
+    b->reading = 1;
+    return 0;
+}
+
+/* Keeps the XPENDING rows of a re-read page: id and delivery count. */
+static void
+broker_pend_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct broker *b = ((struct broker_conn *)ac->data)->b;
+    redisReply *reply = r;
+    int q = (int)(intptr_t)privdata;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+        return; /* an error (NOGROUP) shows in the XREADGROUP too */
+    for (size_t i = 0; i < reply->elements; i++) {
+        redisReply *row = reply->element[i];
+        if (row->type != REDIS_REPLY_ARRAY || row->elements < 4 ||
+            row->element[0]->type != REDIS_REPLY_STRING ||
+            row->element[0]->len >= sizeof(b->pend[0].id) ||
+            row->element[3]->type != REDIS_REPLY_INTEGER)
+            continue;
+        if (b->npend == b->pend_cap) {
+            b->pend_cap = b->pend_cap ? 2 * b->pend_cap : 16;
+            b->pend = xrealloc(b->pend, b->pend_cap * sizeof(*b->pend));
+        }
+        struct broker_pend *p = &b->pend[b->npend++];
+        p->queue = q;
+        memcpy(p->id, row->element[0]->str, row->element[0]->len + 1);
+        p->deliveries = (unsigned)row->element[3]->integer;
+    }
+}
+
+/* Compares two stream entry ids ("ms-seq") as numbers. */
+static int
+broker_id_cmp(const char *a, const char *b)
+{
+    unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
+    unsigned long long as = ad ? strtoull(ad + 1, NULL, 10) : 0;
+    unsigned long long bs = bd ? strtoull(bd + 1, NULL, 10) : 0;
+    return as < bs ? -1 : as > bs;
+}
+
+/*
+ * Hands out the entries of a re-read page.  An entry deleted from its
+ * stream while pending has no fields: nobody can run it, so it is
+ * acknowledged.  A queue that returned less than a full page is done.
+ */
+static void
+broker_rescanned(struct broker *b, const redisReply *reply)
+{
+    for (int i = 0; i < b->nstreams; i++)
+        if (b->rescan_page[i])
+            b->rescan_done[i] = 1; /* unless a full page says otherwise */
+    for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements;
+         i++) {
+        redisReply *st = reply->element[i];
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
+            st->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        int q = -1;
+        for (int k = 0; k < b->nstreams; k++)
+            if (strcmp(b->streams[k], st->element[0]->str) == 0)
+                q = k;
+        redisReply *entries = st->element[1];
+        if (q < 0 || !b->rescan_page[q] ||
+            entries->type != REDIS_REPLY_ARRAY)
+            continue;
+        size_t p = 0; /* XPENDING rows and entries are both in id order */
+        for (size_t e = 0; e < entries->elements; e++) {
+            redisReply *ent = entries->element[e];
+            if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2 ||
+                ent->element[0]->type != REDIS_REPLY_STRING ||
+                ent->element[0]->len >= sizeof(b->rescan_from[q]))
+                continue;
+            const char *id = ent->element[0]->str;
+            memcpy(b->rescan_from[q], id, ent->element[0]->len + 1);
+            if (ent->element[1]->type != REDIS_REPLY_ARRAY) {
+                log_warnx("entry %s of %s was pending for this worker but "
+                          "has been deleted from the stream; acknowledging "
+                          "it",
+                          id, b->streams[q]);
+                const char *ack[] = {"XACK", b->streams[q], KEYS_GROUP, id};
+                broker_send(&b->rd, NULL, NULL, 4, ack, NULL);
+                continue;
+            }
+            while (p < b->npend && (b->pend[p].queue != q ||
+                                    broker_id_cmp(b->pend[p].id, id) < 0))
+                p++;
+            /* The re-read counts a delivery; an entry XPENDING did not
+             * list had been delivered at least once before. */
+            unsigned dels = p < b->npend && strcmp(b->pend[p].id, id) == 0
+                                ? b->pend[p].deliveries + 1
+                                : 2;
+            const char *msg;
+            size_t len;
+            broker_entry_msg(ent->element[1], &msg, &len);
+            b->rescanned++;
+            b->cbs.entry(b->arg, q, id, msg, len, dels, b->consumer);
+        }
+        if (entries->elements >= b->rescan_count)
+            b->rescan_done[q] = 0; /* a full page: there may be more */
+    }
+    b->npend = 0;
 }
 
 static void
@@ -387,7 +715,6 @@ broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
     struct broker_conn *c = ac->data;
     struct broker *b = c->b;
     redisReply *reply = r;
-    (void)privdata;
 
     b->reading = 0;
     if (reply == NULL)
@@ -395,10 +722,14 @@ broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
     if (reply->type == REDIS_REPLY_ERROR) {
         log_warnx("reading the queues failed: %s", reply->str);
         if (strncmp(reply->str, "NOGROUP", 7) == 0)
-            broker_send_groups(b, ac); /* a stream was deleted */
+            broker_send_groups(c); /* a stream was deleted */
         b->cooling = 1;
         struct timeval tv = {0, BROKER_COOL_MS * 1000};
         evtimer_add(b->cool_ev, &tv);
+        goto done;
+    }
+    if (privdata != NULL) { /* a page of the re-read */
+        broker_rescanned(b, reply);
         goto done;
     }
     if (reply->type != REDIS_REPLY_ARRAY)
@@ -465,8 +796,10 @@ broker_unblock(struct broker *b)
 {
     if (!b->reading || !b->wr.ready || b->rd_client_id == 0)
         return;
-    redisAsyncCommand(b->wr.ac, broker_ignore_cb, NULL, "CLIENT UNBLOCK %lld",
-                      b->rd_client_id);
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", b->rd_client_id);
+    const char *argv[] = {"CLIENT", "UNBLOCK", id};
+    broker_send(&b->wr, broker_ignore_cb, NULL, 3, argv, NULL);
 }
 
 static void
@@ -565,11 +898,10 @@ broker_send_batch(struct broker_batch *bb)
         }
     }
 #undef BROKER_ARG
-    int rc = redisAsyncCommandArgv(b->wr.ac, broker_finish_cb, bb, (int)argc,
-                                   argv, lens);
+    int rc = broker_send(&b->wr, broker_finish_cb, bb, (int)argc, argv, lens);
     free(argv);
     free(lens);
-    return rc == REDIS_OK ? 0 : -1;
+    return rc;
 }
 
 static void
@@ -651,12 +983,12 @@ broker_heartbeat(struct broker *b, const char *const *kv, int nfields,
     argv[1] = key;
     for (int i = 0; i < 2 * nfields; i++)
         argv[2 + i] = kv[i];
-    redisAsyncCommandArgv(b->wr.ac, NULL, NULL, 2 + 2 * nfields, argv, NULL);
+    broker_send(&b->wr, NULL, NULL, 2 + 2 * nfields, argv, NULL);
     free(argv);
     const char *pexp[] = {"PEXPIRE", key, ttl};
-    redisAsyncCommandArgv(b->wr.ac, NULL, NULL, 3, pexp, NULL);
+    broker_send(&b->wr, NULL, NULL, 3, pexp, NULL);
     const char *zadd[] = {"ZADD", reg, score, b->consumer};
-    redisAsyncCommandArgv(b->wr.ac, broker_beat_cb, NULL, 4, zadd, NULL);
+    broker_send(&b->wr, broker_beat_cb, NULL, 4, zadd, NULL);
     return 0;
 }
 
@@ -681,8 +1013,10 @@ broker_deregister(struct broker *b)
         return;
     keys_worker(key, sizeof(key), b->prefix, b->consumer);
     keys_workers(reg, sizeof(reg), b->prefix);
-    redisAsyncCommand(b->wr.ac, NULL, NULL, "DEL %s", key);
-    redisAsyncCommand(b->wr.ac, NULL, NULL, "ZREM %s %s", reg, b->consumer);
+    const char *del[] = {"DEL", key};
+    broker_send(&b->wr, NULL, NULL, 2, del, NULL);
+    const char *zrem[] = {"ZREM", reg, b->consumer};
+    broker_send(&b->wr, NULL, NULL, 3, zrem, NULL);
 }
 
 int
@@ -698,9 +1032,8 @@ broker_claim(struct broker *b, int queue, unsigned count, long visibility_ms)
     const char *argv[] = {"EVAL",     scripts_claim, "1",    b->streams[queue],
                           KEYS_GROUP, b->consumer,   vis,    cnt,
                           wprefix};
-    if (redisAsyncCommandArgv(b->wr.ac, broker_claim_cb,
-                              (void *)(intptr_t)queue, 9, argv,
-                              NULL) != REDIS_OK)
+    if (broker_send(&b->wr, broker_claim_cb, (void *)(intptr_t)queue, 9, argv,
+                    NULL) < 0)
         return -1;
     b->claiming = 1;
     return 0;
@@ -753,8 +1086,8 @@ broker_touch(struct broker *b, int queue, const char *const *ids, int n)
     argv[5] = b->consumer;
     for (int i = 0; i < n; i++)
         argv[6 + i] = ids[i];
-    redisAsyncCommandArgv(b->wr.ac, broker_touch_cb, (void *)(intptr_t)queue,
-                          6 + n, argv, NULL);
+    broker_send(&b->wr, broker_touch_cb, (void *)(intptr_t)queue, 6 + n, argv,
+                NULL);
     free(argv);
 }
 
@@ -783,7 +1116,7 @@ broker_move(struct broker *b, long long now_ms, unsigned max)
     snprintf(now, sizeof(now), "%lld", now_ms);
     snprintf(cnt, sizeof(cnt), "%u", max);
     const char *argv[] = {"EVAL", scripts_move, "1", sched, now, cnt, qprefix};
-    redisAsyncCommandArgv(b->wr.ac, broker_move_cb, NULL, 7, argv, NULL);
+    broker_send(&b->wr, broker_move_cb, NULL, 7, argv, NULL);
 }
 
 static void
@@ -843,10 +1176,16 @@ broker_drop(struct broker_conn *c, const char *why)
     broker_schedule(c);
 }
 
-/* Checks one connection: a reply pending for longer than limit ms with no
- * other reply in between, or a connect that takes that long, drops it. */
+/*
+ * Checks one connection: its oldest unanswered command has had its budget
+ * (--redis-timeout; a blocking read its BLOCK time on top) since it was
+ * sent or since the answer before it arrived, whichever is later, or a
+ * connect takes longer than --redis-timeout: drop it.  Commands, not
+ * hiredis's internals, are counted, so an idle connection is never
+ * mistaken for a stalled one.
+ */
 static void
-broker_watch(struct broker_conn *c, long long now, long limit)
+broker_watch(struct broker_conn *c, long long now)
 {
     if (c->ac == NULL)
         return;
@@ -855,17 +1194,12 @@ broker_watch(struct broker_conn *c, long long now, long limit)
             broker_drop(c, "did not accept the connection in time");
         return;
     }
-    const void *head = c->ac->replies.head;
-    if (head == NULL) {
-        c->watch_head = NULL;
+    if (c->reqs_len == 0)
         return;
-    }
-    if (head != c->watch_head) {
-        c->watch_head = head;
-        c->watch_since = now;
-        return;
-    }
-    if (now - c->watch_since > limit)
+    const struct broker_req *rq = &c->reqs[c->reqs_head];
+    long long since =
+        rq->sent_ms > c->last_reply_ms ? rq->sent_ms : c->last_reply_ms;
+    if (now - since > rq->budget_ms)
         broker_drop(c, "stopped answering");
 }
 
@@ -878,9 +1212,8 @@ broker_watch_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (b->stopping)
         return;
-    broker_watch(&b->wr, now, b->timeout_ms);
-    /* The read legitimately waits up to its BLOCK time. */
-    broker_watch(&b->rd, now, b->timeout_ms + b->block_ms);
+    broker_watch(&b->wr, now);
+    broker_watch(&b->rd, now);
 }
 
 /* ---- stopping ---- */
@@ -924,6 +1257,12 @@ broker_free(struct broker *b)
     for (int i = 0; i < b->nstreams; i++)
         free(b->streams[i]);
     free(b->streams);
+    free(b->rd.reqs);
+    free(b->wr.reqs);
+    free(b->rescan_from);
+    free(b->rescan_done);
+    free(b->rescan_page);
+    free(b->pend);
     free(b->where);
     memset(b, 0, sizeof(*b));
 }

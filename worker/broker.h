@@ -6,6 +6,16 @@
  * finish script and everything else.  Each connection reconnects by itself
  * with exponential backoff and jitter and re-runs its set-up (AUTH, SELECT,
  * consumer groups, SCRIPT LOAD); the owner is told through callbacks.
+ *
+ * Every command goes through one queue per connection that remembers when
+ * it was sent and how long its answer may take; a watchdog drops a
+ * connection whose oldest unanswered command is past that budget.  After
+ * its set-up, the read connection first re-reads the entries still pending
+ * for this consumer (XREADGROUP ... 0, page by page) before it reads new
+ * ones, so nothing handed to this worker before a reconnect or a restart
+ * waits for the visibility timeout.  A configuration Redis refuses at
+ * start-up (password, database number, a queue key that is not a stream)
+ * is reported once through the fatal callback and not retried.
  */
 #ifndef CELERIAC_BROKER_H
 #define CELERIAC_BROKER_H
@@ -49,6 +59,23 @@ struct broker_cbs {
     void (*claim_done)(void *arg);
     /* A move of due scheduled tasks moved n of them. */
     void (*moved)(void *arg, long long n);
+    /* Redis refused the configuration at start-up (the message is logged
+     * already): retrying cannot help, the worker should exit with
+     * BROKER_EXIT_CONFIG. */
+    void (*fatal)(void *arg);
+};
+
+/* Exit status for a configuration Redis refuses at start-up (EX_CONFIG of
+ * sysexits.h), so that systemd and Docker see the failure. */
+#define BROKER_EXIT_CONFIG 78
+
+/* A command sent and not yet answered (the queue is in send order, as
+ * Redis answers). */
+struct broker_req {
+    redisCallbackFn *fn; /* the caller's callback, or NULL */
+    void *priv;          /* its privdata */
+    long long sent_ms;   /* when it was sent (monotonic clock) */
+    long budget_ms;      /* how long its answer may take */
 };
 
 /* One of the two connections. */
@@ -63,8 +90,17 @@ struct broker_conn {
     struct event *retry_ev; /* owned timer */
     long long started_ms;   /* when the connection attempt began */
     int dropping;           /* broker_drop() is freeing it */
-    const void *watch_head; /* oldest pending reply at the last check */
-    long long watch_since;  /* when watch_head was first seen */
+    int fatal;              /* refused for good: no more reconnects */
+    struct broker_req *reqs; /* owned ring of unanswered commands */
+    unsigned reqs_cap, reqs_head, reqs_len;
+    long long last_reply_ms; /* when the last answer arrived */
+};
+
+/* A row of XPENDING for the re-read page in flight. */
+struct broker_pend {
+    int queue;
+    char id[48];
+    unsigned deliveries; /* before the re-read */
 };
 
 struct broker {
@@ -90,6 +126,17 @@ struct broker {
     int stopping;
     struct event *cool_ev; /* owned: pause after a failed read */
     int cooling;
+    int connected_once;    /* both connections were set up at least once */
+    int fatal;             /* the configuration was refused at start-up */
+    /* Re-reading this consumer's pending entries, page by page. */
+    int rescan;               /* still to do before reading new entries */
+    char (*rescan_from)[48];  /* owned: per queue, the last id re-read */
+    unsigned char *rescan_done; /* owned: per queue, nothing more pending */
+    unsigned char *rescan_page; /* owned: per queue, in the page in flight */
+    unsigned rescan_count;    /* COUNT of the page in flight */
+    unsigned long rescanned;  /* entries handed over by this re-read */
+    struct broker_pend *pend; /* owned: XPENDING rows of that page */
+    size_t npend, pend_cap;
     struct slot_table *slots; /* borrowed: finish batches move slots */
     struct broker_cbs cbs;
     void *arg;
@@ -108,6 +155,10 @@ int broker_start(struct broker *b, struct event_base *base,
 /* 1 if a read can be sent now. */
 int broker_can_read(const struct broker *b);
 /* Sends XREADGROUP for up to count entries per queue, blocking block_ms.
+ * After the read connection's set-up this first re-reads, without
+ * blocking, the entries still pending for this consumer; they reach the
+ * entry callback with from set to this consumer's own name and their
+ * delivery count (an entry the owner holds already must not be run again).
  * Returns 0, or -1 if it cannot be sent now. */
 int broker_read(struct broker *b, unsigned count, long block_ms);
 /* 1 if finish batches can be sent now. */

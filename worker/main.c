@@ -76,7 +76,11 @@ main_usage(FILE *f)
 "\n"
 "SIGTERM or SIGINT: warm shutdown (stop reading, finish the tasks in hand,\n"
 "store their results, exit 0).  A second signal stops at once; unfinished\n"
-"tasks stay pending in Redis.  See README.md and protocol/PROTOCOL.md.\n",
+"tasks stay pending in Redis.  See README.md and protocol/PROTOCOL.md.\n"
+"\n"
+"Exit status: 0 after a warm shutdown, 1 after a cold one, 2 for a bad\n"
+"command line, 78 when Redis refuses the configuration at start-up (a wrong\n"
+"or missing password, no such database, a queue key that is not a stream).\n",
             REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, sysconf(_SC_NPROCESSORS_ONLN),
             CONFIG_DEFAULT_PREFETCH_MIB, KEYS_DEFAULT_PREFIX,
             CONFIG_DEFAULT_RESULT_TTL, BROKER_REPLY_MAXLEN,

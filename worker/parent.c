@@ -112,6 +112,7 @@ static void parent_on_refused(void *arg, struct slot *s, const char *why);
 static void parent_on_beat(void *arg, int ok);
 static void parent_on_taken(void *arg, int queue, const char *entry_id);
 static void parent_on_moved(void *arg, long long n);
+static void parent_on_fatal(void *arg);
 static void parent_on_result(void *arg, struct slot *s,
                              const struct ipc_result *r);
 static void parent_on_lost(void *arg, struct slot *s, int child, pid_t pid,
@@ -449,7 +450,10 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
     struct parent *p = arg;
     struct slot *held;
     if (from != NULL && (held = parent_find(p, queue, entry_id)) != NULL) {
-        if (held->attempts < deliveries) /* we hold it already */
+        /* We hold it already.  Taken over from another worker, it has
+         * been delivered that often; re-read from our own name (after a
+         * reconnect), it has not run again. */
+        if (strcmp(from, p->cfg->name) != 0 && held->attempts < deliveries)
             held->attempts = deliveries;
         return;
     }
@@ -468,7 +472,13 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
         idlen = sizeof(s->entry_id) - 1; /* cannot happen: ids are short */
     memcpy(s->entry_id, entry_id, idlen);
     s->entry_id[idlen] = '\0';
-    if (from != NULL) {
+    if (from != NULL && strcmp(from, p->cfg->name) == 0) {
+        /* Pending for this very name: a read whose reply was lost, or
+         * handed to this worker before it was restarted. */
+        log_debug("task %s was still pending for this worker; running it "
+                  "(delivery %u)",
+                  entry_id, deliveries);
+    } else if (from != NULL) {
         p->stats.recovered++;
         log_info("took over task %s from %s (delivery %u)", entry_id, from,
                  deliveries);
@@ -772,6 +782,19 @@ parent_on_requeue(void *arg, struct slot *s)
     TAILQ_INSERT_HEAD(&p->ready, s, entry);
 }
 
+/* Redis refused the configuration at start-up (logged by the broker):
+ * stop, with a status that tells systemd and Docker. */
+static void
+parent_on_fatal(void *arg)
+{
+    struct parent *p = arg;
+    p->exit_code = BROKER_EXIT_CONFIG;
+    if (p->mode == PARENT_RUNNING) {
+        p->mode = PARENT_WARM;
+        parent_kick(p);
+    }
+}
+
 static void
 parent_on_idle(void *arg)
 {
@@ -874,6 +897,7 @@ parent_main(const struct config *cfg)
         .taken = parent_on_taken,
         .claim_done = parent_on_claim_done,
         .moved = parent_on_moved,
+        .fatal = parent_on_fatal,
     };
     if (broker_start(&p->broker, p->base, &cfg->url, cfg->prefix, cfg->queues,
                      cfg->nqueues, cfg->name, cfg->result_ttl,

@@ -18,6 +18,8 @@ import subprocess
 import threading
 import time
 
+import redis
+
 from faultlib import (FAST, BeatWatch, HashBatch, assert_check,
                       assert_drained, check_batch, heartbeats, report,
                       scaled, wait_drained)
@@ -29,6 +31,9 @@ ITERATIONS = 20000
 DISTINCT = 50
 DOWN = 1.5  # seconds Redis stays down each time
 PADDING = 1000000  # keys besides celeriac's: about 0.7 s to load
+BACKOFF_MAX = 5.0 * 1.25  # the workers' longest reconnect delay, s
+REDIS_TIMEOUT = 2.0  # --redis-timeout below
+BLOCK = 5.0  # the workers' XREADGROUP BLOCK, s
 
 
 class Producer:
@@ -104,7 +109,7 @@ def test_redis_restart_mid_run(aof_redis, worker, tmp_dir,  # noqa: F811
         "aof_rewrite_in_progress"] == 0 and client.info("persistence")[
         "aof_rewrite_scheduled"] == 0, 60, interval=0.1,
         what="the AOF rewrite")
-    args = FAST + ["--redis-timeout", 2]
+    args = FAST + ["--redis-timeout", REDIS_TIMEOUT]
     names = ["restart-%d" % i for i in range(2)]
     workers = [worker(*args, "--name", n, redis_url=srv.url, client=client)
                for n in names]
@@ -169,16 +174,34 @@ def test_redis_restart_mid_run(aof_redis, worker, tmp_dir,  # noqa: F811
 
     # Both workers serve again on both connections: each beats (write
     # connection) and reads (read connection: a blocked XREADGROUP is sent
-    # again every 5 s, so its consumer is never idle much longer).
-    time.sleep(max(0.0, back + 7.0 - time.monotonic()))
-    beats = heartbeats(client)
-    idle = {c["name"].decode(): c["idle"]
-            for c in client.xinfo_consumers(QUEUE, "celeriac")}
-    for n in names:
-        assert n in beats, "worker %s beats no more after the restarts " \
-            "(its write connection did not come back)" % n
-        assert idle.get(n, 10 ** 9) < 6500, "worker %s has not read for " \
-            "%s ms after the restarts (its read connection did not come " \
-            "back)" % (n, idle.get(n))
+    # again every BLOCK, so a consumer that reads is never idle much
+    # longer).  Wait for that event rather than a fixed time: a connection
+    # may come back up to one full backoff step (5 s + 25 %) after Redis
+    # answers again, and a step more if it first hit LOADING; meanwhile a
+    # worker whose heartbeat expired may have had its idle consumer
+    # removed, which its next read creates again.
+    reconnect = 2 * (BACKOFF_MAX + REDIS_TIMEOUT + BLOCK)
+
+    late = {}
+
+    def serving():
+        try:
+            beats = heartbeats(client)
+            idle = {c["name"].decode(): c["idle"]
+                    for c in client.xinfo_consumers(QUEUE, "celeriac")}
+        except redis.RedisError as e:
+            late["error"] = str(e)
+            return False
+        late.clear()
+        late.update({n: {"beats": n in beats, "idle_ms": idle.get(n)}
+                     for n in names if n not in beats or
+                     idle.get(n, 10 ** 9) >= (BLOCK + 1.5) * 1000})
+        return not late
+    try:
+        wait_until(serving, reconnect, interval=0.2,
+                   what="both workers to beat and read again after the "
+                   "restarts")
+    except AssertionError as e:
+        raise AssertionError("%s; not serving: %s" % (e, late))
     for w in workers:
         assert w.alive()

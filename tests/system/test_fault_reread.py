@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: MIT
+"""Entries pending for a worker's own consumer name are handed out again
+at once, not after the visibility timeout.
+
+1. A worker restarted under the same --name (a container that keeps its
+   host name, a systemd unit with a fixed name) while it held tasks of two
+   queues: the old incarnation's heartbeat is refreshed by the new one, so
+   nobody takes them over, and before the fix they waited the full
+   visibility timeout (30 s).  Now the new incarnation re-reads its own
+   pending entries (XREADGROUP ... 0) first.  The test measures the time
+   from the restart until every stranded entry is delivered again.
+
+2. A read whose reply is lost with the connection (Redis handed the
+   entries to this consumer, the worker never saw them): a proxy between
+   the worker and Redis cuts the read connection the moment a reply with
+   entries passes.  The worker reconnects and re-reads them at once.
+
+Both use the default visibility timeout (30 s) and require the tasks back
+within a third of it; the measured figures are printed."""
+
+import socket
+import threading
+import time
+
+from faultlib import (HashBatch, assert_check, assert_drained, check_batch,
+                      enqueue_fast, pending_of, report, scaled, wait_drained)
+from harness import GROUP, SLOW, free_port, wait_until
+
+VISIBILITY = 30.0  # the default --visibility-timeout
+BOUND = VISIBILITY / 3  # well before a take-over could happen
+QUEUES = ("ra", "rb")
+STREAMS = ["celeriac:queue:" + q for q in QUEUES]
+
+
+def deliveries(client, stream, ids):
+    """{entry id: delivery count} of those ids still pending."""
+    out = {}
+    for i in ids:
+        rows = client.xpending_range(stream, GROUP, i, i, 1)
+        if rows:
+            out[i] = rows[0]["times_delivered"]
+    return out
+
+
+def test_restart_same_name_gets_its_tasks_back(r, worker, capsys):
+    name = "same-name"
+    args = ["--name", name, "-Q", ",".join(QUEUES)]
+    batches = [HashBatch("rr%s-" % q, scaled(24, 12), iterations=300000,
+                         distinct=4) for q in QUEUES]
+    a = worker(*args, stream=STREAMS[-1])
+    for s, b in zip(STREAMS, batches):
+        enqueue_fast(r, b.messages(), stream=s)
+    # It holds entries of both queues (the rest wait in the streams).
+    wait_until(lambda: all(pending_of(r, name, s) for s in STREAMS), 30,
+               interval=0.01, what="the worker to hold tasks of both queues")
+    a.kill()  # kill -9 of the parent and its children
+    stranded = {s: pending_of(r, name, s) for s in STREAMS}
+    assert all(stranded.values()), stranded
+    n = sum(len(v) for v in stranded.values())
+
+    t0 = time.monotonic()
+    worker(*args, stream=STREAMS[-1])
+
+    def back():
+        # Delivered again (count 2), or finished already (gone).
+        return all(all(c >= 2 for c in deliveries(r, s, ids).values())
+                   for s, ids in stranded.items())
+    wait_until(back, BOUND / SLOW, interval=0.02,
+               what="the %d tasks held before the restart to be delivered "
+               "again (a take-over would take the visibility timeout, "
+               "%.0f s)" % (n, VISIBILITY))
+    took = time.monotonic() - t0
+
+    for s in STREAMS:
+        wait_drained(r, 120, stream=s, what="queue %s to drain" % s)
+    for b in batches:
+        assert_check(check_batch(r, b))
+    for s in STREAMS:
+        assert_drained(r, stream=s)
+    report(capsys, "restart_same_name", stranded=n, queues=len(STREAMS),
+           back_after="%.2fs" % took, visibility="%.0fs" % VISIBILITY)
+
+
+class CuttingProxy:
+    """A TCP proxy to Redis that, once armed, cuts the first connection
+    that sent an XREADGROUP the moment a reply naming a queue stream comes
+    back: the reply is lost with the connection, as with a watchdog drop
+    or a network fault."""
+
+    def __init__(self, port):
+        self.upstream = ("127.0.0.1", port)
+        self.port = free_port()
+        self.armed = threading.Event()
+        self.cut = threading.Event()
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", self.port))
+        self.lsock.listen(16)
+        self.socks = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                down, _ = self.lsock.accept()
+            except OSError:
+                return
+            up = socket.create_connection(self.upstream)
+            self.socks += [down, up]
+            conn = {"reader": False}
+            threading.Thread(target=self._pump, args=(down, up, conn, False),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, down, conn, True),
+                             daemon=True).start()
+
+    def _pump(self, src, dst, conn, replies):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            if not replies and b"XREADGROUP" in data:
+                conn["reader"] = True
+            if replies and conn["reader"] and self.armed.is_set() and \
+                    b"celeriac:queue:" in data:
+                self.armed.clear()
+                self.cut.set()
+                break  # drop this reply and the connection
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.closed = True
+        self.lsock.close()
+        for s in self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_lost_read_reply_is_read_again(r, redis_server, worker, capsys):
+    proxy = CuttingProxy(redis_server.port)
+    try:
+        w = worker("--name", "cut-reader",
+                   redis_url="redis://127.0.0.1:%d/0" % proxy.port)
+        wait_until(lambda: any(c.get("cmd") == "xreadgroup"
+                               for c in r.client_list()), 30,
+                   what="the worker's blocking read")
+        batch = HashBatch("lost", 8, iterations=1000)
+        proxy.armed.set()
+        t0 = time.monotonic()
+        enqueue_fast(r, batch.messages())
+        wait_until(proxy.cut.is_set, 30, what="the proxy to cut the read")
+        wait_drained(r, BOUND / SLOW,
+                     what="the %d tasks whose read reply was lost (a "
+                     "take-over would take the visibility timeout, %.0f s)"
+                     % (batch.n, VISIBILITY))
+        took = time.monotonic() - t0
+        c = check_batch(r, batch)
+        assert_check(c)
+        assert_drained(r)
+        assert w.alive()
+        assert "lost the read connection" in w.log(), w.log()[-2000:]
+        # The lost entries were delivered twice: by the lost read and again.
+        assert c.redelivered >= 1, c.redelivered
+        report(capsys, "lost_read_reply", tasks=batch.n,
+               done_after="%.2fs" % took, redelivered=c.redelivered)
+    finally:
+        proxy.close()
+
+
+def test_reconnect_does_not_rerun_held_tasks(r, worker, capsys):
+    """The re-read after a reconnect hands back the entries this worker is
+    still computing too: it must not run them a second time."""
+    name = "keeps-its-own"
+    w = worker("--name", name)
+    batch = HashBatch("held", 16, iterations=1500000, distinct=2)
+    enqueue_fast(r, batch.messages())
+    wait_until(lambda: len(pending_of(r, name)) >= 6, 30, interval=0.01,
+               what="the worker to hold tasks")
+    held = pending_of(r, name)
+
+    def read_conn():
+        return [int(c["id"]) for c in r.client_list()
+                if c.get("cmd") == "xreadgroup"]
+    ids = wait_until(read_conn, 30, what="the worker's read connection")
+    r.client_kill_filter(_id=ids[0])
+    wait_until(lambda: "connected to Redis at" in w.log() and
+               "(read connection)" in w.log(), 30,
+               what="the read connection to come back")
+    wait_drained(r, 120, what="all %d tasks to finish" % batch.n)
+    c = check_batch(r, batch)
+    assert_check(c)
+    assert_drained(r)
+    assert c.redelivered == 0, "tasks run twice: %s" % sorted(
+        (t, d["attempts"]) for t, d in c.docs.items() if d["attempts"] > 1)
+    assert "was finished by another worker first" not in w.log()
+    # The re-read did return what the worker held.
+    assert "entries still pending for this worker" in w.log(), w.log()
+    report(capsys, "reconnect_held", tasks=batch.n, held=len(held),
+           redelivered=c.redelivered)
