@@ -4,6 +4,7 @@ bytes on stdout for the same files (empty, one byte, 5 MiB of random
 bytes, names with a space, a backslash or a newline, standard input), and
 -c check mode with the same OK and FAILED lines and exit status."""
 
+import hashlib
 import os
 import subprocess
 
@@ -134,3 +135,91 @@ def test_missing_file(r, worker, celeriac, files, tmp_dir):
     assert got.rc == 1, got
     assert got.stdout == want.stdout
     assert b"no-such-file" in got.stderr
+
+
+# ---- check mode against the real sha512sum -c, line format by line format ----
+
+# {H}: the digest of "f", {B}: of "a\b", {N}: of "new\nline", {U}: {H}
+# in upper case, {X}: a wrong digest.  Each case is a checksum file; the
+# installed sha512sum -c is the reference for stdout, stderr and status.
+CHECK_CASES = {
+    "plain": b"{H}  f\n",
+    "binary": b"{H} *f\n",
+    "no final newline": b"{H}  f",
+    "crlf": b"{H}  f\r\n",
+    "cr without newline": b"{H}  f\r",
+    "two crs": b"{H}  f\r\r\n",
+    "nul ends the line": b"{H}  f\0\n",
+    "nul then junk": b"{H}  f\0junk\n",
+    "nul without newline": b"{H}  f\0",
+    "nul then crlf": b"{H}  f\0\r\n",
+    "empty name before nul": b"{H}  \0\n",
+    "nul after the digest": b"{H}\0 f\n",
+    "tag": b"SHA512 (f) = {H}\n",
+    "tag nul after digest": b"SHA512 (f) = {H}\0\n",
+    "tag nul then junk": b"SHA512 (f) = {H}\0zz\n",
+    "tag nul in name": b"SHA512 (f\0x) = {H}\n",
+    "tag without spaces": b"SHA512(f)= {H}\n",
+    "tag crlf": b"SHA512 (f) = {H}\r\n",
+    "escaped backslash": b"\\{B}  a\\\\b\n",
+    "escaped newline": b"\\{N}  new\\nline\n",
+    "escaped tag": b"\\SHA512 (a\\\\b) = {B}\n",
+    "escaped name with nul": b"\\{H}  f\0\n",
+    "escaped tag with nul": b"\\SHA512 (f\0x) = {H}\n",
+    "bad escape": b"\\{H}  f\\t\n",
+    "leading blanks": b"  \t{H}  f\n",
+    "bsd reversed": b"{H} f\n",
+    "mixed formats": b"{H}  f\n{H} f\n",
+    "comments and blank lines": b"# sums\n\n{H}  f\n\r\n",
+    "upper-case digest": b"{U}  f\n",
+    "wrong digest": b"{X}  f\n",
+    "missing file": b"{H}  nope\n",
+    "no proper line": b"junk\n",
+    "short digest": b"{H}"[:-1] + b"0  f\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHECK_CASES))
+@pytest.mark.parametrize("flags", [[], ["--strict", "-w"]])
+def test_check_like_sha512sum(case, flags, r, worker, celeriac, tmp_dir):
+    worker()
+    data = {"f": b"hello\n", "a\\b": b"x", "new\nline": b"y"}
+    for name, content in data.items():
+        with open(os.path.join(tmp_dir, name), "wb") as f:
+            f.write(content)
+    digest = {k: hashlib.sha512(v).hexdigest().encode()
+              for k, v in data.items()}
+    sums = CHECK_CASES[case]
+    for key, value in ((b"{H}", digest["f"]), (b"{B}", digest["a\\b"]),
+                       (b"{N}", digest["new\nline"]),
+                       (b"{U}", digest["f"].upper()),
+                       (b"{X}", hashlib.sha512(b"other").hexdigest().encode())):
+        sums = sums.replace(key, value)
+    with open(os.path.join(tmp_dir, "sums"), "wb") as f:
+        f.write(sums)
+    want = coreutils("sha512sum", "-c", *flags, "sums", cwd=tmp_dir)
+    got = celeriac("hash", "-c", *flags, "sums", cwd=tmp_dir, timeout=60)
+    assert (got.rc, got.stdout) == (want.returncode, want.stdout), \
+        (case, got, want)
+    # The messages are the same but for the program name.
+    assert got.stderr.replace(b"celeriac: ", b"") == \
+        want.stderr.replace(b"sha512sum: ", b""), (case, got, want)
+
+
+@pytest.mark.parametrize("flags", [["--tag"], ["-z"], ["-b"], ["--tag", "-z"],
+                                   ["-b", "-z"]])
+def test_generate_like_sha512sum(flags, r, worker, celeriac, files, tmp_dir):
+    """--tag, --zero and --binary lines, also for names holding a
+    backslash or a newline, and reading them back with -c."""
+    worker()
+    want = coreutils("sha512sum", *flags, *files, cwd=tmp_dir)
+    assert want.returncode == 0
+    got = celeriac("hash", *flags, *files, cwd=tmp_dir)
+    assert got.rc == 0, got
+    assert got.stdout == want.stdout, (got.stdout, want.stdout)
+    if "-z" not in flags:
+        with open(os.path.join(tmp_dir, "SUMS"), "wb") as f:
+            f.write(got.stdout)
+        want = coreutils("sha512sum", "-c", "SUMS", cwd=tmp_dir)
+        got = celeriac("hash", "-c", "SUMS", cwd=tmp_dir)
+        assert (got.rc, got.stdout) == (want.returncode, want.stdout)
