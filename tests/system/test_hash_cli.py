@@ -7,6 +7,8 @@ bytes, names with a space, a backslash or a newline, standard input), and
 import hashlib
 import os
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -223,3 +225,66 @@ def test_generate_like_sha512sum(flags, r, worker, celeriac, files, tmp_dir):
         want = coreutils("sha512sum", "-c", "SUMS", cwd=tmp_dir)
         got = celeriac("hash", "-c", "SUMS", cwd=tmp_dir)
         assert (got.rc, got.stdout) == (want.returncode, want.stdout)
+
+
+# ---- --timeout bounds reading a FIFO -------------------------------------------
+
+
+def timed_hash(celeriac, *args, cwd):
+    """Runs celeriac hash; returns (Run, seconds).  A hang (beyond 60 s)
+    fails the test instead of blocking it."""
+    t0 = time.monotonic()
+    try:
+        run = celeriac("hash", *args, cwd=cwd, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("celeriac hash %s hung past 60 s" % " ".join(args))
+    return run, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("writer", ["none", "silent"])
+def test_timeout_bounds_fifo(writer, r, worker, celeriac, tmp_dir):
+    """A FIFO nobody opens for writing (open() would block), or whose
+    writer never writes, times out with exit 3, in check mode too."""
+    worker()
+    fifo = os.path.join(tmp_dir, "fifo")
+    os.mkfifo(fifo)
+    with open(os.path.join(tmp_dir, "SUMS"), "w") as f:
+        f.write("%s  fifo\n" % hashlib.sha512(b"").hexdigest())
+    fd = os.open(fifo, os.O_RDWR) if writer == "silent" else None
+    try:
+        for args in (["fifo"], ["-c", "SUMS"]):
+            run, took = timed_hash(celeriac, "--timeout", "1", *args,
+                                   cwd=tmp_dir)
+            assert run.rc == 3, run
+            assert took < 30, took
+            assert b"fifo: nothing to read before the --timeout" in \
+                run.stderr, run
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def test_fifo_with_a_writer(r, worker, celeriac, tmp_dir):
+    """A FIFO whose writer comes late is read whole, with or without
+    --timeout."""
+    worker()
+    fifo = os.path.join(tmp_dir, "fifo")
+    os.mkfifo(fifo)
+    data = os.urandom(300000)
+    for args in (["--timeout", "60"], []):
+        def write():
+            time.sleep(0.3)  # let the reader wait for its writer
+            with open(fifo, "wb") as f:
+                f.write(data[:1000])
+                f.flush()
+                time.sleep(0.2)
+                f.write(data[1000:])
+        t = threading.Thread(target=write)
+        t.start()
+        try:
+            run, _ = timed_hash(celeriac, *args, "fifo", cwd=tmp_dir)
+        finally:
+            t.join(timeout=60)
+        assert run.rc == 0, run
+        assert run.stdout == (hashlib.sha512(data).hexdigest() +
+                              "  fifo\n").encode(), run
