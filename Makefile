@@ -100,7 +100,7 @@ valgrind:
 
 run: all
 	@scripts/deps.sh run
-	scripts/run.sh $(ARGS)
+	scripts/run.sh $(if $(REDIS),--redis '$(REDIS)') $(ARGS)
 
 # Benchmarks (bench/README.md).  bench/rawredis, the raw-Redis ceiling, is
 # built with the same flags; celeriac is built if it can be, and the bench
