@@ -33,7 +33,7 @@ PKGS = libevent hiredis jansson libcrypto
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm
 
-COMMON = common/log.c common/xmalloc.c common/redisurl.c
+COMMON = common/log.c common/xmalloc.c common/redisurl.c common/escape.c
 PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/message.c protocol/hashtask.c protocol/result.c \
 	protocol/scripts.c protocol/policy.c
@@ -100,7 +100,7 @@ valgrind:
 
 run: all
 	@scripts/deps.sh run
-	scripts/run.sh $(ARGS)
+	scripts/run.sh $(if $(REDIS),--redis '$(REDIS)') $(ARGS)
 
 # Benchmarks (bench/README.md).  bench/rawredis, the raw-Redis ceiling, is
 # built with the same flags; celeriac is built if it can be, and the bench
@@ -108,7 +108,8 @@ run: all
 # bench/run.py, e.g. BENCH_ARGS="--systems celeriac,bullmq --workloads W1".
 BENCH_RAW = $(O)/bench/rawredis
 $(BENCH_RAW): $(call obj,bench/rawredis.c protocol/scripts.c protocol/keys.c \
-		common/redisurl.c common/xmalloc.c common/log.c)
+		common/redisurl.c common/xmalloc.c common/log.c \
+		common/escape.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

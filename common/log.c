@@ -2,6 +2,8 @@
 /* Line-oriented logging to stderr with timestamps, levels and roles. */
 #include "log.h"
 
+#include "escape.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,15 +59,28 @@ log_vwrite(const char *level, int with_errno, const char *fmt, va_list ap)
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int mlen = vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (mlen < 0)
+        mlen = 0;
+    else if ((size_t)mlen >= sizeof(msg))
+        mlen = sizeof(msg) - 1;
+    /*
+     * Messages carry untrusted values (task ids, key names, reasons): a
+     * newline in one must not forge a line, nor an escape sequence drive
+     * a terminal.  Escaping the whole message covers every call site.
+     */
+    char safe[sizeof(msg) * 2];
+    escape_buf(safe, sizeof(safe), msg, (size_t)mlen, ESCAPE_BACKSLASH);
     /* One write per line so that lines of concurrent processes do not mix. */
-    char line[1400];
+    char line[sizeof(safe) + 400];
     int n = snprintf(line, sizeof(line), "%s.%03ldZ %-5s %s[%ld] %s%s%s\n",
                      stamp, (long)tv.tv_usec / 1000, level, log_role,
-                     (long)getpid(), msg, with_errno ? ": " : "",
+                     (long)getpid(), safe, with_errno ? ": " : "",
                      with_errno ? strerror(saved) : "");
-    if (n > (int)sizeof(line))
+    if (n >= (int)sizeof(line)) { /* keep the newline */
         n = sizeof(line);
+        line[n - 1] = '\n';
+    }
     if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0) {
         /* Nowhere left to report this. */
     }

@@ -12,6 +12,55 @@
 
 static char *redisurl_unescape(const char *s, size_t n);
 static int redisurl_number(const char *s, size_t n, long max, long *out);
+static void redisurl_bad(char **cause, const char *url, const char *why);
+static int redisurl_secret(const char *url, size_t *start, size_t *end);
+
+/*
+ * Where the credentials of url are, or would be: from after "//" (or, with
+ * no "//", after the first ':') to the last '@'.  Returns 1 with the span
+ * [*start, *end), or 0 if there is no '@' after that point.
+ */
+static int
+redisurl_secret(const char *url, size_t *start, size_t *end)
+{
+    const char *slashes = strstr(url, "//"), *colon = strchr(url, ':');
+    const char *at = strrchr(url, '@');
+    const char *from = slashes ? slashes + 2 : colon ? colon + 1 : url;
+
+    if (at == NULL || at < from)
+        return 0;
+    *start = (size_t)(from - url);
+    *end = (size_t)(at - url);
+    return 1;
+}
+
+char *
+redisurl_redact(const char *url)
+{
+    size_t start, end;
+
+    if (!redisurl_secret(url, &start, &end))
+        return xstrdup(url);
+    return xasprintf("%.*s***%s", (int)start, url, url + end);
+}
+
+void
+redisurl_scrub(char *url)
+{
+    size_t start, end;
+
+    if (redisurl_secret(url, &start, &end))
+        memset(url + start, '*', end - start);
+}
+
+/* Sets *cause to "bad Redis URL 'URL': why", the URL redacted. */
+static void
+redisurl_bad(char **cause, const char *url, const char *why)
+{
+    char *shown = redisurl_redact(url);
+    *cause = xasprintf("bad Redis URL '%s': %s", shown, why);
+    free(shown);
+}
 
 /* Percent-decodes s[0..n); returns an owned string, or NULL if it would
  * contain a NUL (%00). */
@@ -66,21 +115,18 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
         const char *p = url + 7, *q = strchr(p, '?');
         size_t plen = q ? (size_t)(q - p) : strlen(p);
         if (plen == 0 || p[0] != '/') {
-            *cause = xasprintf("bad Redis URL '%s': expected "
-                               "unix:///absolute/path.sock", url);
+            redisurl_bad(cause, url, "expected unix:///absolute/path.sock");
             return -1;
         }
         u->path = redisurl_unescape(p, plen);
         if (u->path == NULL) {
-            *cause = xasprintf("bad Redis URL '%s': %%00 is not allowed", url);
+            redisurl_bad(cause, url, "%00 is not allowed");
             return -1;
         }
         if (q != NULL) {
             if (strncmp(q, "?db=", 4) != 0 ||
                 redisurl_number(q + 4, strlen(q + 4), 1 << 20, &v) < 0) {
-                *cause = xasprintf("bad Redis URL '%s': the only query "
-                                   "allowed is ?db=N",
-                                   url);
+                redisurl_bad(cause, url, "the only query allowed is ?db=N");
                 goto fail;
             }
             u->db = (int)v;
@@ -88,9 +134,7 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
         return 0;
     }
     if (strncmp(url, "redis://", 8) != 0) {
-        *cause = xasprintf("bad Redis URL '%s': it must start with "
-                           "redis:// or unix://",
-                           url);
+        redisurl_bad(cause, url, "it must start with redis:// or unix://");
         return -1;
     }
     const char *p = url + 8;
@@ -108,9 +152,8 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
         }
         if ((colon != NULL && colon > p && u->user == NULL) ||
             (at > p && u->password == NULL)) {
-            *cause = xasprintf("bad Redis URL '%s': %%00 is not allowed in "
-                               "the user or password",
-                               url);
+            redisurl_bad(cause, url,
+                         "%00 is not allowed in the user or password");
             goto fail;
         }
         p = at + 1;
@@ -120,21 +163,21 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
     if (*p == '[') { /* [ipv6]:port */
         const char *rb = memchr(p, ']', (size_t)(end - p));
         if (rb == NULL) {
-            *cause = xasprintf("bad Redis URL '%s': unclosed '['", url);
+            redisurl_bad(cause, url, "unclosed '['");
             goto fail;
         }
         u->host = xstrndup(p + 1, (size_t)(rb - p - 1));
         if (rb + 1 < end && rb[1] == ':')
             colon = rb + 1;
         else if (rb + 1 != end) {
-            *cause = xasprintf("bad Redis URL '%s': junk after ']'", url);
+            redisurl_bad(cause, url, "junk after ']'");
             goto fail;
         }
     } else {
         colon = memchr(p, ':', (size_t)(end - p));
         hostend = colon ? colon : end;
         if (hostend == p) {
-            *cause = xasprintf("bad Redis URL '%s': no host name", url);
+            redisurl_bad(cause, url, "no host name");
             goto fail;
         }
         u->host = xstrndup(p, (size_t)(hostend - p));
@@ -143,18 +186,16 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
         if (redisurl_number(colon + 1, (size_t)(end - colon - 1), 65535,
                             &v) < 0 ||
             v == 0) {
-            *cause = xasprintf("bad Redis URL '%s': the port must be a "
-                               "number from 1 to 65535",
-                               url);
+            redisurl_bad(cause, url,
+                         "the port must be a number from 1 to 65535");
             goto fail;
         }
         u->port = (int)v;
     }
     if (*end == '/' && end[1] != '\0') {
         if (redisurl_number(end + 1, strlen(end + 1), 1 << 20, &v) < 0) {
-            *cause = xasprintf("bad Redis URL '%s': the database after '/' "
-                               "must be a number",
-                               url);
+            redisurl_bad(cause, url,
+                         "the database after '/' must be a number");
             goto fail;
         }
         u->db = (int)v;

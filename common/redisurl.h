@@ -27,7 +27,8 @@ struct redisurl {
 
 /*
  * Parses url into *u (which is overwritten).  Returns 0, or -1 with *cause
- * set to a message the caller owns and must free.
+ * set to a message the caller owns and must free; the message shows the
+ * URL redacted (redisurl_redact()).
  */
 int redisurl_parse(const char *url, struct redisurl *u, char **cause);
 /* Picks the address: opt if not NULL, else the environment, else default. */
@@ -43,5 +44,17 @@ char *redisurl_describe(const struct redisurl *u);
 int redisurl_auth_argv(const struct redisurl *u, const char *argv[3],
                        size_t lens[3]);
 void redisurl_clear(struct redisurl *u);
+/*
+ * url as it may be shown to a person or written to a log: everything
+ * between "//" and the last '@' (user and password) replaced by "***".
+ * Works on any string, also one that does not parse.  Caller frees.
+ */
+char *redisurl_redact(const char *url);
+/*
+ * Overwrites, in place, the bytes redisurl_redact() hides with '*': for a
+ * --redis value in argv, after it was copied, so that ps and
+ * /proc/PID/cmdline do not show the password.
+ */
+void redisurl_scrub(char *url);
 
 #endif

@@ -440,8 +440,8 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
             if (b->o->wait) {
                 idmap_add(&b->ids, id, idlen);
             } else {
-                fwrite(id, 1, idlen, stdout);
-                putchar('\n');
+                /* A user's id may hold control characters. */
+                puts(cli_safe(id));
             }
         } else if (b->reports < BATCH_MAX_REPORTS) {
             char what[64];

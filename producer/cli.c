@@ -9,8 +9,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "escape.h"
 #include "keys.h"
+#include "redisurl.h"
 #include "version.h"
+#include "xmalloc.h"
 
 const char cli_global_help[] =
     "Global options (before or after the command):\n"
@@ -30,12 +33,36 @@ cli_init(struct cli *cli)
     cli->prefix = KEYS_DEFAULT_PREFIX;
 }
 
+void
+cli_cleanup(struct cli *cli)
+{
+    free(cli->redis);
+    cli->redis = NULL;
+}
+
+const char *
+cli_safe(const char *s)
+{
+    static char *ring[CLI_SAFE_RING];
+    static unsigned next;
+
+    if (s == NULL)
+        return "(null)";
+    char **slot = &ring[next++ % CLI_SAFE_RING];
+    free(*slot);
+    *slot = escape_dup(s, ESCAPE_BACKSLASH);
+    return *slot;
+}
+
 int
-cli_global_option(struct cli *cli, int opt, const char *arg)
+cli_global_option(struct cli *cli, int opt, char *arg)
 {
     switch (opt) {
     case CLI_OPT_REDIS:
-        cli->redis = arg;
+        /* Keep a copy, then hide the password from ps. */
+        free(cli->redis);
+        cli->redis = xstrdup(arg);
+        redisurl_scrub(arg);
         return 1;
     case CLI_OPT_PREFIX:
         if (strlen(arg) > PROTOCOL_MAX_NAME) {
@@ -59,13 +86,24 @@ cli_vwarn(int with_errno, const char *fmt, va_list ap)
     int saved = errno;
     char msg[2048];
 
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int mlen = vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (mlen < 0)
+        mlen = 0;
+    else if ((size_t)mlen >= sizeof(msg))
+        mlen = sizeof(msg) - 1;
+    /*
+     * Messages quote untrusted names and reasons: control characters and
+     * invalid UTF-8 in them are escaped.  Backslashes are left alone: file
+     * names are already quoted the coreutils way (sums_quote()).
+     */
+    char safe[sizeof(msg) * 4];
+    escape_buf(safe, sizeof(safe), msg, (size_t)mlen, 0);
     /* Let what was printed so far come first, as it was produced first. */
     fflush(stdout);
     if (with_errno)
-        fprintf(stderr, "celeriac: %s: %s\n", msg, strerror(saved));
+        fprintf(stderr, "celeriac: %s: %s\n", safe, strerror(saved));
     else
-        fprintf(stderr, "celeriac: %s\n", msg);
+        fprintf(stderr, "celeriac: %s\n", safe);
     errno = saved;
 }
 

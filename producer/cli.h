@@ -21,10 +21,11 @@
 
 /*
  * The global options.  They may be given before the command name or among
- * the command's own options; the strings are borrowed from argv.
+ * the command's own options; --prefix is borrowed from argv.
  */
 struct cli {
-    const char *redis;  /* --redis URL; NULL: environment or default */
+    char *redis;        /* --redis URL (a copy: argv's is scrubbed); owned;
+                           NULL: environment or default */
     const char *prefix; /* --prefix; KEYS_DEFAULT_PREFIX unless given */
 };
 
@@ -43,12 +44,24 @@ struct cli {
 extern const char cli_global_help[];
 
 void cli_init(struct cli *cli);
+/* Frees what cli owns. */
+void cli_cleanup(struct cli *cli);
 /*
  * Handles a global option returned by getopt_long.  Returns 1 if opt was
  * one (and stores it), 0 if it is not a global option, -1 if its value is
- * bad (after printing why).
+ * bad (after printing why).  A --redis value is copied and the password in
+ * argv is overwritten, so that ps does not show it.
  */
-int cli_global_option(struct cli *cli, int opt, const char *arg);
+int cli_global_option(struct cli *cli, int opt, char *arg);
+
+/*
+ * s with control characters, invalid UTF-8 and backslashes escaped
+ * (escape.h), for printing untrusted ids, key names and reasons on a
+ * terminal.  The string is owned by a ring of CLI_SAFE_RING buffers: it
+ * stays valid until CLI_SAFE_RING more calls, enough for one printf.
+ */
+#define CLI_SAFE_RING 8
+const char *cli_safe(const char *s);
 
 /* "celeriac: <message>\n" on stderr. */
 void cli_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -221,25 +221,26 @@ dead_print(json_t *doc)
     json_t *e;
 
     if (length == 0) {
-        printf("No dead letters in %s.\n", key);
+        printf("No dead letters in %s.\n", cli_safe(key));
         return;
     }
     printf("%lld dead letter%s in %s, oldest first:\n\n", (long long)length,
-           length == 1 ? "" : "s", key);
+           length == 1 ? "" : "s", cli_safe(key));
     json_array_foreach(entries, i, e)
     {
         const char *v;
+        /* Widths of the values as printed, escaped. */
         if ((v = json_string_value(json_object_get(e, "entry"))) != NULL &&
-            (int)strlen(v) > we)
-            we = (int)strlen(v);
+            (int)strlen(cli_safe(v)) > we)
+            we = (int)strlen(cli_safe(v));
         if ((v = json_string_value(json_object_get(e, "id"))) != NULL &&
-            (int)strlen(v) > wi)
-            wi = (int)strlen(v);
+            (int)strlen(cli_safe(v)) > wi)
+            wi = (int)strlen(cli_safe(v));
         v = json_string_value(json_object_get(e, "queue"));
         if (v == NULL)
             v = json_string_value(json_object_get(e, "queue_key"));
-        if (v != NULL && (int)strlen(v) > wq)
-            wq = (int)strlen(v);
+        if (v != NULL && (int)strlen(cli_safe(v)) > wq)
+            wq = (int)strlen(cli_safe(v));
     }
     printf("%-*s  %-*s  %-*s  %s\n", we, "ENTRY", wi, "TASK ID", wq, "QUEUE",
            "REASON");
@@ -257,19 +258,19 @@ dead_print(json_t *doc)
         if (q == NULL)
             q = json_string_value(json_object_get(e, "queue_key"));
         printf("%-*s  %-*s  %-*s  ", we,
-               json_string_value(json_object_get(e, "entry")), wi,
-               id ? id : "?", wq, q ? q : "?");
+               cli_safe(json_string_value(json_object_get(e, "entry"))), wi,
+               id ? cli_safe(id) : "?", wq, q ? cli_safe(q) : "?");
         if (type != NULL) {
-            printf("%s", type);
+            printf("%s", cli_safe(type));
             if (json_is_integer(deliveries))
                 printf(" after %lld deliver%s",
                        (long long)json_integer_value(deliveries),
                        json_integer_value(deliveries) == 1 ? "y" : "ies");
             if (at != NULL)
-                printf(", %s", at);
-            printf(": %s\n", text ? text : "");
+                printf(", %s", cli_safe(at));
+            printf(": %s\n", text ? cli_safe(text) : "");
         } else if (json_is_string(reason)) {
-            printf("%s\n", json_string_value(reason));
+            printf("%s\n", cli_safe(json_string_value(reason)));
         } else {
             printf("(no reason given)\n");
         }
@@ -492,8 +493,9 @@ dead_move(struct conn *c, const char *key, const char *prefix,
             continue;
         const redisReply *added = r->element[2 * k];
         if (added->type == REDIS_REPLY_STRING) {
-            printf("requeued %s (task %s) to %s as %s\n", ds[i].id->str,
-                   tids[i] ? tids[i] : "?", ds[i].queue->str, added->str);
+            printf("requeued %s (task %s) to %s as %s\n",
+                   cli_safe(ds[i].id->str), tids[i] ? cli_safe(tids[i]) : "?",
+                   cli_safe(ds[i].queue->str), cli_safe(added->str));
             t->moved++;
         } else {
             /* Cannot happen after dead_ensure_group(); say it if it does. */
@@ -630,7 +632,7 @@ dead_requeue_all(struct conn *c, const char *key, const char *prefix)
         r->element[0]->elements < 1 ||
         r->element[0]->element[0]->type != REDIS_REPLY_STRING) {
         freeReplyObject(r);
-        printf("No dead letters in %s.\n", key);
+        printf("No dead letters in %s.\n", cli_safe(key));
         return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
     }
     snprintf(end, sizeof(end), "%s", r->element[0]->element[0]->str);
@@ -666,7 +668,7 @@ dead_requeue_all(struct conn *c, const char *key, const char *prefix)
     }
     printf("%lu dead letter%s requeued", t.moved, t.moved == 1 ? "" : "s");
     if (t.skipped > 0)
-        printf(", %lu left in %s (see above)", t.skipped, key);
+        printf(", %lu left in %s (see above)", t.skipped, cli_safe(key));
     printf("\n");
     if (cli_flush_stdout() < 0)
         return CLI_EXIT_FAILED;
@@ -696,7 +698,7 @@ dead_purge(struct conn *c, const char *key, int yes)
     }
     freeReplyObject(r);
     if (is_none) {
-        printf("No dead letters in %s.\n", key);
+        printf("No dead letters in %s.\n", cli_safe(key));
         return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
     }
     if (!yes) {
@@ -732,7 +734,8 @@ dead_purge(struct conn *c, const char *key, int yes)
         freeReplyObject(r);
         return CLI_EXIT_REDIS;
     }
-    printf("deleted %s (%lld dead letter%s)\n", key, r->element[0]->integer,
+    printf("deleted %s (%lld dead letter%s)\n", cli_safe(key),
+           r->element[0]->integer,
            r->element[0]->integer == 1 ? "" : "s");
     freeReplyObject(r);
     return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;

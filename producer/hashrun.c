@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +53,9 @@ struct hashrun {
     int failed;              /* a Redis error ended the run */
 };
 
-static int hashrun_load(struct hashjob *j, unsigned char **data, size_t *len);
+static int hashrun_readable(int fd, int64_t deadline_us);
+static int hashrun_load(struct hashjob *j, int64_t deadline_us,
+                        unsigned char **data, size_t *len);
 static char *hashrun_message(struct hashrun *h, size_t index,
                              const unsigned char *data, size_t len,
                              size_t *msglen);
@@ -61,22 +65,52 @@ static int hashrun_send_chunk(struct hashrun *h);
 static void hashrun_result(const char *doc, size_t len, void *arg);
 
 /*
- * Reads a whole file (at most PROTOCOL_MAX_DATA bytes).  Returns 0 with
- * *data (owned by the caller) and *len, or -1 with j finished as
- * UNREADABLE.
+ * Waits until fd has bytes (or end of file) to read, or deadline_us
+ * passes (0: no deadline).  Returns 1 when readable, 0 at the deadline, -1
+ * on a poll() error (errno set).
  */
 static int
-hashrun_load(struct hashjob *j, unsigned char **data, size_t *len)
+hashrun_readable(int fd, int64_t deadline_us)
+{
+    struct pollfd pfd = {fd, POLLIN, 0};
+    for (;;) {
+        int ms = -1;
+        if (deadline_us != 0) {
+            int64_t left = deadline_us - cli_now_us();
+            ms = left <= 0           ? 0
+                 : left >= INT_MAX ? INT_MAX
+                                   : (int)((left + 999) / 1000);
+        }
+        int r = poll(&pfd, 1, ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 ? -1 : r > 0;
+    }
+}
+
+/*
+ * Reads a whole file (at most PROTOCOL_MAX_DATA bytes).  A FIFO, device
+ * or standard input is read only while deadline_us (0: none) has not
+ * passed: a FIFO is opened without waiting for a writer (O_NONBLOCK), then
+ * polled.  Returns 0 with *data (owned by the caller) and *len, or -1 with
+ * j finished as UNREADABLE, or TIMEOUT at the deadline.
+ */
+static int
+hashrun_load(struct hashjob *j, int64_t deadline_us, unsigned char **data,
+             size_t *len)
 {
     int stdin_ = strcmp(j->path, "-") == 0;
-    int fd = stdin_ ? STDIN_FILENO : open(j->path, O_RDONLY | O_CLOEXEC);
+    int fd = stdin_ ? STDIN_FILENO
+                    : open(j->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     unsigned char *buf = NULL;
     size_t cap = 65536, n = 0;
     struct stat st;
+    int regular = 0;
 
     if (fd < 0)
         goto fail_errno;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        regular = 1;
         if ((uint64_t)st.st_size > PROTOCOL_MAX_DATA) {
             j->error =
                 xasprintf("file is %llu bytes; a hash task takes at "
@@ -101,8 +135,19 @@ hashrun_load(struct hashjob *j, unsigned char **data, size_t *len)
                                                   : cap * 2;
             buf = xrealloc(buf, cap);
         }
+        if (!regular) {
+            int ready = hashrun_readable(fd, deadline_us);
+            if (ready < 0)
+                goto fail_errno;
+            if (ready == 0) {
+                j->error = xstrdup("nothing to read before the --timeout "
+                                   "(a FIFO nobody writes to?)");
+                j->outcome = HASHJOB_TIMEOUT;
+                goto fail_outcome;
+            }
+        }
         ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (r < 0)
             goto fail_errno;
@@ -126,11 +171,12 @@ fail_errno:
     j->missing = errno == ENOENT;
     j->error = xstrdup(strerror(errno));
 fail:
+    j->outcome = HASHJOB_UNREADABLE;
+fail_outcome:
     if (fd >= 0 && !stdin_)
         close(fd);
     free(buf);
     j->state = HASHJOB_DONE;
-    j->outcome = HASHJOB_UNREADABLE;
     return -1;
 }
 
@@ -322,7 +368,8 @@ hashrun_run(struct conn *c, const struct hashrun_opts *o, struct hashjob *jobs,
                chunk_bytes < HASHRUN_CHUNK_BYTES &&
                h->inflight < HASHRUN_MAX_INFLIGHT) {
             struct hashjob *j = &jobs[next_send];
-            if (held == NULL && hashrun_load(j, &held, &held_len) < 0) {
+            if (held == NULL &&
+                hashrun_load(j, o->deadline_us, &held, &held_len) < 0) {
                 next_send++;
                 continue;
             }

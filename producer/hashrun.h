@@ -34,7 +34,8 @@ enum hashjob_outcome {
     HASHJOB_OK = 0,     /* digest is set */
     HASHJOB_UNREADABLE, /* cannot open/read, or too large: error is set */
     HASHJOB_FAILED,     /* the task failed or Redis refused it: error set */
-    HASHJOB_TIMEOUT,    /* no result before the deadline */
+    HASHJOB_TIMEOUT,    /* no result (or, from a FIFO, no data) before
+                           the deadline: error is set */
 };
 
 /*

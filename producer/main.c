@@ -7,12 +7,14 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "dead.h"
 #include "hashcmd.h"
 #include "log.h"
+#include "redisurl.h"
 #include "send.h"
 #include "status.h"
 #include "version.h"
@@ -98,7 +100,7 @@ main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    struct cli cli;
+    static struct cli cli; /* static: what it owns stays reachable */
     int opt;
 
     log_set_role("celeriac");
@@ -132,13 +134,20 @@ main(int argc, char **argv)
     if (strcmp(name, "help") == 0)
         return main_help(optind + 1 < argc ? argv[optind + 1] : NULL);
     const struct main_cmd *cmd = main_find(name);
-    if (cmd == NULL)
-        return cli_usage(NULL,
-                         "no command '%s'; the commands are send, "
-                         "hash, status, dead and help",
-                         name);
+    if (cmd == NULL) {
+        /* It may be a URL with a password given without --redis. */
+        char *shown = redisurl_redact(name);
+        cli_usage(NULL,
+                  "no command '%s'; the commands are send, hash, status, "
+                  "dead and help",
+                  shown);
+        free(shown);
+        return CLI_EXIT_USAGE;
+    }
     argc -= optind;
     argv += optind;
     optind = 0; /* glibc: start the command's getopt afresh */
-    return cmd->run(&cli, argc, argv);
+    int rc = cmd->run(&cli, argc, argv);
+    cli_cleanup(&cli);
+    return rc;
 }

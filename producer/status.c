@@ -380,11 +380,12 @@ status_print(json_t *doc, double now_ms)
     json_t *q, *w;
 
     printf("Redis %s, prefix \"%s\"\n\n",
-           json_string_value(json_object_get(doc, "redis")), prefix);
+           cli_safe(json_string_value(json_object_get(doc, "redis"))),
+           cli_safe(prefix));
     if (json_array_size(queues) == 0) {
         printf("No queues (no %squeue:* keys): nothing was sent with this "
                "prefix yet.\n",
-               prefix);
+               cli_safe(prefix));
     } else {
         printf("%-24s %10s %10s %10s\n", "QUEUE", "LENGTH", "PENDING",
                "CONSUMERS");
@@ -393,12 +394,12 @@ status_print(json_t *doc, double now_ms)
             const char *name = json_string_value(json_object_get(q, "name"));
             json_t *err = json_object_get(q, "error");
             if (err != NULL) {
-                printf("%-24s (not a stream: %s)\n", name,
-                       json_string_value(err));
+                printf("%-24s (not a stream: %s)\n", cli_safe(name),
+                       cli_safe(json_string_value(err)));
                 continue;
             }
             json_t *cs = json_object_get(q, "consumers");
-            printf("%-24s %10lld %10lld %10zu%s\n", name,
+            printf("%-24s %10lld %10lld %10zu%s\n", cli_safe(name),
                    json_integer_value(json_object_get(q, "length")),
                    json_integer_value(json_object_get(q, "pending")),
                    json_array_size(cs),
@@ -412,7 +413,7 @@ status_print(json_t *doc, double now_ms)
                     age, sizeof(age),
                     (double)json_integer_value(json_object_get(c, "idle_ms")));
                 printf("  consumer %-30s pending %-8lld idle %s\n",
-                       json_string_value(json_object_get(c, "name")),
+                       cli_safe(json_string_value(json_object_get(c, "name"))),
                        json_integer_value(json_object_get(c, "pending")), age);
             }
         }
@@ -420,15 +421,15 @@ status_print(json_t *doc, double now_ms)
     if (json_is_object(dead))
         printf("\nDead letters: %lld in %s (see them with: celeriac dead)\n",
                json_integer_value(json_object_get(dead, "length")),
-               json_string_value(json_object_get(dead, "key")));
+               cli_safe(json_string_value(json_object_get(dead, "key"))));
     if (json_is_object(sched))
         printf("%sScheduled: %lld in %s\n", json_is_object(dead) ? "" : "\n",
                json_integer_value(json_object_get(sched, "size")),
-               json_string_value(json_object_get(sched, "key")));
+               cli_safe(json_string_value(json_object_get(sched, "key"))));
 
     printf("\n");
     if (json_array_size(workers) == 0) {
-        printf("No workers registered in %sworkers.\n", prefix);
+        printf("No workers registered in %sworkers.\n", cli_safe(prefix));
         return;
     }
     printf("WORKERS (%zu)\n", json_array_size(workers));
@@ -438,7 +439,7 @@ status_print(json_t *doc, double now_ms)
         /* The score is the time of the last beat, in s or ms. */
         double beat_ms = beat > 1e11 ? beat : beat * 1000;
         status_age(age, sizeof(age), now_ms - beat_ms);
-        printf("%s", json_string_value(json_object_get(w, "name")));
+        printf("%s", cli_safe(json_string_value(json_object_get(w, "name"))));
         if (json_is_true(json_object_get(w, "gone"))) {
             printf("  gone (record expired; last beat %s ago)\n", age);
             continue;
@@ -447,7 +448,8 @@ status_print(json_t *doc, double now_ms)
         const char *k;
         json_t *v;
         json_object_foreach(json_object_get(w, "fields"), k, v)
-            printf("    %-12s %s\n", k, json_string_value(v));
+            printf("    %-12s %s\n", cli_safe(k),
+                   cli_safe(json_string_value(v)));
     }
 }
 

@@ -188,12 +188,9 @@ sums_parse(struct sums_parser *p, char *s, size_t len, struct sums_line *out)
             ;
         if (name[j] != ')')
             return -1;
-        if (escaped) {
-            if (sums_unescape(name, j) < 0)
-                return -1;
-        } else if (memchr(name, '\0', j) != NULL) {
+        /* Unescaped, the name ends at a NUL, as in coreutils. */
+        if (escaped && sums_unescape(name, j) < 0)
             return -1;
-        }
         name[j++] = '\0';
         while (sums_white(name[j]))
             j++;
@@ -231,9 +228,9 @@ sums_parse(struct sums_parser *p, char *s, size_t len, struct sums_line *out)
         out->binary = s[i++] == '*';
     }
     out->name = s + i;
+    /* Unescaped, the name ends at a NUL ("HEX  NAME\0" is accepted by
+     * sha512sum -c); escaped, a NUL makes the line improper. */
     if (escaped)
         return sums_unescape(out->name, len - i) < 0 ? -1 : 1;
-    if (memchr(out->name, '\0', len - i) != NULL)
-        return -1;
     return 1;
 }

@@ -8,7 +8,9 @@
  *   [\]TAG (NAME) = HEX   --tag (BSD style), TAG e.g. "SHA512"
  *
  * A leading backslash means NAME is escaped: "\\" for a backslash, "\n"
- * for a newline, "\r" for a carriage return.
+ * for a newline, "\r" for a carriage return.  An unescaped NAME ends at the
+ * first NUL byte, an escaped one may not hold any (as coreutils 9 reads
+ * them).
  */
 #ifndef CELERIAC_SUMS_H
 #define CELERIAC_SUMS_H

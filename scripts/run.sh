@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The "run the main job" command of the README (`make run`): builds celeriac
 # if needed, starts a private redis-server on a unix socket in a temporary
-# directory (unless --redis or CELERIAC_REDIS_URL names one), starts a
+# directory (unless --redis names one: CELERIAC_REDIS_URL is ignored, so a
+# URL left in the environment cannot send the demo's tasks to a real
+# cluster), starts a
 # worker, hashes some files on it with `celeriac hash`, checks the output
 # against sha512sum, then stops everything and removes the directory, also
 # on Ctrl-C or failure.  Run with --help for the options.
@@ -14,35 +16,39 @@ BIN=${CELERIAC_BIN:-$ROOT/bin}
 usage() {
     cat <<EOF
 Usage: scripts/run.sh [OPTION]... [FILE]...
-       make run [ARGS="[OPTION]... [FILE]..."]
+       make run [REDIS=URL] [ARGS="[OPTION]... [FILE]..."]
 
 Runs a real job on celeriac: hashes FILEs (default: a few programs from
 /usr/bin and a generated 8 MiB file) with 'celeriac hash' on a worker, shows
 the output and checks that it is byte-identical to sha512sum's (or that of
 the coreutils tool of the chosen algorithm).
 
-With no --redis and no CELERIAC_REDIS_URL in the environment, a private
-redis-server is started on a unix socket in a temporary directory and
-stopped afterwards.  Otherwise that Redis is used and only a worker is
-started (none with --no-worker, for a cluster that already runs workers).
+Without --redis (make run REDIS=URL), a private redis-server is started on
+a unix socket in a temporary directory and stopped afterwards; a
+CELERIAC_REDIS_URL in the environment is ignored, so that the demo never
+sends its tasks to the workers of a real cluster by accident.  With
+--redis, that Redis is used and only a worker is started (none with
+--no-worker, for a cluster that already runs workers).
 
   -r, --redis URL        use this Redis (redis://[user:password@]host:port/db
                          or unix:///path.sock[?db=N]) instead of a private one
   -a, --algorithm ALGO   digest to use (default sha512)
   -c, --concurrency N    worker child processes (default: online cores)
-      --no-worker        start no worker (needs --redis or CELERIAC_REDIS_URL)
+      --no-worker        start no worker (needs --redis)
   -k, --keep             keep the temporary directory (logs) afterwards
   -h, --help             show this help and exit
 
-Environment: CELERIAC_REDIS_URL, CELERIAC_REDIS_PASSWORD (as for the
-worker), CELERIAC_BIN (directory of prebuilt binaries; skips the build).
+Environment: CELERIAC_REDIS_PASSWORD (with --redis, as for the worker),
+CELERIAC_BIN (directory of prebuilt binaries; skips the build).
+CELERIAC_REDIS_URL is ignored: name the Redis with --redis.
 EOF
 }
 
 say() { printf 'run: %s\n' "$*" >&2; }
 die() { printf 'run: error: %s\n' "$*" >&2; exit 1; }
 
-redis_url=${CELERIAC_REDIS_URL:-}
+# Only the command line names a Redis: see the help.
+redis_url=
 algo=sha512
 concurrency=
 start_worker=1
@@ -66,7 +72,16 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ "$start_worker" = 0 ] && [ -z "$redis_url" ]; then
-    die "--no-worker needs --redis URL or CELERIAC_REDIS_URL (a private Redis has no workers)"
+    die "--no-worker needs --redis URL (a private Redis has no workers)"
+fi
+if [ -n "${CELERIAC_REDIS_URL:-}" ]; then
+    [ -n "$redis_url" ] ||
+        say "ignoring CELERIAC_REDIS_URL: the demo uses a private Redis unless --redis (make run REDIS=URL) names one"
+    unset CELERIAC_REDIS_URL
+fi
+if [ -z "$redis_url" ]; then
+    # The private Redis has no password.
+    unset CELERIAC_REDIS_PASSWORD
 fi
 for f in ${files[@]+"${files[@]}"}; do
     if [ ! -f "$f" ] || [ ! -r "$f" ]; then

@@ -14,6 +14,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "escape.h"
 #include "keys.h"
 #include "log.h"
 #include "parent.h"
@@ -192,7 +193,8 @@ main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct config cfg;
-    const char *redis = NULL, *queues = KEYS_DEFAULT_QUEUE;
+    const char *queues = KEYS_DEFAULT_QUEUE;
+    char *redis = NULL; /* a copy of --redis: argv's is scrubbed; owned */
     long v;
     int ch, rc = 2;
 
@@ -213,7 +215,10 @@ main(int argc, char **argv)
            -1) {
         switch (ch) {
         case 'r':
-            redis = optarg;
+            /* Keep a copy, then hide the password from ps. */
+            free(redis);
+            redis = xstrdup(optarg);
+            redisurl_scrub(optarg);
             break;
         case 'Q':
             queues = optarg;
@@ -326,9 +331,12 @@ main(int argc, char **argv)
         }
     }
     if (optind < argc) {
+        /* It may be a URL with a password given without --redis. */
+        char *shown = redisurl_redact(argv[optind]);
         fprintf(stderr, "celeriac-worker: unexpected argument '%s'; try "
                         "'celeriac-worker --help'\n",
-                argv[optind]);
+                shown);
+        free(shown);
         goto out;
     }
     if (main_queues(queues, &cfg) < 0)
@@ -346,7 +354,10 @@ main(int argc, char **argv)
     }
     char *cause = NULL;
     if (redisurl_resolve(redis, &cfg.url, &cause) < 0) {
-        fprintf(stderr, "celeriac-worker: %s\n", cause);
+        /* The URL in it is redacted; CELERIAC_REDIS_URL may hold controls. */
+        char *safe = escape_dup(cause, 0);
+        fprintf(stderr, "celeriac-worker: %s\n", safe);
+        free(safe);
         free(cause);
         goto out;
     }
@@ -355,6 +366,7 @@ main(int argc, char **argv)
     event_set_log_callback(main_libevent_log);
     rc = parent_main(&cfg);
 out:
+    free(redis);
     redisurl_clear(&cfg.url);
     for (int i = 0; i < cfg.nqueues; i++)
         free(cfg.queues[i]);

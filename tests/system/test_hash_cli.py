@@ -4,8 +4,11 @@ bytes on stdout for the same files (empty, one byte, 5 MiB of random
 bytes, names with a space, a backslash or a newline, standard input), and
 -c check mode with the same OK and FAILED lines and exit status."""
 
+import hashlib
 import os
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -134,3 +137,154 @@ def test_missing_file(r, worker, celeriac, files, tmp_dir):
     assert got.rc == 1, got
     assert got.stdout == want.stdout
     assert b"no-such-file" in got.stderr
+
+
+# ---- check mode against the real sha512sum -c, line format by line format ----
+
+# {H}: the digest of "f", {B}: of "a\b", {N}: of "new\nline", {U}: {H}
+# in upper case, {X}: a wrong digest.  Each case is a checksum file; the
+# installed sha512sum -c is the reference for stdout, stderr and status.
+CHECK_CASES = {
+    "plain": b"{H}  f\n",
+    "binary": b"{H} *f\n",
+    "no final newline": b"{H}  f",
+    "crlf": b"{H}  f\r\n",
+    "cr without newline": b"{H}  f\r",
+    "two crs": b"{H}  f\r\r\n",
+    "nul ends the line": b"{H}  f\0\n",
+    "nul then junk": b"{H}  f\0junk\n",
+    "nul without newline": b"{H}  f\0",
+    "nul then crlf": b"{H}  f\0\r\n",
+    "empty name before nul": b"{H}  \0\n",
+    "nul after the digest": b"{H}\0 f\n",
+    "tag": b"SHA512 (f) = {H}\n",
+    "tag nul after digest": b"SHA512 (f) = {H}\0\n",
+    "tag nul then junk": b"SHA512 (f) = {H}\0zz\n",
+    "tag nul in name": b"SHA512 (f\0x) = {H}\n",
+    "tag without spaces": b"SHA512(f)= {H}\n",
+    "tag crlf": b"SHA512 (f) = {H}\r\n",
+    "escaped backslash": b"\\{B}  a\\\\b\n",
+    "escaped newline": b"\\{N}  new\\nline\n",
+    "escaped tag": b"\\SHA512 (a\\\\b) = {B}\n",
+    "escaped name with nul": b"\\{H}  f\0\n",
+    "escaped tag with nul": b"\\SHA512 (f\0x) = {H}\n",
+    "bad escape": b"\\{H}  f\\t\n",
+    "leading blanks": b"  \t{H}  f\n",
+    "bsd reversed": b"{H} f\n",
+    "mixed formats": b"{H}  f\n{H} f\n",
+    "comments and blank lines": b"# sums\n\n{H}  f\n\r\n",
+    "upper-case digest": b"{U}  f\n",
+    "wrong digest": b"{X}  f\n",
+    "missing file": b"{H}  nope\n",
+    "no proper line": b"junk\n",
+    "short digest": b"{H}"[:-1] + b"0  f\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHECK_CASES))
+@pytest.mark.parametrize("flags", [[], ["--strict", "-w"]])
+def test_check_like_sha512sum(case, flags, r, worker, celeriac, tmp_dir):
+    worker()
+    data = {"f": b"hello\n", "a\\b": b"x", "new\nline": b"y"}
+    for name, content in data.items():
+        with open(os.path.join(tmp_dir, name), "wb") as f:
+            f.write(content)
+    digest = {k: hashlib.sha512(v).hexdigest().encode()
+              for k, v in data.items()}
+    sums = CHECK_CASES[case]
+    for key, value in ((b"{H}", digest["f"]), (b"{B}", digest["a\\b"]),
+                       (b"{N}", digest["new\nline"]),
+                       (b"{U}", digest["f"].upper()),
+                       (b"{X}", hashlib.sha512(b"other").hexdigest().encode())):
+        sums = sums.replace(key, value)
+    with open(os.path.join(tmp_dir, "sums"), "wb") as f:
+        f.write(sums)
+    want = coreutils("sha512sum", "-c", *flags, "sums", cwd=tmp_dir)
+    got = celeriac("hash", "-c", *flags, "sums", cwd=tmp_dir, timeout=60)
+    assert (got.rc, got.stdout) == (want.returncode, want.stdout), \
+        (case, got, want)
+    # The messages are the same but for the program name.
+    assert got.stderr.replace(b"celeriac: ", b"") == \
+        want.stderr.replace(b"sha512sum: ", b""), (case, got, want)
+
+
+@pytest.mark.parametrize("flags", [["--tag"], ["-z"], ["-b"], ["--tag", "-z"],
+                                   ["-b", "-z"]])
+def test_generate_like_sha512sum(flags, r, worker, celeriac, files, tmp_dir):
+    """--tag, --zero and --binary lines, also for names holding a
+    backslash or a newline, and reading them back with -c."""
+    worker()
+    want = coreutils("sha512sum", *flags, *files, cwd=tmp_dir)
+    assert want.returncode == 0
+    got = celeriac("hash", *flags, *files, cwd=tmp_dir)
+    assert got.rc == 0, got
+    assert got.stdout == want.stdout, (got.stdout, want.stdout)
+    if "-z" not in flags:
+        with open(os.path.join(tmp_dir, "SUMS"), "wb") as f:
+            f.write(got.stdout)
+        want = coreutils("sha512sum", "-c", "SUMS", cwd=tmp_dir)
+        got = celeriac("hash", "-c", "SUMS", cwd=tmp_dir)
+        assert (got.rc, got.stdout) == (want.returncode, want.stdout)
+
+
+# ---- --timeout bounds reading a FIFO -------------------------------------------
+
+
+def timed_hash(celeriac, *args, cwd):
+    """Runs celeriac hash; returns (Run, seconds).  A hang (beyond 60 s)
+    fails the test instead of blocking it."""
+    t0 = time.monotonic()
+    try:
+        run = celeriac("hash", *args, cwd=cwd, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("celeriac hash %s hung past 60 s" % " ".join(args))
+    return run, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("writer", ["none", "silent"])
+def test_timeout_bounds_fifo(writer, r, worker, celeriac, tmp_dir):
+    """A FIFO nobody opens for writing (open() would block), or whose
+    writer never writes, times out with exit 3, in check mode too."""
+    worker()
+    fifo = os.path.join(tmp_dir, "fifo")
+    os.mkfifo(fifo)
+    with open(os.path.join(tmp_dir, "SUMS"), "w") as f:
+        f.write("%s  fifo\n" % hashlib.sha512(b"").hexdigest())
+    fd = os.open(fifo, os.O_RDWR) if writer == "silent" else None
+    try:
+        for args in (["fifo"], ["-c", "SUMS"]):
+            run, took = timed_hash(celeriac, "--timeout", "1", *args,
+                                   cwd=tmp_dir)
+            assert run.rc == 3, run
+            assert took < 30, took
+            assert b"fifo: nothing to read before the --timeout" in \
+                run.stderr, run
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def test_fifo_with_a_writer(r, worker, celeriac, tmp_dir):
+    """A FIFO whose writer comes late is read whole, with or without
+    --timeout."""
+    worker()
+    fifo = os.path.join(tmp_dir, "fifo")
+    os.mkfifo(fifo)
+    data = os.urandom(300000)
+    for args in (["--timeout", "60"], []):
+        def write():
+            time.sleep(0.3)  # let the reader wait for its writer
+            with open(fifo, "wb") as f:
+                f.write(data[:1000])
+                f.flush()
+                time.sleep(0.2)
+                f.write(data[1000:])
+        t = threading.Thread(target=write)
+        t.start()
+        try:
+            run, _ = timed_hash(celeriac, *args, "fifo", cwd=tmp_dir)
+        finally:
+            t.join(timeout=60)
+        assert run.rc == 0, run
+        assert run.stdout == (hashlib.sha512(data).hexdigest() +
+                              "  fifo\n").encode(), run

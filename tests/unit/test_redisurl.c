@@ -32,24 +32,28 @@ parse_ok(const char *url, struct redisurl *u)
     assert_null(cause);
 }
 
-/* Parses url, which must fail with a cause that quotes it and says why. */
+/*
+ * Parses url, which must fail with a cause that quotes it (redacted) and
+ * says why.
+ */
 static void
 parse_fails(const char *url, const char *why)
 {
     struct redisurl u;
-    char *cause = NULL;
+    char *cause = NULL, *shown = redisurl_redact(url);
     memset(&u, 0x5a, sizeof(u));
     int r = redisurl_parse(url, &u, &cause);
     if (r != -1)
         print_error("'%s' was accepted\n", url);
     assert_int_equal(r, -1);
     assert_non_null(cause);
-    if (strstr(cause, url) == NULL || strstr(cause, why) == NULL)
-        print_error("'%s': cause \"%s\" should quote it and say \"%s\"\n", url,
-                    cause, why);
-    assert_non_null(strstr(cause, url));
+    if (strstr(cause, shown) == NULL || strstr(cause, why) == NULL)
+        print_error("'%s': cause \"%s\" should quote \"%s\" and say \"%s\"\n",
+                    url, cause, shown, why);
+    assert_non_null(strstr(cause, shown));
     assert_non_null(strstr(cause, why));
     free(cause);
+    free(shown);
     /* Nothing is left to free after a failure. */
     assert_null(u.host);
     assert_null(u.path);
@@ -398,6 +402,75 @@ test_clear_twice(void **state)
 
 #define T(f) cmocka_unit_test_setup(f, env_clean)
 
+/* Everything between "//" (or the scheme's ':') and the last '@' is hidden. */
+static void
+test_redact(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"redis://u:s3cret@h:1/0", "redis://***@h:1/0"},
+        {"redis://:s3cret@h", "redis://***@h"},
+        {"redis://s3cret@h", "redis://***@h"},
+        {"redis://h:6379/0", "redis://h:6379/0"},
+        {"unix:///tmp/r.sock?db=1", "unix:///tmp/r.sock?db=1"},
+        /* a password holding '/' and '@' does not parse: still hidden */
+        {"redis://:p@ss/w@rd@h:99999", "redis://***@h:99999"},
+        {"redis:u:s3cret@h", "redis:***@h"},
+        {"u:s3cret@h", "u:***@h"},
+        {"s3cret@h", "***@h"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = redisurl_redact(cases[i][0]);
+        if (strcmp(got, cases[i][1]) != 0)
+            print_error("redact('%s') = '%s', want '%s'\n", cases[i][0], got,
+                        cases[i][1]);
+        assert_string_equal(got, cases[i][1]);
+        free(got);
+    }
+}
+
+/* The bytes redact hides are overwritten in place; the length stays. */
+static void
+test_scrub(void **state)
+{
+    (void)state;
+    char a[] = "redis://u:s3cret@h:1/0", b[] = "redis://h:1/0",
+         c[] = "--redis=redis://:p@ss/w@rd@h";
+    redisurl_scrub(a);
+    assert_string_equal(a, "redis://********@h:1/0");
+    redisurl_scrub(b);
+    assert_string_equal(b, "redis://h:1/0");
+    redisurl_scrub(c + 8);
+    assert_string_equal(c, "--redis=redis://**********@h");
+}
+
+/* No parse error shows the password, however far parsing got. */
+static void
+test_parse_errors_hide_password(void **state)
+{
+    (void)state;
+    static const char *const urls[] = {
+        "redis://u:s3cret@h:0",       "redis://u:s3cret@h/x",
+        "redis://u:s3cret@",          "redis://u:s3cret@[::1",
+        "redis://u:s3cret@[::1]x",    "redis://:s3cret@h:1/0?x",
+        "redis//u:s3cret@h",          "http://u:s3cret@h",
+        "redis://:s3cret/x@h:99999",  "redis://:s3cr%00et@h",
+        "unix://u:s3cret@/tmp/r.sock",
+    };
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        struct redisurl u;
+        char *cause = NULL;
+        assert_int_equal(redisurl_parse(urls[i], &u, &cause), -1);
+        if (strstr(cause, "s3cr") != NULL)
+            print_error("'%s': cause \"%s\" shows the password\n", urls[i],
+                        cause);
+        assert_null(strstr(cause, "s3cr"));
+        assert_non_null(strstr(cause, "***@"));
+        free(cause);
+    }
+}
+
 /* A %00 would cut the user, password or path short: refused. */
 static void
 test_escaped_nul_refused(void **state)
@@ -436,6 +509,9 @@ main(void)
         T(test_describe_hides_credentials),
         T(test_auth_argv),
         T(test_clear_twice),
+        T(test_redact),
+        T(test_scrub),
+        T(test_parse_errors_hide_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
