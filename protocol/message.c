@@ -73,10 +73,10 @@ message_plain(const char *s, size_t n)
 /*
  * The fast path for a large message, whose time goes almost all to
  * jansson's lexer walking one big string (the payload) byte by byte.  Finds
- * the longest string token; if it holds only printable ASCII and no
- * backslash, its JSON decoding is the bytes themselves, so it is replaced
- * by a unique marker, the rest is parsed by jansson, and the bytes are put
- * back where the marker is.  Returns the parsed tree (new reference), or
+ * the longest string value (object keys are skipped); if it holds only
+ * printable ASCII and no backslash, its JSON decoding is the bytes
+ * themselves, so it is replaced by a marker, the rest is parsed by jansson,
+ * and the bytes are put back where the marker is.  Returns the parsed tree (new reference), or
  * NULL to say "use the ordinary parse" — never a different answer than
  * json_loadb() would give.
  */
@@ -103,18 +103,27 @@ message_splice(const char *buf, size_t len)
                 break;
             q++;
         }
+        p = q + 1;
+        /* A string followed by ':' is an object key (in any text jansson
+         * accepts): never a candidate, or the marker would stand for a key
+         * and put_back could fill a value that spells the marker. */
+        const char *after = p;
+        while (after < end && (*after == ' ' || *after == '\t' ||
+                               *after == '\n' || *after == '\r'))
+            after++;
+        if (after < end && *after == ':')
+            continue;
         if ((size_t)(q - start) > best_len) {
             best = start;
             best_len = (size_t)(q - start);
         }
-        p = q + 1;
     }
     if (best_len < MESSAGE_SPLICE_MIN)
         return NULL;
     if (!message_plain(best, best_len))
         return NULL;
-    /* The marker's control bytes are escaped in JSON text, so no message
-     * can contain the marker's decoded value except through this path. */
+    /* A message can spell the marker's value itself (its control bytes
+     * escaped): then put_back finds it twice and the splice gives up. */
     static const char marker_json[] = "\\u0001celeriac-splice\\u0002";
     size_t head = (size_t)(best - buf), tail = len - head - best_len;
     size_t n = head + sizeof(marker_json) - 1 + tail;
@@ -130,7 +139,8 @@ message_splice(const char *buf, size_t len)
     if (root == NULL)
         return NULL;
     if (message_put_back(root, marker, best, best_len) != 1) {
-        json_decref(root); /* the marker was a key, or not found: give up */
+        /* The message spells the marker itself: give up. */
+        json_decref(root);
         return NULL;
     }
     return root;

@@ -497,6 +497,14 @@ test_large_messages_match_jansson(void **state)
                   big),
         /* the longest string is a key */
         xasprintf("{\"task\":\"hash\",\"args\":{\"%s\":\"d\"}}", big),
+        /* the longest string is a key and a value spells the marker: the
+         * value stays the marker's 17 bytes (it once became the key) */
+        xasprintf("{\"task\":\"hash\",\"args\":{\"%s\":1,\"data\":"
+                  "\"\\u0001celeriac-splice\\u0002\"}}",
+                  big),
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":"
+                  "\"\\u0001celeriac-splice\\u0002\",\"%s\" \t\r\n: 1}}",
+                  big),
         /* escapes, non-ASCII, quotes after backslashes */
         xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s\\\\\"}}", big),
         xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s\\\"q\"}}", big),
