@@ -16,6 +16,7 @@
 #define ERROR_EXPIRED "Expired"
 #define ERROR_MAX_DELIVERIES "MaxDeliveriesExceeded"
 #define ERROR_INTERNAL "InternalError"
+#define ERROR_RESULT_TOO_LARGE "ResultTooLarge"
 
 /* A fixed-size error: no allocation, so it can be filled anywhere. */
 struct proto_error {
