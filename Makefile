@@ -131,14 +131,15 @@ format:
 # fails on any crash, leak, timeout or sanitizer report.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = fuzz_message fuzz_frame fuzz_b64
+FUZZ_TARGETS = fuzz_message fuzz_frame fuzz_b64 fuzz_splice
 FUZZ_O = build/fuzz
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 FUZZ_BINS = $(addprefix $(FUZZ_O)/,$(FUZZ_TARGETS))
 FUZZ_LIB = $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(PROTOCOL) $(COMMON) $(WORKER_LIB))
 # Messages up to 64 KiB (the target refuses larger ones); frames and base64
-# strings up to 4 KiB, which is plenty for their length fields.
+# strings up to 4 KiB, which is plenty for their length fields; fuzz_splice
+# inputs up to 4 KiB, which it expands past the splice threshold.
 FUZZ_OPTS = -rss_limit_mb=2048 -timeout=10 -detect_leaks=1 \
 	-print_final_stats=1
 FUZZ_ENV = ASAN_OPTIONS=detect_leaks=1 \

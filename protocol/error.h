@@ -20,6 +20,7 @@
  * writes (reply stream, scheduled set, dead-letter stream) has the wrong
  * type. */
 #define ERROR_STORE_FAILED "StoreFailed"
+#define ERROR_RESULT_TOO_LARGE "ResultTooLarge"
 
 /* A fixed-size error: no allocation, so it can be filled anywhere. */
 struct proto_error {

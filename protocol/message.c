@@ -13,6 +13,11 @@ static int message_string(json_t *root, const char *field, const char **out,
 static json_t *message_splice(const char *buf, size_t len);
 static int message_put_back(json_t *v, const char *marker, const char *s,
                             size_t n);
+static const char *message_skip_ws(const char *p, const char *end);
+static const char *message_skip_string(const char *p, const char *end);
+static const char *message_skip_value(const char *p, const char *end);
+static int message_key_in(const char *tok, size_t n,
+                          const char *const *drop);
 
 /* Messages at least this long try message_splice() first. */
 #define MESSAGE_SPLICE_MIN 4096
@@ -73,10 +78,10 @@ message_plain(const char *s, size_t n)
 /*
  * The fast path for a large message, whose time goes almost all to
  * jansson's lexer walking one big string (the payload) byte by byte.  Finds
- * the longest string token; if it holds only printable ASCII and no
- * backslash, its JSON decoding is the bytes themselves, so it is replaced
- * by a unique marker, the rest is parsed by jansson, and the bytes are put
- * back where the marker is.  Returns the parsed tree (new reference), or
+ * the longest string value (object keys are skipped); if it holds only
+ * printable ASCII and no backslash, its JSON decoding is the bytes
+ * themselves, so it is replaced by a marker, the rest is parsed by jansson,
+ * and the bytes are put back where the marker is.  Returns the parsed tree (new reference), or
  * NULL to say "use the ordinary parse" — never a different answer than
  * json_loadb() would give.
  */
@@ -103,18 +108,27 @@ message_splice(const char *buf, size_t len)
                 break;
             q++;
         }
+        p = q + 1;
+        /* A string followed by ':' is an object key (in any text jansson
+         * accepts): never a candidate, or the marker would stand for a key
+         * and put_back could fill a value that spells the marker. */
+        const char *after = p;
+        while (after < end && (*after == ' ' || *after == '\t' ||
+                               *after == '\n' || *after == '\r'))
+            after++;
+        if (after < end && *after == ':')
+            continue;
         if ((size_t)(q - start) > best_len) {
             best = start;
             best_len = (size_t)(q - start);
         }
-        p = q + 1;
     }
     if (best_len < MESSAGE_SPLICE_MIN)
         return NULL;
     if (!message_plain(best, best_len))
         return NULL;
-    /* The marker's control bytes are escaped in JSON text, so no message
-     * can contain the marker's decoded value except through this path. */
+    /* A message can spell the marker's value itself (its control bytes
+     * escaped): then put_back finds it twice and the splice gives up. */
     static const char marker_json[] = "\\u0001celeriac-splice\\u0002";
     size_t head = (size_t)(best - buf), tail = len - head - best_len;
     size_t n = head + sizeof(marker_json) - 1 + tail;
@@ -130,7 +144,8 @@ message_splice(const char *buf, size_t len)
     if (root == NULL)
         return NULL;
     if (message_put_back(root, marker, best, best_len) != 1) {
-        json_decref(root); /* the marker was a key, or not found: give up */
+        /* The message spells the marker itself: give up. */
+        json_decref(root);
         return NULL;
     }
     return root;
@@ -180,6 +195,118 @@ message_load(const char *buf, size_t len, json_error_t *jerr)
     if (root == NULL)
         root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, jerr);
     return root;
+}
+
+static const char *
+message_skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* p is at an opening quote: returns the byte after the closing one. */
+static const char *
+message_skip_string(const char *p, const char *end)
+{
+    for (p++; p < end && *p != '"'; p++)
+        if (*p == '\\')
+            p++;
+    return p < end ? p + 1 : end;
+}
+
+/* p is at a value inside an object: returns where it ends (at the ',' or
+ * '}' that follows it, or end). */
+static const char *
+message_skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            p = message_skip_string(p, end);
+            continue;
+        }
+        if (c == '{' || c == '[')
+            depth++;
+        else if ((c == '}' || c == ']') && depth-- == 0)
+            break;
+        else if (c == ',' && depth == 0)
+            break;
+        p++;
+    }
+    return p;
+}
+
+/* 1 if the string token tok[0..n) (quotes included) decodes to a name in
+ * drop. */
+static int
+message_key_in(const char *tok, size_t n, const char *const *drop)
+{
+    json_t *k = NULL;
+    const char *s = tok + 1;
+    size_t sn = n - 2;
+    if (memchr(tok, '\\', n) != NULL) { /* escaped: let jansson decode */
+        k = json_loadb(tok, n, JSON_DECODE_ANY, NULL);
+        if (!json_is_string(k)) {
+            json_decref(k);
+            return 0;
+        }
+        s = json_string_value(k);
+        sn = json_string_length(k);
+    }
+    int found = 0;
+    for (; *drop != NULL && !found; drop++)
+        found = strlen(*drop) == sn && memcmp(*drop, s, sn) == 0;
+    json_decref(k);
+    return found;
+}
+
+char *
+message_with_members(const char *buf, size_t len, const char *const *drop,
+                     const char *add, size_t *out_len)
+{
+    const char *end = buf + len, *p = message_skip_ws(buf, end);
+    if (p == end || *p != '{')
+        return NULL;
+    size_t add_len = strlen(add), n = 0;
+    char *out = malloc(len + add_len + 3);
+    if (out == NULL)
+        return NULL;
+    out[n++] = '{';
+    p = message_skip_ws(p + 1, end);
+    while (p < end && *p == '"') {
+        const char *key = p;
+        p = message_skip_string(p, end);
+        size_t key_len = (size_t)(p - key);
+        p = message_skip_ws(p, end);
+        if (p == end || *p != ':')
+            break;
+        const char *value_end = message_skip_value(p + 1, end);
+        if (!message_key_in(key, key_len, drop)) {
+            if (n > 1)
+                out[n++] = ',';
+            memcpy(out + n, key, (size_t)(value_end - key));
+            n += (size_t)(value_end - key);
+        }
+        p = value_end;
+        if (p < end && *p == ',')
+            p = message_skip_ws(p + 1, end);
+    }
+    if (p == end || *p != '}') {
+        free(out);
+        return NULL;
+    }
+    if (add_len > 0) {
+        if (n > 1)
+            out[n++] = ',';
+        memcpy(out + n, add, add_len);
+        n += add_len;
+    }
+    out[n++] = '}';
+    out[n] = '\0';
+    *out_len = n;
+    return out;
 }
 
 int

@@ -52,6 +52,18 @@ void message_clear(struct message *m);
 json_t *message_load(const char *buf, size_t len, json_error_t *jerr);
 
 /*
+ * The text of the JSON object buf[0..len) (which message_load accepted)
+ * with its top-level members whose key is in drop (a NULL-terminated list)
+ * left out and the members in add (JSON text such as "\"k\":1,\"j\":2",
+ * or "") appended.  Every other member is copied byte for byte, so nothing
+ * is re-encoded (a number keeps its spelling).  Returns an owned string
+ * (free()) with its length in *out_len, or NULL if buf is not an object.
+ */
+char *message_with_members(const char *buf, size_t len,
+                           const char *const *drop, const char *add,
+                           size_t *out_len);
+
+/*
  * Encodes a message.  args may be NULL (then {}); id and reply_to may be
  * NULL.  Returns a string the caller frees with free(), or NULL if args is
  * not an object.

@@ -51,6 +51,9 @@ static void result_put(struct result_buf *b, const char *s, size_t n);
 static void result_puts(struct result_buf *b, const char *s);
 static void result_str(struct result_buf *b, const char *s);
 static void result_json(struct result_buf *b, const json_t *v);
+static void result_history_put(struct result_buf *b, const json_t *errors,
+                               const char *type, const char *at,
+                               const char *message);
 
 static void
 result_put(struct result_buf *b, const char *s, size_t n)
@@ -138,6 +141,108 @@ result_json(struct result_buf *b, const json_t *v)
     free(s);
 }
 
+int
+result_history_entry(const json_t *e)
+{
+    const json_t *type = json_object_get(e, "type");
+    const json_t *at = json_object_get(e, "at");
+    const json_t *msg = json_object_get(e, "message");
+    if (!json_is_string(type) || !json_is_string(at) || !json_is_string(msg))
+        return 0;
+    size_t tn = json_string_length(type);
+    if (tn == 0 || tn > 31 ||
+        strspn(json_string_value(type), "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "abcdefghijklmnopqrstuvwxyz") != tn)
+        return 0;
+    /* What result_format_time writes, and nothing else. */
+    static const char form[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+    const char *a = json_string_value(at);
+    if (json_string_length(at) != sizeof(form) - 1)
+        return 0;
+    for (size_t i = 0; i < sizeof(form) - 1; i++)
+        if (form[i] == 'd' ? a[i] < '0' || a[i] > '9' : a[i] != form[i])
+            return 0;
+    return json_string_length(msg) <= RESULT_MAX_ERROR_MESSAGE;
+}
+
+json_t *
+result_history(const json_t *errors, size_t keep)
+{
+    json_t *out = json_array();
+    size_t n = json_is_array(errors) ? json_array_size(errors) : 0, skip = 0;
+    for (size_t i = 0; i < n; i++)
+        skip += result_history_entry(json_array_get(errors, i));
+    skip = skip > keep ? skip - keep : 0;
+    for (size_t i = 0; i < n && out != NULL; i++) {
+        const json_t *e = json_array_get(errors, i);
+        if (!result_history_entry(e) || (skip > 0 && skip--))
+            continue;
+        json_t *c = json_object();
+        json_object_set(c, "type", json_object_get(e, "type"));
+        json_object_set(c, "at", json_object_get(e, "at"));
+        json_object_set(c, "message", json_object_get(e, "message"));
+        json_array_append_new(out, c);
+    }
+    return out;
+}
+
+/*
+ * Writes the history array: the last entries of errors that
+ * result_history_entry accepts, then {type, at, message} when type is not
+ * NULL, RESULT_MAX_ERRORS in all at most.  Field by field: never the
+ * message's own JSON, so nothing in it is re-encoded longer.
+ */
+static void
+result_history_put(struct result_buf *b, const json_t *errors,
+                   const char *type, const char *at, const char *message)
+{
+    size_t extra = type != NULL;
+    json_t *h = result_history(errors, RESULT_MAX_ERRORS - extra);
+    result_puts(b, "[");
+    for (size_t i = 0; i < json_array_size(h) + extra; i++) {
+        const json_t *e = json_array_get(h, i);
+        const char *t = e ? json_string_value(json_object_get(e, "type"))
+                          : type;
+        const char *a = e ? json_string_value(json_object_get(e, "at")) : at;
+        const char *m = e ? json_string_value(json_object_get(e, "message"))
+                          : message;
+        char cut[RESULT_MAX_ERROR_MESSAGE + 1];
+        snprintf(cut, sizeof(cut), "%s", m); /* result_str keeps its length */
+        result_puts(b, i ? ",{\"type\":" : "{\"type\":");
+        result_str(b, t);
+        result_puts(b, ",\"at\":");
+        result_str(b, a);
+        result_puts(b, ",\"message\":");
+        result_str(b, cut);
+        result_puts(b, "}");
+    }
+    json_decref(h);
+    result_puts(b, "]");
+}
+
+char *
+result_retry_members(const char *id, const char *queue, unsigned retries,
+                     const json_t *errors, const char *err_type,
+                     const char *err_msg, int64_t at_us)
+{
+    char at[32], num[32];
+    struct result_buf b = {0};
+
+    result_format_time(at, at_us);
+    result_puts(&b, "\"id\":");
+    result_str(&b, id);
+    result_puts(&b, ",\"queue\":");
+    result_str(&b, queue);
+    snprintf(num, sizeof(num), ",\"retries\":%u,\"errors\":", retries);
+    result_puts(&b, num);
+    result_history_put(&b, errors, err_type, at, err_msg);
+    if (b.oom) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
 char *
 result_encode(const struct result *r, size_t *len)
 {
@@ -176,10 +281,7 @@ result_encode(const struct result *r, size_t *len)
              r->attempts, r->retries);
     result_puts(&b, num);
     result_puts(&b, ",\"errors\":");
-    if (json_is_array(r->errors) && json_array_size(r->errors) > 0)
-        result_json(&b, r->errors);
-    else
-        result_puts(&b, "[]");
+    result_history_put(&b, r->errors, NULL, NULL, NULL);
     result_puts(&b, ",\"started_at\":\"");
     result_puts(&b, started);
     result_puts(&b, "\",\"finished_at\":\"");

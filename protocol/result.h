@@ -34,10 +34,43 @@ struct result {
     const char *worker;   /* the worker's consumer name */
     unsigned attempts;    /* runs of this task so far, >= 1 */
     unsigned retries;     /* scheduled retries before this attempt */
-    const json_t *errors; /* errors of earlier attempts (array) or NULL */
+    const json_t *errors; /* the message's "errors" (any JSON) or NULL:
+                             only its worker-written entries are kept */
     int64_t started_us;   /* Unix time in microseconds */
     int64_t finished_us;
 };
+
+/*
+ * The history of earlier attempts that a worker writes into the "errors"
+ * field of a message it schedules for a retry, and copies into results:
+ * at most RESULT_MAX_ERRORS entries (the latest), each exactly
+ * {"type": 1-31 letters, "at": "YYYY-MM-DDTHH:MM:SS.ffffffZ",
+ *  "message": at most RESULT_MAX_ERROR_MESSAGE bytes}.  Anything else a
+ * message carries there (it comes from producers too) is left out, so it
+ * can never make a result or a retry larger than these bounds.
+ */
+#define RESULT_MAX_ERRORS 10
+#define RESULT_MAX_ERROR_MESSAGE 511
+
+/* 1 if e (borrowed) is an entry of that form. */
+int result_history_entry(const json_t *e);
+/*
+ * A new array holding copies of the last keep entries of errors (borrowed;
+ * any JSON, or NULL) that result_history_entry accepts, with only their
+ * three fields.
+ */
+json_t *result_history(const json_t *errors, size_t keep);
+
+/*
+ * The members a worker sets in a message it schedules for a retry, as JSON
+ * text for message_with_members: "id", "queue", "retries" and "errors"
+ * (the history of errors, with this attempt's err_type, err_msg and at_us
+ * last).  Returns an owned string (free()), or NULL when out of memory.
+ */
+char *result_retry_members(const char *id, const char *queue,
+                           unsigned retries, const json_t *errors,
+                           const char *err_type, const char *err_msg,
+                           int64_t at_us);
 
 /*
  * Encodes r as compact JSON.  Returns a string the caller frees with free()

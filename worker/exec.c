@@ -38,6 +38,8 @@ struct exec_attempt {
     const struct policy *pol; /* NULL when the message did not decode */
     unsigned attempts;
     int64_t started_us;
+    const char *msg; /* the message text, NULL when there is none */
+    size_t len;
 };
 
 static int exec_hash(json_t *args, char **value_json,
@@ -46,6 +48,11 @@ static int exec_reply_ok(const struct exec_env *env, const char *reply_to);
 static void exec_finish(const struct exec_attempt *a, const char *value,
                         const struct proto_error *err, int may_retry,
                         int expired, struct exec_out *out);
+static char *exec_reschedule(const struct exec_attempt *a,
+                             const char *task_id,
+                             const struct proto_error *err, int64_t now_us);
+static void exec_too_large(struct result *r, size_t size, size_t limit,
+                           struct exec_out *out);
 
 /* The task registry.  Add new built-in tasks here. */
 static const struct exec_task exec_tasks[] = {
@@ -86,6 +93,57 @@ exec_reply_ok(const struct exec_env *env, const char *reply_to)
                          reply_to);
 }
 
+/*
+ * The message to schedule for the next attempt: the message text as
+ * given, its members copied byte for byte, with the worker's bookkeeping
+ * ("id", "queue", "retries", "errors") written by the worker.  Owned, or
+ * NULL when out of memory.
+ */
+static char *
+exec_reschedule(const struct exec_attempt *a, const char *task_id,
+                const struct proto_error *err, int64_t now_us)
+{
+    static const char *const drop[] = {"id", "queue", "retries", "errors",
+                                       NULL};
+    size_t n;
+    char *add = result_retry_members(
+        task_id, a->queue, a->pol->retries + 1,
+        json_object_get(a->m->root, "errors"), err->type, err->message,
+        now_us);
+    char *s = add ? message_with_members(a->msg, a->len, drop, add, &n)
+                  : NULL;
+    free(add);
+    return s;
+}
+
+/*
+ * Replaces an outcome of size bytes, over limit, by a FAILURE that says so
+ * (final: the same message would give the same outcome again).
+ */
+static void
+exec_too_large(struct result *r, size_t size, size_t limit,
+               struct exec_out *out)
+{
+    char why[256];
+    snprintf(why, sizeof(why),
+             "the result of this task would be %zu bytes with the message "
+             "to schedule, over the %zu-byte limit of a result; send a "
+             "smaller message (or fewer fields in it)",
+             size, limit);
+    free(out->doc);
+    free(out->sched);
+    out->sched = NULL;
+    out->due_ms = 0;
+    out->status = EXEC_FAILURE;
+    r->status = RESULT_FAILURE;
+    r->value_json = NULL;
+    r->value = NULL;
+    r->err_type = ERROR_RESULT_TOO_LARGE;
+    r->err_msg = why;
+    r->errors = NULL; /* bounded already; dropped to be sure it fits */
+    out->doc = result_encode(r, &out->doc_len);
+}
+
 /* Encodes the outcome of one attempt into *out. */
 static void
 exec_finish(const struct exec_attempt *a, const char *value,
@@ -122,8 +180,7 @@ exec_finish(const struct exec_attempt *a, const char *value,
             a->pol->retries < a->pol->max_retries) {
             r.status = RESULT_RETRY;
             out->status = EXEC_RETRY;
-            out->sched = policy_reschedule(m->root, r.id, a->queue,
-                                           err->type, err->message, now);
+            out->sched = exec_reschedule(a, r.id, err, now);
             out->due_ms = now / 1000 +
                           policy_backoff_ms(a->pol, random() / (RAND_MAX + 1.0));
         }
@@ -135,6 +192,16 @@ exec_finish(const struct exec_attempt *a, const char *value,
     out->doc = result_encode(&r, &out->doc_len);
     if (out->doc == NULL || (out->status == EXEC_RETRY && out->sched == NULL))
         fatalx("%s: cannot encode the result of task %s", __func__, r.id);
+    size_t limit = a->env->max_out ? a->env->max_out : EXEC_MAX_OUT;
+    size_t size = strlen(out->id) +
+                  (out->reply_to ? strlen(out->reply_to) : 0) +
+                  out->doc_len + (out->sched ? strlen(out->sched) : 0);
+    if (size > limit) {
+        exec_too_large(&r, size, limit, out);
+        if (out->doc == NULL)
+            fatalx("%s: cannot encode the result of task %s", __func__,
+                   r.id);
+    }
 }
 
 void
@@ -145,8 +212,8 @@ exec_run(const struct exec_env *env, const char *entry_id, const char *queue,
     struct policy pol;
     struct proto_error err;
     char *value = NULL;
-    struct exec_attempt a = {env, entry_id, queue, &m, NULL, attempts,
-                             result_now_us()};
+    struct exec_attempt a = {env,      entry_id, queue, &m, NULL,
+                             attempts, result_now_us(), msg, len};
     int failed = 1, expired = 0;
 
     if (message_decode(msg, len, &m, &err) < 0 ||
@@ -201,8 +268,8 @@ exec_failure(const struct exec_env *env, const char *entry_id,
     struct message m = MESSAGE_INIT;
     struct policy pol;
     struct proto_error err;
-    struct exec_attempt a = {env, entry_id, queue, &m, NULL, attempts,
-                             started_us};
+    struct exec_attempt a = {env,      entry_id,   queue, &m, NULL,
+                             attempts, started_us, msg,   len};
 
     /* Best effort: the id and reply_to still address the producer. */
     if (msg != NULL && message_decode(msg, len, &m, NULL) == 0 &&

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ipc.h"
+
 enum exec_status {
     EXEC_SUCCESS = 0,
     EXEC_FAILURE,
@@ -33,11 +35,20 @@ struct exec_out {
     int64_t due_ms; /* EXEC_RETRY: Unix ms of the next attempt */
 };
 
+/*
+ * The most bytes of an outcome (id, reply_to, document and message to
+ * schedule together): what fits in one result frame to the parent.  An
+ * outcome over it is replaced by a small ResultTooLarge FAILURE, so a
+ * child never builds a frame the parent would refuse.
+ */
+#define EXEC_MAX_OUT (IPC_MAX_FRAME - IPC_HDR_LEN - IPC_RESULT_FIXED)
+
 /* What a run needs from its surroundings; pointers are borrowed. */
 struct exec_env {
     const char *worker;          /* consumer name recorded in results */
     const char *prefix;          /* key prefix; reply_to must name a key
                                     "<prefix>reply:..." (NULL: default) */
+    size_t max_out;              /* 0: EXEC_MAX_OUT (tests set less) */
     unsigned default_time_limit_ms; /* when the message has none; 0 none */
     int report_rss;              /* children report their peak memory */
     /* Called just before a task with a time limit runs. */

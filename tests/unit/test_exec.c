@@ -352,6 +352,100 @@ test_retry(void **state)
     assert_int_equal(out.status, EXEC_FAILURE);
 }
 
+/*
+ * The worker owns "errors": a producer's own entries (numbers, objects,
+ * long strings) never reach the result or the retry; the worker's history
+ * is kept, at most RESULT_MAX_ERRORS entries.  The rest of the message is
+ * scheduled byte for byte, numbers spelled as given.
+ */
+static void
+test_bookkeeping_is_the_workers(void **state)
+{
+    (void)state;
+    char *big = malloc(200000);
+    strcpy(big, "{\"task\":\"hash\",\"max_retries\":50,\"retries\":3,"
+                "\"retry_jitter\":false,\"n\":[1e9,0.1, 1E-7],"
+                "\"\\u0069d\":\"t1\",\"queue\":\"old\","
+                "\"args\":{\"data\":\"x\"},\"errors\":[1e9,{\"a\":1},");
+    for (int i = 0; i < 12; i++)
+        sprintf(big + strlen(big),
+                "{\"type\":\"TimeLimitExceeded\",\"at\":"
+                "\"2026-11-22T02:57:%02d.000000Z\",\"message\":\"m%d\"},",
+                i, i);
+    strcat(big, "{\"type\":\"Bad\",\"at\":\"yesterday\",\"message\":\"x\"},"
+                "{\"type\":\"TimeLimitExceeded\",\"at\":"
+                "\"2026-11-22T02:57:00.000000Z\",\"message\":\"");
+    size_t n = strlen(big);
+    memset(big + n, 'z', 100000);
+    strcpy(big + n + 100000, "\"}]}");
+
+    exec_failure(&env, "11-0", "q1", big, strlen(big), 1, ERROR_TIME_LIMIT,
+                 "too slow", result_now_us(), 1, &out);
+    assert_int_equal(out.status, EXEC_RETRY);
+    assert_string_equal(out.id, "t1");
+    assert_true(out.doc_len < 2000);
+    json_error_t jerr;
+    doc = json_loadb(out.doc, out.doc_len, 0, &jerr);
+    assert_non_null(doc);
+    json_t *errors = json_object_get(doc, "errors");
+    assert_int_equal(json_array_size(errors), RESULT_MAX_ERRORS);
+    /* the last 10 well-formed entries: m2 .. m11 */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(errors, 0), "message")),
+                        "m2");
+    assert_int_equal(json_integer_value(json_object_get(doc, "retries")), 3);
+
+    /* The retry: bookkeeping rewritten, everything else as given. */
+    assert_non_null(out.sched);
+    assert_non_null(strstr(out.sched, "\"n\":[1e9,0.1, 1E-7]"));
+    assert_null(strstr(out.sched, "\"old\""));
+    assert_true(strlen(out.sched) < 4000);
+    json_t *s = json_loads(out.sched, JSON_REJECT_DUPLICATES, &jerr);
+    assert_non_null(s);
+    assert_string_equal(json_string_value(json_object_get(s, "id")), "t1");
+    assert_string_equal(json_string_value(json_object_get(s, "queue")), "q1");
+    assert_int_equal(json_integer_value(json_object_get(s, "retries")), 4);
+    errors = json_object_get(s, "errors");
+    assert_int_equal(json_array_size(errors), RESULT_MAX_ERRORS);
+    json_t *last = json_array_get(errors, RESULT_MAX_ERRORS - 1);
+    assert_string_equal(json_string_value(json_object_get(last, "message")),
+                        "too slow");
+    assert_true(result_history_entry(last));
+    json_decref(s);
+    free(big);
+}
+
+/* An outcome over the limit is a small FAILURE, never a bigger frame. */
+static void
+test_result_too_large(void **state)
+{
+    (void)state;
+    struct exec_env small = env;
+    small.max_out = 600;
+    const char *msg = "{\"task\":\"hash\",\"id\":\"big1\",\"max_retries\":1,"
+                      "\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                      "\",\"args\":{\"data\":\"x\"}}";
+    /* a retry: RETRY document + the message to schedule, over 600 */
+    exec_failure(&small, "12-0", "default", msg, strlen(msg), 1,
+                 ERROR_INTERNAL, "OpenSSL failed", result_now_us(), 1, &out);
+    assert_int_equal(out.status, EXEC_FAILURE);
+    assert_null(out.sched);
+    assert_string_equal(out.id, "big1");
+    json_error_t jerr;
+    doc = json_loadb(out.doc, out.doc_len, 0, &jerr);
+    assert_non_null(doc);
+    expect_error("FAILURE", ERROR_RESULT_TOO_LARGE, "limit");
+    release(NULL);
+    /* the same run with room for it */
+    exec_failure(&env, "12-0", "default", msg, strlen(msg), 1, ERROR_INTERNAL,
+                 "OpenSSL failed", result_now_us(), 1, &out);
+    assert_int_equal(out.status, EXEC_RETRY);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, reset, release)
 
 int
@@ -367,6 +461,8 @@ main(void)
         T(test_failure_for_lost_task),
         T(test_failure_without_message),
         T(test_retry),
+        T(test_bookkeeping_is_the_workers),
+        T(test_result_too_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -196,6 +196,18 @@ test_iterations(void **state)
     expect_digest("sha256", "abc", 3, "key", 3, 3,
                   "3950e733290d5d83935d401a58f2df3ef21c929ae261845b64fea58b5a"
                   "dfd345");
+    /* The largest key (4 KiB, hashed first) keyed once for all rounds;
+     * the values are Python's hmac applied 3 and 1000 times. */
+    unsigned char key4k[4096];
+    for (size_t i = 0; i < sizeof(key4k); i++)
+        key4k[i] = (unsigned char)(i * 7);
+    expect_digest("sha512", "abc", 3, key4k, sizeof(key4k), 3,
+                  "4c41f2ff96e1a5ad4f05b7186bae0c79333bc65459b86471c6ae36c6bd"
+                  "e7a13a40c4b1b78674bfd639ee009cd34a84d603ccd6de21b2444ffa7d"
+                  "22b35917d138");
+    expect_digest("sha256", "abc", 3, key4k, sizeof(key4k), 1000,
+                  "c03667b69827b67621ce7128ec2c0580bc09ea9a068a360ad07b9d718f"
+                  "e29f8e");
 }
 
 static void

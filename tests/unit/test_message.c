@@ -497,6 +497,14 @@ test_large_messages_match_jansson(void **state)
                   big),
         /* the longest string is a key */
         xasprintf("{\"task\":\"hash\",\"args\":{\"%s\":\"d\"}}", big),
+        /* the longest string is a key and a value spells the marker: the
+         * value stays the marker's 17 bytes (it once became the key) */
+        xasprintf("{\"task\":\"hash\",\"args\":{\"%s\":1,\"data\":"
+                  "\"\\u0001celeriac-splice\\u0002\"}}",
+                  big),
+        xasprintf("{\"task\":\"hash\",\"args\":{\"data\":"
+                  "\"\\u0001celeriac-splice\\u0002\",\"%s\" \t\r\n: 1}}",
+                  big),
         /* escapes, non-ASCII, quotes after backslashes */
         xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s\\\\\"}}", big),
         xasprintf("{\"task\":\"hash\",\"args\":{\"data\":\"%s\\\"q\"}}", big),
@@ -546,11 +554,36 @@ test_large_messages_match_jansson(void **state)
     }
 }
 
+/* Members are dropped by their decoded key and the rest copied as given. */
+static void
+test_with_members(void **state)
+{
+    (void)state;
+    static const char *const drop[] = {"id", "errors", NULL};
+    const char *in = " { \"\\u0069d\" : \"a\", \"n\":[1e9, {\"id\":0.1}],"
+                     "\"s\":\"},\\\"\",\"errors\":[1,[2]] ,\"v\":1 } ";
+    size_t n;
+    char *out = message_with_members(in, strlen(in), drop, "\"id\":\"b\"", &n);
+    assert_non_null(out);
+    assert_int_equal(strlen(out), n);
+    assert_string_equal(out, "{\"n\":[1e9, {\"id\":0.1}],\"s\":\"},\\\"\","
+                             "\"v\":1 ,\"id\":\"b\"}");
+    free(out);
+    out = message_with_members("{}", 2, drop, "", &n);
+    assert_string_equal(out, "{}");
+    free(out);
+    out = message_with_members("{\"id\":1}", 8, drop, "\"x\":2", &n);
+    assert_string_equal(out, "{\"x\":2}");
+    free(out);
+    assert_null(message_with_members("[1]", 3, drop, "", &n));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_large_messages_match_jansson),
+        cmocka_unit_test(test_with_members),
         cmocka_unit_test(test_minimal),
         cmocka_unit_test(test_every_field),
         cmocka_unit_test(test_unknown_fields_ignored),
