@@ -735,8 +735,7 @@ dead_purge(struct conn *c, const char *key, int yes)
         return CLI_EXIT_REDIS;
     }
     printf("deleted %s (%lld dead letter%s)\n", cli_safe(key),
-           r->element[0]->integer,
-           r->element[0]->integer == 1 ? "" : "s");
+           r->element[0]->integer, r->element[0]->integer == 1 ? "" : "s");
     freeReplyObject(r);
     return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 lost:

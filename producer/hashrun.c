@@ -77,7 +77,7 @@ hashrun_readable(int fd, int64_t deadline_us)
         int ms = -1;
         if (deadline_us != 0) {
             int64_t left = deadline_us - cli_now_us();
-            ms = left <= 0           ? 0
+            ms = left <= 0         ? 0
                  : left >= INT_MAX ? INT_MAX
                                    : (int)((left + 999) / 1000);
         }

@@ -448,8 +448,10 @@ status_print(json_t *doc, double now_ms)
         const char *k;
         json_t *v;
         json_object_foreach(json_object_get(w, "fields"), k, v)
+        {
             printf("    %-12s %s\n", cli_safe(k),
                    cli_safe(json_string_value(v)));
+        }
     }
 }
 

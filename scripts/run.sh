@@ -198,7 +198,7 @@ EOF
     say "started a private redis-server (pid $redis_pid) on $sock"
 else
     case "$redis_url" in
-    *@*) say "using Redis at ${redis_url%%://*}://${redis_url#*@}" ;; # no password
+    *@*) say "using Redis at ${redis_url%%://*}://***@${redis_url##*@}" ;; # no password
     *) say "using Redis at $redis_url" ;;
     esac
 fi

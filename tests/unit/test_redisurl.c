@@ -451,11 +451,11 @@ test_parse_errors_hide_password(void **state)
 {
     (void)state;
     static const char *const urls[] = {
-        "redis://u:s3cret@h:0",       "redis://u:s3cret@h/x",
-        "redis://u:s3cret@",          "redis://u:s3cret@[::1",
-        "redis://u:s3cret@[::1]x",    "redis://:s3cret@h:1/0?x",
-        "redis//u:s3cret@h",          "http://u:s3cret@h",
-        "redis://:s3cret/x@h:99999",  "redis://:s3cr%00et@h",
+        "redis://u:s3cret@h:0",        "redis://u:s3cret@h/x",
+        "redis://u:s3cret@",           "redis://u:s3cret@[::1",
+        "redis://u:s3cret@[::1]x",     "redis://:s3cret@h:1/0?x",
+        "redis//u:s3cret@h",           "http://u:s3cret@h",
+        "redis://:s3cret/x@h:99999",   "redis://:s3cr%00et@h",
         "unix://u:s3cret@/tmp/r.sock",
     };
     for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
