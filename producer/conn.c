@@ -189,6 +189,29 @@ conn_reconnect(struct conn *c, int64_t deadline_us)
     return -1;
 }
 
+int
+conn_transient(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+           (strncmp(r->str, "LOADING", 7) == 0 ||
+            strncmp(r->str, "BUSY", 4) == 0);
+}
+
+int
+conn_pause(int64_t *delay_ms, int64_t deadline_us)
+{
+    int64_t ms = *delay_ms, now = cli_now_us();
+    if (deadline_us != 0) {
+        if (now >= deadline_us)
+            return -1;
+        if ((deadline_us - now) / 1000 + 1 < ms)
+            ms = (deadline_us - now) / 1000 + 1;
+    }
+    conn_sleep_ms(ms);
+    *delay_ms = *delay_ms * 2 > 1000 ? 1000 : *delay_ms * 2;
+    return 0;
+}
+
 void
 conn_close(struct conn *c)
 {

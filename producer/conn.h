@@ -49,6 +49,18 @@ int conn_connect(struct conn *c);
  * -1 when the deadline passed (after printing that it gave up).
  */
 int conn_reconnect(struct conn *c, int64_t deadline_us);
+/*
+ * 1 if r is an error Redis gives only for a while (LOADING after a restart,
+ * BUSY while a script runs): the caller waits with conn_pause() and asks
+ * again instead of failing.
+ */
+int conn_transient(const redisReply *r);
+/*
+ * Sleeps before asking again after a transient error: *delay_ms (doubled
+ * up to 1 s for the next call), never past deadline_us (0: none).  Returns
+ * -1 when the deadline has passed.
+ */
+int conn_pause(int64_t *delay_ms, int64_t deadline_us);
 /* Disconnects and frees everything; c may be reused with conn_init(). */
 void conn_close(struct conn *c);
 

@@ -143,6 +143,7 @@ wait_next(struct wait *w, size_t count, int block_ms, wait_fn *fn, void *arg)
     size_t lens[8];
     char countbuf[24], blockbuf[24];
     int argc;
+    int64_t pause_ms = 100; /* first pause after LOADING */
 
     for (;;) {
         if (conn_lost(w->conn) && conn_reconnect(w->conn, w->deadline_us) < 0) {
@@ -165,6 +166,16 @@ wait_next(struct wait *w, size_t count, int block_ms, wait_fn *fn, void *arg)
         conn_set_timeout(w->conn, CONN_IO_TIMEOUT_MS);
         if (r == NULL)
             continue; /* lost: reconnect above and read on */
+        if (conn_transient(r)) {
+            /* LOADING after a restart: the stream is being read back from
+             * the append-only file; ask again shortly. */
+            freeReplyObject(r);
+            if (conn_pause(&pause_ms, w->deadline_us) < 0) {
+                w->timed_out = 1;
+                return -1;
+            }
+            continue;
+        }
         int n = wait_take(w, r, fn, arg);
         freeReplyObject(r);
         return n;
