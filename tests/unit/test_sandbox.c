@@ -151,7 +151,13 @@ static void
 test_forbidden_open(void **state)
 {
     (void)state;
+#ifdef CELERIAC_SANITIZED
+    /* ASan's runtime reads files to report: allowed there. */
+    (void)body_open;
+    skip();
+#else
     expect_sigsys(body_open);
+#endif
 }
 
 static void
