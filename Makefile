@@ -19,7 +19,7 @@ override CFLAGS += -Werror
 endif
 ifneq ($(SANITIZE),)
 override CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
-	-fno-sanitize-recover=all
+	-fno-sanitize-recover=all -DCELERIAC_SANITIZED
 override LDFLAGS += -fsanitize=$(SANITIZE)
 O ?= build/san
 BIN ?= build/san/bin
@@ -28,7 +28,7 @@ O ?= build/obj
 BIN ?= bin
 endif
 
-PKGS = libevent hiredis jansson libcrypto
+PKGS = libevent hiredis jansson libcrypto libseccomp
 # Recursive (=) on purpose: evaluated after the deps step has run.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm
@@ -38,7 +38,7 @@ PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/message.c protocol/hashtask.c protocol/result.c \
 	protocol/scripts.c protocol/policy.c
 WORKER = $(wildcard worker/*.c)
-WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c
+WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 

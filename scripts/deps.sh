@@ -4,7 +4,7 @@
 # but only those that are missing. Usage: scripts/deps.sh [build|test|bench]
 set -eu
 what=${1:-test}
-pkgs="make gcc pkg-config libhiredis-dev libevent-dev libssl-dev libjansson-dev openssl"
+pkgs="make gcc pkg-config libhiredis-dev libevent-dev libssl-dev libjansson-dev libseccomp-dev openssl"
 case "$what" in
 build) ;;
 run) pkgs="$pkgs redis-server" ;;

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The child's read -> compute -> write loop.  Results are buffered and
- * written together when no further task is already waiting, so a burst of
- * small tasks costs one write, while a long task's result is sent at once.
+ * written together before the last task already received runs, so a burst
+ * of small tasks costs one or two writes, while a long task's result is
+ * sent at once and no result waits for a task that runs long.
  */
 #include "child.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include "hash.h"
 #include "ipc.h"
 #include "log.h"
+#include "sandbox.h"
 #include "xmalloc.h"
 
 /* Flush buffered results at this size, or after a task this slow. */
@@ -49,6 +52,8 @@ static void child_run_frame(struct child *c, const struct ipc_hdr *hdr,
                             const unsigned char *payload,
                             const struct exec_env *env);
 static long long child_now_ns(void);
+static void child_warm_one(EVP_MD *md, void *arg);
+static void child_warm(void);
 
 static void
 child_buf_reserve(struct child_buf *b, size_t need)
@@ -163,6 +168,35 @@ child_run_frame(struct child *c, const struct ipc_hdr *hdr,
     exec_out_clear(&r);
 }
 
+/* Computes a digest and an HMAC with md, loading all it needs. */
+static void
+child_warm_one(EVP_MD *md, void *arg)
+{
+    unsigned char out[HASH_MAX_DIGEST];
+    unsigned outlen;
+    struct proto_error err;
+    const char *name = md ? EVP_MD_get0_name(md) : arg;
+    /* Unsupported ones (XOFs) fail after the look-up: fine. */
+    hash_compute(name, (const unsigned char *)"", 0, NULL, 0, 1, out, &outlen,
+                 &err);
+    hash_compute(name, (const unsigned char *)"", 0,
+                 (const unsigned char *)"k", 1, 1, out, &outlen, &err);
+}
+
+/*
+ * Before the seccomp filter: OpenSSL reads its configuration and sets up
+ * its providers on first use, which needs files.  Every digest it offers is
+ * fetched and run once, so no task can be the first to need them.
+ */
+static void
+child_warm(void)
+{
+    EVP_MD_do_all_provided(NULL, child_warm_one, NULL);
+    /* And an unknown name, which walks the providers' tables. */
+    static char unknown[] = "celeriac-no-such-digest";
+    child_warm_one(NULL, unknown);
+}
+
 int
 child_main(int fd, const struct exec_env *env_in)
 {
@@ -173,6 +207,11 @@ child_main(int fd, const struct exec_env *env_in)
     size_t rpos = 0; /* start of unprocessed input */
     int status = 1;
 
+    if (sandbox_child_enter(fd, child_warm) < 0) {
+        log_error("cannot set up the sandbox (see the messages above); "
+                  "run with --sandbox off to work without it");
+        return 1;
+    }
     env.started = child_started;
     env.arg = &c;
     child_buf_reserve(&in, CHILD_INBUF_MIN);
@@ -185,6 +224,16 @@ child_main(int fd, const struct exec_env *env_in)
             goto done;
         }
         if (r == 1) {
+            /* Results already computed do not wait behind the last task
+             * in hand, which may run long (or crash, when the parent would
+             * count them as unfinished). */
+            struct ipc_hdr next;
+            size_t after = rpos + hdr.len;
+            if (out->len > 0 &&
+                ipc_frame_peek(in.data + after, in.len - after, &next,
+                               &cause) != 1 &&
+                child_flush(fd, out) < 0)
+                goto done;
             long long t0 = child_now_ns();
             child_run_frame(&c, &hdr, in.data + rpos + IPC_HDR_LEN, &env);
             rpos += hdr.len;

@@ -35,6 +35,8 @@ struct config {
     unsigned long max_memory_kb;         /* 0: never recycle */
     long heartbeat_ms;      /* heartbeat interval; the key lives 5x */
     long redis_timeout_ms;  /* a silent connection is dropped after */
+    int sandbox;            /* --sandbox on|off: children sandboxed */
+    const char *user;       /* --user, borrowed from argv; NULL: default */
 };
 
 #endif

@@ -18,6 +18,7 @@
 #include "keys.h"
 #include "log.h"
 #include "parent.h"
+#include "sandbox.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -30,6 +31,7 @@ static int main_queues(const char *list, struct config *cfg);
 static int main_seconds(const char *opt, const char *s, double min,
                         double max, long *out_ms);
 static void main_libevent_log(int severity, const char *msg);
+static int main_sandbox(struct config *cfg, char **argv);
 
 static void
 main_usage(FILE *f)
@@ -73,6 +75,12 @@ main_usage(FILE *f)
 "      --redis-timeout S    drop a Redis connection silent this long\n"
 "                           (default %ld)\n"
 "\n"
+"Children's sandbox (see docs/SECURITY.md):\n"
+"      --sandbox on|off     limits, no new privileges and a seccomp filter\n"
+"                           in each child (default on; off for debugging)\n"
+"      --user NAME          the user children run as when the worker is\n"
+"                           started as root (default %s then)\n"
+"\n"
 "  -l, --log-level LEVEL    error, warn, info or debug (default info)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
@@ -89,7 +97,7 @@ main_usage(FILE *f)
             CONFIG_DEFAULT_RESULT_TTL, BROKER_REPLY_MAXLEN,
             CONFIG_DEFAULT_VISIBILITY_MS / 1000, CONFIG_DEFAULT_MAX_DELIVERIES,
             CONFIG_DEFAULT_HEARTBEAT_MS / 1000.0,
-            CONFIG_DEFAULT_REDIS_TIMEOUT_MS / 1000);
+            CONFIG_DEFAULT_REDIS_TIMEOUT_MS / 1000, SANDBOX_DEFAULT_USER);
 }
 
 static int
@@ -160,6 +168,26 @@ main_queues(const char *list, struct config *cfg)
     return 0;
 }
 
+/* Resolves --user and hands the children's sandbox its settings. */
+static int
+main_sandbox(struct config *cfg, char **argv)
+{
+    struct sandbox_conf sc = {.enabled = cfg->sandbox,
+                              .secret = cfg->url.password,
+                              .argv = argv};
+    char *cause = NULL;
+    if (sandbox_resolve_user(cfg->user, geteuid(), &sc, &cause) < 0 ||
+        (cfg->sandbox && sandbox_check(&cause) < 0)) {
+        fprintf(stderr, "celeriac-worker: %s\n", cause);
+        free(cause);
+        return -1;
+    }
+    if (sc.change_user)
+        log_info("children run as user %s (uid %ld)", sc.user, (long)sc.uid);
+    sandbox_configure(&sc);
+    return 0;
+}
+
 static void
 main_libevent_log(int severity, const char *msg)
 {
@@ -190,6 +218,8 @@ main(int argc, char **argv)
         {"redis-timeout", required_argument, NULL, 1006},
         {"prefetch-mib", required_argument, NULL, 1007},
         {"reply-maxlen", required_argument, NULL, 1008},
+        {"sandbox", required_argument, NULL, 1010},
+        {"user", required_argument, NULL, 1011},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -211,6 +241,7 @@ main(int argc, char **argv)
     cfg.max_deliveries = CONFIG_DEFAULT_MAX_DELIVERIES;
     cfg.heartbeat_ms = CONFIG_DEFAULT_HEARTBEAT_MS;
     cfg.redis_timeout_ms = CONFIG_DEFAULT_REDIS_TIMEOUT_MS;
+    cfg.sandbox = 1;
     log_set_role("parent");
 
     while ((ch = getopt_long(argc, argv, "r:Q:c:n:l:hV", longopts, NULL)) !=
@@ -318,6 +349,18 @@ main(int argc, char **argv)
                              &cfg.redis_timeout_ms) < 0)
                 goto out;
             break;
+        case 1010:
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+                fprintf(stderr, "celeriac-worker: --sandbox must be on or "
+                                "off, not '%s'\n",
+                        optarg);
+                goto out;
+            }
+            cfg.sandbox = strcmp(optarg, "on") == 0;
+            break;
+        case 1011:
+            cfg.user = optarg;
+            break;
         case 'h':
             main_usage(stdout);
             rc = 0;
@@ -363,6 +406,8 @@ main(int argc, char **argv)
         free(cause);
         goto out;
     }
+    if (main_sandbox(&cfg, argv) < 0)
+        goto out;
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
     event_set_log_callback(main_libevent_log);
