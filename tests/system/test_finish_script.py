@@ -188,3 +188,71 @@ def test_bad_ttl_refused(queue, fin, r):
         r.evalsha(sha, 1, STREAM, GROUP, "tester", "1.5", SCHED, DEAD,
                   REPLY_PREFIX, MAXLEN, *final(ids[0]))
     assert r.xpending(STREAM, GROUP)["pending"] == 1
+
+
+@pytest.mark.parametrize("key,setup,record", [
+    (SCHED, "set", lambda e: ["R", e, "res:" + e, "retrying", "1700000000000",
+                              '{"task":"hash"}']),
+    (DEAD, "set", lambda e: ["D", e, "res:" + e, "failed", "",
+                             '{"task":"bad"}', '{"reason":"poison"}']),
+    (REPLY, "hset", lambda e: final(e, "ok", reply=REPLY)),
+    ("app:key", "set", lambda e: final(e, "ok", reply="app:key")),
+])
+def test_wrong_type_refuses_only_that_record(queue, fin, key, setup, record):
+    """All or nothing: a record whose key has the wrong type (or whose
+    reply_to is outside the reply namespace) is refused before any write:
+    its entry stays pending and in the stream, its result is not stored,
+    the key keeps its value and gets no TTL; the others finish, and no
+    trim removes the refused entry although newer ones are finished."""
+    r = queue
+    if setup == "set":
+        r.set(key, "stray")
+    else:
+        r.hset(key, "not", "a stream")
+    ids = add(r, 3)
+    read(r, 3)
+    out = fin([record(ids[0]), final(ids[1]), final(ids[2])])
+    assert out[1:] == [1, 1]
+    assert isinstance(out[0], bytes) and key.encode() in out[0], out
+    assert r.get("res:" + ids[0]) is None
+    assert [e[0].decode() for e in r.xrange(STREAM)] == [ids[0]]
+    assert r.xpending(STREAM, GROUP)["pending"] == 1
+    assert r.type(key) == (b"string" if setup == "set" else b"hash")
+    assert r.ttl(key) == -1
+    # The worker's fallback, a final record without the failing part.
+    assert fin([final(ids[0], "StoreFailed")]) == [1]
+    assert r.xlen(STREAM) == 0
+
+
+def test_reply_stream_is_bounded(queue, r):
+    """Each append trims the reply stream to about MAXLEN entries (whole
+    nodes of 100 entries at a time)."""
+    sha = r.script_load(finish_script())
+    ids = add(r, 600)
+    read(r, 600)
+    for k in range(0, 600, 200):
+        out = r.evalsha(sha, 1, STREAM, GROUP, "tester", TTL, SCHED, DEAD,
+                        REPLY_PREFIX, 100,
+                        *[a for e in ids[k:k + 200]
+                          for a in final(e, "ok", reply=REPLY)])
+        assert out == [1] * 200
+    assert 100 <= r.xlen(REPLY) < 300
+    assert r.xlen(STREAM) == 0
+
+
+def test_move_leaves_members_for_a_broken_queue(r):
+    src = open(os.path.join(ROOT, "protocol", "scripts.c")).read()
+    body = re.search(r"scripts_move\[\] =\n(.*?);\n", src, re.S).group(1)
+    move = "".join(json.loads(lit)
+                   for lit in re.findall(r'"(?:[^"\\]|\\.)*"', body))
+    r.set("celeriac:queue:broken", "stray")
+    r.zadd(SCHED, {'{"id":"a","queue":"broken"}': 1,
+                   '{"id":"b","queue":"ok"}': 2, '{"id":"c"}': 3})
+    out = r.eval(move, 1, SCHED, 10, 100, "celeriac:queue:")
+    assert out[0] == 2
+    assert b"celeriac:queue:broken holds a string" in out[1]
+    assert r.zrange(SCHED, 0, -1) == [b'{"id":"a","queue":"broken"}']
+    assert r.get("celeriac:queue:broken") == b"stray"
+    assert r.ttl("celeriac:queue:broken") == -1
+    assert r.xlen("celeriac:queue:ok") == 1
+    assert r.xlen("celeriac:queue:default") == 1

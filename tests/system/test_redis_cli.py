@@ -132,8 +132,9 @@ def test_redis_py_example(redis_server, r, worker):
 
 
 def test_reply_to_not_a_stream(r, worker):
-    """PROTOCOL.md: a reply_to naming a key of another type is skipped;
-    the result key is still written and the task acknowledged."""
+    """PROTOCOL.md: a reply_to naming a key of another type is not
+    touched; the task gets a StoreFailed FAILURE in its result key and is
+    acknowledged."""
     worker()
     r.set("celeriac:reply:taken", "a string")
     r.xadd(QUEUE, {"msg": json.dumps({"task": "hash", "id": "rs",
@@ -141,8 +142,11 @@ def test_reply_to_not_a_stream(r, worker):
                                       "args": {"data": "abc"}})})
     doc = json.loads(wait_until(lambda: r.get(RESULT_PREFIX + "rs"), 30,
                                 what="the result of rs"))
-    assert doc["result"]["digest"] == SHA512_ABC
+    assert doc["status"] == "FAILURE", doc
+    assert doc["error"]["type"] == "StoreFailed", doc
+    assert "celeriac:reply:taken" in doc["error"]["message"], doc
     assert r.get("celeriac:reply:taken") == b"a string"
+    assert r.ttl("celeriac:reply:taken") == -1
     assert r.xlen(QUEUE) == 0
     assert pending_count(r) == 0
 
