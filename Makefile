@@ -38,7 +38,8 @@ PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/message.c protocol/hashtask.c protocol/result.c \
 	protocol/scripts.c protocol/policy.c
 WORKER = $(wildcard worker/*.c)
-WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c
+WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c \
+	worker/failure.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 

@@ -132,7 +132,8 @@ policy_backoff_ms(const struct policy *p, double rnd)
         d = p->backoff_max;
     if (p->jitter)
         d = d / 2 + d / 2 * rnd;
-    return (int64_t)(d * 1000);
+    int64_t ms = (int64_t)(d * 1000);
+    return ms < POLICY_MIN_BACKOFF_MS ? POLICY_MIN_BACKOFF_MS : ms;
 }
 
 char *

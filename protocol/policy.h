@@ -18,7 +18,8 @@
  *   queue              the queue a scheduled task is moved to
  *
  * Retryable failures are TimeLimitExceeded and InternalError; bad input
- * never is.  The n-th retry waits min(backoff * 2^(n-1), backoff_max).
+ * never is.  The n-th retry waits min(backoff * 2^(n-1), backoff_max), and
+ * never less than POLICY_MIN_BACKOFF_MS.
  */
 #ifndef CELERIAC_POLICY_H
 #define CELERIAC_POLICY_H
@@ -35,6 +36,9 @@
 #define POLICY_MAX_UNIX_TIME 253402300800.0
 #define POLICY_DEFAULT_BACKOFF 1.0
 #define POLICY_DEFAULT_BACKOFF_MAX 600.0
+/* No retry is due sooner than this after its failure, whatever the
+ * message says (retry_backoff 0 would retry a failing task in a loop). */
+#define POLICY_MIN_BACKOFF_MS 100
 
 struct policy {
     double time_limit;      /* seconds, 0 = none */
@@ -52,7 +56,8 @@ int policy_decode(const json_t *msg, struct policy *p,
                   struct proto_error *err);
 /* 1 if an error of this type may be retried at all. */
 int policy_retryable(const char *err_type);
-/* Delay before retry number p->retries + 1, in ms; rnd in [0, 1). */
+/* Delay before retry number p->retries + 1, in ms, at least
+ * POLICY_MIN_BACKOFF_MS; rnd in [0, 1). */
 int64_t policy_backoff_ms(const struct policy *p, double rnd);
 /*
  * The message to schedule for the next attempt: a copy of msg (borrowed)

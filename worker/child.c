@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "claim.h"
 #include "exec.h"
 #include "hash.h"
 #include "ipc.h"
@@ -128,8 +129,20 @@ child_run_frame(struct child *c, const struct ipc_hdr *hdr,
     snprintf(entry_id, sizeof(entry_id), "%.*s", (int)t.entry_id_len,
              t.entry_id);
     snprintf(queue, sizeof(queue), "%.*s", (int)t.queue_len, t.queue);
+    /* A task the parent took back for an idle child is not ours. */
+    if (!claim_child_take(hdr->seq, t.claim))
+        return;
     c->seq = hdr->seq;
-    exec_run(env, entry_id, queue, t.msg, t.msg_len, t.attempts, &r);
+    if (t.flags & IPC_TASK_FAIL) {
+        char type[64], why[1024];
+        snprintf(type, sizeof(type), "%.*s", (int)t.err_type_len, t.err_type);
+        snprintf(why, sizeof(why), "%.*s", (int)t.err_msg_len, t.err_msg);
+        exec_failure(env, entry_id, queue, t.msg, t.msg_len, t.attempts, type,
+                     why, (int64_t)t.started_us,
+                     (t.flags & IPC_TASK_MAY_RETRY) != 0, &r);
+    } else {
+        exec_run(env, entry_id, queue, t.msg, t.msg_len, t.attempts, &r);
+    }
 
     static const uint32_t codes[] = {
         [EXEC_SUCCESS] = IPC_STATUS_SUCCESS,

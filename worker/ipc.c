@@ -58,13 +58,18 @@ ipc_frame_peek(const unsigned char *buf, size_t avail, struct ipc_hdr *hdr,
 }
 
 void
-ipc_task_fixed(unsigned char out[IPC_TASK_FIXED], uint32_t attempts,
-               uint32_t entry_id_len, uint32_t queue_len, uint32_t msg_len)
+ipc_task_fixed(unsigned char out[IPC_TASK_FIXED], const struct ipc_task *t)
 {
-    ipc_put32(out, attempts);
-    ipc_put32(out + 4, entry_id_len);
-    ipc_put32(out + 8, queue_len);
-    ipc_put32(out + 12, msg_len);
+    ipc_put32(out, t->attempts);
+    ipc_put32(out + 4, t->claim);
+    ipc_put32(out + 8, t->flags);
+    ipc_put32(out + 12, t->entry_id_len);
+    ipc_put32(out + 16, t->queue_len);
+    ipc_put32(out + 20, t->msg_len);
+    ipc_put32(out + 24, t->err_type_len);
+    ipc_put32(out + 28, t->err_msg_len);
+    ipc_put32(out + 32, (uint32_t)(t->started_us >> 32));
+    ipc_put32(out + 36, (uint32_t)t->started_us);
 }
 
 int
@@ -73,17 +78,24 @@ ipc_task_parse(const unsigned char *p, size_t len, struct ipc_task *t)
     if (len < IPC_TASK_FIXED)
         return -1;
     t->attempts = ipc_get32(p);
-    t->entry_id_len = ipc_get32(p + 4);
-    t->queue_len = ipc_get32(p + 8);
-    t->msg_len = ipc_get32(p + 12);
-    /* 64-bit sum: three 32-bit lengths cannot overflow it. */
+    t->claim = ipc_get32(p + 4);
+    t->flags = ipc_get32(p + 8);
+    t->entry_id_len = ipc_get32(p + 12);
+    t->queue_len = ipc_get32(p + 16);
+    t->msg_len = ipc_get32(p + 20);
+    t->err_type_len = ipc_get32(p + 24);
+    t->err_msg_len = ipc_get32(p + 28);
+    t->started_us = (uint64_t)ipc_get32(p + 32) << 32 | ipc_get32(p + 36);
+    /* 64-bit sum: five 32-bit lengths cannot overflow it. */
     if ((uint64_t)IPC_TASK_FIXED + t->entry_id_len + t->queue_len +
-            t->msg_len !=
+            t->msg_len + t->err_type_len + t->err_msg_len !=
         len)
         return -1;
     t->entry_id = (const char *)p + IPC_TASK_FIXED;
     t->queue = t->entry_id + t->entry_id_len;
     t->msg = t->queue + t->queue_len;
+    t->err_type = t->msg + t->msg_len;
+    t->err_msg = t->err_type + t->err_type_len;
     return 0;
 }
 

@@ -14,8 +14,13 @@
  * same host.  Payloads are fixed uint32 fields followed by the bytes they
  * count, never raw structs.
  *
- *   IPC_TASK    parent -> child: uint32 attempts, entry_id_len, queue_len,
- *               msg_len; then the entry id, the queue name, the message.
+ *   IPC_TASK    parent -> child: uint32 attempts, claim (the word the
+ *               child must find in its claim map before it starts the task,
+ *               claim.h), flags (IPC_TASK_*), entry_id_len, queue_len,
+ *               msg_len, err_type_len, err_msg_len, started_hi, started_lo
+ *               (Unix us the attempt began, for IPC_TASK_FAIL); then the
+ *               entry id, the queue name, the message, the error type and
+ *               the error message (both empty unless IPC_TASK_FAIL).
  *   IPC_STARTED child -> parent, only for a task with a time limit, just
  *               before it runs: uint32 time_limit_ms.
  *   IPC_RESULT  child -> parent: uint32 status (IPC_STATUS_*), rss_kb (the
@@ -25,8 +30,9 @@
  *               reply_to stream (may be empty), the result document and
  *               the message to schedule (IPC_STATUS_RETRY only).
  *
- * A child answers every task with exactly one IPC_RESULT, in the order the
- * tasks were sent.
+ * A child answers every task it claims with exactly one IPC_RESULT, in the
+ * order the tasks were sent; a task whose claim it cannot take (the parent
+ * took it back for an idle child) is skipped without an answer.
  */
 #ifndef CELERIAC_IPC_H
 #define CELERIAC_IPC_H
@@ -37,7 +43,7 @@
 #include "version.h"
 
 /* Bump if anything in this header changes. */
-#define IPC_VERSION 2
+#define IPC_VERSION 3
 #define IPC_HDR_LEN 16
 /* A task frame carries at most one whole message plus small fields. */
 #define IPC_MAX_FRAME (PROTOCOL_MAX_MESSAGE + 64 * 1024)
@@ -62,15 +68,32 @@ struct ipc_hdr {
     uint32_t seq;
 };
 
+/* Task flags. */
+enum ipc_task_flags {
+    /* Do not run the task: answer with the failure err_type/err_msg (the
+     * parent's verdict after a crash, a time limit or too many deliveries),
+     * decoding the message only to address and, with IPC_TASK_MAY_RETRY,
+     * reschedule it.  The parent never parses a message itself. */
+    IPC_TASK_FAIL = 1,
+    IPC_TASK_MAY_RETRY = 2,
+};
+
 /* A task frame's payload; pointers borrow from the frame buffer. */
 struct ipc_task {
     uint32_t attempts;
+    uint32_t claim;
+    uint32_t flags;
+    uint64_t started_us;
     const char *entry_id;
     uint32_t entry_id_len;
     const char *queue;
     uint32_t queue_len;
     const char *msg;
     uint32_t msg_len;
+    const char *err_type;
+    uint32_t err_type_len;
+    const char *err_msg;
+    uint32_t err_msg_len;
 };
 
 /* A result frame's payload; pointers borrow from the frame buffer. */
@@ -88,7 +111,7 @@ struct ipc_result {
     uint32_t sched_len;
 };
 
-#define IPC_TASK_FIXED 16
+#define IPC_TASK_FIXED 40
 #define IPC_STARTED_LEN 4
 #define IPC_RESULT_FIXED 32
 
@@ -103,10 +126,10 @@ void ipc_hdr_write(unsigned char out[IPC_HDR_LEN], uint32_t type,
 int ipc_frame_peek(const unsigned char *buf, size_t avail,
                    struct ipc_hdr *hdr, const char **cause);
 
-/* Writes the fixed part of a task payload into out[IPC_TASK_FIXED]. */
-void ipc_task_fixed(unsigned char out[IPC_TASK_FIXED], uint32_t attempts,
-                    uint32_t entry_id_len, uint32_t queue_len,
-                    uint32_t msg_len);
+/* Writes the fixed part of a task payload into out[IPC_TASK_FIXED]: t's
+ * numbers and lengths (its pointers are not used). */
+void ipc_task_fixed(unsigned char out[IPC_TASK_FIXED],
+                    const struct ipc_task *t);
 /* Parses a task payload; returns 0 or -1 if its lengths do not add up. */
 int ipc_task_parse(const unsigned char *p, size_t len, struct ipc_task *t);
 /* Writes the fixed part of a result payload: r's numbers and lengths (its

@@ -15,6 +15,7 @@
 #include "broker.h"
 #include "error.h"
 #include "exec.h"
+#include "failure.h"
 #include "log.h"
 #include "pool.h"
 #include "result.h"
@@ -31,6 +32,9 @@ _Static_assert(PARENT_FINISH_BATCH <= SCRIPTS_FINISH_MAX,
 #define PARENT_TOUCH_BATCH 500
 /* Scheduled tasks moved in one script call at most. */
 #define PARENT_MOVE_BATCH 1000
+/* The parent decodes a message itself (for a failure no child could
+ * answer) only up to this size: decoding is never a long stall. */
+#define PARENT_DECODE_MAX (64 * 1024)
 
 enum parent_mode {
     PARENT_RUNNING = 0,
@@ -70,8 +74,10 @@ struct parent {
     int claim_queue; /* round robin of take-overs */
     long read_pending;  /* entries the read in flight may still bring */
     long msg_avg;       /* recent message size, bytes (0: none seen) */
+    long msg_big;       /* largest recent message, decaying, bytes */
     long claim_pending; /* entries the take-over in flight may bring */
     char *queue_list; /* "a,b" for the heartbeat */
+    char worker_name[1024]; /* the name results carry, valid UTF-8 */
     char started_at[32];
     enum parent_mode mode;
     int exit_code;
@@ -93,6 +99,12 @@ static void parent_fail(struct parent *p, struct slot *s, const char *msg,
                         int may_retry);
 static void parent_dead(struct parent *p, struct slot *s, const char *type,
                         const char *why);
+static void parent_verdict(struct parent *p, struct slot *s,
+                           const char *type, const char *why, int may_retry,
+                           int dead);
+static void parent_set_dead(struct parent *p, struct slot *s,
+                            const struct exec_out *o, const char *type,
+                            const char *why);
 static struct slot *parent_find(struct parent *p, int queue,
                                 const char *entry_id);
 static long long parent_now_ms(void);
@@ -149,8 +161,9 @@ parent_free(const struct parent *p)
 /*
  * How many more tasks may be read.  --prefetch bounds the tasks not yet
  * computed (READY and RUNNING), --prefetch-mib their messages' bytes,
- * counted at the recent average size (the first read asks for one entry,
- * to learn it); one task may always be computed, however large.
+ * counted at the size of the largest recent message (the first read asks
+ * for one entry, to learn it); while fewer tasks than children are in
+ * hand one more may always be read, however large.
  * Finished results waiting for Redis (DONE, FINISHING) have a bound of
  * their own, the rest of the table, so reading and computing go on while
  * earlier results are being stored.  A read may return `count` entries
@@ -164,8 +177,11 @@ parent_room(const struct parent *p)
     long computing = (long)t->count[SLOT_READY] + t->count[SLOT_RUNNING];
     long room = (long)cfg->prefetch - computing;
     long bytes = (long)(t->bytes[SLOT_READY] + t->bytes[SLOT_RUNNING]);
-    long fit = p->msg_avg > 0 ? (cfg->prefetch_bytes - bytes) / p->msg_avg : 0;
-    if (computing == 0 && fit < 1)
+    long size = p->msg_big > p->msg_avg ? p->msg_big : p->msg_avg;
+    long fit = size > 0 ? (cfg->prefetch_bytes - bytes) / size : 0;
+    /* A child with nothing to do gets a task, however large the ones in
+     * hand: counting the bytes must not leave a child idle. */
+    if (fit < 1 && computing < cfg->concurrency)
         fit = 1;
     if (fit < room)
         room = fit;
@@ -200,12 +216,17 @@ parent_pump(struct parent *p)
     struct slot *s;
     struct pool_child *c;
 
-    while ((s = TAILQ_FIRST(&p->ready)) != NULL &&
-           (c = pool_pick(&p->pool)) != NULL) {
-        TAILQ_REMOVE(&p->ready, s, entry);
-        s->started_us = result_now_us();
-        pool_send(&p->pool, c, s);
-    }
+    /* Then, while a child is idle and another has tasks queued behind
+     * the one it runs, those move to the idle child. */
+    do {
+        while ((s = TAILQ_FIRST(&p->ready)) != NULL &&
+               (c = pool_pick(&p->pool)) != NULL) {
+            TAILQ_REMOVE(&p->ready, s, entry);
+            if (s->fail_type == NULL)
+                s->started_us = result_now_us();
+            pool_send(&p->pool, c, s);
+        }
+    } while (TAILQ_EMPTY(&p->ready) && pool_steal(&p->pool, &p->ready) > 0);
     for (int q = 0; q < cfg->nqueues && !p->hold; q++) {
         while (!TAILQ_EMPTY(&p->done[q]) && broker_can_write(&p->broker))
             if (broker_finish(&p->broker, q, &p->done[q],
@@ -499,6 +520,9 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
     }
     slot_set_msg(&p->slots, s, msg, len);
     p->msg_avg = p->msg_avg ? (7 * p->msg_avg + (long)len) / 8 : (long)len;
+    p->msg_big -= p->msg_big / 8;
+    if ((long)len > p->msg_big)
+        p->msg_big = (long)len;
     if (deliveries > p->cfg->max_deliveries) {
         char why[300];
         snprintf(why, sizeof(why),
@@ -506,7 +530,7 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
                  "holding it was %s); --max-deliveries is %u",
                  deliveries, from ? from : "this one",
                  p->cfg->max_deliveries);
-        parent_dead(p, s, ERROR_MAX_DELIVERIES, why);
+        parent_verdict(p, s, ERROR_MAX_DELIVERIES, why, 0, 1);
         return;
     }
     TAILQ_INSERT_TAIL(&p->ready, s, entry);
@@ -585,8 +609,12 @@ parent_on_refused(void *arg, struct slot *s, const char *why)
                  : "the task could not be dead-lettered",
              why, before);
     json_decref(doc);
-    exec_failure(&p->env, s->entry_id, p->cfg->queues[s->queue], s->msg,
-                 s->msg_len, s->attempts, ERROR_STORE_FAILED, text,
+    /* Decoded only when small, like every failure path of the parent's:
+     * a larger one is addressed by its entry id (PROTOCOL.md). */
+    int small = s->msg_len <= PARENT_DECODE_MAX;
+    exec_failure(&p->env, s->entry_id, p->cfg->queues[s->queue],
+                 small ? s->msg : NULL, small ? s->msg_len : 0, s->attempts,
+                 ERROR_STORE_FAILED, text,
                  s->started_us ? s->started_us : result_now_us(), 0, &out);
     if (reply_bad) {
         free(out.reply_to);
@@ -646,49 +674,98 @@ parent_fail(struct parent *p, struct slot *s, const char *msg, size_t len,
             const char *type, const char *why, int may_retry)
 {
     struct exec_out out;
+    char safe[sizeof(s->fail_why)];
+    failure_text(safe, sizeof(safe), why);
+    if (len > PARENT_DECODE_MAX) /* addressed by its entry id only */
+        msg = NULL;
     exec_failure(&p->env, s->entry_id, p->cfg->queues[s->queue], msg, len,
-                 s->attempts, type, why,
+                 s->attempts, type, safe,
                  s->started_us ? s->started_us : result_now_us(), may_retry,
                  &out);
     log_warnx("task %s %s: %s: %s", out.id,
               out.status == EXEC_RETRY ? "will be retried" : "failed", type,
-              why);
+              safe);
     parent_store(p, s, &out);
     exec_out_clear(&out);
 }
 
-/* Gives up on a task: FAILURE result, and the message goes to the
- * dead-letter stream with the reason. */
+/*
+ * Stores o (a FAILURE) as s's result and moves its message to the
+ * dead-letter stream with the reason.  Nothing here can fail: the reason
+ * is built from text made valid UTF-8 first (failure.h).
+ */
+static void
+parent_set_dead(struct parent *p, struct slot *s, const struct exec_out *o,
+                const char *type, const char *why)
+{
+    char at[32];
+    result_format_time(at, result_now_us());
+    char *rs = failure_reason_new(type, why, s->attempts, p->cfg->name, at);
+    p->stats.dead++;
+    struct slot_bytes id = {o->id, strlen(o->id)};
+    struct slot_bytes rt = {o->reply_to, o->reply_to ? strlen(o->reply_to)
+                                                     : 0};
+    struct slot_bytes doc = {o->doc, o->doc_len};
+    struct slot_bytes a1 = {s->msg, s->msg_len};
+    struct slot_bytes a2 = {rs, strlen(rs)};
+    slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_DEAD, a1, a2);
+    free(rs);
+    slot_move(&p->slots, s, SLOT_DONE);
+    TAILQ_INSERT_TAIL(&p->done[s->queue], s, entry);
+}
+
+/* Gives up on a task without a child: FAILURE result (the message decoded
+ * only when small), and a dead letter. */
 static void
 parent_dead(struct parent *p, struct slot *s, const char *type,
             const char *why)
 {
     struct exec_out out;
-    char at[32];
-    exec_failure(&p->env, s->entry_id, p->cfg->queues[s->queue], s->msg,
-                 s->msg_len, s->attempts, type, why, result_now_us(), 0,
-                 &out);
-    result_format_time(at, result_now_us());
-    json_t *reason = json_pack("{s:{s:s, s:s}, s:i, s:s, s:s}", "error",
-                               "type", type, "message", why, "deliveries",
-                               (int)s->attempts, "worker", p->cfg->name, "at",
-                               at);
-    char *rs = json_dumps(reason, JSON_COMPACT);
-    json_decref(reason);
-    log_error("task %s is dead-lettered: %s", out.id, why);
-    p->stats.dead++;
+    char safe[sizeof(s->fail_why)];
+    failure_text(safe, sizeof(safe), why);
+    int small = s->msg_len <= PARENT_DECODE_MAX;
+    exec_failure(&p->env, s->entry_id, p->cfg->queues[s->queue],
+                 small ? s->msg : NULL, small ? s->msg_len : 0, s->attempts,
+                 type, safe, result_now_us(), 0, &out);
+    log_error("task %s is dead-lettered: %s", out.id, safe);
     p->stats.failed++;
-    struct slot_bytes id = {out.id, strlen(out.id)};
-    struct slot_bytes rt = {out.reply_to,
-                            out.reply_to ? strlen(out.reply_to) : 0};
-    struct slot_bytes doc = {out.doc, out.doc_len};
-    struct slot_bytes a1 = {s->msg, s->msg_len};
-    struct slot_bytes a2 = {rs, strlen(rs)};
-    slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_DEAD, a1, a2);
-    free(rs);
+    parent_set_dead(p, s, &out, type, safe);
     exec_out_clear(&out);
-    slot_move(&p->slots, s, SLOT_DONE);
-    TAILQ_INSERT_TAIL(&p->done[s->queue], s, entry);
+}
+
+/*
+ * Decides that s fails with type/why (a RETRY when may_retry and its policy
+ * allow; dead-lettered when dead) and hands it, first in line, to a child
+ * to answer (IPC_TASK_FAIL): the child decodes the message to address the
+ * result, so the parent's loop never parses a message, however large.  If
+ * a child already died answering such a verdict, the parent answers
+ * itself.
+ */
+static void
+parent_verdict(struct parent *p, struct slot *s, const char *type,
+               const char *why, int may_retry, int dead)
+{
+    if (s->fail_type != NULL) {
+        char twice[sizeof(s->fail_why) + 64];
+        snprintf(twice, sizeof(twice), "%s (a child died answering it too)",
+                 s->fail_why);
+        if (s->fail_dead)
+            parent_dead(p, s, s->fail_type, twice);
+        else
+            parent_fail(p, s, s->msg, s->msg_len, s->fail_type, twice, 0);
+        return;
+    }
+    s->fail_type = type;
+    failure_text(s->fail_why, sizeof(s->fail_why), why);
+    s->fail_retry = may_retry;
+    s->fail_dead = dead;
+    if (s->started_us == 0)
+        s->started_us = result_now_us();
+    if (dead)
+        log_error("task %s is dead-lettered: %s", s->entry_id, s->fail_why);
+    slot_move(&p->slots, s, SLOT_READY);
+    s->child = -1;
+    TAILQ_INSERT_HEAD(&p->ready, s, entry);
 }
 
 /* ---- pool callbacks ---- */
@@ -729,6 +806,21 @@ parent_on_result(void *arg, struct slot *s, const struct ipc_result *r)
         log_info("task %.*s %s: %.*s", (int)r->id_len, r->id,
                  r->status == IPC_STATUS_RETRY ? "will be retried" : "failed",
                  (int)(r->doc_len > 400 ? 400 : r->doc_len), r->doc);
+    if (s->fail_dead && r->status == IPC_STATUS_FAILURE) {
+        /* The answer to a dead-letter verdict: its result doc, then the
+         * message and the reason go to the dead-letter stream. */
+        char *rid = xstrndup(r->id, r->id_len);
+        char *rrt = xstrndup(r->reply_to, r->reply_to_len);
+        struct exec_out o = {.status = EXEC_FAILURE,
+                             .id = rid,
+                             .reply_to = rrt,
+                             .doc = (char *)r->doc,
+                             .doc_len = r->doc_len};
+        parent_set_dead(p, s, &o, s->fail_type, s->fail_why);
+        free(rid);
+        free(rrt);
+        return;
+    }
     slot_move(&p->slots, s, SLOT_DONE);
     TAILQ_INSERT_TAIL(&p->done[s->queue], s, entry);
 }
@@ -744,7 +836,7 @@ parent_on_lost(void *arg, struct slot *s, int child, pid_t pid, int wstatus,
                  "the task ran longer than its time limit of %u ms and its "
                  "child process (child %d, pid %ld) was killed",
                  timed_out_ms, child, (long)pid);
-        parent_fail(p, s, s->msg, s->msg_len, ERROR_TIME_LIMIT, why, 1);
+        parent_verdict(p, s, ERROR_TIME_LIMIT, why, 1, 0);
     } else {
         if (WIFSIGNALED(wstatus))
             snprintf(why, sizeof(why),
@@ -757,8 +849,8 @@ parent_on_lost(void *arg, struct slot *s, int child, pid_t pid, int wstatus,
                      "the child process running this task (child %d, pid "
                      "%ld) exited with status %d",
                      child, (long)pid, WEXITSTATUS(wstatus));
-        if (s->attempts >= p->cfg->max_deliveries) {
-            parent_dead(p, s, ERROR_WORKER_LOST, why);
+        if (s->fail_type != NULL || s->attempts >= p->cfg->max_deliveries) {
+            parent_verdict(p, s, ERROR_WORKER_LOST, why, 0, 1);
         } else {
             /* Run it again in another child: a delivery, as if another
              * worker had taken it over. */
@@ -819,7 +911,10 @@ parent_main(const struct config *cfg)
     int rc = 1;
 
     p->cfg = cfg;
-    p->env.worker = cfg->name;
+    /* Results are JSON: a name that is not UTF-8 would make every
+     * result fail to encode. */
+    failure_text(p->worker_name, sizeof(p->worker_name), cfg->name);
+    p->env.worker = p->worker_name;
     p->env.prefix = cfg->prefix;
     p->env.default_time_limit_ms = cfg->time_limit_ms;
     p->env.report_rss = cfg->max_memory_kb > 0;

@@ -34,6 +34,8 @@ static void pool_gone(struct pool_child *c);
 static void pool_drop(struct pool_child *c, const char *why);
 static void pool_limit_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_after_result(struct pool_child *c, uint32_t rss_kb);
+static int pool_usable(const struct pool_child *c);
+static long pool_token_wait_ms(struct pool *p);
 
 static long long
 pool_now_ms(void)
@@ -61,6 +63,8 @@ pool_start(struct pool *p, struct event_base *base, int n,
     p->cbs = *cbs;
     p->arg = arg;
     p->children = xcalloc((size_t)n, sizeof(*p->children));
+    p->tokens = POOL_RESPAWN_BURST(n);
+    p->tokens_ms = pool_now_ms();
     p->sigchld = evsignal_new(base, SIGCHLD, pool_sigchld_cb, p);
     if (p->sigchld == NULL || evsignal_add(p->sigchld, NULL) < 0) {
         log_warnx("%s: cannot watch SIGCHLD", __func__);
@@ -94,6 +98,11 @@ pool_child_exec(struct pool *p, int index, int fd)
             _exit(1);
     }
     close_range(POOL_CHILD_FD + 1, ~0U, 0);
+    /* Only our own claim map: another child's tasks are none of ours. */
+    for (int i = 0; i < p->n; i++)
+        if (i != index)
+            claim_map_free(&p->children[i].claims);
+    claim_child_set(&p->children[index].claims);
     /* Ctrl-C and SIGTERM are for the parent, which shuts down warm and
      * closes our socket when it is time; SIGKILL still works. */
     signal(SIGINT, SIG_IGN);
@@ -119,6 +128,11 @@ pool_spawn(struct pool_child *c)
     struct pool *p = c->pool;
     int sv[2];
 
+    claim_map_free(&c->claims); /* the last process's, if any */
+    if (claim_map_new(&c->claims, p->slots->n) < 0) {
+        log_warn("%s: claim map for child %d", __func__, c->index);
+        return -1;
+    }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         log_warn("%s: socketpair for child %d", __func__, c->index);
         return -1;
@@ -159,6 +173,13 @@ pool_spawn(struct pool_child *c)
     return 0;
 }
 
+/* 1 if c runs and may be given tasks. */
+static int
+pool_usable(const struct pool_child *c)
+{
+    return c->bev != NULL && !c->eof && !c->reaped && !c->retiring;
+}
+
 struct pool_child *
 pool_pick(struct pool *p)
 {
@@ -167,8 +188,7 @@ pool_pick(struct pool *p)
         return NULL;
     for (int i = 0; i < p->n; i++) {
         struct pool_child *c = &p->children[i];
-        if (c->bev == NULL || c->eof || c->reaped || c->retiring ||
-            c->load >= p->child_max)
+        if (!pool_usable(c) || c->load >= p->child_max)
             continue;
         if (best == NULL || c->load < best->load)
             best = c;
@@ -181,23 +201,84 @@ pool_send(struct pool *p, struct pool_child *c, struct slot *s)
 {
     unsigned char head[IPC_HDR_LEN + IPC_TASK_FIXED];
     const char *queue = p->queues[s->queue];
-    size_t idlen = strlen(s->entry_id), qlen = strlen(queue);
-    size_t plen = IPC_TASK_FIXED + idlen + qlen + s->msg_len;
+    struct ipc_task t = {
+        .attempts = s->attempts,
+        .claim = claim_offer(&c->claims, s->index),
+        .entry_id_len = (uint32_t)strlen(s->entry_id),
+        .queue_len = (uint32_t)strlen(queue),
+        .msg_len = (uint32_t)s->msg_len,
+    };
+    if (s->fail_type != NULL) {
+        t.flags = IPC_TASK_FAIL | (s->fail_retry ? IPC_TASK_MAY_RETRY : 0);
+        t.err_type_len = (uint32_t)strlen(s->fail_type);
+        t.err_msg_len = (uint32_t)strlen(s->fail_why);
+        t.started_us = (uint64_t)s->started_us;
+    }
+    size_t plen = IPC_TASK_FIXED + t.entry_id_len + t.queue_len + t.msg_len +
+                  t.err_type_len + t.err_msg_len;
     struct evbuffer *out = bufferevent_get_output(c->bev);
 
+    s->claim = t.claim;
     ipc_hdr_write(head, IPC_TASK, s->index, plen);
-    ipc_task_fixed(head + IPC_HDR_LEN, s->attempts, (uint32_t)idlen,
-                   (uint32_t)qlen, (uint32_t)s->msg_len);
+    ipc_task_fixed(head + IPC_HDR_LEN, &t);
     evbuffer_add(out, head, sizeof(head));
-    evbuffer_add(out, s->entry_id, idlen);
-    evbuffer_add(out, queue, qlen);
-    /* The slot keeps its message until the child answers, which it can
-     * only do after reading all of it: no copy needed. */
+    evbuffer_add(out, s->entry_id, t.entry_id_len);
+    evbuffer_add(out, queue, t.queue_len);
+    /* The slot keeps its message until the child answers or the task is
+     * taken back, and a taken-back task is sent again (from the same
+     * buffer) or answered only after this write: no copy needed. */
     evbuffer_add_reference(out, s->msg, s->msg_len, NULL, NULL);
+    if (s->fail_type != NULL) {
+        evbuffer_add(out, s->fail_type, t.err_type_len);
+        evbuffer_add(out, s->fail_why, t.err_msg_len);
+    }
     slot_move(p->slots, s, SLOT_RUNNING);
     s->child = c->index;
     TAILQ_INSERT_TAIL(&c->running, s, entry);
     c->load++;
+}
+
+unsigned
+pool_steal(struct pool *p, struct slot_list *ready)
+{
+    struct pool_child *idle = NULL, *victim = NULL;
+    if (p->stopping)
+        return 0;
+    for (int i = 0; i < p->n; i++) {
+        struct pool_child *c = &p->children[i];
+        if (pool_usable(c) && c->load == 0 && idle == NULL)
+            idle = c;
+        /* Only tasks whose frames are all in the socket: the output
+         * buffer still refers to the slots' messages. */
+        if (c->bev != NULL && !c->eof && c->load >= 2 &&
+            evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+            (victim == NULL || c->load > victim->load))
+            victim = c;
+    }
+    if (idle == NULL || victim == NULL)
+        return 0;
+    /* Half of its queue, the newest first; the head is (or was) running. */
+    unsigned want = victim->load / 2, got = 0;
+    struct slot *s = TAILQ_LAST(&victim->running, slot_list);
+    while (got < want && s != NULL && s != TAILQ_FIRST(&victim->running)) {
+        struct slot *prev = TAILQ_PREV(s, slot_list, entry);
+        if (!claim_steal(&victim->claims, s->index, s->claim))
+            break; /* started: so were all before it */
+        TAILQ_REMOVE(&victim->running, s, entry);
+        victim->load--;
+        slot_move(p->slots, s, SLOT_READY);
+        s->child = -1;
+        TAILQ_INSERT_HEAD(ready, s, entry);
+        got++;
+        s = prev;
+    }
+    if (got) {
+        p->stolen += got;
+        log_debug("child %d is idle: took %u queued task(s) back from child "
+                  "%d",
+                  idle->index, got, victim->index);
+    }
+    return got;
 }
 
 /* Reassembles frames from a child and hands each result to the owner. */
@@ -391,11 +472,19 @@ pool_gone(struct pool_child *c)
     c->bev = NULL;
     pid_t pid = c->pid;
     c->pid = 0;
-    /* The first task was running; the others had not started. */
-    if ((s = TAILQ_FIRST(&c->running)) != NULL) {
-        TAILQ_REMOVE(&c->running, s, entry);
+    /* The tasks it claimed had started (claim.h): the last of them was
+     * running when it died; the ones before it had finished but their
+     * results were lost with it.  The others had not started. */
+    struct slot *ran = NULL;
+    TAILQ_FOREACH(s, &c->running, entry) {
+        if (claim_steal(&c->claims, s->index, s->claim))
+            break;
+        ran = s;
+    }
+    if (ran != NULL) {
+        TAILQ_REMOVE(&c->running, ran, entry);
         if (p->cbs.lost)
-            p->cbs.lost(p->arg, s, c->index, pid, st, c->killed_ms);
+            p->cbs.lost(p->arg, ran, c->index, pid, st, c->killed_ms);
     }
     while ((s = TAILQ_LAST(&c->running, slot_list)) != NULL) {
         TAILQ_REMOVE(&c->running, s, entry);
@@ -403,6 +492,7 @@ pool_gone(struct pool_child *c)
             p->cbs.requeue(p->arg, s); /* goes to the queue's head */
     }
     c->load = 0;
+    claim_map_free(&c->claims);
     if (p->stopping) {
         if (pool_alive(p) == 0 && p->cbs.stopped)
             p->cbs.stopped(p->arg);
@@ -427,6 +517,33 @@ pool_gone(struct pool_child *c)
         p->cbs.idle(p->arg);
 }
 
+/* Takes a respawn token: returns 0, or the ms until one is there. */
+static long
+pool_token_wait_ms(struct pool *p)
+{
+    long long now = pool_now_ms();
+    double rate = POOL_RESPAWN_PER_S(p->n), burst = POOL_RESPAWN_BURST(p->n);
+    p->tokens += (double)(now - p->tokens_ms) * rate / 1000.0;
+    p->tokens_ms = now;
+    if (p->tokens >= burst) {
+        p->tokens = burst;
+        p->throttled = 0;
+    }
+    if (p->tokens >= 1.0) {
+        p->tokens -= 1.0;
+        return 0;
+    }
+    if (!p->throttled) {
+        p->throttled = 1;
+        log_warnx("children are dying faster than they can be replaced "
+                  "(%.0f at once, then %.0f a second): replacing them more "
+                  "slowly; look for tasks that crash or exceed their time "
+                  "limit in the log",
+                  burst, rate);
+    }
+    return (long)((1.0 - p->tokens) * 1000.0 / rate) + 1;
+}
+
 static void
 pool_respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -435,6 +552,12 @@ pool_respawn_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c->pool->stopping || c->pid != 0)
         return;
+    long wait_ms = pool_token_wait_ms(c->pool);
+    if (wait_ms > 0) {
+        struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
+        evtimer_add(c->respawn_ev, &tv);
+        return;
+    }
     if (pool_spawn(c) < 0) {
         struct timeval tv = {1, 0};
         evtimer_add(c->respawn_ev, &tv);
@@ -501,6 +624,7 @@ pool_free(struct pool *p)
             event_free(c->respawn_ev);
         if (c->limit_ev != NULL)
             event_free(c->limit_ev);
+        claim_map_free(&c->claims);
     }
     if (p->sigchld != NULL)
         event_free(p->sigchld);

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <sys/types.h>
 
+#include "claim.h"
 #include "exec.h"
 #include "ipc.h"
 #include "slot.h"
@@ -57,6 +58,7 @@ struct pool_child {
     unsigned killed_ms;       /* killed for exceeding this limit, or 0 */
     int retiring;             /* recycled once idle: no new tasks */
     unsigned long tasks;      /* results returned by this process */
+    struct claim_map claims;  /* owned: who starts its queued tasks */
     struct pool *pool;
 };
 
@@ -76,7 +78,17 @@ struct pool {
     struct event *sigchld;  /* owned */
     unsigned long deaths;   /* children that died unasked */
     unsigned long recycled; /* children replaced by the limits above */
+    unsigned long stolen;   /* tasks given from a busy child to an idle one */
+    /* Respawns are rate-limited by a token bucket: POOL_RESPAWN_BURST(n)
+     * at once, then POOL_RESPAWN_PER_S(n) a second. */
+    double tokens;
+    long long tokens_ms;    /* monotonic time of the last refill */
+    int throttled;          /* a respawn waits for a token (logged once) */
 };
+
+/* The respawn budget of a pool of n children (worker/README.md). */
+#define POOL_RESPAWN_BURST(n) (2.0 * (n) + 4)
+#define POOL_RESPAWN_PER_S(n) (1.0 * (n))
 
 /*
  * Prepares a pool of n children, each taking at most child_max tasks at a
@@ -88,8 +100,16 @@ int pool_start(struct pool *p, struct event_base *base, int n,
                const struct pool_cbs *cbs, void *arg);
 /* The least loaded running child with room, or NULL. */
 struct pool_child *pool_pick(struct pool *p);
-/* Sends s (READY, on no list) to child c; s becomes RUNNING. */
+/* Sends s (READY, on no list) to child c; s becomes RUNNING.  A slot with
+ * fail_type set is sent as a failure to answer (IPC_TASK_FAIL). */
 void pool_send(struct pool *p, struct pool_child *c, struct slot *s);
+/*
+ * If a child is idle while another has tasks queued behind the one it
+ * runs, takes back half of those (the newest; only those its claim CAS
+ * wins, see claim.h) and puts them, READY and in order, at the head of
+ * ready.  Returns how many were taken back.
+ */
+unsigned pool_steal(struct pool *p, struct slot_list *ready);
 /* Closes every child's socket; they finish their work and exit. */
 void pool_stop(struct pool *p);
 /* Sends SIGKILL to every child (for a cold shutdown). */

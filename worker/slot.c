@@ -69,6 +69,11 @@ slot_alloc(struct slot_table *t)
     s->attempts = 1;
     s->child = -1;
     s->started_us = 0;
+    s->claim = 0;
+    s->fail_type = NULL;
+    s->fail_why[0] = '\0';
+    s->fail_retry = 0;
+    s->fail_dead = 0;
     s->msg_len = 0;
     s->res_doc_len = 0;
     t->used++;

@@ -51,6 +51,15 @@ struct slot {
     unsigned attempts;                /* deliveries so far, >= 1 */
     int child;                        /* child index while RUNNING */
     long long started_us;             /* Unix us when sent to a child */
+    uint32_t claim;                   /* claim word it was sent with */
+
+    /* The parent's verdict, set instead of running it again: a child
+     * answers with this failure (IPC_TASK_FAIL), so the parent never
+     * parses a message.  fail_type is NULL for a task to run. */
+    const char *fail_type;            /* static string, error.h */
+    char fail_why[320];
+    int fail_retry;                   /* it may become a RETRY */
+    int fail_dead;                    /* dead-letter it with the result */
 
     char *msg; /* owned copy of the task message (reused buffer) */
     size_t msg_len;

@@ -8,12 +8,19 @@
  * past it.  Every pointer and length a parser returns must stay inside the
  * payload, and a parser must refuse exactly the payloads whose lengths do
  * not add up.
+ *
+ * The same bytes also drive the parent's failure-path text (failure.h): as
+ * a consumer name and an error message they must give valid UTF-8 that is
+ * a fixed point of failure_text(), and a dead-letter reason that is JSON.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "failure.h"
 #include "ipc.h"
 
 /* Stops the run with the reason; libFuzzer keeps the input as a crash. */
@@ -35,6 +42,7 @@ static void fuzz_check_span(const unsigned char *base, size_t len,
 static void fuzz_task(const unsigned char *p, size_t len);
 static void fuzz_result(const unsigned char *p, size_t len);
 static void fuzz_started(const unsigned char *p, size_t len);
+static void fuzz_failure(const uint8_t *data, size_t size);
 
 static uint32_t
 fuzz_get32(const unsigned char *p)
@@ -81,22 +89,27 @@ fuzz_task(const unsigned char *p, size_t len)
         FUZZ_CHECK(r == -1);
         return;
     }
-    /* attempts, entry_id_len, queue_len, msg_len */
-    uint64_t want = (uint64_t)IPC_TASK_FIXED + fuzz_get32(p + 4) +
-                    fuzz_get32(p + 8) + fuzz_get32(p + 12);
+    /* attempts, claim, flags, then the five lengths */
+    uint64_t want = (uint64_t)IPC_TASK_FIXED + fuzz_get32(p + 12) +
+                    fuzz_get32(p + 16) + fuzz_get32(p + 20) +
+                    fuzz_get32(p + 24) + fuzz_get32(p + 28);
     FUZZ_CHECK(r == (want == len ? 0 : -1));
     if (r < 0)
         return;
     fuzz_check_span(p, len, t.entry_id, t.entry_id_len);
     fuzz_check_span(p, len, t.queue, t.queue_len);
     fuzz_check_span(p, len, t.msg, t.msg_len);
+    fuzz_check_span(p, len, t.err_type, t.err_type_len);
+    fuzz_check_span(p, len, t.err_msg, t.err_msg_len);
     /* Fields follow one another and fill the payload exactly. */
     FUZZ_CHECK((uintptr_t)t.entry_id == (uintptr_t)p + IPC_TASK_FIXED);
     FUZZ_CHECK((uintptr_t)t.queue == (uintptr_t)t.entry_id + t.entry_id_len);
     FUZZ_CHECK((uintptr_t)t.msg == (uintptr_t)t.queue + t.queue_len);
-    FUZZ_CHECK((uintptr_t)t.msg + t.msg_len == (uintptr_t)p + len);
+    FUZZ_CHECK((uintptr_t)t.err_type == (uintptr_t)t.msg + t.msg_len);
+    FUZZ_CHECK((uintptr_t)t.err_msg == (uintptr_t)t.err_type + t.err_type_len);
+    FUZZ_CHECK((uintptr_t)t.err_msg + t.err_msg_len == (uintptr_t)p + len);
     /* Encoding the parsed fields gives back the same bytes. */
-    ipc_task_fixed(fixed, t.attempts, t.entry_id_len, t.queue_len, t.msg_len);
+    ipc_task_fixed(fixed, &t);
     FUZZ_CHECK(memcmp(fixed, p, IPC_TASK_FIXED) == 0);
 }
 
@@ -153,9 +166,31 @@ fuzz_started(const unsigned char *p, size_t len)
     FUZZ_CHECK(memcmp(out, p, IPC_STARTED_LEN) == 0);
 }
 
+/* The failure-path text built from arbitrary bytes. */
+static void
+fuzz_failure(const uint8_t *data, size_t size)
+{
+    char *in = malloc(size + 1), out[512], again[512];
+    FUZZ_CHECK(in != NULL);
+    memcpy(in, data, size);
+    in[size] = '\0';
+    size_t n = failure_text(out, sizeof(out), in);
+    FUZZ_CHECK(n < sizeof(out) && out[n] == '\0');
+    FUZZ_CHECK(failure_text(again, sizeof(again), out) == n);
+    FUZZ_CHECK(memcmp(out, again, n) == 0);
+    char *rs = failure_reason_new(in, in, 3, in, in);
+    json_error_t jerr;
+    json_t *j = json_loads(rs, 0, &jerr);
+    FUZZ_CHECK(j != NULL && json_is_object(j));
+    json_decref(j);
+    free(rs);
+    free(in);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_failure(data, size);
     size_t pos = 0;
 
     while (pos < size) {

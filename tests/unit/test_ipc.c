@@ -40,8 +40,12 @@ task_frame(uint32_t seq, uint32_t attempts, const char *entry,
     unsigned char *f = malloc(IPC_HDR_LEN + payload);
     assert_non_null(f);
     ipc_hdr_write(f, IPC_TASK, seq, payload);
-    ipc_task_fixed(f + IPC_HDR_LEN, attempts, (uint32_t)el, (uint32_t)ql,
-                   (uint32_t)ml);
+    struct ipc_task t = {.attempts = attempts,
+                         .claim = 0x1235,
+                         .entry_id_len = (uint32_t)el,
+                         .queue_len = (uint32_t)ql,
+                         .msg_len = (uint32_t)ml};
+    ipc_task_fixed(f + IPC_HDR_LEN, &t);
     unsigned char *p = f + IPC_HDR_LEN + IPC_TASK_FIXED;
     memcpy(p, entry, el);
     memcpy(p + el, queue, ql);
@@ -244,7 +248,49 @@ test_task_round_trip(void **state)
     assert_memory_equal(t.queue, "celeriac:queue:q", t.queue_len);
     assert_int_equal(t.msg_len, strlen(msg));
     assert_memory_equal(t.msg, msg, t.msg_len);
+    assert_int_equal(t.claim, 0x1235);
+    assert_int_equal(t.flags, 0);
+    assert_int_equal(t.err_type_len, 0);
+    assert_int_equal(t.err_msg_len, 0);
     free(f);
+}
+
+/* A failure to answer: flags, start time and the two error strings. */
+static void
+test_task_fail_round_trip(void **state)
+{
+    (void)state;
+    static const char entry[] = "5-1", queue[] = "q", msg[] = "{}",
+                      type[] = "TimeLimitExceeded", why[] = "killed";
+    struct ipc_task in = {.attempts = 2,
+                          .claim = 0xfffffffd,
+                          .flags = IPC_TASK_FAIL | IPC_TASK_MAY_RETRY,
+                          .started_us = 0x123456789abcdefULL,
+                          .entry_id_len = 3,
+                          .queue_len = 1,
+                          .msg_len = 2,
+                          .err_type_len = (uint32_t)strlen(type),
+                          .err_msg_len = (uint32_t)strlen(why)};
+    unsigned char buf[IPC_TASK_FIXED + 64];
+    size_t plen = IPC_TASK_FIXED + 3 + 1 + 2 + strlen(type) + strlen(why);
+    ipc_task_fixed(buf, &in);
+    unsigned char *p = buf + IPC_TASK_FIXED;
+    memcpy(p, entry, 3);
+    memcpy(p + 3, queue, 1);
+    memcpy(p + 4, msg, 2);
+    memcpy(p + 6, type, strlen(type));
+    memcpy(p + 6 + strlen(type), why, strlen(why));
+    struct ipc_task t;
+    assert_int_equal(ipc_task_parse(buf, plen, &t), 0);
+    assert_int_equal(t.flags, IPC_TASK_FAIL | IPC_TASK_MAY_RETRY);
+    assert_int_equal(t.claim, 0xfffffffd);
+    assert_true(t.started_us == 0x123456789abcdefULL);
+    assert_memory_equal(t.err_type, type, strlen(type));
+    assert_int_equal(t.err_type_len, strlen(type));
+    assert_memory_equal(t.err_msg, why, strlen(why));
+    assert_int_equal(t.err_msg_len, strlen(why));
+    assert_memory_equal(t.msg, msg, 2);
+    assert_int_equal(ipc_task_parse(buf, plen - 1, &t), -1);
 }
 
 static void
@@ -270,15 +316,22 @@ test_task_bad_lengths(void **state)
     /* Lengths whose 32-bit sum wraps around to the right total. */
     unsigned char evil[IPC_TASK_FIXED + 4];
     memset(evil, 'e', sizeof(evil));
+    memset(evil, 0, IPC_TASK_FIXED);
     put32(evil, 1);
-    put32(evil + 4, 0xffffffff);
-    put32(evil + 8, 5);
-    put32(evil + 12, 0);
+    put32(evil + 12, 0xffffffff);
+    put32(evil + 16, 5);
     assert_int_equal(ipc_task_parse(evil, sizeof(evil), &t), -1);
-    put32(evil + 4, 0x80000002);
-    put32(evil + 8, 0x80000002);
-    put32(evil + 12, 0);
+    put32(evil + 12, 0x80000002);
+    put32(evil + 16, 0x80000002);
     assert_int_equal(ipc_task_parse(evil, sizeof(evil), &t), -1);
+    put32(evil + 12, 0);
+    put32(evil + 16, 0);
+    put32(evil + 28, 0xfffffffe); /* the error lengths count too */
+    put32(evil + 24, 6);
+    assert_int_equal(ipc_task_parse(evil, sizeof(evil), &t), -1);
+    put32(evil + 28, 4);
+    put32(evil + 24, 0);
+    assert_int_equal(ipc_task_parse(evil, sizeof(evil), &t), 0);
     free(big);
     free(f);
 }
@@ -379,6 +432,7 @@ main(void)
         cmocka_unit_test(test_refused_headers),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_task_round_trip),
+        cmocka_unit_test(test_task_fail_round_trip),
         cmocka_unit_test(test_task_bad_lengths),
         cmocka_unit_test(test_result_round_trip),
         cmocka_unit_test(test_result_bad),

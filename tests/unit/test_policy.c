@@ -212,10 +212,18 @@ test_backoff(void **state)
     /* A huge retry count neither overflows nor passes the cap. */
     p.retries = 1000000;
     assert_int_equal(policy_backoff_ms(&p, 0.5), 600000);
-    /* Zero backoff: retry at once. */
+    /* Zero or tiny backoff: never sooner than the floor, so a task that
+     * fails at once cannot be retried in a tight loop. */
     p.backoff = 0;
     p.retries = 3;
-    assert_int_equal(policy_backoff_ms(&p, 0.5), 0);
+    assert_int_equal(policy_backoff_ms(&p, 0.5), POLICY_MIN_BACKOFF_MS);
+    p.backoff = 0.001;
+    p.retries = 0;
+    assert_int_equal(policy_backoff_ms(&p, 0.0), POLICY_MIN_BACKOFF_MS);
+    p.jitter = 1;
+    p.backoff = 0.15; /* drawn from [75 ms, 150 ms]: 75 is floored */
+    assert_int_equal(policy_backoff_ms(&p, 0.0), POLICY_MIN_BACKOFF_MS);
+    assert_int_equal(policy_backoff_ms(&p, 0.99), 149);
 }
 
 static void
