@@ -156,6 +156,11 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
                          "%00 is not allowed in the user or password");
             goto fail;
         }
+        /* "user:@host": the user's password comes from the environment. */
+        if (u->password != NULL && u->password[0] == '\0') {
+            free(u->password);
+            u->password = NULL;
+        }
         p = at + 1;
     }
     const char *hostend = end;
