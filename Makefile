@@ -28,7 +28,7 @@ O ?= build/obj
 BIN ?= bin
 endif
 
-PKGS = libevent hiredis jansson libcrypto libseccomp
+PKGS = libevent libevent_openssl hiredis jansson libssl libcrypto libseccomp
 # Recursive (=) on purpose: evaluated after the deps step has run.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm
@@ -39,7 +39,7 @@ PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/scripts.c protocol/policy.c
 WORKER = $(wildcard worker/*.c)
 WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c \
-	worker/failure.c
+	worker/failure.c worker/netguard.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
@@ -68,6 +68,15 @@ $(BIN)/celeriac-worker: $(call obj,$(WORKER) $(PROTOCOL) $(COMMON))
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BIN)/celeriac: $(call obj,$(PRODUCER) $(PROTOCOL) $(COMMON))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The URL fetcher's test driver (tests/tools/fetchget.c), used by
+# tests/system/test_fetch.py: built with the rest, next to the programs.
+FETCHGET = $(BIN)/fetchget
+all: $(FETCHGET)
+$(FETCHGET): $(call obj,tests/tools/fetchget.c worker/fetch.c \
+		worker/netguard.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

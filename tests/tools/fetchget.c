@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test driver of the URL fetcher (worker/fetch.h): fetches one URL on its
+ * own event loop and prints one JSON object with the fetch facts, the
+ * SHA-512 of the body, how it came (chunks, pauses) and the process's peak
+ * resident memory (VmHWM).  Used by tests/system/test_fetch.py.
+ *
+ * Exit status: 0 when the fetch succeeded, 1 when it failed (the JSON says
+ * how), 2 for a usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "fetch.h"
+#include "netguard.h"
+
+struct run {
+    struct event_base *base;
+    EVP_MD_CTX *md;
+    unsigned long chunks, pauses;
+    size_t max_chunk;
+    unsigned pause_ms;
+    struct event *resume_timer;
+    struct fetch *fetch;
+    json_t *out;
+    int ok;
+};
+
+static long
+vmhwm_kb(void)
+{
+    FILE *fp = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    if (fp == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), fp) != NULL)
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    fclose(fp);
+    return kb;
+}
+
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct run *r = arg;
+    (void)fd;
+    (void)what;
+    fetch_resume(r->fetch);
+}
+
+static int
+on_chunk(struct fetch *f, const unsigned char *data, size_t len, void *arg)
+{
+    struct run *r = arg;
+    r->chunks++;
+    if (len > r->max_chunk)
+        r->max_chunk = len;
+    EVP_DigestUpdate(r->md, data, len);
+    if (r->pause_ms > 0) {
+        /* Back-pressure: take nothing more until the timer says so. */
+        struct timeval tv = {(time_t)(r->pause_ms / 1000),
+                             (suseconds_t)(r->pause_ms % 1000) * 1000};
+        fetch_pause(f);
+        r->pauses++;
+        evtimer_add(r->resume_timer, &tv);
+    }
+    return 0;
+}
+
+static void
+on_done(struct fetch *f, const struct fetch_facts *facts,
+        const struct fetch_error *err, void *arg)
+{
+    struct run *r = arg;
+    (void)f;
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    EVP_DigestFinal_ex(r->md, d, &n);
+    for (unsigned i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    r->ok = err->type == FETCH_OK;
+    json_object_set_new(r->out, "ok", json_boolean(r->ok));
+    if (!r->ok) {
+        json_object_set_new(r->out, "error",
+                            json_string(fetch_error_name(err->type)));
+        json_object_set_new(r->out, "message", json_string(err->message));
+        json_object_set_new(r->out, "error_status", json_integer(err->status));
+    }
+    json_object_set_new(r->out, "status", json_integer(facts->status));
+    json_object_set_new(r->out, "url", json_string(facts->url));
+    json_object_set_new(r->out, "content_type",
+                        json_string(facts->content_type));
+    json_object_set_new(r->out, "content_length",
+                        json_integer(facts->content_length));
+    json_object_set_new(r->out, "bytes", json_integer((json_int_t)facts->bytes));
+    json_object_set_new(r->out, "redirects", json_integer(facts->redirects));
+    json_object_set_new(r->out, "first_byte_ms",
+                        json_real(facts->first_byte_ms));
+    json_object_set_new(r->out, "total_ms", json_real(facts->total_ms));
+    json_object_set_new(r->out, "sha512", json_string(hex));
+    json_object_set_new(r->out, "chunks", json_integer((json_int_t)r->chunks));
+    json_object_set_new(r->out, "max_chunk",
+                        json_integer((json_int_t)r->max_chunk));
+    json_object_set_new(r->out, "pauses", json_integer((json_int_t)r->pauses));
+    r->fetch = NULL;
+    event_base_loopbreak(r->base);
+}
+
+static void
+usage(FILE *to)
+{
+    fputs("usage: fetchget [options] URL\n"
+          "  --allow-hosts LIST       names, addresses, CIDRs to allow\n"
+          "  --ca-file FILE           trust these CA certificates (PEM)\n"
+          "  --max-redirects N        (default 5)\n"
+          "  --max-bytes N            body limit in bytes, 0 none "
+          "(default 0)\n"
+          "  --connect-timeout MS     (default 10000)\n"
+          "  --first-byte-timeout MS  (default 30000)\n"
+          "  --total-timeout MS       (default 300000)\n"
+          "  --accept-any-status      hand out the body of a non-2xx "
+          "answer\n"
+          "  --pause-ms MS            pause after each chunk, resume MS "
+          "later\n",
+          to);
+}
+
+static int
+number(const char *s, unsigned long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoull(s, &end, 10);
+    return errno == 0 && end != s && *end == '\0' && s[0] != '-' ? 0 : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"allow-hosts", required_argument, NULL, 'a'},
+        {"ca-file", required_argument, NULL, 'c'},
+        {"max-redirects", required_argument, NULL, 'r'},
+        {"max-bytes", required_argument, NULL, 'm'},
+        {"connect-timeout", required_argument, NULL, 'C'},
+        {"first-byte-timeout", required_argument, NULL, 'F'},
+        {"total-timeout", required_argument, NULL, 'T'},
+        {"accept-any-status", no_argument, NULL, 'A'},
+        {"pause-ms", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct fetch_config cfg = {
+        .max_redirects = 5,
+        .connect_ms = 10000,
+        .first_byte_ms = 30000,
+        .total_ms = 300000,
+    };
+    struct run r = {.ok = 0};
+    const char *ca_file = NULL;
+    unsigned flags = 0;
+    struct netguard *guard = netguard_new();
+    if (guard == NULL)
+        return 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        unsigned long long v = 0;
+        char *cause = NULL;
+        if (strchr("rmCFTp", c) != NULL &&
+            (number(optarg, &v) != 0 || (c != 'm' && v > 0xffffffffULL))) {
+            fprintf(stderr, "fetchget: --%s: '%s' is not a number\n",
+                    c == 'm' ? "max-bytes" : "(timeout or count)", optarg);
+            return 2;
+        }
+        switch (c) {
+        case 'a':
+            if (netguard_allow(guard, optarg, &cause) != 0) {
+                fprintf(stderr, "fetchget: %s\n", cause);
+                return 2;
+            }
+            break;
+        case 'c': ca_file = optarg; break;
+        case 'r': cfg.max_redirects = (unsigned)v; break;
+        case 'm': cfg.max_body = v; break;
+        case 'C': cfg.connect_ms = (unsigned)v; break;
+        case 'F': cfg.first_byte_ms = (unsigned)v; break;
+        case 'T': cfg.total_ms = (unsigned)v; break;
+        case 'A': flags |= FETCH_ACCEPT_ANY_STATUS; break;
+        case 'p': r.pause_ms = (unsigned)v; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct fetch_error err = {.type = FETCH_OK};
+    r.base = event_base_new();
+    cfg.base = r.base;
+    cfg.dns = evdns_base_new(r.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                         EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (cfg.dns == NULL) /* no resolv.conf: /etc/hosts and literals only */
+        cfg.dns = evdns_base_new(r.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    cfg.guard = guard;
+    cfg.ssl_ctx = fetch_ssl_ctx_new(ca_file, &err);
+    r.md = EVP_MD_CTX_new();
+    r.out = json_object();
+    r.resume_timer = evtimer_new(r.base, resume_cb, &r);
+    if (r.base == NULL || cfg.dns == NULL || r.md == NULL || r.out == NULL ||
+        r.resume_timer == NULL ||
+        EVP_DigestInit_ex(r.md, EVP_sha512(), NULL) != 1) {
+        fprintf(stderr, "fetchget: cannot set up the event loop\n");
+        return 2;
+    }
+    if (cfg.ssl_ctx != NULL) {
+        struct fetch_callbacks cb = {.on_chunk = on_chunk, .on_done = on_done};
+        r.fetch = fetch_start(&cfg, argv[optind], flags, &cb, &r, &err);
+    }
+    if (r.fetch != NULL) {
+        event_base_dispatch(r.base);
+    } else {
+        json_object_set_new(r.out, "ok", json_false());
+        json_object_set_new(r.out, "error",
+                            json_string(fetch_error_name(err.type)));
+        json_object_set_new(r.out, "message", json_string(err.message));
+    }
+    json_object_set_new(r.out, "vmhwm_kb", json_integer(vmhwm_kb()));
+    char *text = json_dumps(r.out, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text != NULL)
+        puts(text);
+    free(text);
+    json_decref(r.out);
+    if (r.fetch != NULL)
+        fetch_cancel(r.fetch);
+    event_free(r.resume_timer);
+    EVP_MD_CTX_free(r.md);
+    if (cfg.ssl_ctx != NULL)
+        SSL_CTX_free(cfg.ssl_ctx);
+    evdns_base_free(cfg.dns, 1);
+    event_base_free(r.base);
+    netguard_free(guard);
+    return r.ok ? 0 : 1;
+}
