@@ -155,13 +155,18 @@ ms_since(const struct timespec *t0)
            (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* Arms timer for ms milliseconds; 0 means no limit. */
+/*
+ * Arms timer for ms milliseconds from now; 0 means no limit.  (libevent's
+ * clock is coarse, a few ms: timers may fire that much early.)
+ */
 static void
 arm(struct event *timer, unsigned ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    if (ms > 0)
+    if (ms > 0) {
+        event_base_update_cache_time(event_get_base(timer));
         evtimer_add(timer, &tv);
+    }
 }
 
 /* ---- URLs ---- */

@@ -27,6 +27,8 @@ struct run {
     struct event_base *base;
     EVP_MD_CTX *md;
     unsigned long chunks, pauses;
+    int paused;                    /* between fetch_pause and fetch_resume */
+    unsigned long while_paused;    /* chunks handed out while paused: bugs */
     size_t max_chunk;
     unsigned pause_ms;
     struct event *resume_timer;
@@ -56,7 +58,9 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
     struct run *r = arg;
     (void)fd;
     (void)what;
-    fetch_resume(r->fetch);
+    r->paused = 0;
+    if (r->fetch != NULL)
+        fetch_resume(r->fetch);
 }
 
 static int
@@ -64,6 +68,8 @@ on_chunk(struct fetch *f, const unsigned char *data, size_t len, void *arg)
 {
     struct run *r = arg;
     r->chunks++;
+    if (r->paused)
+        r->while_paused++;
     if (len > r->max_chunk)
         r->max_chunk = len;
     EVP_DigestUpdate(r->md, data, len);
@@ -72,6 +78,7 @@ on_chunk(struct fetch *f, const unsigned char *data, size_t len, void *arg)
         struct timeval tv = {(time_t)(r->pause_ms / 1000),
                              (suseconds_t)(r->pause_ms % 1000) * 1000};
         fetch_pause(f);
+        r->paused = 1;
         r->pauses++;
         evtimer_add(r->resume_timer, &tv);
     }
@@ -114,6 +121,8 @@ on_done(struct fetch *f, const struct fetch_facts *facts,
     json_object_set_new(r->out, "max_chunk",
                         json_integer((json_int_t)r->max_chunk));
     json_object_set_new(r->out, "pauses", json_integer((json_int_t)r->pauses));
+    json_object_set_new(r->out, "while_paused",
+                        json_integer((json_int_t)r->while_paused));
     r->fetch = NULL;
     event_base_loopbreak(r->base);
 }

@@ -1,0 +1,581 @@
+# SPDX-License-Identifier: MIT
+"""The URL fetcher (worker/fetch.c, worker/netguard.c) through its test
+driver, bin/fetchget, against HTTP and HTTPS servers this file starts on
+127.0.0.1: bodies of every size and framing checked against hashlib, flat
+memory for a 20 MiB body, back-pressure, redirects, the SSRF guard on the
+first hop and on redirects, and each failure: unknown host, connection
+refused, a silent server, a trickling server, a body over the limit, a
+non-2xx status, refused schemes and bad certificates.
+
+The driver prints one JSON object; each test reads the error type, the
+facts and the SHA-512 of the body from it.
+"""
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from harness import BIN, PREFIX_CMD, SLOW, free_port
+
+FETCHGET = os.path.join(BIN, "fetchget")
+ALLOW = ["--allow-hosts", "127.0.0.1"]
+
+
+# ---- bodies ------------------------------------------------------------------
+
+_bodies = {}
+
+
+def body(n):
+    """n deterministic pseudo-random bytes (cached)."""
+    if n not in _bodies:
+        _bodies[n] = random.Random(n).randbytes(n)
+    return _bodies[n]
+
+
+def sha512(data):
+    return hashlib.sha512(data).hexdigest()
+
+
+# ---- the servers -------------------------------------------------------------
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes:
+      /size/N            N bytes with Content-Length
+      /chunked/N         N bytes in chunks of varied sizes, with extensions
+                         and a trailer
+      /close/N           N bytes delimited by closing the connection
+      /status/S          status S with a short body
+      /redirect/K        K redirects (alternately absolute URL, absolute
+                         path, relative path), then /size/1000
+      /loop              redirects to itself
+      /to?URL            redirects to URL
+      /trickle/N         N bytes, Content-Length N, one byte a second
+    """
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, data, ctype="application/octet-stream",
+              extra=()):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        view = memoryview(data)
+        for i in range(0, len(data), 65536):
+            self.wfile.write(view[i:i + 65536])
+
+    def _redirect(self, location):
+        self._send(302, b"moved\n", "text/plain", [("Location", location)])
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        self.server.headers.append(dict(self.headers))
+        parts = self.path.split("/")
+        try:
+            if parts[1] == "size":
+                self._send(200, body(int(parts[2])))
+            elif parts[1] == "chunked":
+                self._chunked(body(int(parts[2])))
+            elif parts[1] == "close":
+                data = body(int(parts[2]))
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: a/b\r\n"
+                                 b"Connection: close\r\n\r\n" + data)
+                self.close_connection = True
+            elif parts[1] == "status":
+                self._send(int(parts[2]), b"status body\n", "text/plain")
+            elif parts[1] == "redirect":
+                k = int(parts[2])
+                nxt = "/redirect/%d" % (k - 1) if k > 1 else "/size/1000"
+                if k % 3 == 1:
+                    nxt = "http://127.0.0.1:%d%s" % (self.server.port, nxt)
+                elif k % 3 == 2:
+                    nxt = nxt.split("/", 2)[2]  # relative to /redirect/
+                self._redirect(nxt)
+            elif parts[1] == "loop":
+                self._redirect("/loop")
+            elif parts[1].startswith("to?"):
+                self._redirect(self.path.split("?", 1)[1])
+            elif parts[1] == "trickle":
+                n = int(parts[2])
+                self.send_response(200)
+                self.send_header("Content-Length", str(n))
+                self.end_headers()
+                for i in range(n):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    if self.server.stopping.wait(1.0):
+                        break
+            else:
+                self._send(404, b"no such route\n", "text/plain")
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            self.close_connection = True
+
+    def _chunked(self, data):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/x-chunks")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sizes = [1, 7, 4096, 65539, 3, 100000]
+        i = k = 0
+        while i < len(data):
+            n = min(sizes[k % len(sizes)], len(data) - i)
+            ext = ";name=value" if k % 2 else ""
+            self.wfile.write(b"%x%s\r\n" % (n, ext.encode()) +
+                             data[i:i + n] + b"\r\n")
+            i += n
+            k += 1
+        self.wfile.write(b"0\r\nX-Trailer: yes\r\n\r\n")
+
+
+class Server:
+    """A threading HTTP (or HTTPS, given an SSL context) server."""
+
+    def __init__(self, host="127.0.0.1", context=None):
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.requests = []
+        self.httpd.headers = []
+        self.httpd.stopping = threading.Event()
+        self.port = self.httpd.server_address[1]
+        self.httpd.port = self.port
+        if context is not None:
+            self.httpd.socket = context.wrap_socket(self.httpd.socket,
+                                                    server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    @property
+    def requests(self):
+        return self.httpd.requests
+
+    def url(self, path, host="127.0.0.1", scheme="http"):
+        return "%s://%s:%d%s" % (scheme, host, self.port, path)
+
+    def stop(self):
+        self.httpd.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+class Silent:
+    """Accepts connections and never answers."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.sock.settimeout(0.05)
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                self.held.append(conn)
+            except (socket.timeout, OSError):
+                pass
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=10)
+        for c in self.held:
+            c.close()
+        self.sock.close()
+
+
+def fetch(url, *args, timeout=120, env=None):
+    """Runs the driver once; returns (exit status, its JSON)."""
+    assert os.path.exists(FETCHGET), \
+        "%s is missing: build it with `make all`" % FETCHGET
+    r = subprocess.run(PREFIX_CMD + [FETCHGET] + [str(a) for a in args] +
+                       [url], capture_output=True, text=True,
+                       timeout=timeout * SLOW,
+                       env=dict(os.environ, **(env or {})))
+    assert r.returncode in (0, 1), \
+        "fetchget exited %d: %s %s" % (r.returncode, r.stdout, r.stderr)
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1, "fetchget printed %r (stderr %r)" % (r.stdout,
+                                                                 r.stderr)
+    doc = json.loads(lines[0])
+    assert doc["ok"] == (r.returncode == 0), doc
+    return r.returncode, doc
+
+
+def assert_ok(doc, data, status=200):
+    assert doc["ok"] is True, doc
+    assert doc["status"] == status, doc
+    assert doc["bytes"] == len(data), doc
+    assert doc["sha512"] == sha512(data), doc
+    assert 0 <= doc["first_byte_ms"] <= doc["total_ms"], doc
+
+
+def assert_error(doc, error, *words):
+    assert doc["ok"] is False, doc
+    assert doc["error"] == error, doc
+    for w in words:
+        assert w in doc["message"], (w, doc["message"])
+
+
+# ---- bodies: sizes, framings, memory, back-pressure -----------------------------
+
+
+@pytest.mark.parametrize("size", [0, 65536, 1000003])
+def test_content_length_bodies(server, size):
+    rc, doc = fetch(server.url("/size/%d" % size), *ALLOW)
+    assert rc == 0
+    assert_ok(doc, body(size))
+    assert doc["content_length"] == size
+    assert doc["content_type"] == "application/octet-stream"
+    assert doc["url"] == server.url("/size/%d" % size)
+    assert doc["redirects"] == 0
+
+
+def test_request_headers(server):
+    """The request names the host and asks for the bytes as served."""
+    before = len(server.httpd.headers)
+    rc, doc = fetch(server.url("/size/10"), *ALLOW)
+    assert rc == 0, doc
+    h = server.httpd.headers[before]
+    assert h["Host"] == "127.0.0.1:%d" % server.port
+    assert h["Accept-Encoding"] == "identity"
+
+
+def test_large_body_flat_memory(server):
+    """A 20 MiB body streams through: the driver's peak RSS grows by far
+    less than the body over that of an empty fetch."""
+    size = 20 << 20
+    # Under `make asan`, freed blocks would sit in ASan's quarantine and
+    # count as resident: measure live memory instead.
+    env = {"ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") +
+                            ":quarantine_size_mb=0").lstrip(":")}
+    rc, small = fetch(server.url("/size/0"), *ALLOW, env=env)
+    assert rc == 0, small
+    rc, doc = fetch(server.url("/size/%d" % size), *ALLOW, env=env)
+    assert rc == 0
+    assert_ok(doc, body(size))
+    grown_kib = doc["vmhwm_kb"] - small["vmhwm_kb"]
+    print("VmHWM: empty fetch %d KiB, 20 MiB fetch %d KiB (+%d KiB)"
+          % (small["vmhwm_kb"], doc["vmhwm_kb"], grown_kib))
+    assert grown_kib < 4096, (small["vmhwm_kb"], doc["vmhwm_kb"])
+    assert doc["max_chunk"] <= 64 * 1024
+
+
+@pytest.mark.parametrize("size", [0, 1, 300000])
+def test_chunked_body(server, size):
+    rc, doc = fetch(server.url("/chunked/%d" % size), *ALLOW)
+    assert rc == 0, doc
+    assert_ok(doc, body(size))
+    assert doc["content_length"] == -1
+    assert doc["content_type"] == "text/x-chunks"
+
+
+def test_close_delimited_body(server):
+    rc, doc = fetch(server.url("/close/200000"), *ALLOW)
+    assert rc == 0, doc
+    assert_ok(doc, body(200000))
+    assert doc["content_type"] == "a/b"
+
+
+def test_pause_resume(server):
+    """With the caller pausing after every chunk, no chunk comes while it
+    is paused, and the body is whole."""
+    for path in ("/size/300000", "/chunked/300000"):
+        rc, doc = fetch(server.url(path), *ALLOW, "--pause-ms", 1)
+        assert rc == 0, doc
+        assert_ok(doc, body(300000))
+        assert doc["pauses"] == doc["chunks"] > 1, doc
+        assert doc["while_paused"] == 0, doc
+
+
+# ---- redirects -----------------------------------------------------------------
+
+
+def test_redirect_chain_within_limit(server):
+    for k in (1, 3, 5):
+        rc, doc = fetch(server.url("/redirect/%d" % k), *ALLOW,
+                        "--max-redirects", 5)
+        assert rc == 0, doc
+        assert_ok(doc, body(1000))
+        assert doc["redirects"] == k
+        assert doc["url"] == server.url("/size/1000")
+
+
+def test_redirect_over_limit_and_loop(server):
+    rc, doc = fetch(server.url("/redirect/6"), *ALLOW, "--max-redirects", 5)
+    assert rc == 1
+    assert_error(doc, "TooManyRedirects", "--max-redirects")
+    assert doc["redirects"] == 5
+    before = len(server.requests)
+    rc, doc = fetch(server.url("/loop"), *ALLOW, "--max-redirects", 4)
+    assert rc == 1
+    assert_error(doc, "TooManyRedirects", "/loop", "limit 4")
+    assert server.requests[before:] == ["/loop"] * 5
+
+
+def _listener_on(host):
+    """A Server on host, or None when this machine cannot bind it."""
+    try:
+        return Server(host)
+    except OSError:
+        return None
+
+
+def test_redirect_to_refused_address(server):
+    """A redirect to 127.0.0.2 (not in --allow-hosts) is refused before
+    connecting, even though a server listens there."""
+    other = _listener_on("127.0.0.2")
+    port = other.port if other else free_port()
+    try:
+        target = "http://127.0.0.2:%d/size/10" % port
+        rc, doc = fetch(server.url("/to?" + target), *ALLOW)
+        assert rc == 1
+        assert_error(doc, "AddressRefused", "127.0.0.2 is loopback",
+                     "--allow-hosts")
+        assert doc["redirects"] == 1
+        assert doc["url"] == target
+        if other:
+            assert other.requests == []
+            # Allowed, the same redirect reaches it: the refusal was the
+            # guard's, not a network failure.
+            rc, doc = fetch(server.url("/to?" + target), "--allow-hosts",
+                            "127.0.0.1,127.0.0.2")
+            assert rc == 0, doc
+            assert_ok(doc, body(10))
+            assert other.requests == ["/size/10"]
+        # Other refused forms of a redirect target.
+        for bad in ("http://169.254.169.254/latest/meta-data/",
+                    "http://[::1]:%d/" % port,
+                    "http://[::ffff:127.0.0.2]:%d/" % port,
+                    "http://10.0.0.1/"):
+            rc, doc = fetch(server.url("/to?" + bad), *ALLOW)
+            assert rc == 1
+            assert_error(doc, "AddressRefused")
+    finally:
+        if other:
+            other.stop()
+
+
+def test_redirect_to_refused_scheme(server):
+    rc, doc = fetch(server.url("/to?file:///etc/passwd"), *ALLOW)
+    assert rc == 1
+    assert_error(doc, "SchemeRefused", "file", "only http and https")
+
+
+# ---- the SSRF guard, names and connections ----------------------------------------
+
+
+def test_name_resolving_to_refused_address(server):
+    """localhost resolves to loopback: refused without an exception, and
+    nothing reaches the server; allowed by name, it is fetched."""
+    before = len(server.requests)
+    rc, doc = fetch(server.url("/size/10", host="localhost"))
+    assert rc == 1
+    assert_error(doc, "AddressRefused", "'localhost'", "loopback")
+    rc, doc = fetch(server.url("/size/10"))  # the literal, no exception
+    assert rc == 1
+    assert_error(doc, "AddressRefused", "127.0.0.1 is loopback")
+    assert len(server.requests) == before
+    rc, doc = fetch(server.url("/size/10", host="localhost"),
+                    "--allow-hosts", "localhost")
+    assert rc == 0, doc
+    assert_ok(doc, body(10))
+
+
+def test_unknown_host():
+    rc, doc = fetch("http://no-such-host.invalid/x", *ALLOW)
+    assert rc == 1
+    assert_error(doc, "DNSError", "no-such-host.invalid")
+
+
+def test_connection_refused():
+    port = free_port()
+    rc, doc = fetch("http://127.0.0.1:%d/x" % port, *ALLOW)
+    assert rc == 1
+    assert_error(doc, "ConnectError", "127.0.0.1:%d" % port)
+
+
+def test_first_byte_timeout():
+    silent = Silent()
+    try:
+        rc, doc = fetch("http://127.0.0.1:%d/x" % silent.port, *ALLOW,
+                        "--first-byte-timeout", 1000,
+                        "--total-timeout", 60000)
+        assert rc == 1
+        assert_error(doc, "Timeout", "first-byte timeout of 1000 ms")
+        assert 1000 - 20 <= doc["total_ms"] < 60000, doc
+    finally:
+        silent.stop()
+
+
+def test_total_timeout(server):
+    """A server that sends a byte a second: the total timeout ends it
+    after some bytes came (so it is not the first-byte timeout)."""
+    rc, doc = fetch(server.url("/trickle/100"), *ALLOW,
+                    "--first-byte-timeout", 30000, "--total-timeout", 3000)
+    assert rc == 1
+    assert_error(doc, "Timeout", "total timeout of 3000 ms")
+    assert 1 <= doc["bytes"] < 100, doc
+    # libevent's clock is coarse: its timers may fire a few ms early.
+    assert 3000 - 20 <= doc["total_ms"] < 30000, doc
+
+
+def test_body_over_limit(server):
+    # Announced by Content-Length: refused before any byte is handed out.
+    rc, doc = fetch(server.url("/size/100000"), *ALLOW, "--max-bytes", 50000)
+    assert rc == 1
+    assert_error(doc, "BodyTooLarge", "100000", "50000", "--max-fetch-bytes")
+    assert doc["bytes"] == 0
+    # Chunked: found while streaming, never more than the limit handed out.
+    rc, doc = fetch(server.url("/chunked/100000"), *ALLOW,
+                    "--max-bytes", 50000)
+    assert rc == 1
+    assert_error(doc, "BodyTooLarge", "50000")
+    assert doc["bytes"] <= 50000
+    # Exactly at the limit is fine.
+    rc, doc = fetch(server.url("/chunked/50000"), *ALLOW, "--max-bytes", 50000)
+    assert rc == 0, doc
+    assert_ok(doc, body(50000))
+
+
+def test_non_2xx(server):
+    rc, doc = fetch(server.url("/status/404"), *ALLOW)
+    assert rc == 1
+    assert_error(doc, "HTTPError", "404")
+    assert doc["error_status"] == 404 and doc["bytes"] == 0
+    rc, doc = fetch(server.url("/status/503"), *ALLOW)
+    assert_error(doc, "HTTPError", "503")
+    # Asked to, the body of a 404 is handed out.
+    rc, doc = fetch(server.url("/status/404"), *ALLOW, "--accept-any-status")
+    assert rc == 0, doc
+    assert_ok(doc, b"status body\n", status=404)
+
+
+@pytest.mark.parametrize("url,error", [
+    ("file:///etc/passwd", "SchemeRefused"),
+    ("ftp://127.0.0.1/pub/x", "SchemeRefused"),
+    ("gopher://127.0.0.1/", "SchemeRefused"),
+    ("/etc/passwd", "BadURL"),
+    ("http//127.0.0.1/", "BadURL"),
+    ("http://user:pw@127.0.0.1/", "BadURL"),
+    ("http://127.0.0.1:99999/", "BadURL"),
+    ("http://127.0.0.1/a b", "BadURL"),
+    ("http:///path", "BadURL"),
+])
+def test_refused_urls(url, error):
+    rc, doc = fetch(url, *ALLOW)
+    assert rc == 1
+    assert_error(doc, error)
+
+
+# ---- https ---------------------------------------------------------------------
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
+                   capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def tls():
+    """A CA made here, a server whose certificate names localhost and
+    127.0.0.1, and one whose certificate names only wrong.example."""
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is not installed (scripts/deps.sh test)")
+    d = tempfile.mkdtemp(prefix="celeriac-tls-")
+    servers = []
+    try:
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                 "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                 "-subj", "/CN=celeriac test CA", cwd=d)
+        for name, san in (("good", "DNS:localhost,IP:127.0.0.1"),
+                          ("wrong", "DNS:wrong.example")):
+            _openssl("req", "-newkey", "rsa:2048", "-nodes",
+                     "-keyout", name + ".key", "-out", name + ".csr",
+                     "-subj", "/CN=" + name, cwd=d)
+            with open(os.path.join(d, name + ".ext"), "w") as f:
+                f.write("subjectAltName=%s\n" % san)
+            _openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem",
+                     "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+                     "-extfile", name + ".ext", "-out", name + ".pem", cwd=d)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(os.path.join(d, name + ".pem"),
+                                os.path.join(d, name + ".key"))
+            servers.append(Server(context=ctx))
+        yield {"ca": os.path.join(d, "ca.pem"), "good": servers[0],
+               "wrong": servers[1]}
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_https_trusted(tls):
+    good = tls["good"]
+    for host, allow in (("localhost", "localhost"), ("127.0.0.1", "127.0.0.1")):
+        url = good.url("/size/65536", host=host, scheme="https")
+        rc, doc = fetch(url, "--allow-hosts", allow, "--ca-file", tls["ca"])
+        assert rc == 0, doc
+        assert_ok(doc, body(65536))
+    rc, doc = fetch(good.url("/chunked/300000", host="localhost",
+                             scheme="https"),
+                    "--allow-hosts", "localhost", "--ca-file", tls["ca"])
+    assert rc == 0, doc
+    assert_ok(doc, body(300000))
+
+
+def test_https_untrusted(tls):
+    """Without --ca-file the system store does not know the test CA."""
+    url = tls["good"].url("/size/10", host="localhost", scheme="https")
+    rc, doc = fetch(url, "--allow-hosts", "localhost")
+    assert rc == 1
+    assert_error(doc, "TLSError", "certificate", "--ca-file")
+
+
+def test_https_wrong_host_name(tls):
+    url = tls["wrong"].url("/size/10", host="localhost", scheme="https")
+    rc, doc = fetch(url, "--allow-hosts", "localhost", "--ca-file", tls["ca"])
+    assert rc == 1
+    assert_error(doc, "TLSError", "mismatch")
+    assert tls["wrong"].requests == []
+
+
+def test_https_bad_ca_file(tls, tmp_path):
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a certificate\n")
+    url = tls["good"].url("/size/10", host="localhost", scheme="https")
+    rc, doc = fetch(url, "--allow-hosts", "localhost", "--ca-file", bogus)
+    assert rc == 1
+    assert_error(doc, "TLSError", str(bogus), "PEM")
