@@ -60,8 +60,8 @@ struct fetch {
     /* The current hop. */
     char *url;
     int https;
-    char *host;   /* lowercase name or address literal, no brackets */
-    int literal;  /* host is an address literal */
+    char *host;  /* lowercase name or address literal, no brackets */
+    int literal; /* host is an address literal */
     unsigned port;
     char *target; /* path and query */
 
@@ -126,9 +126,9 @@ fetch_error_name(enum fetch_error_type type)
     return "FetchError";
 }
 
-static void
-set_error(struct fetch_error *err, enum fetch_error_type type, int status,
-          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void set_error(struct fetch_error *err, enum fetch_error_type type,
+                      int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
 set_error(struct fetch_error *err, enum fetch_error_type type, int status,
@@ -359,11 +359,10 @@ url_resolve(const char *base, const char *ref)
     if (ref[0] == '/' && ref[1] == '/') {
         snprintf(out, need, "%.*s%s", (int)scheme_len, base, ref);
     } else if (ref[0] == '/') {
-        snprintf(out, need, "%.*s%s", (int)(auth + auth_len - base), base,
-                 ref);
+        snprintf(out, need, "%.*s%s", (int)(auth + auth_len - base), base, ref);
     } else if (ref[0] == '?' || ref[0] == '\0') {
-        size_t path_end = (size_t)(auth + auth_len - base) +
-                          strcspn(auth + auth_len, "?#");
+        size_t path_end =
+            (size_t)(auth + auth_len - base) + strcspn(auth + auth_len, "?#");
         snprintf(out, need, "%.*s%s", (int)path_end, base, ref);
     } else {
         /* A relative path: replaces the last segment of the base path. */
@@ -388,8 +387,7 @@ fetch_ssl_ctx_new(const char *ca_file, struct fetch_error *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {
-        set_error(err, FETCH_TLS_ERROR, 0,
-                  "cannot make a TLS context: %s",
+        set_error(err, FETCH_TLS_ERROR, 0, "cannot make a TLS context: %s",
                   ERR_reason_error_string(ERR_get_error()));
         return NULL;
     }
@@ -496,8 +494,8 @@ static int fail(struct fetch *f, enum fetch_error_type type, int status,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static int
-fail(struct fetch *f, enum fetch_error_type type, int status,
-     const char *fmt, ...)
+fail(struct fetch *f, enum fetch_error_type type, int status, const char *fmt,
+     ...)
 {
     struct fetch_error err = {.type = type, .status = status};
     va_list ap;
@@ -673,8 +671,8 @@ dns_cb(int result, struct evutil_addrinfo *ai, void *arg)
         if (a->ai_addrlen > sizeof(f->peer))
             continue;
         char w[256];
-        if (netguard_check(f->cfg->guard, f->host, a->ai_addr, w,
-                           sizeof(w)) != 0) {
+        if (netguard_check(f->cfg->guard, f->host, a->ai_addr, w, sizeof(w)) !=
+            0) {
             if (why[0] == '\0')
                 memcpy(why, w, sizeof(why));
             continue;
@@ -716,20 +714,19 @@ send_request(struct fetch *f)
     char port[8] = "";
     if (!default_port)
         snprintf(port, sizeof(port), ":%u", f->port);
-    if (evbuffer_add_printf(out,
-                            "GET %s HTTP/1.1\r\n"
-                            "Host: %s%s%s%s\r\n"
-                            "User-Agent: %s\r\n"
-                            "Accept: */*\r\n"
-                            "Accept-Encoding: identity\r\n"
-                            "Connection: close\r\n"
-                            "\r\n",
-                            f->target, v6 ? "[" : "", f->host, v6 ? "]" : "",
-                            port,
-                            f->cfg->user_agent ? f->cfg->user_agent
-                                               : "celeriac") < 0 ||
-        bufferevent_enable(f->bev, f->paused ? EV_WRITE
-                                             : EV_READ | EV_WRITE) != 0)
+    if (evbuffer_add_printf(
+            out,
+            "GET %s HTTP/1.1\r\n"
+            "Host: %s%s%s%s\r\n"
+            "User-Agent: %s\r\n"
+            "Accept: */*\r\n"
+            "Accept-Encoding: identity\r\n"
+            "Connection: close\r\n"
+            "\r\n",
+            f->target, v6 ? "[" : "", f->host, v6 ? "]" : "", port,
+            f->cfg->user_agent ? f->cfg->user_agent : "celeriac") < 0 ||
+        bufferevent_enable(f->bev, f->paused ? EV_WRITE : EV_READ | EV_WRITE) !=
+            0)
         return fail(f, FETCH_NO_MEMORY, 0, "cannot queue the request");
     f->phase = P_WAIT_FIRST;
     arm(f->phase_timer, f->cfg->first_byte_ms);
@@ -742,8 +739,8 @@ static int
 bad_response(struct fetch *f, const char *what)
 {
     return fail(f, FETCH_BAD_RESPONSE, f->status,
-                "%s (%s) sent a bad HTTP response for '" URLF "': %s",
-                f->host, f->peer_str, URLA(f->url), what);
+                "%s (%s) sent a bad HTTP response for '" URLF "': %s", f->host,
+                f->peer_str, URLA(f->url), what);
 }
 
 /* Reads one line of the head, or NULL (not all there yet, or failed). */
@@ -776,7 +773,8 @@ parse_status(struct fetch *f, const char *line)
         !isdigit((unsigned char)line[11]) ||
         (line[12] != ' ' && line[12] != '\0'))
         return bad_response(f, "its status line is not HTTP/1.x");
-    f->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+    f->status =
+        (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
     if (f->status < 100)
         return bad_response(f, "its status is under 100");
     const char *r = line[12] ? line + 13 : "";
@@ -812,7 +810,8 @@ parse_header(struct fetch *f, const char *line)
     const char *v = colon + 1;
     size_t vlen = strlen(v);
     trim(&v, &vlen);
-#define IS(name) (nlen == sizeof(name) - 1 && strncasecmp(line, name, nlen) == 0)
+#define IS(name)                                                               \
+    (nlen == sizeof(name) - 1 && strncasecmp(line, name, nlen) == 0)
     if (IS("Content-Length")) {
         if (vlen == 0 || vlen > 18)
             return bad_response(f, "its Content-Length is not a number");
@@ -836,8 +835,8 @@ parse_header(struct fetch *f, const char *line)
         if (llen == 7 && strncasecmp(last, "chunked", 7) == 0)
             f->chunked = 1;
         else if (!(llen == 8 && strncasecmp(last, "identity", 8) == 0))
-            return bad_response(
-                f, "it uses a transfer coding other than chunked");
+            return bad_response(f,
+                                "it uses a transfer coding other than chunked");
     } else if (IS("Content-Type")) {
         free(f->content_type);
         f->content_type = strndup(v, vlen > CTYPE_MAX ? CTYPE_MAX : vlen);
@@ -861,8 +860,8 @@ parse_header(struct fetch *f, const char *line)
 static int
 is_redirect(int status)
 {
-    return status == 301 || status == 302 || status == 303 ||
-           status == 307 || status == 308;
+    return status == 301 || status == 302 || status == 303 || status == 307 ||
+           status == 308;
 }
 
 /* The head is complete: follow, fail, or start the body. */
@@ -993,8 +992,8 @@ body_chunked(struct fetch *f)
             size_t i = 0;
             for (; isxdigit((unsigned char)line[i]) && i < 15; i++) {
                 int c = tolower((unsigned char)line[i]);
-                size = size * 16 +
-                       (uint64_t)(isdigit(c) ? c - '0' : c - 'a' + 10);
+                size =
+                    size * 16 + (uint64_t)(isdigit(c) ? c - '0' : c - 'a' + 10);
             }
             int ok = i > 0 && (line[i] == '\0' || line[i] == ';' ||
                                line[i] == ' ' || line[i] == '\t');
@@ -1148,8 +1147,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
                  "TLS with %s (%s) for '" URLF "' failed: %s; if the "
                  "server is trusted, give its CA with --ca-file",
                  f->host, f->peer_str, URLA(f->url),
-                 why[0] ? why : "the server closed the connection during "
-                                "the handshake");
+                 why[0] ? why
+                        : "the server closed the connection during "
+                          "the handshake");
             return;
         }
     }

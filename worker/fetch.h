@@ -34,18 +34,18 @@ struct netguard;
 /* What went wrong; FETCH_OK for a fetch that succeeded. */
 enum fetch_error_type {
     FETCH_OK = 0,
-    FETCH_HTTP_ERROR,          /* "HTTPError": a status outside 2xx */
-    FETCH_TOO_MANY_REDIRECTS,  /* "TooManyRedirects" */
-    FETCH_BODY_TOO_LARGE,      /* "BodyTooLarge" */
-    FETCH_TIMEOUT,             /* "Timeout": connect, first byte or total */
-    FETCH_DNS_ERROR,           /* "DNSError" */
-    FETCH_ADDRESS_REFUSED,     /* "AddressRefused": the SSRF guard */
-    FETCH_TLS_ERROR,           /* "TLSError": handshake, certificate, name */
-    FETCH_BAD_URL,             /* "BadURL" */
-    FETCH_SCHEME_REFUSED,      /* "SchemeRefused": not http or https */
-    FETCH_CONNECT_ERROR,       /* "ConnectError": refused, unreachable */
-    FETCH_BAD_RESPONSE,        /* "BadResponse": not HTTP/1.x, cut short */
-    FETCH_NO_MEMORY,           /* "NoMemory" */
+    FETCH_HTTP_ERROR,         /* "HTTPError": a status outside 2xx */
+    FETCH_TOO_MANY_REDIRECTS, /* "TooManyRedirects" */
+    FETCH_BODY_TOO_LARGE,     /* "BodyTooLarge" */
+    FETCH_TIMEOUT,            /* "Timeout": connect, first byte or total */
+    FETCH_DNS_ERROR,          /* "DNSError" */
+    FETCH_ADDRESS_REFUSED,    /* "AddressRefused": the SSRF guard */
+    FETCH_TLS_ERROR,          /* "TLSError": handshake, certificate, name */
+    FETCH_BAD_URL,            /* "BadURL" */
+    FETCH_SCHEME_REFUSED,     /* "SchemeRefused": not http or https */
+    FETCH_CONNECT_ERROR,      /* "ConnectError": refused, unreachable */
+    FETCH_BAD_RESPONSE,       /* "BadResponse": not HTTP/1.x, cut short */
+    FETCH_NO_MEMORY,          /* "NoMemory" */
 };
 
 /* The error's name in results ("HTTPError", ...). */
@@ -59,14 +59,14 @@ struct fetch_error {
 
 /* Facts about a fetch, valid during the callback that receives them. */
 struct fetch_facts {
-    int status;                 /* 0 until a response's headers arrived */
-    const char *url;            /* the URL of the last hop (final URL) */
-    const char *content_type;   /* "" when the server sent none */
-    int64_t content_length;     /* -1 when the server did not say */
-    uint64_t bytes;             /* body bytes handed out so far */
-    unsigned redirects;         /* redirects followed */
-    double first_byte_ms;       /* start to first response byte, or -1 */
-    double total_ms;            /* start to now */
+    int status;               /* 0 until a response's headers arrived */
+    const char *url;          /* the URL of the last hop (final URL) */
+    const char *content_type; /* "" when the server sent none */
+    int64_t content_length;   /* -1 when the server did not say */
+    uint64_t bytes;           /* body bytes handed out so far */
+    unsigned redirects;       /* redirects followed */
+    double first_byte_ms;     /* start to first response byte, or -1 */
+    double total_ms;          /* start to now */
 };
 
 /* Limits and context shared by many fetches; the caller owns all of it. */
@@ -76,11 +76,11 @@ struct fetch_config {
     SSL_CTX *ssl_ctx;             /* from fetch_ssl_ctx_new() */
     const struct netguard *guard; /* NULL: default policy, no exceptions */
     unsigned max_redirects;
-    uint64_t max_body;            /* bytes; 0 means no limit */
-    unsigned connect_ms;          /* per hop: TCP connect + TLS handshake */
-    unsigned first_byte_ms;       /* per hop: request sent to first byte */
-    unsigned total_ms;            /* whole fetch, redirects included */
-    const char *user_agent;       /* NULL: "celeriac" */
+    uint64_t max_body;      /* bytes; 0 means no limit */
+    unsigned connect_ms;    /* per hop: TCP connect + TLS handshake */
+    unsigned first_byte_ms; /* per hop: request sent to first byte */
+    unsigned total_ms;      /* whole fetch, redirects included */
+    const char *user_agent; /* NULL: "celeriac" */
 };
 
 /* Flags of one fetch. */

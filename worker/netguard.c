@@ -18,7 +18,7 @@
 
 /* One exception: a CIDR block (an address is a block of one) or a name. */
 struct netguard_entry {
-    int family; /* AF_INET, AF_INET6, or 0 for a name */
+    int family;             /* AF_INET, AF_INET6, or 0 for a name */
     unsigned char addr[16]; /* network order; 4 bytes used for AF_INET */
     unsigned prefix;
     char *name; /* lowercase, no final dot */
@@ -37,8 +37,8 @@ struct v4_range {
     const char *why;
 };
 
-#define V4(a, b, c, d)                                                        \
-    (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) |  \
+#define V4(a, b, c, d)                                                         \
+    (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) |    \
      (uint32_t)(d))
 
 /* Refused IPv4 blocks (RFC 6890 and its updates), most specific first. */
@@ -109,7 +109,7 @@ static const char *
 classify_v6(const unsigned char *a)
 {
     static const unsigned char zero[16] = {0};
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0,
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0,    0,
                                              0, 0, 0, 0, 0xff, 0xff};
     static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
     static const unsigned char nat64_local[6] = {0, 0x64, 0xff, 0x9b, 0, 1};
@@ -139,8 +139,7 @@ classify_v6(const unsigned char *a)
         return "documentation (2001:db8::/32)";
     if (prefix_match(a, teredo, 32)) {
         /* The client address is stored inverted in the last 32 bits. */
-        unsigned char client[4] = {(unsigned char)~a[12],
-                                   (unsigned char)~a[13],
+        unsigned char client[4] = {(unsigned char)~a[12], (unsigned char)~a[13],
                                    (unsigned char)~a[14],
                                    (unsigned char)~a[15]};
         return embedded(client);
@@ -180,8 +179,8 @@ netguard_addr_str(const struct sockaddr *addr, char *out, size_t outlen)
         p = &((const struct sockaddr_in *)addr)->sin_addr;
     else if (addr->sa_family == AF_INET6)
         p = &((const struct sockaddr_in6 *)addr)->sin6_addr;
-    if (p == NULL || inet_ntop(addr->sa_family, p, out, (socklen_t)outlen) ==
-                         NULL)
+    if (p == NULL ||
+        inet_ntop(addr->sa_family, p, out, (socklen_t)outlen) == NULL)
         snprintf(out, outlen, "(address of family %d)", addr->sa_family);
     return out;
 }
@@ -287,8 +286,8 @@ netguard_allow(struct netguard *g, const char *list, char **cause)
         struct netguard_entry e;
         if (parse_entry(p, len, &e) != 0) {
             size_t shown = len > 200 ? 200 : len;
-#define BAD_ENTRY                                                             \
-    "--allow-hosts: cannot read '%.*s': give host names, addresses "         \
+#define BAD_ENTRY                                                              \
+    "--allow-hosts: cannot read '%.*s': give host names, addresses "           \
     "(127.0.0.1, ::1) or CIDR blocks (10.0.0.0/8)"
             int n = snprintf(NULL, 0, BAD_ENTRY, (int)shown, p);
             *cause = malloc((size_t)n + 1);
@@ -299,8 +298,7 @@ netguard_allow(struct netguard *g, const char *list, char **cause)
         }
         if (g->n == g->cap) {
             size_t cap = g->cap ? g->cap * 2 : 8;
-            struct netguard_entry *v =
-                realloc(g->entries, cap * sizeof(*v));
+            struct netguard_entry *v = realloc(g->entries, cap * sizeof(*v));
             if (v == NULL) {
                 free(e.name);
                 *cause = strdup("--allow-hosts: out of memory");
@@ -329,7 +327,7 @@ normal_addr(const struct sockaddr *addr, unsigned char out[16])
     if (addr->sa_family == AF_INET6) {
         const unsigned char *a =
             ((const struct sockaddr_in6 *)addr)->sin6_addr.s6_addr;
-        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0,
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0,    0,
                                                  0, 0, 0, 0, 0xff, 0xff};
         if (memcmp(a, mapped, 12) == 0) {
             memcpy(out, a + 12, 4);

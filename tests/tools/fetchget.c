@@ -27,8 +27,8 @@ struct run {
     struct event_base *base;
     EVP_MD_CTX *md;
     unsigned long chunks, pauses;
-    int paused;                    /* between fetch_pause and fetch_resume */
-    unsigned long while_paused;    /* chunks handed out while paused: bugs */
+    int paused;                 /* between fetch_pause and fetch_resume */
+    unsigned long while_paused; /* chunks handed out while paused: bugs */
     size_t max_chunk;
     unsigned pause_ms;
     struct event *resume_timer;
@@ -111,7 +111,8 @@ on_done(struct fetch *f, const struct fetch_facts *facts,
                         json_string(facts->content_type));
     json_object_set_new(r->out, "content_length",
                         json_integer(facts->content_length));
-    json_object_set_new(r->out, "bytes", json_integer((json_int_t)facts->bytes));
+    json_object_set_new(r->out, "bytes",
+                        json_integer((json_int_t)facts->bytes));
     json_object_set_new(r->out, "redirects", json_integer(facts->redirects));
     json_object_set_new(r->out, "first_byte_ms",
                         json_real(facts->first_byte_ms));
@@ -200,16 +201,36 @@ main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'c': ca_file = optarg; break;
-        case 'r': cfg.max_redirects = (unsigned)v; break;
-        case 'm': cfg.max_body = v; break;
-        case 'C': cfg.connect_ms = (unsigned)v; break;
-        case 'F': cfg.first_byte_ms = (unsigned)v; break;
-        case 'T': cfg.total_ms = (unsigned)v; break;
-        case 'A': flags |= FETCH_ACCEPT_ANY_STATUS; break;
-        case 'p': r.pause_ms = (unsigned)v; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            ca_file = optarg;
+            break;
+        case 'r':
+            cfg.max_redirects = (unsigned)v;
+            break;
+        case 'm':
+            cfg.max_body = v;
+            break;
+        case 'C':
+            cfg.connect_ms = (unsigned)v;
+            break;
+        case 'F':
+            cfg.first_byte_ms = (unsigned)v;
+            break;
+        case 'T':
+            cfg.total_ms = (unsigned)v;
+            break;
+        case 'A':
+            flags |= FETCH_ACCEPT_ANY_STATUS;
+            break;
+        case 'p':
+            r.pause_ms = (unsigned)v;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc - 1) {

@@ -270,7 +270,7 @@ test_bad_entries(void **state)
     (void)state;
     static const char *const bad[] = {
         "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "name/8",
-        "-lead",       "a..b@c", "http://x", "1.2.3.4/-1", "_x/1",
+        "-lead",       "a..b@c", "http://x",  "1.2.3.4/-1", "_x/1",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct netguard *g = netguard_new();
@@ -303,13 +303,13 @@ test_addr_str(void **state)
     (void)state;
     char buf[64];
     struct sockaddr_storage a = addr_of("192.0.2.10");
-    assert_string_equal(netguard_addr_str((struct sockaddr *)&a, buf,
-                                          sizeof(buf)),
-                        "192.0.2.10");
+    assert_string_equal(
+        netguard_addr_str((struct sockaddr *)&a, buf, sizeof(buf)),
+        "192.0.2.10");
     a = addr_of("2001:db8::a");
-    assert_string_equal(netguard_addr_str((struct sockaddr *)&a, buf,
-                                          sizeof(buf)),
-                        "2001:db8::a");
+    assert_string_equal(
+        netguard_addr_str((struct sockaddr *)&a, buf, sizeof(buf)),
+        "2001:db8::a");
     struct sockaddr un = {.sa_family = AF_UNIX};
     assert_non_null(netguard_classify(&un));
 }
