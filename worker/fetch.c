@@ -42,6 +42,8 @@
 #define URL_MAX 8192
 /* Longest Content-Type kept. */
 #define CTYPE_MAX 256
+/* Allowed addresses of one name tried in turn, at most. */
+#define ADDRS_MAX 8
 /* Most header lines in one response. */
 #define HEADERS_MAX 200
 
@@ -71,6 +73,9 @@ struct fetch {
     int dns_pending; /* its answer came during the call */
     int dns_result;
     struct evutil_addrinfo *dns_ai;
+    struct sockaddr_storage addrs[ADDRS_MAX]; /* allowed, in DNS order */
+    socklen_t addr_lens[ADDRS_MAX];
+    unsigned naddrs, next_addr; /* next_addr - 1 is the one in use */
     struct sockaddr_storage peer;
     socklen_t peer_len;
     char peer_str[INET6_ADDRSTRLEN + 8];
@@ -588,6 +593,8 @@ start_hop(struct fetch *f)
     return 0; /* dns_cb may have freed f: the caller returns at once */
 }
 
+static int connect_failed(struct fetch *f, int e);
+
 static int
 connect_peer(struct fetch *f)
 {
@@ -629,13 +636,50 @@ connect_peer(struct fetch *f)
     bufferevent_setwatermark(bev, EV_READ, 0, FETCH_READ_MAX);
     arm(f->phase_timer, f->cfg->connect_ms);
     if (bufferevent_socket_connect(bev, (struct sockaddr *)&f->peer,
-                                   (int)f->peer_len) != 0) {
-        int e = EVUTIL_SOCKET_ERROR();
-        return fail(f, FETCH_CONNECT_ERROR, 0,
-                    "cannot connect to %s (%s) for '" URLF "': %s", f->host,
-                    f->peer_str, URLA(f->url), strerror(e));
-    }
+                                   (int)f->peer_len) != 0)
+        return connect_failed(f, EVUTIL_SOCKET_ERROR());
     return 0;
+}
+
+/* Connects to the next allowed address.  0, or GONE after failing. */
+static int
+connect_next(struct fetch *f)
+{
+    unsigned i = f->next_addr++;
+    memcpy(&f->peer, &f->addrs[i], f->addr_lens[i]);
+    f->peer_len = f->addr_lens[i];
+    char a[INET6_ADDRSTRLEN];
+    netguard_addr_str((struct sockaddr *)&f->peer, a, sizeof(a));
+    snprintf(f->peer_str, sizeof(f->peer_str),
+             f->peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, f->port);
+    return connect_peer(f);
+}
+
+/*
+ * The connection to the current address failed (errno e, 0 for a
+ * timeout): the next allowed address, if any, else the fetch fails.
+ */
+static int
+connect_failed(struct fetch *f, int e)
+{
+    if (f->next_addr < f->naddrs) {
+        bufferevent_free(f->bev);
+        f->bev = NULL;
+        evtimer_del(f->phase_timer);
+        return connect_next(f);
+    }
+    const char *tried = f->naddrs > 1 ? " (and its other addresses)" : "";
+    if (e == 0)
+        return fail(f, FETCH_TIMEOUT, 0,
+                    "connecting to %s (%s%s)%s for '" URLF "' took longer "
+                    "than the connect timeout of %u ms: the host is "
+                    "unreachable or overloaded",
+                    f->host, f->peer_str, tried, f->https ? " with TLS" : "",
+                    URLA(f->url), f->cfg->connect_ms);
+    return fail(f, FETCH_CONNECT_ERROR, 0,
+                "cannot connect to %s (%s%s) for '" URLF "': %s; check that "
+                "the server is up and the port is right",
+                f->host, f->peer_str, tried, URLA(f->url), strerror(e));
 }
 
 static void
@@ -664,11 +708,11 @@ dns_cb(int result, struct evutil_addrinfo *ai, void *arg)
         return;
     }
     char why[256] = "";
-    int found = 0;
+    f->naddrs = f->next_addr = 0;
     for (struct evutil_addrinfo *a = ai; a != NULL; a = a->ai_next) {
         if (a->ai_family != AF_INET && a->ai_family != AF_INET6)
             continue;
-        if (a->ai_addrlen > sizeof(f->peer))
+        if (a->ai_addrlen > sizeof(f->peer) || f->naddrs == ADDRS_MAX)
             continue;
         char w[256];
         if (netguard_check(f->cfg->guard, f->host, a->ai_addr, w, sizeof(w)) !=
@@ -677,14 +721,12 @@ dns_cb(int result, struct evutil_addrinfo *ai, void *arg)
                 memcpy(why, w, sizeof(why));
             continue;
         }
-        memcpy(&f->peer, a->ai_addr, a->ai_addrlen);
-        f->peer_len = (socklen_t)a->ai_addrlen;
-        found = 1;
-        break;
+        memcpy(&f->addrs[f->naddrs], a->ai_addr, a->ai_addrlen);
+        f->addr_lens[f->naddrs++] = (socklen_t)a->ai_addrlen;
     }
     if (ai != NULL)
         evutil_freeaddrinfo(ai);
-    if (!found) {
+    if (f->naddrs == 0) {
         if (why[0] == '\0')
             fail(f, FETCH_DNS_ERROR, 0,
                  "host name '%s' has no IPv4 or IPv6 address", f->host);
@@ -696,11 +738,7 @@ dns_cb(int result, struct evutil_addrinfo *ai, void *arg)
                  f->host, URLA(f->url), why);
         return;
     }
-    char a[INET6_ADDRSTRLEN];
-    netguard_addr_str((struct sockaddr *)&f->peer, a, sizeof(a));
-    snprintf(f->peer_str, sizeof(f->peer_str),
-             f->peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, f->port);
-    connect_peer(f);
+    connect_next(f);
 }
 
 /* ---- the request ---- */
@@ -1154,11 +1192,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
         }
     }
     if (f->phase == P_CONNECT)
-        fail(f, FETCH_CONNECT_ERROR, 0,
-             "cannot connect to %s (%s) for '" URLF "': %s; check that the "
-             "server is up and the port is right",
-             f->host, f->peer_str, URLA(f->url),
-             e ? strerror(e) : "connection failed");
+        connect_failed(f, e ? e : ECONNABORTED);
     else
         fail(f, FETCH_CONNECT_ERROR, f->status,
              "the connection to %s (%s) broke while fetching '" URLF
@@ -1188,11 +1222,7 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (f->phase == P_CONNECT)
-        fail(f, FETCH_TIMEOUT, 0,
-             "connecting to %s (%s)%s for '" URLF "' took longer than the "
-             "connect timeout of %u ms: the host is unreachable or overloaded",
-             f->host, f->peer_str, f->https ? " with TLS" : "", URLA(f->url),
-             f->cfg->connect_ms);
+        connect_failed(f, 0);
     else
         fail(f, FETCH_TIMEOUT, 0,
              "%s (%s) sent no response to '" URLF "' within the first-byte "

@@ -216,6 +216,100 @@ class Silent:
         self.sock.close()
 
 
+class RawServer:
+    """Answers every connection with the same bytes, then closes it."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(self.reply)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+class DNSServer:
+    """A name server on 127.0.0.1 (UDP) that knows the names in records
+    ({name: [IPv4 or IPv6 address, ...]}) and answers NXDOMAIN for any
+    other, so the fetcher's evdns path runs without the network."""
+
+    def __init__(self, records):
+        self.records = records
+        self.queries = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _answer(self, q):
+        qid, flags = q[0:2], int.from_bytes(q[2:4], "big")
+        i, labels = 12, []
+        while q[i] != 0:
+            labels.append(q[i + 1:i + 1 + q[i]].decode("ascii").lower())
+            i += 1 + q[i]
+        qtype = int.from_bytes(q[i + 1:i + 3], "big")
+        question = q[12:i + 5]
+        name = ".".join(labels)
+        self.queries.append((name, qtype))
+        if name not in self.records:
+            rflags = 0x8180 | (flags & 0x0100) | 3  # NXDOMAIN
+            return qid + rflags.to_bytes(2, "big") + b"\0\1\0\0\0\0\0\0" + \
+                question
+        answers = []
+        for a in self.records[name]:
+            fam = socket.AF_INET6 if ":" in a else socket.AF_INET
+            if (qtype, fam) in ((1, socket.AF_INET), (28, socket.AF_INET6)):
+                rdata = socket.inet_pton(fam, a)
+                answers.append(b"\xc0\x0c" + qtype.to_bytes(2, "big") +
+                               b"\0\1\0\0\0\x3c" +
+                               len(rdata).to_bytes(2, "big") + rdata)
+        rflags = 0x8180 | (flags & 0x0100)
+        return (qid + rflags.to_bytes(2, "big") + b"\0\1" +
+                len(answers).to_bytes(2, "big") + b"\0\0\0\0" + question +
+                b"".join(answers))
+
+    def _run(self):
+        while not self.stopping.is_set():
+            try:
+                q, peer = self.sock.recvfrom(4096)
+            except (socket.timeout, OSError):
+                continue
+            try:
+                self.sock.sendto(self._answer(q), peer)
+            except (IndexError, UnicodeDecodeError, OSError):
+                pass
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
 def fetch(url, *args, timeout=120, env=None):
     """Runs the driver once; returns (exit status, its JSON)."""
     assert os.path.exists(FETCHGET), \
@@ -417,6 +511,89 @@ def test_name_resolving_to_refused_address(server):
     assert_ok(doc, body(10))
 
 
+@pytest.fixture
+def dns():
+    d = DNSServer({"loop.test": ["127.0.0.1"],
+                   "meta.test": ["169.254.169.254"],
+                   "six.test": ["::1"],
+                   "mixed.test": ["10.1.2.3", "127.0.0.1"],
+                   "files.test": ["127.0.0.1"],
+                   "two.test": ["127.0.0.3", "127.0.0.1"]})
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def test_dns_names_checked_after_resolution(server, dns):
+    """Names resolved by a name server (through evdns) are judged by the
+    addresses they resolve to; a name in --allow-hosts opens its
+    addresses; the connection goes to the address resolved once."""
+    before = len(server.requests)
+    for name, word in (("loop.test", "127.0.0.1 is loopback"),
+                       ("meta.test", "metadata"),
+                       ("six.test", "::1 is loopback"),
+                       ("mixed.test", "10.1.2.3 is private")):
+        rc, doc = fetch(server.url("/size/10", host=name), "--dns-server",
+                        dns.addr)
+        assert rc == 1, doc
+        assert_error(doc, "AddressRefused", "'%s'" % name, word)
+    assert len(server.requests) == before
+    assert ("loop.test", 1) in dns.queries
+    # Allowed by name, or by the address it resolves to.
+    for allow in ("files.test", "127.0.0.1"):
+        rc, doc = fetch(server.url("/size/10", host="files.test"),
+                        "--dns-server", dns.addr, "--allow-hosts", allow)
+        assert rc == 0, doc
+        assert_ok(doc, body(10))
+    assert server.httpd.headers[-1]["Host"] == "files.test:%d" % server.port
+    # A redirect to a name that resolves to a refused address.
+    rc, doc = fetch(server.url("/to?http://meta.test/latest/"),
+                    "--dns-server", dns.addr, *ALLOW)
+    assert rc == 1
+    assert_error(doc, "AddressRefused", "meta.test", "169.254.169.254")
+
+
+def test_dns_unknown_name(dns):
+    rc, doc = fetch("http://nosuch.test/x", "--dns-server", dns.addr, *ALLOW)
+    assert rc == 1
+    assert_error(doc, "DNSError", "nosuch.test")
+    assert ("nosuch.test", 1) in dns.queries
+
+
+def test_next_address_after_connect_failure(server, dns):
+    """two.test resolves to 127.0.0.3 (nothing listens there) then to
+    127.0.0.1: the fetch goes on to the second address."""
+    rc, doc = fetch(server.url("/size/1000", host="two.test"),
+                    "--dns-server", dns.addr, "--allow-hosts", "two.test")
+    assert rc == 0, doc
+    assert_ok(doc, body(1000))
+
+
+@pytest.mark.parametrize("reply,words", [
+    (b"garbage\r\n\r\n", ["not HTTP/1.x"]),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",
+     ["after 5 of 100 body bytes"]),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc",
+     ["closed in the middle"]),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+     ["chunk size"]),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", ["coding"]),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+     ["two different Content-Lengths"]),
+    (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70000 + b"\r\n\r\n", ["64 KiB"]),
+    (b"", ["without answering"]),
+])
+def test_bad_responses(reply, words):
+    raw = RawServer(reply)
+    try:
+        rc, doc = fetch("http://127.0.0.1:%d/" % raw.port, *ALLOW)
+        assert rc == 1
+        assert_error(doc, "BadResponse", *words)
+    finally:
+        raw.stop()
+
+
 def test_unknown_host():
     rc, doc = fetch("http://no-such-host.invalid/x", *ALLOW)
     assert rc == 1
@@ -438,6 +615,15 @@ def test_first_byte_timeout():
                         "--total-timeout", 60000)
         assert rc == 1
         assert_error(doc, "Timeout", "first-byte timeout of 1000 ms")
+        assert 1000 - 20 <= doc["total_ms"] < 60000, doc
+        # Over https the silence is in the TLS handshake, which the
+        # connect timeout covers.
+        rc, doc = fetch("https://127.0.0.1:%d/x" % silent.port, *ALLOW,
+                        "--connect-timeout", 1000,
+                        "--first-byte-timeout", 60000,
+                        "--total-timeout", 60000)
+        assert rc == 1
+        assert_error(doc, "Timeout", "with TLS", "connect timeout of 1000")
         assert 1000 - 20 <= doc["total_ms"] < 60000, doc
     finally:
         silent.stop()

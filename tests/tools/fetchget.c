@@ -143,7 +143,8 @@ usage(FILE *to)
           "  --accept-any-status      hand out the body of a non-2xx "
           "answer\n"
           "  --pause-ms MS            pause after each chunk, resume MS "
-          "later\n",
+          "later\n"
+          "  --dns-server IP:PORT     resolve with this name server only\n",
           to);
 }
 
@@ -169,6 +170,7 @@ main(int argc, char **argv)
         {"total-timeout", required_argument, NULL, 'T'},
         {"accept-any-status", no_argument, NULL, 'A'},
         {"pause-ms", required_argument, NULL, 'p'},
+        {"dns-server", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -179,7 +181,7 @@ main(int argc, char **argv)
         .total_ms = 300000,
     };
     struct run r = {.ok = 0};
-    const char *ca_file = NULL;
+    const char *ca_file = NULL, *dns_server = NULL;
     unsigned flags = 0;
     struct netguard *guard = netguard_new();
     if (guard == NULL)
@@ -222,6 +224,9 @@ main(int argc, char **argv)
         case 'A':
             flags |= FETCH_ACCEPT_ANY_STATUS;
             break;
+        case 'D':
+            dns_server = optarg;
+            break;
         case 'p':
             r.pause_ms = (unsigned)v;
             break;
@@ -241,10 +246,20 @@ main(int argc, char **argv)
     struct fetch_error err = {.type = FETCH_OK};
     r.base = event_base_new();
     cfg.base = r.base;
-    cfg.dns = evdns_base_new(r.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                         EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-    if (cfg.dns == NULL) /* no resolv.conf: /etc/hosts and literals only */
+    if (dns_server != NULL) {
         cfg.dns = evdns_base_new(r.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (cfg.dns != NULL &&
+            evdns_base_nameserver_ip_add(cfg.dns, dns_server) != 0) {
+            fprintf(stderr, "fetchget: --dns-server: cannot use '%s'\n",
+                    dns_server);
+            return 2;
+        }
+    } else {
+        cfg.dns = evdns_base_new(r.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                             EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (cfg.dns == NULL) /* no resolv.conf: /etc/hosts, literals */
+            cfg.dns = evdns_base_new(r.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    }
     cfg.guard = guard;
     cfg.ssl_ctx = fetch_ssl_ctx_new(ca_file, &err);
     r.md = EVP_MD_CTX_new();
