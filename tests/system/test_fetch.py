@@ -743,6 +743,15 @@ def test_https_trusted(tls):
                     "--allow-hosts", "localhost", "--ca-file", tls["ca"])
     assert rc == 0, doc
     assert_ok(doc, body(300000))
+    # Back-pressure over TLS: no chunk while paused, the body whole.
+    rc, doc = fetch(good.url("/size/300000", host="localhost",
+                             scheme="https"),
+                    "--allow-hosts", "localhost", "--ca-file", tls["ca"],
+                    "--pause-ms", 1)
+    assert rc == 0, doc
+    assert_ok(doc, body(300000))
+    assert doc["pauses"] == doc["chunks"] > 1, doc
+    assert doc["while_paused"] == 0, doc
 
 
 def test_https_untrusted(tls):
