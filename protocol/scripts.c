@@ -5,6 +5,12 @@
 #include "build.h"
 #include "keys.h"
 
+/*
+ * The finish script is quoted verbatim in PROTOCOL.md (scripts/check-docs.sh
+ * compares the literal text), so its field names are spelled out here;
+ * tests/unit/test_build.c checks that they are those of keys.h
+ * (KEYS_RESULT_FIELD and the KEYS_DEAD_ fields).
+ */
 const char scripts_finish[] =
     "local stream, group = KEYS[1], ARGV[1]\n"
     "local ttl, sched, dead = ARGV[3], ARGV[4], ARGV[5]\n"
@@ -94,14 +100,13 @@ const char scripts_finish[] =
     "    else\n"
     "      local reply = ARGV[j+4]\n"
     "      if reply ~= '' then\n"
-    "        redis.call('XADD', reply, 'MAXLEN', '~', rmax, '*', '" KEYS_RESULT_FIELD "',\n"
+    "        redis.call('XADD', reply, 'MAXLEN', '~', rmax, '*', 'result',\n"
     "                   ARGV[j+3])\n"
     "        redis.call('EXPIRE', reply, ttl)\n"
     "      end\n"
     "      if mode == 'D' then\n"
-    "        redis.call('XADD', dead, '*', '" KEYS_DEAD_MSG "', ARGV[j+5],\n"
-    "                   '" KEYS_DEAD_REASON "', ARGV[j+6], '" KEYS_DEAD_QUEUE "', stream,\n"
-    "                   '" KEYS_DEAD_ENTRY "', eid)\n"
+    "        redis.call('XADD', dead, '*', 'msg', ARGV[j+5], 'reason',\n"
+    "                   ARGV[j+6], 'queue', stream, 'entry', eid)\n"
     "      end\n"
     "    end\n"
     "    done[#done+1], out[k] = eid, 1\n"

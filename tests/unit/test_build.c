@@ -20,7 +20,9 @@
 
 #include "build.h"
 #include "error.h"
+#include "keys.h"
 #include "message.h"
+#include "scripts.h"
 
 /* Run from the top of the tree (make unit does). */
 #define VECTORS "protocol/vectors/messages.json"
@@ -232,6 +234,24 @@ test_large_payload(void **state)
     free(data);
 }
 
+/* The finish script spells its field names out (PROTOCOL.md quotes it
+ * verbatim); they must be keys.h's, which `celeriac dead` and the reply
+ * readers use. */
+static void
+test_finish_script_names(void **state)
+{
+    (void)state;
+    assert_non_null(strstr(scripts_finish,
+                           "'*', '" KEYS_RESULT_FIELD "',\n"));
+    assert_non_null(strstr(scripts_finish,
+                           "'*', '" KEYS_DEAD_MSG "', ARGV[j+5], '"
+                           KEYS_DEAD_REASON "',\n"));
+    assert_non_null(strstr(scripts_finish,
+                           "ARGV[j+6], '" KEYS_DEAD_QUEUE "', stream, '"
+                           KEYS_DEAD_ENTRY "', eid)"));
+    assert_string_equal(KEYS_DEAD_MSG, KEYS_MSG_FIELD);
+}
+
 int
 main(void)
 {
@@ -241,6 +261,7 @@ main(void)
         cmocka_unit_test(test_not_utf8),
         cmocka_unit_test(test_head_then_lines),
         cmocka_unit_test(test_large_payload),
+        cmocka_unit_test(test_finish_script_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
