@@ -171,25 +171,25 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
                   "\"hash\", \"args\": {\"data\": \"abc\"}}");
         goto bad;
     }
-    json_t *task = json_object_get(root, "task");
-    json_t *args = json_object_get(root, "args");
-    json_t *idv = json_object_get(root, "id");
+    json_t *task = json_object_get(root, BUILD_F_TASK);
+    json_t *args = json_object_get(root, BUILD_F_ARGS);
+    json_t *idv = json_object_get(root, BUILD_F_ID);
     size_t known = (task != NULL) + (args != NULL) + (idv != NULL);
     if (json_object_size(root) != known) {
         const char *key;
         json_t *v;
         json_object_foreach(root, key, v)
         {
-            if (strcmp(key, "task") == 0 || strcmp(key, "args") == 0 ||
-                strcmp(key, "id") == 0)
+            if (strcmp(key, BUILD_F_TASK) == 0 || strcmp(key, BUILD_F_ARGS) == 0 ||
+                strcmp(key, BUILD_F_ID) == 0)
                 continue;
-            if (strcmp(key, "retries") == 0 || strcmp(key, "errors") == 0 ||
-                strcmp(key, "queue") == 0) {
+            if (strcmp(key, BUILD_F_RETRIES) == 0 || strcmp(key, BUILD_F_ERRORS) == 0 ||
+                strcmp(key, BUILD_F_QUEUE) == 0) {
                 batch_bad(b, lineno,
                           "field \"%s\" is set by celeriac, not in "
                           "the input%s",
                           key,
-                          strcmp(key, "queue") == 0 ? " (use --queue)" : "");
+                          strcmp(key, BUILD_F_QUEUE) == 0 ? " (use --queue)" : "");
                 goto bad;
             }
             if (!delivery_line_field(key)) {
@@ -469,7 +469,7 @@ batch_result(const char *doc, size_t len, void *arg)
 {
     struct batch *b = arg;
     json_t *root = json_loadb(doc, len, 0, NULL);
-    json_t *idv = json_object_get(root, "id");
+    json_t *idv = json_object_get(root, BUILD_F_ID);
 
     if (json_is_string(idv) &&
         idmap_take(&b->ids, json_string_value(idv), json_string_length(idv))) {

@@ -55,15 +55,14 @@ static int
 build_dump(struct build *b, const json_t *v)
 {
     size_t room = b->cap - b->len;
-    size_t n = json_dumpb(v, b->buf ? b->buf + b->len : NULL,
-                          b->buf ? room : 0, BUILD_DUMP_FLAGS);
+    size_t n = json_dumpb(v, b->buf ? b->buf + b->len : NULL, b->buf ? room : 0,
+                          BUILD_DUMP_FLAGS);
     if (n == 0)
         return -BUILD_E_NOMEM;
     if (n >= room) { /* did not fit (or left no room for the NUL) */
         if (build_grow(b, n) < 0)
             return -BUILD_E_NOMEM;
-        n = json_dumpb(v, b->buf + b->len, b->cap - b->len,
-                       BUILD_DUMP_FLAGS);
+        n = json_dumpb(v, b->buf + b->len, b->cap - b->len, BUILD_DUMP_FLAGS);
         if (n == 0)
             return -BUILD_E_NOMEM;
     }
@@ -112,8 +111,7 @@ build_args(struct build *b, const struct build_spec *s)
     } else if ((r = build_put(b, "{", 1)) < 0) {
         return r;
     }
-    if ((r = build_string(b, s->payload_field, strlen(s->payload_field))) <
-            0 ||
+    if ((r = build_string(b, s->payload_field, strlen(s->payload_field))) < 0 ||
         (r = build_put(b, ":\"", 2)) < 0)
         return r;
     size_t n = b64_encoded_len(s->payload_len);
@@ -138,9 +136,9 @@ build_head(struct build *b, const struct build_spec *s)
     b->len = b->head_len = 0;
     if ((r = build_put(b, v, (size_t)n)) < 0)
         return r;
-    if (s->task != NULL && ((r = build_field(b, BUILD_F_TASK)) < 0 ||
-                            (r = build_string(b, s->task, strlen(s->task))) <
-                                0))
+    if (s->task != NULL &&
+        ((r = build_field(b, BUILD_F_TASK)) < 0 ||
+         (r = build_string(b, s->task, strlen(s->task))) < 0))
         return r;
     if ((s->args != NULL || s->payload_field != NULL) &&
         (r = build_args(b, s)) < 0)
@@ -173,8 +171,7 @@ build_finish(struct build *b, const char *line, size_t line_len)
 
     b->len = b->head_len;
     if (line != NULL) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' ||
-                           *p == '\r'))
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
             p++;
         const char *last = end;
         while (last > p && (last[-1] == ' ' || last[-1] == '\t' ||
@@ -183,8 +180,8 @@ build_finish(struct build *b, const char *line, size_t line_len)
         if (p == end || *p != '{' || last - p < 2 || last[-1] != '}')
             return -BUILD_E_LINE;
         const char *q = p + 1;
-        while (q < last - 1 && (*q == ' ' || *q == '\t' || *q == '\n' ||
-                                *q == '\r'))
+        while (q < last - 1 &&
+               (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
             q++;
         if (q < last - 1) {
             /* The line's members, and its '}' (and what follows it),

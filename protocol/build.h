@@ -31,13 +31,26 @@
 #define BUILD_F_ID "id"
 #define BUILD_F_QUEUE "queue"
 #define BUILD_F_REPLY_TO "reply_to"
+/* Delivery fields, in the order producers write them. */
+#define BUILD_F_EXPIRES "expires"
+#define BUILD_F_TIME_LIMIT "time_limit"
+#define BUILD_F_MAX_RETRIES "max_retries"
+#define BUILD_F_RETRY_BACKOFF "retry_backoff"
+#define BUILD_F_RETRY_BACKOFF_MAX "retry_backoff_max"
+#define BUILD_F_RETRY_JITTER "retry_jitter"
+/* Fields of a send --batch line only: the delay, turned into a due time. */
+#define BUILD_F_COUNTDOWN "countdown"
+#define BUILD_F_ETA "eta"
+/* A worker's bookkeeping in a retried message (producers leave it out). */
+#define BUILD_F_RETRIES "retries"
+#define BUILD_F_ERRORS "errors"
 
 /* What goes into a message; every pointer is borrowed, NULL: not set. */
 struct build_spec {
-    const char *task;     /* "task" (UTF-8) */
-    const json_t *args;   /* "args": an object; NULL with no payload: none */
-    const char *payload_field;         /* a member appended to "args"... */
-    const unsigned char *payload;      /* ...holding these bytes as base64 */
+    const char *task;   /* "task" (UTF-8) */
+    const json_t *args; /* "args": an object; NULL with no payload: none */
+    const char *payload_field;    /* a member appended to "args"... */
+    const unsigned char *payload; /* ...holding these bytes as base64 */
     size_t payload_len;
     const char *id;       /* "id" */
     const char *queue;    /* "queue" (delayed tasks) */
@@ -58,7 +71,10 @@ struct build {
     size_t head_len; /* bytes of the head kept by build_finish() */
 };
 
-#define BUILD_INIT {NULL, 0, 0, 0}
+#define BUILD_INIT                                                             \
+    {                                                                          \
+        NULL, 0, 0, 0                                                          \
+    }
 
 /* Errors of the build functions (returned negated: -BUILD_E_...). */
 enum build_error {

@@ -102,8 +102,8 @@ test_vectors(void **state)
         if (r != 0)
             fail_msg("vector '%s': %s", name, build_strerror(r));
         if (b.len != strlen(want) || memcmp(b.buf, want, b.len) != 0)
-            fail_msg("vector '%s':\n  built %.*s\n  want  %s", name,
-                     (int)b.len, b.buf, want);
+            fail_msg("vector '%s':\n  built %.*s\n  want  %s", name, (int)b.len,
+                     b.buf, want);
         assert_int_equal(b.buf[b.len], '\0');
 
         /* What the worker reads back. */
@@ -183,7 +183,8 @@ test_head_then_lines(void **state)
         size_t n = k == 1 ? 100000 : 10;
         char *line = malloc(n + 64);
         assert_non_null(line);
-        int w = snprintf(line, 64, "{\"task\":\"t%d\",\"args\":{\"data\":\"", k);
+        int w =
+            snprintf(line, 64, "{\"task\":\"t%d\",\"args\":{\"data\":\"", k);
         memset(line + w, 'a', n);
         memcpy(line + w + n, "\"}}", 4);
         size_t len = (size_t)w + n + 3;
@@ -241,14 +242,13 @@ static void
 test_finish_script_names(void **state)
 {
     (void)state;
+    assert_non_null(strstr(scripts_finish, "'*', '" KEYS_RESULT_FIELD "',\n"));
     assert_non_null(strstr(scripts_finish,
-                           "'*', '" KEYS_RESULT_FIELD "',\n"));
+                           "'*', '" KEYS_DEAD_MSG
+                           "', ARGV[j+5], '" KEYS_DEAD_REASON "',\n"));
     assert_non_null(strstr(scripts_finish,
-                           "'*', '" KEYS_DEAD_MSG "', ARGV[j+5], '"
-                           KEYS_DEAD_REASON "',\n"));
-    assert_non_null(strstr(scripts_finish,
-                           "ARGV[j+6], '" KEYS_DEAD_QUEUE "', stream, '"
-                           KEYS_DEAD_ENTRY "', eid)"));
+                           "ARGV[j+6], '" KEYS_DEAD_QUEUE
+                           "', stream, '" KEYS_DEAD_ENTRY "', eid)"));
     assert_string_equal(KEYS_DEAD_MSG, KEYS_MSG_FIELD);
 }
 
