@@ -473,7 +473,7 @@ batch_result(const char *doc, size_t len, void *arg)
 
     if (json_is_string(idv) &&
         idmap_take(&b->ids, json_string_value(idv), json_string_length(idv))) {
-        const char *st = json_string_value(json_object_get(root, "status"));
+        const char *st = json_string_value(json_object_get(root, RESULT_F_STATUS));
         b->done++;
         if (st == NULL || strcmp(st, RESULT_SUCCESS) != 0)
             b->failed++;

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "conn.h"
 #include "keys.h"
+#include "result.h"
 #include "xmalloc.h"
 
 /* Entries shown by default, and requeued per transaction with --all. */
@@ -153,7 +155,7 @@ dead_entry_json(const struct dead_entry *d, const char *prefix)
 {
     json_t *o = json_object();
     json_t *msg = dead_json_of(d->msg);
-    json_t *idv = json_object_get(msg, "id");
+    json_t *idv = json_object_get(msg, BUILD_F_ID);
     const char *qname = NULL;
 
     json_object_set_new(o, "entry", json_stringn(d->id->str, d->id->len));
@@ -168,7 +170,7 @@ dead_entry_json(const struct dead_entry *d, const char *prefix)
         json_object_set_new(o, "id", json_string(tid));
     else
         json_object_set_new(o, "id", json_null());
-    json_t *task = json_object_get(msg, "task");
+    json_t *task = json_object_get(msg, BUILD_F_TASK);
     json_object_set(o, "task", json_is_string(task) ? task : json_null());
     json_object_set_new(o, "queue", qname ? json_string(qname) : json_null());
     json_object_set_new(o, "queue_key",
@@ -238,9 +240,9 @@ dead_print(json_t *doc)
         const char *id = json_string_value(json_object_get(e, "id"));
         const char *q = json_string_value(json_object_get(e, "queue"));
         json_t *reason = json_object_get(e, "reason");
-        json_t *err = json_object_get(reason, "error");
-        const char *type = json_string_value(json_object_get(err, "type"));
-        const char *text = json_string_value(json_object_get(err, "message"));
+        json_t *err = json_object_get(reason, RESULT_F_ERROR);
+        const char *type = json_string_value(json_object_get(err, RESULT_F_ERROR_TYPE));
+        const char *text = json_string_value(json_object_get(err, RESULT_F_ERROR_MESSAGE));
         json_t *deliveries = json_object_get(reason, "deliveries");
         const char *at = json_string_value(json_object_get(reason, "at"));
 
@@ -367,7 +369,7 @@ dead_message(const struct dead_entry *d, const char *qname, size_t *len,
 {
     json_t *m =
         json_loadb(d->msg->str, d->msg->len, JSON_REJECT_DUPLICATES, NULL);
-    json_t *idv = json_object_get(m, "id");
+    json_t *idv = json_object_get(m, BUILD_F_ID);
     char *out = NULL, id[KEYS_MAX];
 
     *tid = NULL;
@@ -377,7 +379,7 @@ dead_message(const struct dead_entry *d, const char *qname, size_t *len,
                keys_task_id(id, sizeof(id), qname, d->entry->str) == 0 &&
                (idv = json_string(id)) != NULL) {
         *tid = xstrdup(id);
-        json_object_set_new(m, "id", idv);
+        json_object_set_new(m, BUILD_F_ID, idv);
         out = json_dumps(m, JSON_COMPACT);
     }
     json_decref(m);

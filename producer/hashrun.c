@@ -280,7 +280,7 @@ hashrun_result(const char *doc, size_t len, void *arg)
 {
     struct hashrun *h = arg;
     json_t *root = json_loadb(doc, len, 0, NULL);
-    const char *id = json_string_value(json_object_get(root, "id"));
+    const char *id = json_string_value(json_object_get(root, RESULT_F_ID));
     const char *status;
     char *end;
 
@@ -295,10 +295,10 @@ hashrun_result(const char *doc, size_t len, void *arg)
     if (j->state != HASHJOB_SENT && j->state != HASHJOB_QUEUED)
         goto done; /* a duplicate */
 
-    status = json_string_value(json_object_get(root, "status"));
+    status = json_string_value(json_object_get(root, RESULT_F_STATUS));
     if (status != NULL && strcmp(status, RESULT_SUCCESS) == 0) {
-        json_t *res = json_object_get(root, "result");
-        const char *digest = json_string_value(json_object_get(res, "digest"));
+        json_t *res = json_object_get(root, RESULT_F_RESULT);
+        const char *digest = json_string_value(json_object_get(res, RESULT_F_DIGEST));
         size_t dlen = digest ? strlen(digest) : 0;
         if (digest == NULL || dlen >= sizeof(j->digest) ||
             (h->o->hexlen != 0 && dlen != h->o->hexlen) ||
@@ -311,9 +311,9 @@ hashrun_result(const char *doc, size_t len, void *arg)
         memcpy(j->digest, digest, dlen + 1);
         hashrun_finish(h, j, HASHJOB_OK, NULL);
     } else {
-        json_t *e = json_object_get(root, "error");
-        const char *type = json_string_value(json_object_get(e, "type"));
-        const char *msg = json_string_value(json_object_get(e, "message"));
+        json_t *e = json_object_get(root, RESULT_F_ERROR);
+        const char *type = json_string_value(json_object_get(e, RESULT_F_ERROR_TYPE));
+        const char *msg = json_string_value(json_object_get(e, RESULT_F_ERROR_MESSAGE));
         hashrun_finish(h, j, HASHJOB_FAILED,
                        xasprintf("the hash task failed: %s: %s",
                                  type ? type : "no error type",

@@ -298,7 +298,7 @@ send_result(const char *doc, size_t len, void *arg)
 {
     struct send_wait *sw = arg;
     json_t *root = json_loadb(doc, len, 0, NULL);
-    const char *id = json_string_value(json_object_get(root, "id"));
+    const char *id = json_string_value(json_object_get(root, RESULT_F_ID));
 
     if (sw->doc == NULL && id != NULL && strcmp(id, sw->id) == 0) {
         sw->doc = xstrndup(doc, len);
@@ -433,11 +433,11 @@ send_one(struct cli *cli, const char *task, json_t *args,
     fputc('\n', stdout);
     rc = CLI_EXIT_OK;
     json_t *res = json_loadb(sw.doc, sw.len, 0, NULL);
-    const char *status = json_string_value(json_object_get(res, "status"));
+    const char *status = json_string_value(json_object_get(res, RESULT_F_STATUS));
     if (status == NULL || strcmp(status, RESULT_SUCCESS) != 0) {
-        json_t *e = json_object_get(res, "error");
-        const char *type = json_string_value(json_object_get(e, "type"));
-        const char *text = json_string_value(json_object_get(e, "message"));
+        json_t *e = json_object_get(res, RESULT_F_ERROR);
+        const char *type = json_string_value(json_object_get(e, RESULT_F_ERROR_TYPE));
+        const char *text = json_string_value(json_object_get(e, RESULT_F_ERROR_MESSAGE));
         cli_warnx("task %s %s: %s: %s", id,
                   status != NULL && strcmp(status, RESULT_EXPIRED) == 0
                       ? "was not run"
