@@ -235,11 +235,11 @@ test_large_payload(void **state)
     free(data);
 }
 
-/* The finish script spells its field names out (PROTOCOL.md quotes it
- * verbatim); they must be keys.h's, which `celeriac dead` and the reply
- * readers use. */
+/* The scripts spell their field names out (PROTOCOL.md quotes the finish
+ * script verbatim; system tests evaluate the move script from the source):
+ * they must be keys.h's and build.h's, which the CLI uses. */
 static void
-test_finish_script_names(void **state)
+test_script_names(void **state)
 {
     (void)state;
     assert_non_null(strstr(scripts_finish, "'*', '" KEYS_RESULT_FIELD "',\n"));
@@ -250,6 +250,13 @@ test_finish_script_names(void **state)
                            "ARGV[j+6], '" KEYS_DEAD_QUEUE
                            "', stream, '" KEYS_DEAD_ENTRY "', eid)"));
     assert_string_equal(KEYS_DEAD_MSG, KEYS_MSG_FIELD);
+    /* The move script: a due task's queue, and the entry it adds. */
+    assert_non_null(strstr(scripts_move,
+                           "local q = '" KEYS_DEFAULT_QUEUE "'\n"));
+    assert_non_null(strstr(scripts_move,
+                           "type(t['" BUILD_F_QUEUE "']) == 'string'"));
+    assert_non_null(strstr(scripts_move,
+                           "'XADD', key, '*', '" KEYS_MSG_FIELD "', m)"));
 }
 
 int
@@ -261,7 +268,7 @@ main(void)
         cmocka_unit_test(test_not_utf8),
         cmocka_unit_test(test_head_then_lines),
         cmocka_unit_test(test_large_payload),
-        cmocka_unit_test(test_finish_script_names),
+        cmocka_unit_test(test_script_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
