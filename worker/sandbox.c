@@ -351,10 +351,10 @@ sandbox_filter(int fd)
      * descriptors a later version passes to children (SCM_RIGHTS). */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvfrom), 1,
-                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd, 0));
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvmsg), 1,
-                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd, 0));
     /* Memory for malloc, never executable. */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
@@ -365,7 +365,7 @@ sandbox_filter(int fd)
     /* abort() signals itself. */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
     if (rc == 0)
         rc = seccomp_load(ctx);
     seccomp_release(ctx);
