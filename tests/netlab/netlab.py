@@ -237,6 +237,11 @@ class NetLab:
         return False
 
     def start(self):
+        """Sets the lab up; raises NetLabUnavailable (no privilege: skip)
+        or NetLabError (anything else), having removed what it made.
+        Does nothing if the lab is already up."""
+        if self.dir is not None:
+            return self
         why = unavailable()
         if why:
             raise NetLabUnavailable(why)
@@ -325,7 +330,14 @@ class NetLab:
                 raise NetLabError("no free /30 in %s for the lab" % LAB_NET)
             self.name, self.host_if, self.ns_if = name, host_if, ns_if
             self.host_ip, self.ns_ip = str(base + 1), str(base + 2)
-            _run("ip", "netns", "add", self.name)
+            r = _run("ip", "netns", "add", self.name, check=False)
+            if r.returncode != 0:
+                if "not permitted" in r.stderr or "denied" in r.stderr:
+                    raise NetLabUnavailable("`ip netns add` is not "
+                                            "permitted here: %s"
+                                            % r.stderr.strip())
+                raise NetLabError("`ip netns add %s` failed: %s"
+                                  % (self.name, r.stderr.strip()))
             self._ns_made = True
             _run("ip", "link", "add", self.host_if, "type", "veth", "peer",
                  "name", self.ns_if)
