@@ -77,6 +77,15 @@ $(O)/tests/test_%: $(O)/tests/unit/test_%.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
+# The network test lab's packet delayer (tests/netlab/README.md): libc only.
+NETLAB_DELAY = $(O)/tests/netlab/nfqdelay
+.PHONY: netlab
+all: netlab
+netlab: $(NETLAB_DELAY)
+$(NETLAB_DELAY): $(O)/tests/netlab/nfqdelay.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
 test-deps:
 ifneq ($(NO_DEPS),1)
 	@scripts/deps.sh test
