@@ -323,6 +323,13 @@ message_decode(const char *buf, size_t len, struct message *m,
                                "message is %zu bytes; the limit is %u", len,
                                PROTOCOL_MAX_MESSAGE);
     m->root = message_load(buf, len, &jerr);
+    if (m->root == NULL && jerr.text[0] == '\0')
+        /* jansson says nothing when an allocation failed. */
+        return proto_error_set(err, ERROR_PAYLOAD_TOO_LARGE,
+                               "message of %zu bytes could not be decoded "
+                               "within the memory a child may use; send "
+                               "fewer or smaller JSON values",
+                               len);
     if (m->root == NULL)
         return proto_error_set(err, ERROR_INVALID_MESSAGE,
                                "message is not valid JSON: %s at line %d "
