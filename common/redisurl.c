@@ -156,11 +156,6 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
                          "%00 is not allowed in the user or password");
             goto fail;
         }
-        /* "user:@host": the user's password comes from the environment. */
-        if (u->password != NULL && u->password[0] == '\0') {
-            free(u->password);
-            u->password = NULL;
-        }
         p = at + 1;
     }
     const char *hostend = end;
@@ -228,8 +223,13 @@ redisurl_resolve(const char *opt, struct redisurl *u, char **cause)
     if (redisurl_parse(redisurl_choose(opt), u, cause) < 0)
         return -1;
     const char *pw = getenv(REDISURL_PASSWORD_ENV);
-    if (u->password == NULL && pw != NULL && *pw != '\0')
+    /* "user:@host" takes the user's password from the environment too
+     * (and sends it empty, for a nopass user, when none is set there). */
+    if ((u->password == NULL || u->password[0] == '\0') && pw != NULL &&
+        *pw != '\0') {
+        free(u->password);
         u->password = xstrdup(pw);
+    }
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "conn.h"
 #include "delivery.h"
 #include "idmap.h"
@@ -76,11 +77,10 @@ struct batch {
     uint64_t done;                  /* results received (--wait) */
     uint64_t failed;                /* of which FAILURE */
     int input_error;                /* the input could not be read to its end */
-    char *head; /* what goes before a line's members; owned */
-    size_t head_len;
-    int64_t now_us; /* wall clock when the chunk being filled began */
-    char *msg;      /* scratch buffer for one message; owned */
-    size_t msg_cap;
+    struct build fast; /* "v", "reply_to", delivery fields + a line */
+    struct build slow; /* a message encoded again */
+    const char *msg;   /* the message just built: in fast or slow */
+    int64_t now_us;    /* wall clock when the chunk being filled began */
 };
 
 static void batch_bad(struct batch *b, unsigned long lineno, const char *fmt,
@@ -128,7 +128,7 @@ batch_name(json_t *v)
 }
 
 /*
- * Turns one input line into a task message in b->msg (*msglen bytes).
+ * Turns one input line into a task message b->msg (*msglen bytes).
  * Returns 1 with *root (the parsed line, a new reference the caller drops),
  * *id (the message's "id" borrowed from *root, or NULL) and *due_ms (the
  * due time of a delayed task, else -1); 0 for a blank line; or -1 after
@@ -136,12 +136,10 @@ batch_name(json_t *v)
  *
  * The line is checked with jansson, but not encoded again: once it is
  * known to be an object holding only "task", "args" and "id" and the task
- * is not delayed, the message is the line itself with b->head ("v",
- * "reply_to" and the fields of the delivery options) put in front of its
- * members.  That is the message message_encode() would build, up to the
- * order of the members and white space, at a fraction of the cost.  Lines
- * with delivery fields of their own, and delayed tasks, are completed and
- * encoded again by batch_encode().
+ * is not delayed, the builder puts the line's members, byte for byte,
+ * after the head it keeps in b->fast ("v", "reply_to" and the fields of
+ * the delivery options).  Lines with delivery fields of their own, and
+ * delayed tasks, are completed and encoded again by batch_encode().
  */
 static int
 batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
@@ -173,25 +171,25 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
                   "\"hash\", \"args\": {\"data\": \"abc\"}}");
         goto bad;
     }
-    json_t *task = json_object_get(root, "task");
-    json_t *args = json_object_get(root, "args");
-    json_t *idv = json_object_get(root, "id");
+    json_t *task = json_object_get(root, BUILD_F_TASK);
+    json_t *args = json_object_get(root, BUILD_F_ARGS);
+    json_t *idv = json_object_get(root, BUILD_F_ID);
     size_t known = (task != NULL) + (args != NULL) + (idv != NULL);
     if (json_object_size(root) != known) {
         const char *key;
         json_t *v;
         json_object_foreach(root, key, v)
         {
-            if (strcmp(key, "task") == 0 || strcmp(key, "args") == 0 ||
-                strcmp(key, "id") == 0)
+            if (strcmp(key, BUILD_F_TASK) == 0 || strcmp(key, BUILD_F_ARGS) == 0 ||
+                strcmp(key, BUILD_F_ID) == 0)
                 continue;
-            if (strcmp(key, "retries") == 0 || strcmp(key, "errors") == 0 ||
-                strcmp(key, "queue") == 0) {
+            if (strcmp(key, BUILD_F_RETRIES) == 0 || strcmp(key, BUILD_F_ERRORS) == 0 ||
+                strcmp(key, BUILD_F_QUEUE) == 0) {
                 batch_bad(b, lineno,
                           "field \"%s\" is set by celeriac, not in "
                           "the input%s",
                           key,
-                          strcmp(key, "queue") == 0 ? " (use --queue)" : "");
+                          strcmp(key, BUILD_F_QUEUE) == 0 ? " (use --queue)" : "");
                 goto bad;
             }
             if (!delivery_line_field(key)) {
@@ -239,10 +237,10 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
         *rootp = root;
         return 1;
     }
-    /* The object has a member, so "{" + head + the rest is an object. */
+    /* The line's members follow the head, after a comma. */
     const char *open = memchr(line, '{', len);
     size_t rest = len - (size_t)(open + 1 - line);
-    *msglen = b->head_len + rest;
+    *msglen = b->fast.head_len + 1 + rest;
     if (*msglen > PROTOCOL_MAX_MESSAGE) {
         batch_bad(b, lineno,
                   "the task message is %zu bytes; workers take "
@@ -250,12 +248,13 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
                   *msglen, PROTOCOL_MAX_MESSAGE);
         goto bad;
     }
-    if (*msglen > b->msg_cap) {
-        b->msg_cap = *msglen * 2;
-        b->msg = xrealloc(b->msg, b->msg_cap);
+    int br = build_finish(&b->fast, line, len);
+    if (br < 0) {
+        batch_bad(b, lineno, "%s", build_strerror(br));
+        goto bad;
     }
-    memcpy(b->msg, b->head, b->head_len);
-    memcpy(b->msg + b->head_len, open + 1, rest);
+    *msglen = b->fast.len;
+    b->msg = b->fast.buf;
     *id = idv ? json_string_value(idv) : NULL;
     *rootp = root;
     return 1;
@@ -281,36 +280,30 @@ batch_encode(struct batch *b, json_t *root, size_t *msglen, const char **id,
         batch_bad(b, lineno, "%s", why);
         return -1;
     }
-    json_object_set_new(root, "v", json_integer(PROTOCOL_VERSION));
+    char token[TOKEN_ID_LEN + 1];
+    struct build_spec spec = {.extra = root};
     if (b->o->wait)
-        json_object_set_new(root, "reply_to", json_string(b->wait.key));
+        spec.reply_to = b->wait.key;
     if (*due_ms >= 0) {
-        json_t *q = json_string(b->o->queue);
-        if (q == NULL) {
-            batch_bad(b, lineno,
-                      "the queue name of a delayed task must be valid "
-                      "UTF-8");
-            return -1;
-        }
-        json_object_set_new(root, "queue", q);
-        if (json_object_get(root, "id") == NULL) {
-            char token[TOKEN_ID_LEN + 1];
+        spec.queue = b->o->queue;
+        if (json_object_get(root, BUILD_F_ID) == NULL) {
             token_hex(token, TOKEN_ID_LEN);
-            json_object_set_new(root, "id", json_string(token));
+            json_object_set_new(root, BUILD_F_ID, json_string(token));
         }
     }
-    json_t *idv = json_object_get(root, "id");
+    json_t *idv = json_object_get(root, BUILD_F_ID);
     *id = json_is_string(idv) ? json_string_value(idv) : NULL;
-    *msglen = json_dumpb(root, b->msg, b->msg_cap, JSON_COMPACT);
-    if (*msglen > b->msg_cap && *msglen <= PROTOCOL_MAX_MESSAGE) {
-        b->msg_cap = *msglen * 2;
-        b->msg = xrealloc(b->msg, b->msg_cap);
-        *msglen = json_dumpb(root, b->msg, b->msg_cap, JSON_COMPACT);
-    }
-    if (*msglen == 0) {
-        batch_bad(b, lineno, "the task message could not be encoded");
+    int br = build_message(&b->slow, &spec);
+    if (br < 0) {
+        batch_bad(b, lineno, "%s%s", build_strerror(br),
+                  br == -BUILD_E_UTF8 && *due_ms >= 0
+                      ? " (the queue name of a delayed task must be "
+                        "valid UTF-8)"
+                      : "");
         return -1;
     }
+    *msglen = b->slow.len;
+    b->msg = b->slow.buf;
     if (*msglen > PROTOCOL_MAX_MESSAGE) {
         batch_bad(b, lineno,
                   "the task message is %zu bytes; workers take "
@@ -322,26 +315,23 @@ batch_encode(struct batch *b, json_t *root, size_t *msglen, const char **id,
 }
 
 /*
- * Builds b->head, what goes in front of the members of a line sent as it
- * is: "{" with "v", "reply_to" (--wait) and the fields of the delivery
- * options for a task sent at b->now_us, each followed by a comma.
+ * Builds the head of the messages of lines sent as they are, kept in
+ * b->fast: "v", "reply_to" (--wait) and the fields of the delivery options
+ * for a task sent at b->now_us.
  */
 static void
 batch_head(struct batch *b)
 {
     json_t *h = json_object();
+    struct build_spec spec = {.extra = h};
 
-    json_object_set_new(h, "v", json_integer(PROTOCOL_VERSION));
     if (b->o->wait)
-        json_object_set_new(h, "reply_to", json_string(b->wait.key));
+        spec.reply_to = b->wait.key;
     delivery_apply(b->o->delivery, h, b->now_us);
-    free(b->head);
-    b->head = json_dumps(h, JSON_COMPACT);
+    int r = build_head(&b->fast, &spec);
     json_decref(h);
-    if (b->head == NULL)
-        fatalx("batch_head: out of memory");
-    b->head_len = strlen(b->head);
-    b->head[b->head_len - 1] = ','; /* "{...}" becomes "{...," */
+    if (r < 0)
+        fatalx("batch_head: %s", build_strerror(r));
 }
 
 /* Reads lines into XADDs until the chunk is full or the input ends. */
@@ -479,11 +469,11 @@ batch_result(const char *doc, size_t len, void *arg)
 {
     struct batch *b = arg;
     json_t *root = json_loadb(doc, len, 0, NULL);
-    json_t *idv = json_object_get(root, "id");
+    json_t *idv = json_object_get(root, BUILD_F_ID);
 
     if (json_is_string(idv) &&
         idmap_take(&b->ids, json_string_value(idv), json_string_length(idv))) {
-        const char *st = json_string_value(json_object_get(root, "status"));
+        const char *st = json_string_value(json_object_get(root, RESULT_F_STATUS));
         b->done++;
         if (st == NULL || strcmp(st, RESULT_SUCCESS) != 0)
             b->failed++;
@@ -618,8 +608,8 @@ done:
         free(b->chunks[i].items);
     idmap_free(&b->ids);
     conn_close(&b->conn);
-    free(b->head);
-    free(b->msg);
+    build_free(&b->fast);
+    build_free(&b->slow);
     free(b);
     return rc;
 }

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "conn.h"
 #include "keys.h"
+#include "result.h"
 #include "xmalloc.h"
 
 /* Entries shown by default, and requeued per transaction with --all. */
@@ -38,7 +40,6 @@ static int dead_fields(const redisReply *e, struct dead_entry *d);
 static json_t *dead_json_of(const redisReply *r);
 static json_t *dead_entry_json(const struct dead_entry *d, const char *prefix);
 static int dead_valid_id(const char *s);
-static const char *dead_queue_name(const char *key, const char *prefix);
 static int dead_list(struct conn *c, const char *key, const char *prefix,
                      long count, int as_json);
 static void dead_print(json_t *doc);
@@ -122,13 +123,13 @@ dead_fields(const redisReply *e, struct dead_entry *d)
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
-        if (strcmp(k->str, KEYS_MSG_FIELD) == 0)
+        if (strcmp(k->str, KEYS_DEAD_MSG) == 0)
             d->msg = v;
-        else if (strcmp(k->str, "reason") == 0)
+        else if (strcmp(k->str, KEYS_DEAD_REASON) == 0)
             d->reason = v;
-        else if (strcmp(k->str, "queue") == 0)
+        else if (strcmp(k->str, KEYS_DEAD_QUEUE) == 0)
             d->queue = v;
-        else if (strcmp(k->str, "entry") == 0)
+        else if (strcmp(k->str, KEYS_DEAD_ENTRY) == 0)
             d->entry = v;
     }
     return 0;
@@ -147,16 +148,6 @@ dead_json_of(const redisReply *r)
     return v != NULL ? v : json_null();
 }
 
-/* The queue name of a key "<prefix>queue:<name>", or NULL. */
-static const char *
-dead_queue_name(const char *key, const char *prefix)
-{
-    size_t p = strlen(prefix);
-    if (strncmp(key, prefix, p) != 0 || strncmp(key + p, "queue:", 6) != 0 ||
-        !keys_valid_name(key + p + 6))
-        return NULL;
-    return key + p + 6;
-}
 
 /* One entry as listed by --json. */
 static json_t *
@@ -164,12 +155,12 @@ dead_entry_json(const struct dead_entry *d, const char *prefix)
 {
     json_t *o = json_object();
     json_t *msg = dead_json_of(d->msg);
-    json_t *idv = json_object_get(msg, "id");
+    json_t *idv = json_object_get(msg, BUILD_F_ID);
     const char *qname = NULL;
 
     json_object_set_new(o, "entry", json_stringn(d->id->str, d->id->len));
     if (d->queue != NULL)
-        qname = dead_queue_name(d->queue->str, prefix);
+        qname = keys_queue_name(d->queue->str, prefix);
     /* Without an "id", the task id was "<queue>/<entry id in it>". */
     char tid[KEYS_MAX];
     if (json_is_string(idv))
@@ -179,7 +170,7 @@ dead_entry_json(const struct dead_entry *d, const char *prefix)
         json_object_set_new(o, "id", json_string(tid));
     else
         json_object_set_new(o, "id", json_null());
-    json_t *task = json_object_get(msg, "task");
+    json_t *task = json_object_get(msg, BUILD_F_TASK);
     json_object_set(o, "task", json_is_string(task) ? task : json_null());
     json_object_set_new(o, "queue", qname ? json_string(qname) : json_null());
     json_object_set_new(o, "queue_key",
@@ -249,9 +240,9 @@ dead_print(json_t *doc)
         const char *id = json_string_value(json_object_get(e, "id"));
         const char *q = json_string_value(json_object_get(e, "queue"));
         json_t *reason = json_object_get(e, "reason");
-        json_t *err = json_object_get(reason, "error");
-        const char *type = json_string_value(json_object_get(err, "type"));
-        const char *text = json_string_value(json_object_get(err, "message"));
+        json_t *err = json_object_get(reason, RESULT_F_ERROR);
+        const char *type = json_string_value(json_object_get(err, RESULT_F_ERROR_TYPE));
+        const char *text = json_string_value(json_object_get(err, RESULT_F_ERROR_MESSAGE));
         json_t *deliveries = json_object_get(reason, "deliveries");
         const char *at = json_string_value(json_object_get(reason, "at"));
 
@@ -378,7 +369,7 @@ dead_message(const struct dead_entry *d, const char *qname, size_t *len,
 {
     json_t *m =
         json_loadb(d->msg->str, d->msg->len, JSON_REJECT_DUPLICATES, NULL);
-    json_t *idv = json_object_get(m, "id");
+    json_t *idv = json_object_get(m, BUILD_F_ID);
     char *out = NULL, id[KEYS_MAX];
 
     *tid = NULL;
@@ -388,7 +379,7 @@ dead_message(const struct dead_entry *d, const char *qname, size_t *len,
                keys_task_id(id, sizeof(id), qname, d->entry->str) == 0 &&
                (idv = json_string(id)) != NULL) {
         *tid = xstrdup(id);
-        json_object_set_new(m, "id", idv);
+        json_object_set_new(m, BUILD_F_ID, idv);
         out = json_dumps(m, JSON_COMPACT);
     }
     json_decref(m);
@@ -427,13 +418,14 @@ dead_move(struct conn *c, const char *key, const char *prefix,
             continue;
         if (d->msg == NULL || d->queue == NULL) {
             cli_warnx("dead letter %s has no %s field; not requeued",
-                      d->id->str, d->msg == NULL ? "msg" : "queue");
+                      d->id->str,
+                      d->msg == NULL ? KEYS_DEAD_MSG : KEYS_DEAD_QUEUE);
             t->skipped++;
             continue;
         }
-        if (dead_queue_name(d->queue->str, prefix) == NULL) {
+        if (keys_queue_name(d->queue->str, prefix) == NULL) {
             cli_warnx("dead letter %s names '%s', which is not a queue "
-                      "stream %squeue:NAME; not requeued",
+                      "stream %s" KEYS_KIND_QUEUE ":NAME; not requeued",
                       d->id->str, d->queue->str, prefix);
             t->skipped++;
             continue;
@@ -450,7 +442,7 @@ dead_move(struct conn *c, const char *key, const char *prefix,
             }
             last_group = d->queue->str;
         }
-        msgs[i] = dead_message(d, dead_queue_name(d->queue->str, prefix),
+        msgs[i] = dead_message(d, keys_queue_name(d->queue->str, prefix),
                                &lens[i], &tids[i]);
     }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "build.h"
 #include "cli.h"
 #include "error.h"
 #include "policy.h"
@@ -263,29 +264,29 @@ delivery_unset(const json_t *msg, const char *key)
 void
 delivery_apply(const struct delivery *d, json_t *msg, int64_t now_us)
 {
-    if (d->expiry != DELIVERY_NEVER && delivery_unset(msg, "expires"))
+    if (d->expiry != DELIVERY_NEVER && delivery_unset(msg, BUILD_F_EXPIRES))
         json_object_set_new(
-            msg, "expires",
+            msg, BUILD_F_EXPIRES,
             json_real((double)delivery_expires_us(d, now_us) / 1e6));
-    if (d->time_limit > 0 && delivery_unset(msg, "time_limit"))
-        json_object_set_new(msg, "time_limit", json_real(d->time_limit));
-    if (d->max_retries >= 0 && delivery_unset(msg, "max_retries"))
-        json_object_set_new(msg, "max_retries", json_integer(d->max_retries));
-    if (d->backoff >= 0 && delivery_unset(msg, "retry_backoff"))
-        json_object_set_new(msg, "retry_backoff", json_real(d->backoff));
-    if (d->backoff_max >= 0 && delivery_unset(msg, "retry_backoff_max"))
-        json_object_set_new(msg, "retry_backoff_max",
+    if (d->time_limit > 0 && delivery_unset(msg, BUILD_F_TIME_LIMIT))
+        json_object_set_new(msg, BUILD_F_TIME_LIMIT, json_real(d->time_limit));
+    if (d->max_retries >= 0 && delivery_unset(msg, BUILD_F_MAX_RETRIES))
+        json_object_set_new(msg, BUILD_F_MAX_RETRIES, json_integer(d->max_retries));
+    if (d->backoff >= 0 && delivery_unset(msg, BUILD_F_RETRY_BACKOFF))
+        json_object_set_new(msg, BUILD_F_RETRY_BACKOFF, json_real(d->backoff));
+    if (d->backoff_max >= 0 && delivery_unset(msg, BUILD_F_RETRY_BACKOFF_MAX))
+        json_object_set_new(msg, BUILD_F_RETRY_BACKOFF_MAX,
                             json_real(d->backoff_max));
-    if (d->no_jitter && delivery_unset(msg, "retry_jitter"))
-        json_object_set_new(msg, "retry_jitter", json_false());
+    if (d->no_jitter && delivery_unset(msg, BUILD_F_RETRY_JITTER))
+        json_object_set_new(msg, BUILD_F_RETRY_JITTER, json_false());
 }
 
 int
 delivery_line_field(const char *key)
 {
     static const char *const fields[] = {
-        "countdown",   "eta",           "expires",           "time_limit",
-        "max_retries", "retry_backoff", "retry_backoff_max", "retry_jitter",
+        BUILD_F_COUNTDOWN,   BUILD_F_ETA,           BUILD_F_EXPIRES,           BUILD_F_TIME_LIMIT,
+        BUILD_F_MAX_RETRIES, BUILD_F_RETRY_BACKOFF, BUILD_F_RETRY_BACKOFF_MAX, BUILD_F_RETRY_JITTER,
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (strcmp(key, fields[i]) == 0)
@@ -297,8 +298,8 @@ int
 delivery_line(const struct delivery *d, json_t *line, int64_t now_us,
               int64_t *due_ms, char *why, size_t n)
 {
-    json_t *cd = json_object_get(line, "countdown");
-    json_t *eta = json_object_get(line, "eta");
+    json_t *cd = json_object_get(line, BUILD_F_COUNTDOWN);
+    json_t *eta = json_object_get(line, BUILD_F_ETA);
     struct proto_error err;
     struct policy p;
     int64_t us;
@@ -334,14 +335,14 @@ delivery_line(const struct delivery *d, json_t *line, int64_t now_us,
         }
         *due_ms = us / 1000;
     }
-    json_object_del(line, "countdown");
-    json_object_del(line, "eta");
+    json_object_del(line, BUILD_F_COUNTDOWN);
+    json_object_del(line, BUILD_F_ETA);
 
     if (policy_decode(line, &p, &err) < 0) {
         snprintf(why, n, "%s", err.message);
         return -1;
     }
-    json_t *mr = json_object_get(line, "max_retries");
+    json_t *mr = json_object_get(line, BUILD_F_MAX_RETRIES);
     if (mr != NULL && !json_is_null(mr) && !json_is_integer(mr)) {
         snprintf(why, n, "\"max_retries\" must be a whole number from 0 to %d",
                  POLICY_MAX_RETRIES);

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "b64.h"
+#include "build.h"
 #include "cli.h"
 #include "hashtask.h"
 #include "result.h"
@@ -48,8 +48,7 @@ struct hashrun {
     size_t nchunk;
     uint64_t inflight_bytes; /* sizes of SENT and QUEUED jobs */
     size_t inflight;         /* their number */
-    char *alg_json;          /* the algorithm as a JSON string */
-    char *reply_json;        /* the reply stream as JSON string */
+    json_t *args;            /* {"algorithm": A}; owned */
     int failed;              /* a Redis error ended the run */
 };
 
@@ -181,32 +180,35 @@ fail_outcome:
 }
 
 /*
- * Builds the task message for job index, equivalent to
- * message_encode("hash", {"algorithm": A, "data_b64": B}, id, reply_to)
- * but written straight into one buffer: for a 32 MiB file this saves
- * several copies of 43 MiB of base64.  Returns the message (owned by the
- * caller) and its length in *msglen.
+ * Builds the task message for job index: "hash" with {"algorithm": A,
+ * "data_b64": B}, its id and reply_to, the data base64-encoded straight
+ * into the message (for a 32 MiB file this saves several copies of 43 MiB
+ * of base64).  Returns the message (owned by the caller) and its length in
+ * *msglen, or NULL (printed).
  */
 static char *
 hashrun_message(struct hashrun *h, size_t index, const unsigned char *data,
                 size_t len, size_t *msglen)
 {
-    char head[512], tail[KEYS_MAX + 128];
-    int hn = snprintf(head, sizeof(head),
-                      "{\"v\":%d,\"task\":\"" HASHTASK_NAME "\","
-                      "\"args\":{\"algorithm\":%s,\"data_b64\":\"",
-                      PROTOCOL_VERSION, h->alg_json);
-    int tn =
-        snprintf(tail, sizeof(tail), "\"},\"id\":\"%s:%zu\",\"reply_to\":%s}",
-                 h->wait.token, index, h->reply_json);
-    size_t blen = b64_encoded_len(len);
-    char *msg = xmalloc((size_t)hn + blen + (size_t)tn + 1);
-
-    memcpy(msg, head, (size_t)hn);
-    b64_encode_into(msg + hn, data, len);
-    memcpy(msg + hn + blen, tail, (size_t)tn + 1);
-    *msglen = (size_t)hn + blen + (size_t)tn;
-    return msg;
+    char id[WAIT_TOKEN_LEN + 32];
+    struct build b = BUILD_INIT;
+    snprintf(id, sizeof(id), "%s:%zu", h->wait.token, index);
+    struct build_spec spec = {
+        .task = HASHTASK_NAME,
+        .args = h->args,
+        .payload_field = HASHTASK_DATA_B64,
+        .payload = data,
+        .payload_len = len,
+        .id = id,
+        .reply_to = h->wait.key,
+    };
+    int r = build_message(&b, &spec);
+    if (r < 0) {
+        cli_warnx("%s", build_strerror(r));
+        build_free(&b);
+        return NULL;
+    }
+    return build_take(&b, msglen);
 }
 
 /* Marks j DONE (taking error) and gives back its window share. */
@@ -278,7 +280,7 @@ hashrun_result(const char *doc, size_t len, void *arg)
 {
     struct hashrun *h = arg;
     json_t *root = json_loadb(doc, len, 0, NULL);
-    const char *id = json_string_value(json_object_get(root, "id"));
+    const char *id = json_string_value(json_object_get(root, RESULT_F_ID));
     const char *status;
     char *end;
 
@@ -293,10 +295,10 @@ hashrun_result(const char *doc, size_t len, void *arg)
     if (j->state != HASHJOB_SENT && j->state != HASHJOB_QUEUED)
         goto done; /* a duplicate */
 
-    status = json_string_value(json_object_get(root, "status"));
+    status = json_string_value(json_object_get(root, RESULT_F_STATUS));
     if (status != NULL && strcmp(status, RESULT_SUCCESS) == 0) {
-        json_t *res = json_object_get(root, "result");
-        const char *digest = json_string_value(json_object_get(res, "digest"));
+        json_t *res = json_object_get(root, RESULT_F_RESULT);
+        const char *digest = json_string_value(json_object_get(res, RESULT_F_DIGEST));
         size_t dlen = digest ? strlen(digest) : 0;
         if (digest == NULL || dlen >= sizeof(j->digest) ||
             (h->o->hexlen != 0 && dlen != h->o->hexlen) ||
@@ -309,9 +311,9 @@ hashrun_result(const char *doc, size_t len, void *arg)
         memcpy(j->digest, digest, dlen + 1);
         hashrun_finish(h, j, HASHJOB_OK, NULL);
     } else {
-        json_t *e = json_object_get(root, "error");
-        const char *type = json_string_value(json_object_get(e, "type"));
-        const char *msg = json_string_value(json_object_get(e, "message"));
+        json_t *e = json_object_get(root, RESULT_F_ERROR);
+        const char *type = json_string_value(json_object_get(e, RESULT_F_ERROR_TYPE));
+        const char *msg = json_string_value(json_object_get(e, RESULT_F_ERROR_MESSAGE));
         hashrun_finish(h, j, HASHJOB_FAILED,
                        xasprintf("the hash task failed: %s: %s",
                                  type ? type : "no error type",
@@ -340,16 +342,15 @@ hashrun_run(struct conn *c, const struct hashrun_opts *o, struct hashjob *jobs,
     if (submit_init(&h->sub, c, o->prefix, o->queue) < 0 ||
         wait_init(&h->wait, c, o->prefix, o->deadline_us) < 0)
         goto done;
-    json_t *s = json_string(o->algorithm);
-    h->alg_json = json_dumps(s, JSON_ENCODE_ANY);
-    json_decref(s);
-    s = json_string(h->wait.key);
-    h->reply_json = json_dumps(s, JSON_ENCODE_ANY);
-    json_decref(s);
-    if (h->alg_json == NULL || h->reply_json == NULL) {
+    json_t *alg = json_string(o->algorithm), *key = json_string(h->wait.key);
+    json_decref(key);
+    if (alg == NULL || key == NULL) {
+        json_decref(alg);
         cli_warnx("the algorithm name or --prefix is not valid UTF-8");
         goto done;
     }
+    h->args = json_object();
+    json_object_set_new(h->args, HASHTASK_ALGORITHM, alg);
 
     while (next_emit < n) {
         /* Hand out, in order, every job whose outcome is known. */
@@ -378,6 +379,10 @@ hashrun_run(struct conn *c, const struct hashrun_opts *o, struct hashjob *jobs,
             struct hashrun_msg *m = &h->chunk[h->nchunk++];
             m->job = next_send;
             m->text = hashrun_message(h, next_send, held, held_len, &m->len);
+            if (m->text == NULL) {
+                h->nchunk--;
+                goto done;
+            }
             free(held);
             held = NULL;
             j->state = HASHJOB_SENT;
@@ -428,8 +433,7 @@ done:
         jobs[i].error = NULL;
     }
     free(held);
-    free(h->alg_json);
-    free(h->reply_json);
+    json_decref(h->args);
     free(h);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "build.h"
 #include "conn.h"
 #include "delivery.h"
 #include "keys.h"
@@ -297,7 +298,7 @@ send_result(const char *doc, size_t len, void *arg)
 {
     struct send_wait *sw = arg;
     json_t *root = json_loadb(doc, len, 0, NULL);
-    const char *id = json_string_value(json_object_get(root, "id"));
+    const char *id = json_string_value(json_object_get(root, RESULT_F_ID));
 
     if (sw->doc == NULL && id != NULL && strcmp(id, sw->id) == 0) {
         sw->doc = xstrndup(doc, len);
@@ -335,8 +336,10 @@ send_one(struct cli *cli, const char *task, json_t *args,
     struct wait w;
     struct send_wait sw = {NULL, NULL, 0};
     redisReply *r = NULL;
-    json_t *m = NULL;
-    char *msg = NULL, *id = NULL;
+    json_t *extra = NULL;
+    struct build bm = BUILD_INIT;
+    const char *msg = NULL; /* the message, in bm */
+    char *id = NULL;
     char token[TOKEN_ID_LEN + 1];
     int rc = CLI_EXIT_USAGE;
     int64_t deadline = cli_deadline(o->timeout_us);
@@ -353,37 +356,26 @@ send_one(struct cli *cli, const char *task, json_t *args,
         submit_init(&sub, &conn, cli->prefix, o->queue) < 0 ||
         (o->wait && wait_init(&w, &conn, cli->prefix, deadline) < 0))
         goto done;
-    json_t *name = json_string(task);
-    if (name == NULL) {
-        cli_warnx("the task name '%s' is not valid UTF-8", task);
+    struct build_spec spec = {.task = task, .args = args};
+    if (due_ms >= 0) {
+        token_hex(token, TOKEN_ID_LEN);
+        spec.id = token;
+        spec.queue = o->queue;
+    }
+    if (o->wait)
+        spec.reply_to = w.key;
+    extra = json_object();
+    delivery_apply(o->delivery, extra, now_us);
+    spec.extra = extra;
+    int br = build_message(&bm, &spec);
+    if (br < 0) {
+        cli_warnx("%s: the task name, the queue name and --prefix must be "
+                  "valid UTF-8",
+                  build_strerror(br));
         goto done;
     }
-    m = json_object();
-    json_object_set_new(m, "v", json_integer(PROTOCOL_VERSION));
-    json_object_set_new(m, "task", name);
-    json_object_set(m, "args", args);
-    if (due_ms >= 0) {
-        json_t *q = json_string(o->queue);
-        if (q == NULL) {
-            cli_warnx("the queue name of a delayed task must be valid "
-                      "UTF-8");
-            goto done;
-        }
-        token_hex(token, TOKEN_ID_LEN);
-        json_object_set_new(m, "id", json_string(token));
-        json_object_set_new(m, "queue", q);
-    }
-    if (o->wait) {
-        json_t *key = json_string(w.key);
-        if (key == NULL) {
-            cli_warnx("--prefix must be valid UTF-8");
-            goto done;
-        }
-        json_object_set_new(m, "reply_to", key);
-    }
-    delivery_apply(o->delivery, m, now_us);
-    msg = json_dumps(m, JSON_COMPACT);
-    size_t len = strlen(msg);
+    size_t len = bm.len;
+    msg = bm.buf;
     if (len > PROTOCOL_MAX_MESSAGE) {
         cli_warnx("the task message is %zu bytes; workers take at most %u "
                   "(64 MiB): send less data per task",
@@ -441,11 +433,11 @@ send_one(struct cli *cli, const char *task, json_t *args,
     fputc('\n', stdout);
     rc = CLI_EXIT_OK;
     json_t *res = json_loadb(sw.doc, sw.len, 0, NULL);
-    const char *status = json_string_value(json_object_get(res, "status"));
+    const char *status = json_string_value(json_object_get(res, RESULT_F_STATUS));
     if (status == NULL || strcmp(status, RESULT_SUCCESS) != 0) {
-        json_t *e = json_object_get(res, "error");
-        const char *type = json_string_value(json_object_get(e, "type"));
-        const char *text = json_string_value(json_object_get(e, "message"));
+        json_t *e = json_object_get(res, RESULT_F_ERROR);
+        const char *type = json_string_value(json_object_get(e, RESULT_F_ERROR_TYPE));
+        const char *text = json_string_value(json_object_get(e, RESULT_F_ERROR_MESSAGE));
         cli_warnx("task %s %s: %s: %s", id,
                   status != NULL && strcmp(status, RESULT_EXPIRED) == 0
                       ? "was not run"
@@ -463,8 +455,8 @@ done:
         freeReplyObject(r);
     free(sw.doc);
     free(id);
-    free(msg);
-    json_decref(m);
+    build_free(&bm);
+    json_decref(extra);
     conn_close(&conn);
     return rc;
 }

@@ -6,7 +6,9 @@
  */
 #include "status.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +17,6 @@
 #include "keys.h"
 #include "xmalloc.h"
 
-/* Worker fields shown first, in this order; others follow sorted. */
-static const char *const status_worker_fields[] = {
-    "host", "pid", "started_at", "concurrency", "queues", "processed", "failed",
-};
 
 static int status_scan(struct conn *c, const char *prefix, json_t *names);
 static int status_queues(struct conn *c, const char *prefix, json_t *names,
@@ -26,6 +24,7 @@ static int status_queues(struct conn *c, const char *prefix, json_t *names,
 static int status_extra(struct conn *c, const char *prefix, json_t *doc);
 static int status_workers(struct conn *c, const char *prefix, json_t *out);
 static long long status_int(const redisReply *r);
+static json_t *status_counters(json_t *fields);
 static json_t *status_consumers(const redisReply *r);
 static void status_print(json_t *doc, double now_ms);
 static void status_age(char *buf, size_t n, double ms);
@@ -54,7 +53,11 @@ status_usage(FILE *out)
 "                  \"dead\": {\"key\", \"length\"} or null,\n"
 "                  \"scheduled\": {\"key\", \"size\"} or null,\n"
 "                  \"workers\": [{\"name\", \"last_beat\", \"gone\",\n"
-"                               \"fields\": {...}}]}\n"
+"                               \"fields\": {...}, \"counters\": {...}}]}\n"
+"                 \"fields\" holds the worker's record as strings;\n"
+"                 \"counters\" its task counters as numbers (received,\n"
+"                 succeeded, failed, retried, expired, dead, recovered,\n"
+"                 duplicates, child_deaths), absent for a gone worker\n"
 "\n%s"
 "\n"
 "Exit codes: 0 shown, 2 usage error, 4 Redis unreachable or refused a "
@@ -89,7 +92,7 @@ static int
 status_scan(struct conn *c, const char *prefix, json_t *names)
 {
     char pattern[2 * KEYS_MAX + 8], cursor[32] = "0";
-    size_t o = 0, qlen = strlen(prefix) + strlen("queue:");
+    size_t o = 0, qlen = strlen(prefix) + strlen(KEYS_KIND_QUEUE ":");
     json_t *seen = json_object();
     int rc = -1;
 
@@ -99,7 +102,7 @@ status_scan(struct conn *c, const char *prefix, json_t *names)
             pattern[o++] = '\\';
         pattern[o++] = *p;
     }
-    snprintf(pattern + o, sizeof(pattern) - o, "queue:*");
+    snprintf(pattern + o, sizeof(pattern) - o, KEYS_KIND_QUEUE ":*");
     do {
         redisReply *r = conn_call(c, "SCAN", cursor, "MATCH", pattern, "COUNT",
                                   "1000", (const char *)NULL);
@@ -317,11 +320,10 @@ status_workers(struct conn *c, const char *prefix, json_t *out)
             /* Known fields first, in their order; then the rest sorted. */
             size_t nf = h->elements / 2, k = 0;
             const char **rest = xcalloc(nf ? nf : 1, sizeof(*rest));
-            size_t nknown =
-                sizeof(status_worker_fields) / sizeof(status_worker_fields[0]);
-            for (size_t f = 0; f < nknown; f++)
+            /* The fields a worker writes, in its order (keys.h). */
+            for (size_t f = 0; keys_heartbeat_fields[f] != NULL; f++)
                 for (size_t e = 0; e + 1 < h->elements; e += 2)
-                    if (strcmp(h->element[e]->str, status_worker_fields[f]) ==
+                    if (strcmp(h->element[e]->str, keys_heartbeat_fields[f]) ==
                         0)
                         json_object_set_new(
                             fields, h->element[e]->str,
@@ -339,6 +341,7 @@ status_workers(struct conn *c, const char *prefix, json_t *out)
                             json_stringn(h->element[e + 1]->str,
                                          h->element[e + 1]->len));
             free(rest);
+            json_object_set_new(w, "counters", status_counters(fields));
         }
         json_object_set_new(w, "fields", fields);
         json_array_append_new(out, w);
@@ -348,6 +351,28 @@ status_workers(struct conn *c, const char *prefix, json_t *out)
 done:
     freeReplyObject(z);
     return rc;
+}
+
+/*
+ * The counters of a worker's record (keys_heartbeat_counters) as numbers:
+ * each one present and written as a decimal integer, in the worker's order.
+ */
+static json_t *
+status_counters(json_t *fields)
+{
+    json_t *out = json_object();
+    for (size_t f = 0; keys_heartbeat_counters[f] != NULL; f++) {
+        const char *k = keys_heartbeat_counters[f];
+        const char *v = json_string_value(json_object_get(fields, k));
+        char *end;
+        if (v == NULL || *v < '0' || *v > '9')
+            continue;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (errno == 0 && *end == '\0' && n <= (unsigned long long)INT64_MAX)
+            json_object_set_new(out, k, json_integer((json_int_t)n));
+    }
+    return out;
 }
 
 /* "3.2s", "4m05s", "2h10m", "3d04h" for a duration in milliseconds. */
@@ -383,7 +408,7 @@ status_print(json_t *doc, double now_ms)
            cli_safe(json_string_value(json_object_get(doc, "redis"))),
            cli_safe(prefix));
     if (json_array_size(queues) == 0) {
-        printf("No queues (no %squeue:* keys): nothing was sent with this "
+        printf("No queues (no %s" KEYS_KIND_QUEUE ":* keys): nothing was sent with this "
                "prefix yet.\n",
                cli_safe(prefix));
     } else {
@@ -429,7 +454,7 @@ status_print(json_t *doc, double now_ms)
 
     printf("\n");
     if (json_array_size(workers) == 0) {
-        printf("No workers registered in %sworkers.\n", cli_safe(prefix));
+        printf("No workers registered in %s" KEYS_KIND_WORKERS ".\n", cli_safe(prefix));
         return;
     }
     printf("WORKERS (%zu)\n", json_array_size(workers));

@@ -116,7 +116,7 @@ hashtask_decode(json_t *args, struct hashtask *t, struct proto_error *err)
     t->algorithm = HASHTASK_DEFAULT_ALGORITHM;
     t->iterations = 1;
 
-    json_t *a = json_object_get(args, "algorithm");
+    json_t *a = json_object_get(args, HASHTASK_ALGORITHM);
     if (a != NULL) {
         if (!json_is_string(a))
             return proto_error_set(err, ERROR_INVALID_ARGUMENT,
@@ -148,7 +148,7 @@ hashtask_decode(json_t *args, struct hashtask *t, struct proto_error *err)
                                    PROTOCOL_MAX_ITERATIONS, (long long)n);
         t->iterations = (unsigned long)n;
     }
-    if (hashtask_bytes(args, "data", "data_b64", PROTOCOL_MAX_DATA, &t->data,
+    if (hashtask_bytes(args, HASHTASK_DATA, HASHTASK_DATA_B64, PROTOCOL_MAX_DATA, &t->data,
                        &t->len, &t->data_owned, &present, err) < 0)
         goto fail;
     if (!present) {

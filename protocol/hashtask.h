@@ -22,6 +22,10 @@
 
 #define HASHTASK_NAME "hash"
 #define HASHTASK_DEFAULT_ALGORITHM "sha512"
+/* Argument names. */
+#define HASHTASK_ALGORITHM "algorithm"
+#define HASHTASK_DATA "data"
+#define HASHTASK_DATA_B64 "data_b64"
 
 /*
  * Decoded arguments.  data and key point either into the JSON arguments

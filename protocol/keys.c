@@ -7,6 +7,23 @@
 
 #include "version.h"
 
+const char *const keys_heartbeat_fields[] = {
+    KEYS_HB_NAME,       KEYS_HB_HOST,       KEYS_HB_PID,
+    KEYS_HB_STARTED_AT, KEYS_HB_LAST_BEAT,  KEYS_HB_VERSION,
+    KEYS_HB_CONCURRENCY, KEYS_HB_PREFETCH,  KEYS_HB_QUEUES,
+    KEYS_HB_IN_FLIGHT,  KEYS_HB_STATE,      KEYS_HB_RECEIVED,
+    KEYS_HB_SUCCEEDED,  KEYS_HB_FAILED,     KEYS_HB_RETRIED,
+    KEYS_HB_EXPIRED,    KEYS_HB_DEAD,       KEYS_HB_RECOVERED,
+    KEYS_HB_DUPLICATES, KEYS_HB_CHILD_DEATHS, NULL,
+};
+
+const char *const keys_heartbeat_counters[] = {
+    KEYS_HB_RECEIVED,  KEYS_HB_SUCCEEDED,  KEYS_HB_FAILED,
+    KEYS_HB_RETRIED,   KEYS_HB_EXPIRED,    KEYS_HB_DEAD,
+    KEYS_HB_RECOVERED, KEYS_HB_DUPLICATES, KEYS_HB_CHILD_DEATHS,
+    NULL,
+};
+
 static int keys_fmt(char *buf, size_t n, const char *prefix, const char *kind,
                     const char *name);
 
@@ -22,43 +39,43 @@ keys_fmt(char *buf, size_t n, const char *prefix, const char *kind,
 int
 keys_queue(char *buf, size_t n, const char *prefix, const char *name)
 {
-    return keys_fmt(buf, n, prefix, "queue", name);
+    return keys_fmt(buf, n, prefix, KEYS_KIND_QUEUE, name);
 }
 
 int
 keys_result(char *buf, size_t n, const char *prefix, const char *id)
 {
-    return keys_fmt(buf, n, prefix, "result", id);
+    return keys_fmt(buf, n, prefix, KEYS_KIND_RESULT, id);
 }
 
 int
 keys_reply(char *buf, size_t n, const char *prefix, const char *token)
 {
-    return keys_fmt(buf, n, prefix, "reply", token);
+    return keys_fmt(buf, n, prefix, KEYS_KIND_REPLY, token);
 }
 
 int
 keys_dead(char *buf, size_t n, const char *prefix)
 {
-    return keys_fmt(buf, n, prefix, "dead", NULL);
+    return keys_fmt(buf, n, prefix, KEYS_KIND_DEAD, NULL);
 }
 
 int
 keys_scheduled(char *buf, size_t n, const char *prefix)
 {
-    return keys_fmt(buf, n, prefix, "scheduled", NULL);
+    return keys_fmt(buf, n, prefix, KEYS_KIND_SCHEDULED, NULL);
 }
 
 int
 keys_workers(char *buf, size_t n, const char *prefix)
 {
-    return keys_fmt(buf, n, prefix, "workers", NULL);
+    return keys_fmt(buf, n, prefix, KEYS_KIND_WORKERS, NULL);
 }
 
 int
 keys_worker(char *buf, size_t n, const char *prefix, const char *name)
 {
-    return keys_fmt(buf, n, prefix, "worker", name);
+    return keys_fmt(buf, n, prefix, KEYS_KIND_WORKER, name);
 }
 
 int
@@ -75,16 +92,28 @@ keys_valid_name(const char *name)
     return 1;
 }
 
+const char *
+keys_queue_name(const char *key, const char *prefix)
+{
+    static const char kind[] = KEYS_KIND_QUEUE ":";
+    size_t plen = strlen(prefix), klen = sizeof(kind) - 1;
+    if (strncmp(key, prefix, plen) != 0 ||
+        strncmp(key + plen, kind, klen) != 0 ||
+        !keys_valid_name(key + plen + klen))
+        return NULL;
+    return key + plen + klen;
+}
+
 int
 keys_reply_prefix(char *buf, size_t n, const char *prefix)
 {
-    return keys_fmt(buf, n, prefix, "reply", "");
+    return keys_fmt(buf, n, prefix, KEYS_KIND_REPLY, "");
 }
 
 int
 keys_is_reply(const char *prefix, const char *key)
 {
-    static const char kind[] = "reply:";
+    static const char kind[] = KEYS_KIND_REPLY ":";
     size_t plen = strlen(prefix), klen = sizeof(kind) - 1;
     return strncmp(key, prefix, plen) == 0 &&
            strncmp(key + plen, kind, klen) == 0 && key[plen + klen] != '\0';

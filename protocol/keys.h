@@ -20,6 +20,56 @@
 #define KEYS_MSG_FIELD "msg"
 /* The reply stream field that carries a result document. */
 #define KEYS_RESULT_FIELD "result"
+/* The kinds of key: "<prefix><kind>" or "<prefix><kind>:<name>". */
+#define KEYS_KIND_QUEUE "queue"
+#define KEYS_KIND_RESULT "result"
+#define KEYS_KIND_REPLY "reply"
+#define KEYS_KIND_DEAD "dead"
+#define KEYS_KIND_SCHEDULED "scheduled"
+#define KEYS_KIND_WORKERS "workers"
+#define KEYS_KIND_WORKER "worker"
+
+/*
+ * The fields of a dead-letter stream entry (PROTOCOL.md, "Dead letters"),
+ * written by the finish script (scripts.c) and read by `celeriac dead`.
+ */
+#define KEYS_DEAD_MSG KEYS_MSG_FIELD /* the original message */
+#define KEYS_DEAD_REASON "reason"    /* JSON: error, deliveries, worker, at */
+#define KEYS_DEAD_QUEUE "queue"      /* the queue's stream key */
+#define KEYS_DEAD_ENTRY "entry"      /* the entry id in that stream */
+
+/*
+ * The fields of a worker's heartbeat hash <prefix>worker:<name>
+ * (PROTOCOL.md, "Workers"), written by the worker and read by `celeriac
+ * status`.  All values are strings.
+ */
+#define KEYS_HB_NAME "name"
+#define KEYS_HB_HOST "host"
+#define KEYS_HB_PID "pid"
+#define KEYS_HB_STARTED_AT "started_at"
+#define KEYS_HB_LAST_BEAT "last_beat"
+#define KEYS_HB_VERSION "version"
+#define KEYS_HB_CONCURRENCY "concurrency"
+#define KEYS_HB_PREFETCH "prefetch"
+#define KEYS_HB_QUEUES "queues"
+#define KEYS_HB_IN_FLIGHT "in_flight"
+#define KEYS_HB_STATE "state"
+/* The counters, since the worker started, in this order. */
+#define KEYS_HB_RECEIVED "received"
+#define KEYS_HB_SUCCEEDED "succeeded"
+#define KEYS_HB_FAILED "failed"
+#define KEYS_HB_RETRIED "retried"
+#define KEYS_HB_EXPIRED "expired"
+#define KEYS_HB_DEAD "dead"
+#define KEYS_HB_RECOVERED "recovered"
+#define KEYS_HB_DUPLICATES "duplicates"
+#define KEYS_HB_CHILD_DEATHS "child_deaths"
+/* How many counters there are, and every field, in the order a worker
+ * writes them (the counters last): NULL-terminated lists. */
+#define KEYS_HB_NCOUNTERS 9
+extern const char *const keys_heartbeat_fields[];
+extern const char *const keys_heartbeat_counters[];
+
 #define KEYS_MAX 512
 /* Longest --prefix: with it, every key name fits in KEYS_MAX (the longest
  * is "<prefix>worker:<name>" and "<prefix>result:<queue>/<entry id>"). */
@@ -39,6 +89,9 @@ int keys_scheduled(char *buf, size_t n, const char *prefix);
 int keys_workers(char *buf, size_t n, const char *prefix);
 /* <prefix>worker:<name> — one worker's heartbeat record (hash with TTL). */
 int keys_worker(char *buf, size_t n, const char *prefix, const char *name);
+/* The queue name of a queue stream key "<prefix>queue:<name>" (a pointer
+ * into key), or NULL if key is not one. */
+const char *keys_queue_name(const char *key, const char *prefix);
 /* <prefix>reply: — every reply stream's name starts with this. */
 int keys_reply_prefix(char *buf, size_t n, const char *prefix);
 /* 1 if key is a reply stream name of this prefix: "<prefix>reply:" and at

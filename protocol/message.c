@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "version.h"
 
 static int message_string(json_t *root, const char *field, const char **out,
@@ -322,6 +323,13 @@ message_decode(const char *buf, size_t len, struct message *m,
                                "message is %zu bytes; the limit is %u", len,
                                PROTOCOL_MAX_MESSAGE);
     m->root = message_load(buf, len, &jerr);
+    if (m->root == NULL && jerr.text[0] == '\0')
+        /* jansson says nothing when an allocation failed. */
+        return proto_error_set(err, ERROR_PAYLOAD_TOO_LARGE,
+                               "message of %zu bytes could not be decoded "
+                               "within the memory a child may use; send "
+                               "fewer or smaller JSON values",
+                               len);
     if (m->root == NULL)
         return proto_error_set(err, ERROR_INVALID_MESSAGE,
                                "message is not valid JSON: %s at line %d "
@@ -331,15 +339,15 @@ message_decode(const char *buf, size_t len, struct message *m,
         return proto_error_set(err, ERROR_INVALID_MESSAGE,
                                "message must be a JSON object");
     /* id and reply_to first: a failure below can still be answered. */
-    if (message_string(m->root, "id", &m->id, err) < 0 ||
-        message_string(m->root, "reply_to", &m->reply_to, err) < 0 ||
-        message_string(m->root, "task", &m->task, err) < 0)
+    if (message_string(m->root, BUILD_F_ID, &m->id, err) < 0 ||
+        message_string(m->root, BUILD_F_REPLY_TO, &m->reply_to, err) < 0 ||
+        message_string(m->root, BUILD_F_TASK, &m->task, err) < 0)
         return -1;
     if (m->task == NULL)
         return proto_error_set(err, ERROR_INVALID_MESSAGE,
                                "message has no 'task' field naming the task "
                                "to run");
-    json_t *v = json_object_get(m->root, "v");
+    json_t *v = json_object_get(m->root, BUILD_F_VERSION);
     if (v != NULL) {
         if (!json_is_integer(v) || json_integer_value(v) < 1)
             return proto_error_set(err, ERROR_INVALID_MESSAGE,
@@ -352,10 +360,10 @@ message_decode(const char *buf, size_t len, struct message *m,
                                    PROTOCOL_VERSION);
         m->version = (int)json_integer_value(v);
     }
-    m->args = json_object_get(m->root, "args");
+    m->args = json_object_get(m->root, BUILD_F_ARGS);
     if (m->args == NULL || json_is_null(m->args)) {
         m->args = json_object();
-        json_object_set_new(m->root, "args", m->args);
+        json_object_set_new(m->root, BUILD_F_ARGS, m->args);
     } else if (!json_is_object(m->args)) {
         return proto_error_set(err, ERROR_INVALID_MESSAGE,
                                "field 'args' must be a JSON object of named "
@@ -373,20 +381,18 @@ message_clear(struct message *m)
 
 char *
 message_encode(const char *task, const json_t *args, const char *id,
-               const char *reply_to)
+                const char *reply_to)
 {
-    if (args != NULL && !json_is_object(args))
+    json_t *none = args == NULL ? json_object() : NULL;
+    struct build b = BUILD_INIT;
+    struct build_spec spec = {
+        .task = task, .args = args ? args : none, .id = id,
+        .reply_to = reply_to};
+    int r = build_message(&b, &spec);
+    json_decref(none);
+    if (r < 0) {
+        build_free(&b);
         return NULL;
-    json_t *o = json_object();
-    json_object_set_new(o, "v", json_integer(PROTOCOL_VERSION));
-    json_object_set_new(o, "task", json_string(task));
-    json_object_set_new(o, "args",
-                        args ? json_deep_copy(args) : json_object());
-    if (id != NULL)
-        json_object_set_new(o, "id", json_string(id));
-    if (reply_to != NULL)
-        json_object_set_new(o, "reply_to", json_string(reply_to));
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
+    }
+    return build_take(&b, NULL);
 }

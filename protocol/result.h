@@ -17,6 +17,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Field names of the result document that clients read. */
+#define RESULT_F_ID "id"
+#define RESULT_F_STATUS "status"
+#define RESULT_F_RESULT "result"
+#define RESULT_F_ERROR "error"
+#define RESULT_F_ERROR_TYPE "type"       /* in "error" */
+#define RESULT_F_ERROR_MESSAGE "message" /* in "error" */
+#define RESULT_F_DIGEST "digest"         /* in "result" of a hash task */
+
 #define RESULT_SUCCESS "SUCCESS"
 #define RESULT_FAILURE "FAILURE"
 #define RESULT_RETRY "RETRY"     /* failed; another attempt is scheduled */

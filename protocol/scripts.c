@@ -2,6 +2,13 @@
 /* Lua scripts run in Redis; see scripts.h and PROTOCOL.md. */
 #include "scripts.h"
 
+/*
+ * The scripts' text is read as it is written here (PROTOCOL.md quotes the
+ * finish script verbatim, checked by scripts/check-docs.sh; the system
+ * tests evaluate the move script from this file), so key kinds and field
+ * names are spelled out, not macros; tests/unit/test_build.c checks that
+ * they are those of keys.h and build.h.
+ */
 const char scripts_finish[] =
     "local stream, group = KEYS[1], ARGV[1]\n"
     "local ttl, sched, dead = ARGV[3], ARGV[4], ARGV[5]\n"

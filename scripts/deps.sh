@@ -8,9 +8,9 @@ pkgs="make gcc pkg-config libhiredis-dev libevent-dev libssl-dev libjansson-dev 
 case "$what" in
 build) ;;
 run) pkgs="$pkgs redis-server" ;;
-test) pkgs="$pkgs redis-server redis-tools libcmocka-dev python3-pytest python3-redis iproute2 clang libclang-rt-dev" ;;
+test) pkgs="$pkgs redis-server redis-tools libcmocka-dev python3-pytest python3-redis iproute2 clang libclang-rt-dev nginx iptables" ;;
 bench)
-    pkgs="$pkgs redis-server redis-tools python3-redis python3-celery python3-rq gnuplot-nox"
+    pkgs="$pkgs redis-server redis-tools python3-redis python3-celery python3-rq gnuplot-nox iproute2 nginx iptables"
     # A Node.js from elsewhere (NodeSource bundles npm) conflicts with
     # Debian's npm: take Debian's only when there is none.
     command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"

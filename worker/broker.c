@@ -333,6 +333,12 @@ broker_step_cb(redisAsyncContext *ac, void *r, void *privdata)
         }
         if (!first)
             return;
+        if (strncmp(reply->str, "LOADING", 7) == 0) {
+            log_warnx("Redis at %s is still loading its data (%s "
+                      "connection); retrying",
+                      b->where, c->role);
+            return;
+        }
         /* At start-up a permanent error stops the worker; once it has
          * run, it may be a password being rotated: keep trying. */
         int fatal = permanent && !b->connected_once;

@@ -16,6 +16,7 @@
 #include "error.h"
 #include "exec.h"
 #include "failure.h"
+#include "keys.h"
 #include "log.h"
 #include "pool.h"
 #include "result.h"
@@ -270,8 +271,9 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
     struct parent *p = arg;
     const struct config *cfg = p->cfg;
     char host[256], pid[24], conc[24], pre[24], beat[32], used[24];
-    char nums[9][24];
-    unsigned long vals[9] = {
+    /* In the order of keys_heartbeat_counters. */
+    char nums[KEYS_HB_NCOUNTERS][24];
+    unsigned long vals[KEYS_HB_NCOUNTERS] = {
         p->stats.received,   p->stats.succeeded, p->stats.failed,
         p->stats.retried,    p->stats.expired,   p->stats.dead,
         p->stats.recovered,  p->stats.duplicates, p->pool.deaths,
@@ -288,20 +290,29 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
     snprintf(pre, sizeof(pre), "%d", cfg->prefetch);
     snprintf(used, sizeof(used), "%u", p->slots.used);
     result_format_time(beat, result_now_us());
-    for (int i = 0; i < 9; i++)
+    for (int i = 0; i < KEYS_HB_NCOUNTERS; i++)
         snprintf(nums[i], sizeof(nums[i]), "%lu", vals[i]);
     const char *kv[] = {
-        "name",       cfg->name,     "host",      host,
-        "pid",        pid,           "started_at", p->started_at,
-        "last_beat",  beat,          "version",   "1",
-        "concurrency", conc,         "prefetch",  pre,
-        "queues",     p->queue_list, "in_flight", used,
-        "state",      p->mode == PARENT_RUNNING ? "running" : "stopping",
-        "received",   nums[0],       "succeeded", nums[1],
-        "failed",     nums[2],       "retried",   nums[3],
-        "expired",    nums[4],       "dead",      nums[5],
-        "recovered",  nums[6],       "duplicates", nums[7],
-        "child_deaths", nums[8],
+        KEYS_HB_NAME,        cfg->name,
+        KEYS_HB_HOST,        host,
+        KEYS_HB_PID,         pid,
+        KEYS_HB_STARTED_AT,  p->started_at,
+        KEYS_HB_LAST_BEAT,   beat,
+        KEYS_HB_VERSION,     "1",
+        KEYS_HB_CONCURRENCY, conc,
+        KEYS_HB_PREFETCH,    pre,
+        KEYS_HB_QUEUES,      p->queue_list,
+        KEYS_HB_IN_FLIGHT,   used,
+        KEYS_HB_STATE,       p->mode == PARENT_RUNNING ? "running" : "stopping",
+        KEYS_HB_RECEIVED,    nums[0],
+        KEYS_HB_SUCCEEDED,   nums[1],
+        KEYS_HB_FAILED,      nums[2],
+        KEYS_HB_RETRIED,     nums[3],
+        KEYS_HB_EXPIRED,     nums[4],
+        KEYS_HB_DEAD,        nums[5],
+        KEYS_HB_RECOVERED,   nums[6],
+        KEYS_HB_DUPLICATES,  nums[7],
+        KEYS_HB_CHILD_DEATHS, nums[8],
     };
     broker_heartbeat(&p->broker, kv, (int)(sizeof(kv) / sizeof(kv[0]) / 2),
                      5 * cfg->heartbeat_ms, parent_now_ms());

@@ -59,7 +59,7 @@ static size_t sandbox_wipe(unsigned char *lo, unsigned char *hi,
                            const unsigned char *pat, size_t n);
 static void sandbox_seed(void);
 static int sandbox_limit(int resource, rlim_t want, const char *what);
-static int sandbox_limits(int limit_as);
+static int sandbox_limits(int limit_as, int limit_nofile);
 static int sandbox_change_user(const struct sandbox_conf *c);
 static int sandbox_filter(int fd);
 
@@ -269,9 +269,11 @@ sandbox_limit(int resource, rlim_t want, const char *what)
 }
 
 static int
-sandbox_limits(int limit_as)
+sandbox_limits(int limit_as, int limit_nofile)
 {
-    if (sandbox_limit(RLIMIT_CORE, 0, "core dumps") < 0 ||
+    if (sandbox_limit(RLIMIT_CORE, 0, "core dumps") < 0)
+        return -1;
+    if (limit_nofile &&
         sandbox_limit(RLIMIT_NOFILE, SANDBOX_NOFILE, "open files") < 0)
         return -1;
     if (!limit_as)
@@ -351,10 +353,10 @@ sandbox_filter(int fd)
      * descriptors a later version passes to children (SCM_RIGHTS). */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvfrom), 1,
-                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd, 0));
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvmsg), 1,
-                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd, 0));
     /* Memory for malloc, never executable. */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
@@ -365,7 +367,7 @@ sandbox_filter(int fd)
     /* abort() signals itself. */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
     if (rc == 0)
         rc = seccomp_load(ctx);
     seccomp_release(ctx);
@@ -402,7 +404,9 @@ sandbox_child_enter(int fd, void (*warm)(void))
 #else
     int limit_as = !valgrind;
 #endif
-    if (sandbox_limits(limit_as) < 0)
+    /* valgrind keeps descriptors of its own above the limit and refuses
+     * to lower it. */
+    if (sandbox_limits(limit_as, !valgrind) < 0)
         return -1;
     if (c->change_user && sandbox_change_user(c) < 0)
         return -1;

@@ -30,10 +30,11 @@
 /*
  * A child's address space may grow by this much beyond what it inherited
  * (RLIMIT_AS): its input buffer (up to twice a 64 MiB message), jansson's
- * copy of the message and the decoded data (up to 48 MiB), the result and
- * OpenSSL, with room to spare — 8 x PROTOCOL_MAX_MESSAGE.
+ * tree of the message (up to about 20 bytes per byte of JSON for a long
+ * array of small numbers: 1.3 GiB for 64 MiB), the decoded data, the result
+ * and OpenSSL — 32 x PROTOCOL_MAX_MESSAGE, 2 GiB.
  */
-#define SANDBOX_AS_GROWTH (8ULL * 64 * 1024 * 1024)
+#define SANDBOX_AS_GROWTH (32ULL * 64 * 1024 * 1024)
 /* The user children run as when the worker starts as root without --user. */
 #define SANDBOX_DEFAULT_USER "nobody"
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "xmalloc.h"
 
 /* Buffers above this are given back when a task finishes, so the worker's
@@ -148,7 +149,7 @@ slot_set_result(struct slot *s, const char *prefix, struct slot_bytes id,
                 const char *mode, struct slot_bytes arg1,
                 struct slot_bytes arg2)
 {
-    static const char kind[] = "result:";
+    static const char kind[] = KEYS_KIND_RESULT ":";
     size_t plen = strlen(prefix), klen = plen + sizeof(kind) - 1;
     slot_reserve(&s->res, &s->res_cap,
                  klen + id.len + reply_to.len + doc.len + arg1.len +

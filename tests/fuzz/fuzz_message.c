@@ -24,6 +24,7 @@
 #include "error.h"
 #include "exec.h"
 #include "hashtask.h"
+#include "keys.h"
 #include "message.h"
 #include "policy.h"
 #include "result.h"
@@ -351,14 +352,23 @@ fuzz_policy(struct fuzz_input *in, struct fuzz_expect *want)
     }
     in->pol_ok = 1;
     const struct policy *p = &in->pol;
+    /* reply_to outside the reply namespace: refused before expiry. */
+    int reply_bad = in->m.reply_to != NULL &&
+                    !keys_is_reply(KEYS_DEFAULT_PREFIX, in->m.reply_to);
+    if (reply_bad) {
+        want->status = RESULT_FAILURE;
+        want->err_type = ERROR_INVALID_MESSAGE;
+    }
     FUZZ_CHECK(p->time_limit >= 0 && p->backoff >= 0 && p->backoff_max >= 0);
     FUZZ_CHECK(p->max_retries <= POLICY_MAX_RETRIES);
     FUZZ_CHECK(p->expires_us >= 0);
     for (int i = 0; i < 3; i++) {
         int64_t ms = policy_backoff_ms(p, i * 0.4999);
-        FUZZ_CHECK(ms >= 0 && ms <= (int64_t)(p->backoff_max * 1000) + 1);
+        FUZZ_CHECK(ms >= POLICY_MIN_BACKOFF_MS &&
+                   (ms == POLICY_MIN_BACKOFF_MS ||
+                    ms <= (int64_t)(p->backoff_max * 1000) + 1));
     }
-    if (p->expires_us > 0) {
+    if (p->expires_us > 0 && !reply_bad) {
         int64_t now = result_now_us();
         if (p->expires_us < now) {
             want->status = RESULT_EXPIRED;
@@ -475,9 +485,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check_name(in.m.id);
     if (in.m.reply_to != NULL)
         fuzz_check_name(in.m.reply_to);
-    want.id = in.m.id ? in.m.id : FUZZ_ENTRY_ID;
+    char derived[KEYS_MAX];
+    FUZZ_CHECK(keys_task_id(derived, sizeof(derived), FUZZ_QUEUE,
+                            FUZZ_ENTRY_ID) == 0);
+    want.id = in.m.id ? in.m.id : derived;
     want.task = in.m.task;
-    want.reply_to = in.m.reply_to;
+    want.reply_to = in.m.reply_to != NULL &&
+                            keys_is_reply(KEYS_DEFAULT_PREFIX, in.m.reply_to)
+                        ? in.m.reply_to
+                        : NULL;
     if (in.msg_ok) {
         /* hashtask first: policy and expiry come before the task. */
         slow = fuzz_hash(size, &in, &want);

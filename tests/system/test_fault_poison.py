@@ -153,14 +153,17 @@ def test_poison_worker_killed_every_time(r, worker, capsys):
 def test_long_task_not_taken_from_live_worker(r, redis_server, worker,
                                               capsys):
     """A task that runs for several visibility timeouts on a live worker
-    is refreshed by it and never taken over by the other worker."""
-    vt = 0.5
-    args = ["--heartbeat", 0.1, "--visibility-timeout", vt]
+    is refreshed by it and never taken over by the other worker.  The
+    visibility timeout is 1.5 s, not shorter: on a loaded machine a worker
+    paused for longer than a 0.5 s timeout is rightly taken over."""
+    vt = 1.5
+    args = ["--heartbeat", 0.2, "--visibility-timeout", vt]
     worker(*args, "--name", "long-runner", concurrency=1)
     watch = BeatWatch(lambda: redis_server.client(socket_timeout=10)).start()
+    # 10^7 keyed rounds: about 5 s of one core or more.
     enqueue(r, {"task": "hash", "id": "long-1",
                 "args": {"data": "long", "algorithm": "sha512",
-                         "iterations": 10000000}})
+                         "hmac_key": "k", "iterations": 10000000}})
     wait_until(lambda: pending_of(r, "long-runner"), 10,
                what="the long task to start")
     worker(*args, "--name", "idle-peer", concurrency=1)
@@ -172,7 +175,7 @@ def test_long_task_not_taken_from_live_worker(r, redis_server, worker,
            attempts=doc["attempts"],
            taken_over=watch.total("recovered"))
     assert doc["status"] == "SUCCESS", doc
-    assert doc["runtime_us"] > 3 * vt * 1e6, \
+    assert doc["runtime_us"] > 2 * vt * 1e6, \
         "the task was too short to prove anything: %s" % doc
     assert doc["worker"] == "long-runner", doc
     assert doc["attempts"] == 1, doc

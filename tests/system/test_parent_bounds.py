@@ -22,7 +22,8 @@ import re
 import time
 
 from faultlib import FAST, dead_letters, heartbeats
-from harness import (GROUP, QUEUE, enqueue, enqueue_many, hashlib_digest,
+from harness import (GROUP, QUEUE, WORKER_BIN, enqueue, enqueue_many,
+                     hashlib_digest,
                      result_of, wait_result, wait_until)
 
 MIB = 1024 * 1024
@@ -119,7 +120,12 @@ def test_parent_memory_is_bounded_with_large_messages(r, worker):
         assert doc["result"]["digest"] == want, doc
     peak = vm_hwm_kib(w.pid) * 1024
     print("parent VmHWM %.0f MiB" % (peak / MIB))
-    assert peak < 3 * 3 * 60 * MIB, "parent peak RSS %.0f MiB" % (peak / MIB)
+    bound = 3 * 3 * 60 * MIB
+    if os.sep + "san" + os.sep in WORKER_BIN:
+        # ASan holds freed blocks in its quarantine (256 MiB by default)
+        # before it reuses them.
+        bound += 256 * MIB
+    assert peak < bound, "parent peak RSS %.0f MiB" % (peak / MIB)
 
 
 def test_time_limit_on_a_32_mib_message_keeps_the_loop_running(r, worker):

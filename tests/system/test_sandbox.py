@@ -120,7 +120,7 @@ def test_children_are_sandboxed(r, worker):
         if not UNDER_VALGRIND and not sanitized(pid):
             soft, hard = lim["Max address space"]
             assert soft == hard != "unlimited", lim
-            assert 512 << 20 <= int(soft) < 2 << 30, lim
+            assert 2 << 30 <= int(soft) < 3 << 30, lim
     # The parent is none of this.
     assert status(w.pid)["Seccomp"] == "0"
     # Sandboxed children still do their work, every digest checked.

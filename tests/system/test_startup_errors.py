@@ -9,7 +9,10 @@ retried as before, and so is a password rotated while the worker runs:
 one line per connection and backoff step, and it serves again once the
 password is back."""
 
+import threading
 import time
+
+import redis
 
 from faultlib import AofRedis
 from harness import (QUEUE, assert_success, enqueue, free_port,
@@ -17,6 +20,8 @@ from harness import (QUEUE, assert_success, enqueue, free_port,
 
 EXIT_CONFIG = 78
 PROMPT = 10  # seconds: the set-up answers in milliseconds
+LOAD_KEYS = 30000
+LOAD_DELAY_US = 100  # per key: Redis loads for about 3 s
 
 
 def problem_lines(log):
@@ -84,6 +89,61 @@ def test_nothing_listening_yet_is_retried(worker, tmp_dir):
                        digest=hashlib_digest("sha256", b"late"))
         assert w.stop() == 0
     finally:
+        srv.cleanup()
+
+
+def test_loading_at_start_is_retried(worker, tmp_dir):
+    """Redis still loading its data when the worker starts: every set-up
+    command but AUTH and SELECT answers LOADING, which is transient."""
+    srv = AofRedis(extra=("--enable-debug-command", "local",
+                          "--key-load-delay", LOAD_DELAY_US,
+                          "--loading-process-events-interval-bytes", 1024))
+    starter = None
+    try:
+        srv.start()
+        client = srv.client(socket_timeout=10)
+        client.execute_command("DEBUG", "POPULATE", LOAD_KEYS, "pad:", 8)
+        client.bgrewriteaof()
+        wait_until(lambda: client.info("persistence")[
+            "aof_rewrite_in_progress"] == 0 and client.info("persistence")[
+            "aof_rewrite_scheduled"] == 0, 60, interval=0.1,
+            what="the AOF rewrite")
+        client.close()
+        assert srv.shutdown() == 0
+        # Start Redis (start() returns once it has loaded, LOAD_KEYS times
+        # the delay), and the worker as soon as Redis answers LOADING.
+        starter = threading.Thread(target=srv.start, daemon=True)
+        starter.start()
+        probe = srv.client(socket_timeout=1)
+
+        def loading():
+            try:
+                probe.dbsize()
+            except redis.BusyLoadingError:
+                return True
+            except (redis.ConnectionError, redis.TimeoutError):
+                return False
+            raise AssertionError("Redis loaded before the worker started; "
+                                 "raise LOAD_KEYS")
+        wait_until(loading, 30, interval=0.01, what="Redis to be loading")
+        probe.close()
+        w = worker("--name", "early", redis_url=srv.url, wait_ready=False)
+        starter.join(60)
+        client = srv.client(socket_timeout=10)
+        wait_until(lambda: client.zscore("celeriac:workers", "early"), 30,
+                   what="the worker to register once Redis has loaded")
+        assert w.alive(), w.log()
+        assert "still loading its data" in w.log(), \
+            "the worker never met LOADING:\n" + w.log()
+        assert "status 78" not in w.log()
+        enqueue(client, {"task": "hash", "id": "loaded-1",
+                         "args": {"data": "loaded", "algorithm": "sha256"}})
+        assert_success(wait_result(client, "loaded-1", 30), "sha256",
+                       "loaded", digest=hashlib_digest("sha256", b"loaded"))
+        assert w.stop() == 0
+    finally:
+        if starter is not None:
+            starter.join(60)
         srv.cleanup()
 
 

@@ -289,8 +289,18 @@ test_resolve_password_env(void **state)
     assert_string_equal(u.password, "url-pw");
     redisurl_clear(&u);
 
-    /* An empty variable means no password. */
+    /* An ACL user with an empty password in the URL takes it from the
+     * environment (docs/SECURITY.md). */
+    assert_int_equal(redisurl_resolve("redis://al:@h", &u, &cause), 0);
+    assert_string_equal(u.user, "al");
+    assert_string_equal(u.password, "from-env");
+    redisurl_clear(&u);
+
+    /* An empty variable means no password (an empty one stays empty). */
     setenv(REDISURL_PASSWORD_ENV, "", 1);
+    assert_int_equal(redisurl_resolve("redis://al:@h", &u, &cause), 0);
+    assert_string_equal(u.password, "");
+    redisurl_clear(&u);
     assert_int_equal(redisurl_resolve("redis://h", &u, &cause), 0);
     assert_null(u.password);
     redisurl_clear(&u);
