@@ -34,6 +34,7 @@
 #include "xmalloc.h"
 
 #define RAWREDIS_RESULT_TTL "86400"
+#define RAWREDIS_REPLY_MAXLEN "100000" /* the worker's --reply-maxlen default */
 
 struct rawredis_opts {
     const char *url;
@@ -349,7 +350,7 @@ rawredis_field(const char *msg, const char *key, char *out, size_t n)
  * The per-batch state of work: the EVALSHA argument vector, and the
  * strings its pointers refer to (entry id, result key, reply_to, document).
  */
-#define RAWREDIS_FINISH_HEAD 9 /* EVALSHA sha 1 stream, then ARGV[1..5] */
+#define RAWREDIS_FINISH_HEAD 11 /* EVALSHA sha 1 stream, then ARGV[1..7] */
 
 struct rawredis_batch {
     const char **argv;
@@ -365,7 +366,7 @@ static int
 rawredis_work(struct rawredis *r)
 {
     char me[64], sha[64], batch_s[24], id[PROTOCOL_MAX_NAME + 1];
-    char sched[KEYS_MAX], dead[KEYS_MAX];
+    char sched[KEYS_MAX], dead[KEYS_MAX], reply_prefix[KEYS_MAX];
     const char *group[6] = {"XGROUP",   "CREATE", r->stream,
                             KEYS_GROUP, "0",      "MKSTREAM"};
     const char *load[3] = {"SCRIPT", "LOAD", scripts_finish};
@@ -380,7 +381,9 @@ rawredis_work(struct rawredis *r)
 
     snprintf(me, sizeof me, "rawredis:%ld", (long)getpid());
     if (keys_scheduled(sched, sizeof sched, KEYS_DEFAULT_PREFIX) < 0 ||
-        keys_dead(dead, sizeof dead, KEYS_DEFAULT_PREFIX) < 0)
+        keys_dead(dead, sizeof dead, KEYS_DEFAULT_PREFIX) < 0 ||
+        keys_reply_prefix(reply_prefix, sizeof reply_prefix,
+                          KEYS_DEFAULT_PREFIX) < 0)
         return -1;
     snprintf(batch_s, sizeof batch_s, "%ld", r->o.batch);
     memcpy(xread_argv, xread, sizeof xread);
@@ -416,6 +419,8 @@ rawredis_work(struct rawredis *r)
     b.argv[6] = RAWREDIS_RESULT_TTL;
     b.argv[7] = sched;
     b.argv[8] = dead;
+    b.argv[9] = reply_prefix;
+    b.argv[10] = RAWREDIS_REPLY_MAXLEN;
 
     redisAppendCommandArgv(r->c, 11, xread_argv, NULL);
     while (!rawredis_stop) {
