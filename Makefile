@@ -72,9 +72,11 @@ $(BIN)/celeriac: $(call obj,$(PRODUCER) $(PROTOCOL) $(COMMON))
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # The URL fetcher's test driver (tests/tools/fetchget.c), used by
-# tests/system/test_fetch.py: built with the rest, next to the programs.
+# tests/system/test_fetch.py: built by `make system`, next to the programs
+# (not by `make all`: the Docker image builds only the programs).
 FETCHGET = $(BIN)/fetchget
-all: $(FETCHGET)
+.PHONY: testtools
+testtools: $(FETCHGET) netlab
 $(FETCHGET): $(call obj,tests/tools/fetchget.c worker/fetch.c \
 		worker/netguard.c)
 	@mkdir -p $(dir $@)
@@ -89,7 +91,6 @@ $(O)/tests/test_%: $(O)/tests/unit/test_%.o \
 # The network test lab's packet delayer (tests/netlab/README.md): libc only.
 NETLAB_DELAY = $(O)/tests/netlab/nfqdelay
 .PHONY: netlab
-all: netlab
 netlab: $(NETLAB_DELAY)
 $(NETLAB_DELAY): $(O)/tests/netlab/nfqdelay.o
 	@mkdir -p $(dir $@)
@@ -103,7 +104,7 @@ endif
 unit: test-deps $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $(TEST_PREFIX) $$t; done
 
-system: test-deps all
+system: test-deps all testtools
 	CELERIAC_BIN=$(abspath $(BIN)) CELERIAC_TEST_PREFIX="$(TEST_PREFIX)" \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/system
 

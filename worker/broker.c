@@ -156,6 +156,8 @@ broker_connect(struct broker_conn *c)
     c->init_failed = 0;
     c->started_ms = broker_now_ms();
     c->last_reply_ms = c->started_ms;
+    c->seen_buffered = 0;
+    c->last_bytes_ms = c->started_ms;
     c->reqs_head = c->reqs_len = 0; /* hiredis answered every one */
     redisLibeventAttach(ac, b->base);
     redisAsyncSetConnectCallback(ac, broker_connect_cb);
@@ -1185,10 +1187,13 @@ broker_drop(struct broker_conn *c, const char *why)
 /*
  * Checks one connection: its oldest unanswered command has had its budget
  * (--redis-timeout; a blocking read its BLOCK time on top) since it was
- * sent or since the answer before it arrived, whichever is later, or a
- * connect takes longer than --redis-timeout: drop it.  Commands, not
- * hiredis's internals, are counted, so an idle connection is never
- * mistaken for a stalled one.
+ * sent, since the answer before it arrived, or since bytes of a reply last
+ * arrived, whichever is latest, or a connect takes longer than
+ * --redis-timeout: drop it.  Commands, not hiredis's internals, are
+ * counted, so an idle connection is never mistaken for a stalled one; and
+ * a large reply still arriving (tens of MiB on a loaded machine) is not
+ * mistaken for silence: the count of bytes hiredis holds unparsed changes
+ * from tick to tick while it arrives.
  */
 static void
 broker_watch(struct broker_conn *c, long long now)
@@ -1200,11 +1205,18 @@ broker_watch(struct broker_conn *c, long long now)
             broker_drop(c, "did not accept the connection in time");
         return;
     }
+    size_t buffered = c->ac->c.reader != NULL ? c->ac->c.reader->len : 0;
+    if (buffered != c->seen_buffered) {
+        c->seen_buffered = buffered;
+        c->last_bytes_ms = now;
+    }
     if (c->reqs_len == 0)
         return;
     const struct broker_req *rq = &c->reqs[c->reqs_head];
     long long since =
         rq->sent_ms > c->last_reply_ms ? rq->sent_ms : c->last_reply_ms;
+    if (c->last_bytes_ms > since)
+        since = c->last_bytes_ms;
     if (now - since > rq->budget_ms)
         broker_drop(c, "stopped answering");
 }

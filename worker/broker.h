@@ -94,6 +94,8 @@ struct broker_conn {
     struct broker_req *reqs; /* owned ring of unanswered commands */
     unsigned reqs_cap, reqs_head, reqs_len;
     long long last_reply_ms; /* when the last answer arrived */
+    size_t seen_buffered;    /* reply bytes hiredis held at the last tick */
+    long long last_bytes_ms; /* when that count last changed */
 };
 
 /* A row of XPENDING for the re-read page in flight. */
