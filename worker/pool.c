@@ -33,6 +33,7 @@ static void pool_respawn_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_gone(struct pool_child *c);
 static void pool_drop(struct pool_child *c, const char *why);
 static void pool_limit_cb(evutil_socket_t fd, short what, void *arg);
+static void pool_steal_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_after_result(struct pool_child *c, uint32_t rss_kb);
 static int pool_usable(const struct pool_child *c);
 static long pool_token_wait_ms(struct pool *p);
@@ -65,6 +66,7 @@ pool_start(struct pool *p, struct event_base *base, int n,
     p->children = xcalloc((size_t)n, sizeof(*p->children));
     p->tokens = POOL_RESPAWN_BURST(n);
     p->tokens_ms = pool_now_ms();
+    p->steal_ev = evtimer_new(base, pool_steal_cb, p);
     p->sigchld = evsignal_new(base, SIGCHLD, pool_sigchld_cb, p);
     if (p->sigchld == NULL || evsignal_add(p->sigchld, NULL) < 0) {
         log_warnx("%s: cannot watch SIGCHLD", __func__);
@@ -234,13 +236,26 @@ pool_send(struct pool *p, struct pool_child *c, struct slot *s)
     }
     slot_move(p->slots, s, SLOT_RUNNING);
     s->child = c->index;
+    if (c->load == 0)
+        c->busy_since_ms = pool_now_ms();
     TAILQ_INSERT_TAIL(&c->running, s, entry);
     c->load++;
+}
+
+static void
+pool_steal_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pool *p = arg;
+    (void)fd;
+    (void)what;
+    if (p->cbs.idle)
+        p->cbs.idle(p->arg);
 }
 
 unsigned
 pool_steal(struct pool *p, struct slot_list *ready)
 {
+    long long now = pool_now_ms(), wait_ms = -1;
     struct pool_child *idle = NULL, *victim = NULL;
     if (p->stopping)
         return 0;
@@ -250,13 +265,28 @@ pool_steal(struct pool *p, struct slot_list *ready)
             idle = c;
         /* Only tasks whose frames are all in the socket: the output
          * buffer still refers to the slots' messages. */
-        if (c->bev != NULL && !c->eof && c->load >= 2 &&
-            evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-            (victim == NULL || c->load > victim->load))
+        if (c->bev == NULL || c->eof || c->load < 2 ||
+            evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+            continue;
+        long long quiet = now - c->busy_since_ms;
+        if (quiet < POOL_STEAL_AFTER_MS) {
+            if (wait_ms < 0 || POOL_STEAL_AFTER_MS - quiet < wait_ms)
+                wait_ms = POOL_STEAL_AFTER_MS - quiet;
+            continue;
+        }
+        if (victim == NULL || c->load > victim->load)
             victim = c;
     }
-    if (idle == NULL || victim == NULL)
+    if (idle == NULL)
         return 0;
+    if (victim == NULL) {
+        if (wait_ms >= 0 && p->steal_ev != NULL &&
+            !evtimer_pending(p->steal_ev, NULL)) {
+            struct timeval tv = {0, (suseconds_t)(wait_ms * 1000 + 100)};
+            evtimer_add(p->steal_ev, &tv);
+        }
+        return 0;
+    }
     /* Half of its queue, the newest first; the head is (or was) running. */
     unsigned want = victim->load / 2, got = 0;
     struct slot *s = TAILQ_LAST(&victim->running, slot_list);
@@ -346,6 +376,8 @@ pool_read_cb(struct bufferevent *bev, void *arg)
         pool_after_result(c, rss_kb);
         got++;
     }
+    if (got)
+        c->busy_since_ms = pool_now_ms();
     if (got && p->cbs.idle)
         p->cbs.idle(p->arg);
 }
@@ -572,6 +604,8 @@ void
 pool_stop(struct pool *p)
 {
     p->stopping = 1;
+    if (p->steal_ev != NULL)
+        evtimer_del(p->steal_ev);
     for (int i = 0; i < p->n; i++) {
         struct pool_child *c = &p->children[i];
         evtimer_del(c->respawn_ev);
@@ -628,6 +662,8 @@ pool_free(struct pool *p)
     }
     if (p->sigchld != NULL)
         event_free(p->sigchld);
+    if (p->steal_ev != NULL)
+        event_free(p->steal_ev);
     free(p->children);
     memset(p, 0, sizeof(*p));
 }

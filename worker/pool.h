@@ -58,6 +58,8 @@ struct pool_child {
     unsigned killed_ms;       /* killed for exceeding this limit, or 0 */
     int retiring;             /* recycled once idle: no new tasks */
     unsigned long tasks;      /* results returned by this process */
+    long long busy_since_ms;  /* monotonic: its last result, or when an
+                                 idle child was given work */
     struct claim_map claims;  /* owned: who starts its queued tasks */
     struct pool *pool;
 };
@@ -79,12 +81,18 @@ struct pool {
     unsigned long deaths;   /* children that died unasked */
     unsigned long recycled; /* children replaced by the limits above */
     unsigned long stolen;   /* tasks given from a busy child to an idle one */
+    struct event *steal_ev; /* owned: looks again when a busy child has
+                               been silent for POOL_STEAL_AFTER_MS */
     /* Respawns are rate-limited by a token bucket: POOL_RESPAWN_BURST(n)
      * at once, then POOL_RESPAWN_PER_S(n) a second. */
     double tokens;
     long long tokens_ms;    /* monotonic time of the last refill */
     int throttled;          /* a respawn waits for a token (logged once) */
 };
+
+/* Tasks are taken back only from a child silent this long: one that
+ * answers streams of small tasks keeps its queue (worker/README.md). */
+#define POOL_STEAL_AFTER_MS 5
 
 /* The respawn budget of a pool of n children (worker/README.md). */
 #define POOL_RESPAWN_BURST(n) (2.0 * (n) + 4)
@@ -105,9 +113,11 @@ struct pool_child *pool_pick(struct pool *p);
 void pool_send(struct pool *p, struct pool_child *c, struct slot *s);
 /*
  * If a child is idle while another has tasks queued behind the one it
- * runs, takes back half of those (the newest; only those its claim CAS
- * wins, see claim.h) and puts them, READY and in order, at the head of
- * ready.  Returns how many were taken back.
+ * runs and has not answered for POOL_STEAL_AFTER_MS, takes back half of
+ * those (the newest; only those its claim CAS wins, see claim.h) and puts
+ * them, READY and in order, at the head of ready.  When such a child has
+ * been silent for less, a timer calls the idle callback once it has been
+ * long enough.  Returns how many were taken back.
  */
 unsigned pool_steal(struct pool *p, struct slot_list *ready);
 /* Closes every child's socket; they finish their work and exit. */
