@@ -21,10 +21,21 @@
  * type. */
 #define ERROR_STORE_FAILED "StoreFailed"
 #define ERROR_RESULT_TOO_LARGE "ResultTooLarge"
+/* Sources (PROTOCOL.md, "Sources"). */
+/* A url source's failures are named by the fetcher (worker/fetch.h,
+ * fetch_error_name()): HTTPError, TooManyRedirects, BodyTooLarge, Timeout,
+ * DNSError, AddressRefused, TLSError, BadURL, SchemeRefused, ConnectError,
+ * BadResponse.  A path source's: */
+#define ERROR_NO_FILES_ROOT "NoFilesRoot"
+#define ERROR_PATH_OUTSIDE_ROOT "PathOutsideRoot"
+#define ERROR_FILE_NOT_FOUND "FileNotFound"
+#define ERROR_NOT_A_FILE "NotAFile"
+#define ERROR_PERMISSION_DENIED "PermissionDenied"
+#define ERROR_FILE_CHANGED "FileChanged"
 
 /* A fixed-size error: no allocation, so it can be filled anywhere. */
 struct proto_error {
-    char type[32];     /* one of the ERROR_* names */
+    char type[64];     /* one of the ERROR_* names, or a task's own */
     char message[512]; /* one sentence for a person */
 };
 

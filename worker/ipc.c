@@ -2,7 +2,11 @@
 /* Parent/child frame encoding and decoding; see ipc.h. */
 #include "ipc.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 static void ipc_put32(unsigned char *p, uint32_t v);
 static uint32_t ipc_get32(const unsigned char *p);
@@ -45,7 +49,8 @@ ipc_frame_peek(const unsigned char *buf, size_t avail, struct ipc_hdr *hdr,
         *cause = "frame of another protocol version";
         return -1;
     }
-    if (hdr->type != IPC_TASK && hdr->type != IPC_STARTED &&
+    if (hdr->type != IPC_TASK && hdr->type != IPC_CHUNK &&
+        hdr->type != IPC_END && hdr->type != IPC_STARTED &&
         hdr->type != IPC_RESULT) {
         *cause = "frame of unknown type";
         return -1;
@@ -148,4 +153,107 @@ uint32_t
 ipc_started_read(const unsigned char p[IPC_STARTED_LEN])
 {
     return ipc_get32(p);
+}
+
+void
+ipc_end_fixed(unsigned char out[IPC_END_FIXED], const struct ipc_end *e)
+{
+    ipc_put32(out, e->err_type_len);
+    ipc_put32(out + 4, e->err_msg_len);
+    ipc_put32(out + 8, e->facts_len);
+}
+
+int
+ipc_end_parse(const unsigned char *p, size_t len, struct ipc_end *e)
+{
+    if (len < IPC_END_FIXED)
+        return -1;
+    e->err_type_len = ipc_get32(p);
+    e->err_msg_len = ipc_get32(p + 4);
+    e->facts_len = ipc_get32(p + 8);
+    if ((uint64_t)IPC_END_FIXED + e->err_type_len + e->err_msg_len +
+            e->facts_len !=
+        len)
+        return -1;
+    e->err_type = e->err_type_len > 0 ? (const char *)p + IPC_END_FIXED
+                                      : NULL;
+    e->err_msg = (const char *)p + IPC_END_FIXED + e->err_type_len;
+    e->facts = e->err_msg + e->err_msg_len;
+    return 0;
+}
+
+int
+ipc_fd_send(int chan, uint32_t seq, int fd)
+{
+    unsigned char data[4];
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {data, sizeof(data)};
+    struct msghdr mh = {0};
+    struct cmsghdr *cm;
+
+    ipc_put32(data, seq);
+    memset(&ctl, 0, sizeof(ctl));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = sizeof(ctl.buf);
+    cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    for (;;) {
+        ssize_t n = sendmsg(chan, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n == (ssize_t)sizeof(data))
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n >= 0)
+            errno = EPROTO;
+        return -1;
+    }
+}
+
+int
+ipc_fd_recv(int chan, uint32_t seq)
+{
+    unsigned char data[4];
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {data, sizeof(data)};
+    struct msghdr mh = {0};
+    struct cmsghdr *cm;
+    ssize_t n;
+    int fd = -1;
+
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = sizeof(ctl.buf);
+    do
+        n = recvmsg(chan, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -1;
+    for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+            cm->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+    if (n != (ssize_t)sizeof(data) || ipc_get32(data) != seq ||
+        (mh.msg_flags & MSG_CTRUNC)) {
+        if (fd >= 0)
+            close(fd);
+        errno = EPROTO;
+        return -1;
+    }
+    if (fd < 0) {
+        errno = EPROTO;
+        return -1;
+    }
+    return fd;
 }

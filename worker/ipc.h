@@ -23,6 +23,13 @@
  *               the error message (both empty unless IPC_TASK_FAIL).
  *   IPC_STARTED child -> parent, only for a task with a time limit, just
  *               before it runs: uint32 time_limit_ms.
+ *   IPC_CHUNK   parent -> child: the next bytes of a streamed task's source
+ *               (IPC_TASK_STREAM), at most IPC_CHUNK_MAX of them.
+ *   IPC_END     parent -> child: a streamed task's source is complete (or
+ *               failed): uint32 err_type_len, err_msg_len, facts_len; then
+ *               the error type and message (both empty when the source was
+ *               read whole) and the source facts, a JSON object the child
+ *               puts in the result document as "source" (may be empty).
  *   IPC_RESULT  child -> parent: uint32 status (IPC_STATUS_*), rss_kb (the
  *               child's resident memory after the task), due_hi, due_lo
  *               (Unix ms of the retry, for IPC_STATUS_RETRY), id_len,
@@ -33,6 +40,22 @@
  * A child answers every task it claims with exactly one IPC_RESULT, in the
  * order the tasks were sent; a task whose claim it cannot take (the parent
  * took it back for an idle child) is skipped without an answer.
+ *
+ * Streamed tasks (IPC_TASK_STREAM) are the exception: a child holds many
+ * of them open at once, beside its ordinary tasks, keyed by seq.  It starts
+ * one when its IPC_TASK arrives (no claim, no IPC_STARTED), feeds it each
+ * IPC_CHUNK of that seq as it arrives, and answers with its IPC_RESULT
+ * after the IPC_END — or at once with a FAILURE if the task refuses its
+ * arguments or a chunk, after which it ignores that seq's IPC_CHUNK and
+ * IPC_END frames until an IPC_TASK opens the seq again.  So results of
+ * streamed tasks come in any order; the parent matches them by seq.
+ *
+ * File sources (IPC_TASK_FD): before it queues such a task frame, the
+ * parent sends the open file on the child's descriptor channel (fd 4 in
+ * the child, a SOCK_SEQPACKET socketpair): one message per task carrying
+ * the uint32 seq as data and the descriptor as SCM_RIGHTS.  The child
+ * takes it with ipc_fd_recv() when it reaches the task (in the same order)
+ * and reads the file itself; the parent never reads file contents.
  */
 #ifndef CELERIAC_IPC_H
 #define CELERIAC_IPC_H
@@ -43,13 +66,15 @@
 #include "version.h"
 
 /* Bump if anything in this header changes. */
-#define IPC_VERSION 3
+#define IPC_VERSION 4
 #define IPC_HDR_LEN 16
 /* A task frame carries at most one whole message plus small fields. */
 #define IPC_MAX_FRAME (PROTOCOL_MAX_MESSAGE + 64 * 1024)
 
 enum ipc_type {
     IPC_TASK = 100,
+    IPC_CHUNK = 101,
+    IPC_END = 102,
     IPC_STARTED = 200,
     IPC_RESULT = 201,
 };
@@ -76,7 +101,17 @@ enum ipc_task_flags {
      * reschedule it.  The parent never parses a message itself. */
     IPC_TASK_FAIL = 1,
     IPC_TASK_MAY_RETRY = 2,
+    /* The task's bytes follow in IPC_CHUNK frames of its seq, then an
+     * IPC_END; see above. */
+    IPC_TASK_STREAM = 4,
+    /* The task's bytes are a file whose descriptor comes on fd 4. */
+    IPC_TASK_FD = 8,
 };
+
+/* The most bytes one IPC_CHUNK carries. */
+#define IPC_CHUNK_MAX (256 * 1024)
+/* The descriptor channel's number in a child. */
+#define IPC_FD_CHANNEL 4
 
 /* A task frame's payload; pointers borrow from the frame buffer. */
 struct ipc_task {
@@ -111,7 +146,18 @@ struct ipc_result {
     uint32_t sched_len;
 };
 
+/* An IPC_END payload; pointers borrow from the frame buffer. */
+struct ipc_end {
+    const char *err_type; /* NULL when the source was read whole */
+    uint32_t err_type_len;
+    const char *err_msg;
+    uint32_t err_msg_len;
+    const char *facts; /* JSON object text; may be empty */
+    uint32_t facts_len;
+};
+
 #define IPC_TASK_FIXED 40
+#define IPC_END_FIXED 12
 #define IPC_STARTED_LEN 4
 #define IPC_RESULT_FIXED 32
 
@@ -143,5 +189,16 @@ uint32_t ipc_started_read(const unsigned char p[IPC_STARTED_LEN]);
 /* Parses a result payload; returns 0 or -1 if its lengths do not add up. */
 int ipc_result_parse(const unsigned char *p, size_t len,
                      struct ipc_result *r);
+/* Writes the fixed part of an END payload: e's lengths. */
+void ipc_end_fixed(unsigned char out[IPC_END_FIXED], const struct ipc_end *e);
+/* Parses an END payload; returns 0 or -1 if its lengths do not add up. */
+int ipc_end_parse(const unsigned char *p, size_t len, struct ipc_end *e);
+/* Sends fd for task seq on a descriptor channel.  Returns 0, or -1 with
+ * errno set (EAGAIN when the channel is full). */
+int ipc_fd_send(int chan, uint32_t seq, int fd);
+/* Receives the next descriptor from a channel (blocking) and checks it is
+ * for seq.  Returns the descriptor (the caller owns it), or -1 with errno
+ * set (EPROTO for a message without one or for another seq). */
+int ipc_fd_recv(int chan, uint32_t seq);
 
 #endif

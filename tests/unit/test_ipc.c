@@ -204,7 +204,7 @@ test_refused_headers(void **state)
     expect_refused(IPC_TASK, 100, IPC_VERSION + 1, "version");
     expect_refused(IPC_TASK, 100, 0, "version");
     expect_refused(0, 100, IPC_VERSION, "type");
-    expect_refused(IPC_TASK + 1, 100, IPC_VERSION, "type");
+    expect_refused(IPC_END + 1, 100, IPC_VERSION, "type");
     expect_refused(0xffffffff, 100, IPC_VERSION, "type");
     expect_refused(IPC_RESULT, 0, IPC_VERSION, "length");
     expect_refused(IPC_RESULT, IPC_HDR_LEN - 1, IPC_VERSION, "length");
