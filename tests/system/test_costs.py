@@ -29,27 +29,29 @@ def hmac_rounds(key, data, name, iterations):
 def test_long_hmac_key_costs_no_more_per_round(r, worker):
     """A 4 KiB key and a 1-byte key cost the same per round: the key is
     not hashed again in every round.  Same worker, one child, tasks run
-    one after the other and interleaved (short, long, long, short) so that
-    a change of load on the machine hits both kinds alike.  Before the fix
-    the long key took about 7 times longer (32 more compression blocks per
-    round)."""
+    one after the other and interleaved (short, long, long, short, ...).
+    Each kind's fastest run is compared: load from other processes only
+    ever makes a run slower, so the minimum of four is the cost itself
+    (sums of wall time failed once at 2.3x on a machine with a load
+    average of 20).  Before the fix the long key took about 7 times longer
+    (32 more compression blocks per round)."""
     w = worker(concurrency=1)
     kids = w.children()
-    n = 100000
+    n = 50000
     keys = {"short": b"k", "long": bytes(i * 7 % 256 for i in range(4096))}
-    order = ["short", "long", "long", "short"]
+    order = ["short", "long", "long", "short"] * 2
     for i, kind in enumerate(order):
         enqueue(r, {"task": "hash", "id": "hm%d" % i,
                     "args": {"data": "abc", "iterations": n,
                              "hmac_key_b64":
                              base64.b64encode(keys[kind]).decode()}})
-    runtime = {"short": 0, "long": 0}
+    runtime = {"short": [], "long": []}
     for i, kind in enumerate(order):
         doc = wait_result(r, "hm%d" % i, timeout=300)
         assert_success(doc, "sha512", b"abc",
                        digest=hmac_rounds(keys[kind], b"abc", "sha512", n))
-        runtime[kind] += doc["runtime_us"]
-    assert runtime["long"] < 2 * runtime["short"], runtime
+        runtime[kind].append(doc["runtime_us"])
+    assert min(runtime["long"]) < 3 * min(runtime["short"]), runtime
     assert w.children() == kids
 
 
