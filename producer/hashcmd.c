@@ -214,7 +214,8 @@ hashcmd_verify(struct hashjob *j, size_t index, void *arg)
             return;
         what = match ? "OK" : "FAILED";
     } else {
-        if (j->outcome == HASHJOB_UNREADABLE && j->missing && h->ignore)
+        /* A file missing here, or (--remote) on the worker. */
+        if (j->missing && h->ignore)
             return;
         h->unreadable++;
         hashcmd_report(h, j);
