@@ -156,3 +156,10 @@ def test_bad_calls_change_nothing(r, sem, args):
         sem(*args)
     assert "hostsem" in str(e.value)
     assert r.exists(KEY) == 0
+
+
+def test_protocol_md_quotes_the_script():
+    """PROTOCOL.md, "Sources", shows the script a worker runs, verbatim."""
+    text = open(os.path.join(ROOT, "protocol", "PROTOCOL.md")).read()
+    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", text, re.S | re.M)
+    assert hostsem_script() in blocks
