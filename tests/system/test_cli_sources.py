@@ -367,6 +367,24 @@ needs_path = pytest.mark.skipif(
            "run once the worker side of issue 9 is merged")
 
 
+def need_child_side(r, w, args):
+    """Runs a probe task with these args: skips the test when the worker's
+    children cannot take streamed or descriptor tasks yet (a child without
+    them runs hash on the message alone and asks for 'data', or dies on
+    the first chunk frame)."""
+    tid = "probe-%d" % len(r.keys("celeriac:result:probe-*"))
+    enqueue(r, {"task": "hash", "id": tid, "args": args})
+    doc = wait_result(r, tid, timeout=120)
+    err = doc.get("error") or {}
+    if doc["status"] != "SUCCESS" and (
+            (err.get("type") == "InvalidArgument" and
+             "'data'" in err.get("message", "")) or
+            "malformed frame from parent" in w.log()):
+        pytest.skip("the worker's children do not take url or path "
+                    "sources yet (the child side of issue 9)")
+    assert doc["status"] == "SUCCESS", doc
+
+
 class Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -390,13 +408,14 @@ def http_dir(tmp_dir):
 
 
 @needs_url
-def test_e2e_url_digests_match_sha512sum(worker, celeriac, http_dir):
+def test_e2e_url_digests_match_sha512sum(r, worker, celeriac, http_dir):
     d, base = http_dir
     sizes = {"empty": 0, "small": 1000, "mib": 1 << 20, "big": 5 << 20}
     for name, n in sizes.items():
         with open(os.path.join(d, name), "wb") as f:
             f.write(os.urandom(n))
-    worker("--allow-hosts", "127.0.0.1")
+    w = worker("--allow-hosts", "127.0.0.1")
+    need_child_side(r, w, {"url": base + "small"})
     urls = [base + n for n in sizes]
     run = celeriac("hash", "--url", *urls)
     assert run.rc == 0, run
@@ -416,10 +435,11 @@ def test_e2e_url_digests_match_sha512sum(worker, celeriac, http_dir):
 
 
 @needs_path
-def test_e2e_remote_tree_matches_sha512sum(worker, celeriac, tmp_dir):
+def test_e2e_remote_tree_matches_sha512sum(r, worker, celeriac, tmp_dir):
     root = os.path.join(tmp_dir, "root")
     names = make_tree(root)
-    worker("--files-root", root)
+    w = worker("--files-root", root)
+    need_child_side(r, w, {"path": "plain.txt"})
     run = celeriac("hash", "--remote", *names)
     assert run.rc == 0, run
     want = subprocess.run(["sha512sum", "--"] + names, cwd=root,
@@ -451,6 +471,7 @@ def test_e2e_path_escapes_fail_clearly(r, worker, tmp_dir):
     for tid, (path, kind) in cases.items():
         assert_failure(wait_result(r, tid, timeout=60), kind)
     # The worker keeps serving.
+    need_child_side(r, w, {"path": "good"})
     enqueue(r, {"task": "hash", "id": "good", "args": {"path": "good"}})
     doc = wait_result(r, "good", timeout=60)
     assert_success(doc, "sha512", b"inside")
@@ -550,8 +571,11 @@ def test_e2e_file_changed_while_read(r, worker, tmp_dir, change):
     except OSError as e:
         pytest.skip("fanotify permission events unavailable (%s): cannot "
                     "change the file at a known point of the read" % e)
+    with open(os.path.join(root, "still"), "wb") as f:
+        f.write(b"a file nobody changes")
     try:
-        worker("--files-root", root)
+        w = worker("--files-root", root)
+        need_child_side(r, w, {"path": "still"})
         enqueue(r, {"task": "hash", "id": "moving",
                     "args": {"path": "moving"}})
         doc = wait_result(r, "moving", timeout=60)
