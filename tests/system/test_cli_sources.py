@@ -42,7 +42,8 @@ class Producer:
         env = dict(os.environ)
         env["CELERIAC_REDIS_URL"] = redis_server.url
         env.pop("CELERIAC_REDIS_PASSWORD", None)
-        self.argv = [PRODUCER_BIN] + [str(a) for a in args]
+        self.argv = [PRODUCER_BIN] + [a if isinstance(a, bytes) else str(a)
+                                      for a in args]
         self.proc = subprocess.Popen(
             self.argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
             stderr=stderr if stderr is not None else subprocess.PIPE,
@@ -272,6 +273,37 @@ def test_remote_check_mode(r, producer, tmp_dir):
                            os.path.join(tmp_dir, "SUMS")], cwd=root,
                           capture_output=True).stdout
     assert out == want
+
+
+def test_remote_name_not_utf8_reported(r, producer):
+    """A name that is not UTF-8 cannot travel in a JSON message: it is
+    reported and not sent; the others are."""
+    p = producer("hash", "--remote", b"bad-\xff", "good")
+    msg, = taken(r, 1)
+    assert msg["args"]["path"] == "good", msg
+    answer(r, msg, fake_digest("good"), 4)
+    rc, out, err = p.finish()
+    assert rc == 1, err
+    assert out.decode() == "%s  good\n" % fake_digest("good")
+    assert b"not valid UTF-8" in err and b"rename the file" in err, err
+
+
+def test_check_mode_with_urls(r, producer, tmp_dir):
+    """-c --url reads HEX  URL lines (what hash --url printed) and checks
+    each URL again."""
+    urls = ["http://a.example/1", "http://a.example/2"]
+    with open(os.path.join(tmp_dir, "URLSUMS"), "w") as f:
+        f.write("%s  %s\n" % (fake_digest(urls[0]), urls[0]))
+        f.write("%s  %s\n" % ("0" * 128, urls[1]))
+    p = producer("hash", "-c", "--url", "URLSUMS")
+    msgs = taken(r, 2)
+    assert [m["args"]["url"] for m in msgs] == urls
+    for m in msgs:
+        answer(r, m, fake_digest(m["args"]["url"]))
+    rc, out, err = p.finish()
+    assert rc == 1, err
+    assert out.decode() == "%s: OK\n%s: FAILED\n" % tuple(urls)
+    assert b"1 computed checksum did NOT match" in err, err
 
 
 # ---- --unordered and the progress line -----------------------------------------
