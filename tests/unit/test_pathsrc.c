@@ -33,6 +33,7 @@ struct tree {
     char top[64];
     char root[96];
     int root_fd;
+    int have_device; /* mknod needs CAP_MKNOD */
 };
 
 static char *
@@ -83,7 +84,8 @@ tree_setup(void **state)
     symlink("loop1", tree_path(t, "root/loop2"));
     symlink("/proc/self/root/etc/passwd", tree_path(t, "root/magic"));
     mkfifo(tree_path(t, "root/fifo"), 0644);
-    mknod(tree_path(t, "root/null"), S_IFCHR | 0666, makedev(1, 3));
+    t->have_device =
+        mknod(tree_path(t, "root/null"), S_IFCHR | 0666, makedev(1, 3)) == 0;
 
     int s = socket(AF_UNIX, SOCK_STREAM, 0);
     memset(&sa, 0, sizeof(sa));
@@ -213,7 +215,11 @@ test_not_files(void **state)
     clock_gettime(CLOCK_MONOTONIC, &b);
     assert_true(b.tv_sec - a.tv_sec < 2);
     expect_refused(t, "sock", ERROR_NOT_A_FILE);
-    expect_refused(t, "null", ERROR_NOT_A_FILE);
+    if (t->have_device)
+        expect_refused(t, "null", ERROR_NOT_A_FILE);
+    else
+        fprintf(stderr, "no device node (mknod needs CAP_MKNOD): the "
+                        "device case is not checked\n");
 }
 
 static void
