@@ -491,17 +491,18 @@ def test_e2e_path_escapes_fail_clearly(r, worker, tmp_dir):
     os.mkfifo(os.path.join(root, "fifo"))
     w = worker("--files-root", root)
     cases = {
-        "dotdot": ("../secret", "PathOutsideRoot"),
-        "absolute": (os.path.join(tmp_dir, "secret"), "PathOutsideRoot"),
-        "link": ("link-out", "PathOutsideRoot"),
-        "dir": ("dir", "NotAFile"),
-        "fifo": ("fifo", "NotAFile"),
-        "missing": ("missing", "FileNotFound"),
+        "dotdot": ("../secret", "PathOutsideRoot", "--files-root"),
+        "absolute": (os.path.join(tmp_dir, "secret"), "PathOutsideRoot",
+                     "--files-root"),
+        "link": ("link-out", "PathOutsideRoot", "symbolic link"),
+        "dir": ("dir", "NotAFile", "a directory"),
+        "fifo": ("fifo", "NotAFile", "a FIFO"),
+        "missing": ("missing", "FileNotFound", "does not exist"),
     }
-    for tid, (path, _) in cases.items():
+    for tid, (path, _, _) in cases.items():
         enqueue(r, {"task": "hash", "id": tid, "args": {"path": path}})
-    for tid, (path, kind) in cases.items():
-        assert_failure(wait_result(r, tid, timeout=60), kind)
+    for tid, (path, kind, words) in cases.items():
+        assert_failure(wait_result(r, tid, timeout=60), kind, path, words)
     # The worker keeps serving.
     need_child_side(r, w, {"path": "good"})
     enqueue(r, {"task": "hash", "id": "good", "args": {"path": "good"}})
