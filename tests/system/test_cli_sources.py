@@ -456,6 +456,16 @@ def test_e2e_url_digests_match_sha512sum(r, worker, celeriac, http_dir):
     want = "".join("%s  %s\n" % (line.split()[0], base + line.split()[1])
                    for line in sums.splitlines())
     assert run.text() == want
+    # Each result carries the facts of its fetch.
+    docs = [json.loads(r.get(k)) for k in r.keys("celeriac:result:*")
+            if not k.startswith(b"celeriac:result:probe")]
+    assert len(docs) == len(sizes), docs
+    for doc in docs:
+        src = doc["source"]
+        name = src["url"][len(base):]
+        assert src["final_url"] == src["url"] and src["status"] == 200, doc
+        assert src["bytes"] == sizes[name] == doc["result"]["bytes"], doc
+        assert src["redirects"] == 0 and src["fetch_ms"] >= 0, doc
 
     # A missing page is a failure, unless any status is accepted.
     run = celeriac("hash", "--url", base + "nope")
