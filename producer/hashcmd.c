@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* `celeriac hash`: sha512sum-compatible output and check mode. */
+/* `celeriac hash`: sha512sum-compatible output and check mode, of local
+ * files, URLs (--url, --urls) or files on the workers (--remote). */
 #include "hashcmd.h"
 
 #include <getopt.h>
@@ -8,11 +9,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "build.h"
 #include "conn.h"
 #include "hashrun.h"
 #include "hashtask.h"
 #include "keys.h"
 #include "lines.h"
+#include "progress.h"
 #include "sums.h"
 #include "version.h"
 #include "xmalloc.h"
@@ -38,6 +41,10 @@ struct hashcmd {
     int64_t deadline_us;
     int check, binary, tagged, zero;              /* -c -b --tag -z */
     int quiet, status_only, strict, warn, ignore; /* check mode flags */
+    int source;                /* enum hashrun_source */
+    const char *accept_status; /* --accept-status */
+    int unordered;             /* --unordered */
+    struct progress prog;
     struct conn conn;
     int failed;    /* some file failed: exit 1 */
     int timed_out; /* some result did not come in time: exit 3 */
@@ -53,6 +60,17 @@ enum {
     HASHCMD_OPT_STRICT,
     HASHCMD_OPT_IGNORE,
     HASHCMD_OPT_TIMEOUT,
+    HASHCMD_OPT_URL,
+    HASHCMD_OPT_URLS,
+    HASHCMD_OPT_REMOTE,
+    HASHCMD_OPT_UNORDERED,
+    HASHCMD_OPT_ACCEPT,
+};
+
+/* A list of URLs read from --urls files: the strings jobs point to. */
+struct hashcmd_list {
+    char **items; /* owned, each owned */
+    size_t n, cap;
 };
 
 static void hashcmd_print(struct hashjob *j, size_t index, void *arg);
@@ -61,6 +79,9 @@ static void hashcmd_report(struct hashcmd *h, struct hashjob *j);
 static int hashcmd_run(struct hashcmd *h, struct hashjob *jobs, size_t n,
                        hashrun_fn *fn);
 static int hashcmd_check_file(struct hashcmd *h, const char *path);
+static int hashcmd_read_urls(struct hashcmd_list *l, const char *path);
+static void hashcmd_list_add(struct hashcmd_list *l, char *item);
+static void hashcmd_list_free(struct hashcmd_list *l);
 
 /* clang-format off */
 void
@@ -68,6 +89,9 @@ hashcmd_usage(FILE *out)
 {
     fprintf(out,
 "Usage: celeriac hash [-a ALGO] [-b|-t] [--tag] [-z] [--timeout S] [FILE...]\n"
+"       celeriac hash --url [--urls LIST] [--accept-status any]\n"
+"                     [--unordered] [URL...]\n"
+"       celeriac hash --remote [--unordered] PATH...\n"
 "       celeriac hash -c [-a ALGO] [--quiet|--status] [--strict] [-w]\n"
 "                     [--ignore-missing] [--timeout S] [SUMS...]\n"
 "\n"
@@ -78,6 +102,13 @@ hashcmd_usage(FILE *out)
 "with -a sha256, ...):  HEX  NAME  (\"\\\" first when NAME holds a\n"
 "backslash, newline or carriage return, which are then escaped).\n"
 "Files larger than 32 MiB cannot be sent: they are reported and skipped.\n"
+"\n"
+"With --url the arguments are http:// or https:// URLs that the workers\n"
+"fetch and hash as the bytes arrive, with no 32 MiB limit; lines are\n"
+"HEX  URL, the arguments' first, then those of the --urls lists.  With\n"
+"--remote the arguments are names of files under the workers'\n"
+"--files-root (a volume they share), sent as names, not contents: the\n"
+"output is byte-identical to sha512sum run in that directory.\n"
 "\n"
 "  -a, --algorithm ALGO  an OpenSSL digest name (default sha512): sha256,\n"
 "                        sha1, md5, sha3-256, blake2b512, ...\n"
@@ -92,6 +123,17 @@ hashcmd_usage(FILE *out)
 "      --strict          -c: exit 1 on improperly formatted lines\n"
 "  -w, --warn            -c: warn about improperly formatted lines\n"
 "      --ignore-missing  -c: skip files that do not exist\n"
+"      --url             the arguments (and -c names) are URLs\n"
+"      --urls LIST       also hash the URLs listed in the file LIST, one a\n"
+"                        line (- for standard input; blank lines and lines\n"
+"                        starting with # are skipped); implies --url\n"
+"      --accept-status any\n"
+"                        with --url: hash the body whatever the HTTP\n"
+"                        status (default: a non-2xx status is a failure)\n"
+"      --remote          the arguments (and -c names) are paths relative\n"
+"                        to the workers' --files-root\n"
+"      --unordered       print each line as its result arrives, not in the\n"
+"                        order given\n"
 "  -q, --queue Q         the queue (default \"default\")\n"
 "      --timeout S       give up after S seconds (fractions allowed), also\n"
 "                        on a FIFO nobody writes to; default: wait forever\n"
@@ -102,9 +144,14 @@ hashcmd_usage(FILE *out)
 "refused a command.  A lost connection is retried (100 ms doubling to 2 s)\n"
 "until the timeout.\n"
 "\n"
+"With stderr on a terminal and stdout not, a progress line shows the\n"
+"results in, the rate and the time left.\n"
+"\n"
 "Examples:\n"
 "  celeriac hash *.iso > SHA512SUMS\n"
-"  celeriac hash -c SHA512SUMS\n",
+"  celeriac hash -c SHA512SUMS\n"
+"  celeriac hash --urls urls.txt --unordered > URLSUMS\n"
+"  (cd /srv/data && find . -type f -print0 | xargs -0 celeriac hash --remote)\n",
             cli_global_help);
 }
 /* clang-format on */
@@ -114,6 +161,7 @@ static void
 hashcmd_report(struct hashcmd *h, struct hashjob *j)
 {
     char *q = sums_quote(j->path);
+    progress_clear(&h->prog);
     if (j->outcome == HASHJOB_TIMEOUT)
         h->timed_out = 1;
     else
@@ -147,6 +195,8 @@ hashcmd_print(struct hashjob *j, size_t index, void *arg)
         sums_put_name(stdout, j->path, escape);
     }
     putchar(h->zero ? '\0' : '\n');
+    if (h->unordered)
+        fflush(stdout); /* as it arrives, also into a pipe */
 }
 
 /* hashrun_fn of check mode: "NAME: OK", "NAME: FAILED", ... */
@@ -167,7 +217,8 @@ hashcmd_verify(struct hashjob *j, size_t index, void *arg)
             return;
         what = match ? "OK" : "FAILED";
     } else {
-        if (j->outcome == HASHJOB_UNREADABLE && j->missing && h->ignore)
+        /* A file missing here, or (--remote) on the worker. */
+        if (j->missing && h->ignore)
             return;
         h->unreadable++;
         hashcmd_report(h, j);
@@ -188,15 +239,27 @@ hashcmd_verify(struct hashjob *j, size_t index, void *arg)
 static int
 hashcmd_run(struct hashcmd *h, struct hashjob *jobs, size_t n, hashrun_fn *fn)
 {
-    struct hashrun_opts o = {h->cli->prefix, h->queue, h->algorithm,
-                             h->hexlen,      0,        h->deadline_us};
-    int timed_out = 0;
+    struct hashrun_opts o = {
+        .prefix = h->cli->prefix,
+        .queue = h->queue,
+        .algorithm = h->algorithm,
+        .hexlen = h->hexlen,
+        .deadline_us = h->deadline_us,
+        .source = h->source,
+        .accept_status = h->accept_status,
+        .unordered = h->unordered,
+        .progress = &h->prog,
+    };
+    int timed_out = 0, r;
 
     if (n == 0)
         return 0;
     if (h->conn.ctx == NULL && conn_connect(&h->conn) < 0)
         return -1;
-    if (hashrun_run(&h->conn, &o, jobs, n, fn, h, &timed_out) < 0)
+    progress_start(&h->prog, "hashed", n);
+    r = hashrun_run(&h->conn, &o, jobs, n, fn, h, &timed_out);
+    progress_end(&h->prog, n);
+    if (r < 0)
         return -1;
     if (timed_out)
         cli_warnx("some results did not arrive within %.3g s: %s",
@@ -289,6 +352,67 @@ done:
     return rc;
 }
 
+static void
+hashcmd_list_add(struct hashcmd_list *l, char *item)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->items = xrealloc(l->items, l->cap * sizeof(*l->items));
+    }
+    l->items[l->n++] = item;
+}
+
+static void
+hashcmd_list_free(struct hashcmd_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+/*
+ * Adds the URLs listed in path ("-": stdin) to l: one a line, surrounding
+ * blanks dropped, blank lines and "#" comments skipped.  Returns 0, or -1
+ * after saying why the file cannot be read.
+ */
+static int
+hashcmd_read_urls(struct hashcmd_list *l, const char *path)
+{
+    struct lines in;
+    char *line;
+    size_t len;
+    int r;
+
+    if (lines_open(&in, path, HASHCMD_MAX_LINE) < 0)
+        return -1;
+    while ((r = lines_next(&in, &line, &len)) != LINES_EOF) {
+        if (r < 0)
+            break;
+        if (r == LINES_TOO_LONG) {
+            cli_warnx("%s: %lu: line longer than %u bytes: skipped",
+                      cli_safe(path), in.lineno, HASHCMD_MAX_LINE);
+            continue;
+        }
+        while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' ||
+                           line[len - 1] == '\r'))
+            len--;
+        size_t k = 0;
+        while (k < len && (line[k] == ' ' || line[k] == '\t'))
+            k++;
+        if (k == len || line[k] == '#')
+            continue;
+        if (memchr(line + k, '\0', len - k) != NULL) {
+            cli_warnx("%s: %lu: a NUL byte in the line: skipped",
+                      cli_safe(path), in.lineno);
+            continue;
+        }
+        hashcmd_list_add(l, xstrndup(line + k, len - k));
+    }
+    lines_close(&in);
+    return r < 0 ? -1 : 0;
+}
+
 int
 hashcmd_main(struct cli *cli, int argc, char **argv)
 {
@@ -307,9 +431,17 @@ hashcmd_main(struct cli *cli, int argc, char **argv)
         {"strict", no_argument, NULL, HASHCMD_OPT_STRICT},
         {"ignore-missing", no_argument, NULL, HASHCMD_OPT_IGNORE},
         {"timeout", required_argument, NULL, HASHCMD_OPT_TIMEOUT},
+        {"url", no_argument, NULL, HASHCMD_OPT_URL},
+        {"urls", required_argument, NULL, HASHCMD_OPT_URLS},
+        {"remote", no_argument, NULL, HASHCMD_OPT_REMOTE},
+        {"unordered", no_argument, NULL, HASHCMD_OPT_UNORDERED},
+        {"accept-status", required_argument, NULL, HASHCMD_OPT_ACCEPT},
         {NULL, 0, NULL, 0},
     };
     struct hashcmd h;
+    struct hashcmd_list urls = {NULL, 0, 0};
+    const char *url_files[64];
+    int nurl_files = 0, url = 0, remote = 0;
     int opt, rc = CLI_EXIT_USAGE, mode_opts = 0, text = 0;
     char *dflt[] = {(char *)"-"};
 
@@ -370,6 +502,31 @@ hashcmd_main(struct cli *cli, int argc, char **argv)
                                  "of seconds greater than 0",
                                  optarg);
             break;
+        case HASHCMD_OPT_URL:
+            url = 1;
+            break;
+        case HASHCMD_OPT_URLS:
+            if (nurl_files == (int)(sizeof(url_files) / sizeof(url_files[0])))
+                return cli_usage("hash", "at most %zu --urls files",
+                                 sizeof(url_files) / sizeof(url_files[0]));
+            url_files[nurl_files++] = optarg;
+            url = 1;
+            break;
+        case HASHCMD_OPT_REMOTE:
+            remote = 1;
+            break;
+        case HASHCMD_OPT_UNORDERED:
+            h.unordered = 1;
+            break;
+        case HASHCMD_OPT_ACCEPT:
+            if (strcmp(optarg, BUILD_ACCEPT_ANY) != 0)
+                return cli_usage("hash",
+                                 "--accept-status '%s': the only value is "
+                                 "'any' (hash the body whatever the HTTP "
+                                 "status)",
+                                 cli_safe(optarg));
+            h.accept_status = BUILD_ACCEPT_ANY;
+            break;
         case 'h':
         case CLI_OPT_HELP:
             hashcmd_usage(stdout);
@@ -392,6 +549,30 @@ hashcmd_main(struct cli *cli, int argc, char **argv)
                                  "--ignore-missing only apply with --check");
     if (h.tagged && h.binary)
         return cli_usage("hash", "--tag and --binary cannot be combined");
+    if (url && remote)
+        return cli_usage("hash", "--url (or --urls) and --remote cannot be "
+                                 "combined: a task has one source");
+    if (h.accept_status != NULL && !url)
+        return cli_usage("hash", "--accept-status only applies with --url "
+                                 "or --urls");
+    if (h.check && nurl_files > 0)
+        return cli_usage("hash", "--urls makes no sense with --check: give "
+                                 "the checksum files, and --url");
+    if ((url || remote) && !h.check && optind == argc && nurl_files == 0)
+        return cli_usage("hash", "%s",
+                         remote ? "--remote needs at least one PATH"
+                                : "--url needs at least one URL (or --urls "
+                                  "LIST)");
+    if (remote && !h.check)
+        for (int i = optind; i < argc; i++)
+            if (strcmp(argv[i], "-") == 0)
+                return cli_usage("hash",
+                                 "--remote: standard input cannot be "
+                                 "hashed by the workers; name a file "
+                                 "called - as ./-");
+    h.source = url ? HASHRUN_SRC_URL
+               : remote ? HASHRUN_SRC_PATH
+                        : HASHRUN_SRC_FILE;
 
     if (!keys_valid_name(h.queue))
         return cli_usage("hash",
@@ -413,7 +594,12 @@ hashcmd_main(struct cli *cli, int argc, char **argv)
     if (conn_init(&h.conn, cli->redis) < 0)
         goto done;
     h.deadline_us = cli_deadline(h.timeout_us);
-    if (optind == argc) {
+    for (int i = 0; i < nurl_files; i++)
+        if (hashcmd_read_urls(&urls, url_files[i]) < 0) {
+            rc = CLI_EXIT_FAILED;
+            goto done;
+        }
+    if (optind == argc && (!url || h.check)) {
         argv = dflt;
         argc = 1;
         optind = 0;
@@ -432,10 +618,15 @@ hashcmd_main(struct cli *cli, int argc, char **argv)
         if (!all_ok)
             h.failed = 1;
     } else {
-        struct hashjob *jobs = xcalloc((size_t)nfiles, sizeof(*jobs));
+        size_t njobs = (size_t)nfiles + urls.n;
+        struct hashjob *jobs = xcalloc(njobs ? njobs : 1, sizeof(*jobs));
         for (int i = 0; i < nfiles; i++)
             jobs[i].path = argv[optind + i];
-        int r = hashcmd_run(&h, jobs, (size_t)nfiles, hashcmd_print);
+        for (size_t i = 0; i < urls.n; i++)
+            jobs[(size_t)nfiles + i].path = urls.items[i];
+        if (njobs == 0)
+            cli_warnx("no URL to hash: the --urls lists are empty");
+        int r = hashcmd_run(&h, jobs, njobs, hashcmd_print);
         free(jobs);
         if (r < 0)
             goto done;
@@ -446,6 +637,7 @@ hashcmd_main(struct cli *cli, int argc, char **argv)
     if (cli_flush_stdout() < 0 && rc == CLI_EXIT_OK)
         rc = CLI_EXIT_FAILED;
 done:
+    hashcmd_list_free(&urls);
     free(h.tag);
     conn_close(&h.conn);
     return rc;

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@
 /* A chunk is sent in one round trip: this many tasks or bytes at most. */
 #define HASHRUN_CHUNK_TASKS 1000
 #define HASHRUN_CHUNK_BYTES (8u << 20)
+/* Longest remote path (the workers' PATHSRC_MAX_NAME). */
+#define HASHRUN_MAX_PATH 4096
 /* At most this many tasks in flight, however small the files. */
 #define HASHRUN_MAX_INFLIGHT 100000
 #define HASHRUN_READ_COUNT 1000
@@ -50,6 +53,9 @@ struct hashrun {
     size_t inflight;         /* their number */
     json_t *args;            /* {"algorithm": A}; owned */
     int failed;              /* a Redis error ended the run */
+    size_t *order;           /* indexes of jobs in the order they were
+                                DONE; owned */
+    size_t order_head, order_tail; /* handed out / DONE so far */
 };
 
 static int hashrun_readable(int fd, int64_t deadline_us);
@@ -60,6 +66,8 @@ static char *hashrun_message(struct hashrun *h, size_t index,
                              size_t *msglen);
 static void hashrun_finish(struct hashrun *h, struct hashjob *j, int outcome,
                            char *error);
+static void hashrun_done(struct hashrun *h, struct hashjob *j);
+static int hashrun_check_source(struct hashrun *h, struct hashjob *j);
 static int hashrun_send_chunk(struct hashrun *h);
 static void hashrun_result(const char *doc, size_t len, void *arg);
 
@@ -180,11 +188,53 @@ fail_outcome:
 }
 
 /*
+ * Checks a URL or remote path before it is sent: one the workers would
+ * refuse for its form alone fails here, with the reason.  Returns 0, or
+ * -1 with j DONE (UNREADABLE).
+ */
+static int
+hashrun_check_source(struct hashrun *h, struct hashjob *j)
+{
+    const char *s = j->path;
+    size_t len = strlen(s);
+    const char *what = h->o->source == HASHRUN_SRC_URL ? "URL" : "path";
+    size_t max = h->o->source == HASHRUN_SRC_URL ? HASHRUN_MAX_SOURCE
+                                                 : HASHRUN_MAX_PATH;
+    json_t *v;
+
+    if (len == 0) {
+        j->error = xasprintf("empty %s", what);
+    } else if (len > max) {
+        j->error = xasprintf("%s of %zu bytes: the most a task takes is %zu",
+                             what, len, max);
+    } else if ((v = json_string(s)) == NULL) {
+        j->error = xasprintf("the %s is not valid UTF-8 (a task message "
+                             "carries it as a JSON string): %s",
+                             what,
+                             h->o->source == HASHRUN_SRC_URL
+                                 ? "percent-encode it"
+                                 : "rename the file or hash it locally");
+    } else {
+        json_decref(v);
+        if (h->o->source != HASHRUN_SRC_URL ||
+            strncasecmp(s, "http://", 7) == 0 ||
+            strncasecmp(s, "https://", 8) == 0)
+            return 0;
+        j->error = xstrdup("not an http:// or https:// URL: workers fetch "
+                           "only those");
+    }
+    j->outcome = HASHJOB_UNREADABLE;
+    hashrun_done(h, j);
+    return -1;
+}
+
+/*
  * Builds the task message for job index: "hash" with {"algorithm": A,
  * "data_b64": B}, its id and reply_to, the data base64-encoded straight
  * into the message (for a 32 MiB file this saves several copies of 43 MiB
- * of base64).  Returns the message (owned by the caller) and its length in
- * *msglen, or NULL (printed).
+ * of base64); or, with a url or path source, {"algorithm": A, "url": U}
+ * or {..., "path": P}.  Returns the message (owned by the caller) and its
+ * length in *msglen, or NULL (printed).
  */
 static char *
 hashrun_message(struct hashrun *h, size_t index, const unsigned char *data,
@@ -196,12 +246,20 @@ hashrun_message(struct hashrun *h, size_t index, const unsigned char *data,
     struct build_spec spec = {
         .task = HASHTASK_NAME,
         .args = h->args,
-        .payload_field = HASHTASK_DATA_B64,
-        .payload = data,
-        .payload_len = len,
         .id = id,
         .reply_to = h->wait.key,
     };
+    if (h->o->source == HASHRUN_SRC_FILE) {
+        spec.payload_field = HASHTASK_DATA_B64;
+        spec.payload = data;
+        spec.payload_len = len;
+    } else {
+        spec.source_field =
+            h->o->source == HASHRUN_SRC_URL ? BUILD_F_URL : BUILD_F_PATH;
+        spec.source = h->jobs[index].path;
+        if (h->o->source == HASHRUN_SRC_URL)
+            spec.accept_status = h->o->accept_status;
+    }
     int r = build_message(&b, &spec);
     if (r < 0) {
         cli_warnx("%s", build_strerror(r));
@@ -209,6 +267,14 @@ hashrun_message(struct hashrun *h, size_t index, const unsigned char *data,
         return NULL;
     }
     return build_take(&b, msglen);
+}
+
+/* Marks j DONE and queues it to be handed out (once per job). */
+static void
+hashrun_done(struct hashrun *h, struct hashjob *j)
+{
+    j->state = HASHJOB_DONE;
+    h->order[h->order_tail++] = (size_t)(j - h->jobs);
 }
 
 /* Marks j DONE (taking error) and gives back its window share. */
@@ -219,10 +285,10 @@ hashrun_finish(struct hashrun *h, struct hashjob *j, int outcome, char *error)
         h->inflight_bytes -= j->size;
         h->inflight--;
     }
-    j->state = HASHJOB_DONE;
     j->outcome = outcome;
     free(j->error);
     j->error = error;
+    hashrun_done(h, j);
 }
 
 /*
@@ -314,6 +380,9 @@ hashrun_result(const char *doc, size_t len, void *arg)
         json_t *e = json_object_get(root, RESULT_F_ERROR);
         const char *type = json_string_value(json_object_get(e, RESULT_F_ERROR_TYPE));
         const char *msg = json_string_value(json_object_get(e, RESULT_F_ERROR_MESSAGE));
+        /* A remote file that is not there counts as missing (-c
+         * --ignore-missing skips it). */
+        j->missing = type != NULL && strcmp(type, ERROR_FILE_NOT_FOUND) == 0;
         hashrun_finish(h, j, HASHJOB_FAILED,
                        xasprintf("the hash task failed: %s: %s",
                                  type ? type : "no error type",
@@ -323,13 +392,22 @@ done:
     json_decref(root);
 }
 
+/* Hands job index to fn and drops its error. */
+static void
+hashrun_emit(struct hashjob *jobs, size_t index, hashrun_fn *fn, void *arg)
+{
+    fn(&jobs[index], index, arg);
+    free(jobs[index].error);
+    jobs[index].error = NULL;
+}
+
 int
 hashrun_run(struct conn *c, const struct hashrun_opts *o, struct hashjob *jobs,
             size_t n, hashrun_fn *fn, void *arg, int *timed_out)
 {
     struct hashrun *h = xcalloc(1, sizeof(*h));
     size_t window = o->window ? o->window : HASHRUN_WINDOW;
-    size_t next_send = 0, next_emit = 0;
+    size_t next_send = 0, next_emit = 0, emitted = 0;
     unsigned char *held = NULL; /* data of jobs[next_send], read already */
     size_t held_len = 0;
     int rc = -1;
@@ -339,6 +417,7 @@ hashrun_run(struct conn *c, const struct hashrun_opts *o, struct hashjob *jobs,
     h->o = o;
     h->jobs = jobs;
     h->n = n;
+    h->order = xcalloc(n ? n : 1, sizeof(*h->order));
     if (submit_init(&h->sub, c, o->prefix, o->queue) < 0 ||
         wait_init(&h->wait, c, o->prefix, o->deadline_us) < 0)
         goto done;
@@ -352,15 +431,23 @@ hashrun_run(struct conn *c, const struct hashrun_opts *o, struct hashjob *jobs,
     h->args = json_object();
     json_object_set_new(h->args, HASHTASK_ALGORITHM, alg);
 
-    while (next_emit < n) {
-        /* Hand out, in order, every job whose outcome is known. */
-        while (next_emit < n && jobs[next_emit].state == HASHJOB_DONE) {
-            fn(&jobs[next_emit], next_emit, arg);
-            free(jobs[next_emit].error);
-            jobs[next_emit].error = NULL;
-            next_emit++;
+    while (emitted < n) {
+        if (o->progress != NULL)
+            progress_update(o->progress, h->order_tail, -1);
+        /* Hand out every job whose outcome is known: in list order, or
+         * in the order they finished. */
+        if (o->unordered) {
+            while (h->order_head < h->order_tail) {
+                hashrun_emit(jobs, h->order[h->order_head++], fn, arg);
+                emitted++;
+            }
+        } else {
+            while (next_emit < n && jobs[next_emit].state == HASHJOB_DONE) {
+                hashrun_emit(jobs, next_emit++, fn, arg);
+                emitted++;
+            }
         }
-        if (next_emit == n)
+        if (emitted == n)
             break;
 
         /* Send what the window allows, one chunk per round trip. */
@@ -369,10 +456,17 @@ hashrun_run(struct conn *c, const struct hashrun_opts *o, struct hashjob *jobs,
                chunk_bytes < HASHRUN_CHUNK_BYTES &&
                h->inflight < HASHRUN_MAX_INFLIGHT) {
             struct hashjob *j = &jobs[next_send];
-            if (held == NULL &&
-                hashrun_load(j, o->deadline_us, &held, &held_len) < 0) {
-                next_send++;
-                continue;
+            if (o->source != HASHRUN_SRC_FILE) {
+                if (hashrun_check_source(h, j) < 0) {
+                    next_send++;
+                    continue;
+                }
+            } else if (held == NULL) {
+                if (hashrun_load(j, o->deadline_us, &held, &held_len) < 0) {
+                    hashrun_done(h, j);
+                    next_send++;
+                    continue;
+                }
             }
             if (h->inflight_bytes > 0 && h->inflight_bytes + held_len > window)
                 break;
@@ -390,6 +484,7 @@ hashrun_run(struct conn *c, const struct hashrun_opts *o, struct hashjob *jobs,
             h->inflight_bytes += held_len;
             h->inflight++;
             chunk_bytes += m->len;
+            held_len = 0;
             next_send++;
         }
         if (h->nchunk > 0) {
@@ -413,16 +508,22 @@ hashrun_run(struct conn *c, const struct hashrun_opts *o, struct hashjob *jobs,
     }
 
     /* Done, or the deadline passed: what is not done timed out. */
-    for (size_t i = next_emit; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (jobs[i].state != HASHJOB_DONE) {
             hashrun_finish(h, &jobs[i], HASHJOB_TIMEOUT,
                            xstrdup("no result before the --timeout"));
             *timed_out = 1;
         }
-        fn(&jobs[i], i, arg);
-        free(jobs[i].error);
-        jobs[i].error = NULL;
     }
+    if (o->unordered) {
+        while (h->order_head < h->order_tail)
+            hashrun_emit(jobs, h->order[h->order_head++], fn, arg);
+    } else {
+        while (next_emit < n)
+            hashrun_emit(jobs, next_emit++, fn, arg);
+    }
+    if (o->progress != NULL)
+        progress_update(o->progress, h->order_tail, -1);
     rc = 0;
     wait_cleanup(&h->wait);
 done:
@@ -433,6 +534,7 @@ done:
         jobs[i].error = NULL;
     }
     free(held);
+    free(h->order);
     json_decref(h->args);
     free(h);
     return rc;

@@ -2,7 +2,10 @@
 /*
  * The engine under `celeriac hash`: turns a list of files into "hash"
  * tasks (data_b64 + algorithm) that all name one reply stream, sends them
- * pipelined, and hands the outcomes back strictly in list order.
+ * pipelined, and hands the outcomes back in list order (or, unordered, as
+ * they come).  With a url or path source the list holds URLs or names
+ * under the workers' --files-root instead, sent as they are (PROTOCOL.md,
+ * "Sources"): nothing is read here.
  *
  * Memory stays bounded whatever the number and size of the files: a file
  * is read only when it is about to be sent, its bytes are dropped once
@@ -19,6 +22,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "progress.h"
 
 /* Default in-flight window in bytes. */
 #define HASHRUN_WINDOW (64u << 20)
@@ -52,6 +56,17 @@ struct hashjob {
     char *error;             /* why not OK, for a person; owned by the engine */
 };
 
+/* What a job's path names. */
+enum hashrun_source {
+    HASHRUN_SRC_FILE = 0, /* a local file (or "-"), sent as data_b64 */
+    HASHRUN_SRC_URL,      /* a URL, sent as "url" (http:// or https://) */
+    HASHRUN_SRC_PATH,     /* a name under the workers' --files-root */
+};
+
+/* Longest URL or remote path sent (a worker looks for sources only in
+ * messages up to 64 KiB). */
+#define HASHRUN_MAX_SOURCE 8192
+
 struct hashrun_opts {
     const char *prefix;    /* key prefix; borrowed */
     const char *queue;     /* queue name; borrowed */
@@ -59,11 +74,17 @@ struct hashrun_opts {
     size_t hexlen;         /* expected digest length in hex characters */
     size_t window;         /* in-flight bytes; 0 = HASHRUN_WINDOW */
     int64_t deadline_us;   /* cli_now_us() clock; 0 = none */
+    int source;            /* enum hashrun_source */
+    const char *accept_status; /* with HASHRUN_SRC_URL: "any" or NULL */
+    int unordered;         /* hand jobs out as they finish */
+    struct progress *progress; /* started by the caller, updated with the
+                                  number of jobs done; NULL: none */
 };
 
 /*
  * Called once per job, in list order, as soon as it and every job before
- * it are DONE.  job->error is freed after the call.
+ * it are DONE (unordered: as soon as it is DONE).  job->error is freed
+ * after the call.
  */
 typedef void hashrun_fn(struct hashjob *job, size_t index, void *arg);
 

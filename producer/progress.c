@@ -104,3 +104,14 @@ progress_end(struct progress *p, uint64_t count)
     fputc('\n', stderr);
     p->drawn = 0;
 }
+
+void
+progress_clear(struct progress *p)
+{
+    if (!p->enabled || !p->drawn)
+        return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    p->drawn = 0;
+    p->last_us = cli_now_us() - PROGRESS_INTERVAL_US; /* redraw soon */
+}

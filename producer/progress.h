@@ -33,6 +33,11 @@ void progress_start(struct progress *p, const char *label, uint64_t total);
  */
 void progress_update(struct progress *p, uint64_t count, double frac);
 /*
+ * Erases the line (if drawn), so that a message can be written on stderr;
+ * the next update draws it again.
+ */
+void progress_clear(struct progress *p);
+/*
  * Draws the final state of the phase (if anything was drawn) and moves to
  * a new line.
  */

@@ -20,6 +20,8 @@ static int build_dump(struct build *b, const json_t *v);
 static int build_string(struct build *b, const char *s, size_t n);
 static int build_field(struct build *b, const char *name);
 static int build_args(struct build *b, const struct build_spec *s);
+static int build_check_source(const struct build_spec *s);
+static int build_member(struct build *b, const char *name, const char *value);
 
 /* Makes room for extra more bytes and a NUL.  0 or -BUILD_E_NOMEM. */
 static int
@@ -93,16 +95,59 @@ build_field(struct build *b, const char *name)
     return build_put(b, ":", 1);
 }
 
-/* Appends ,"args":{...} with the payload as its last member. */
+/* Names of the members that are sources (PROTOCOL.md, "Sources"). */
+static const char *const build_sources[] = {
+    BUILD_F_DATA, BUILD_F_DATA_B64, BUILD_F_URL, BUILD_F_PATH, NULL,
+};
+
+/*
+ * Checks that s names at most one source (among args, the payload and the
+ * source) and accept_status only with a url.  0 or -BUILD_E_SOURCE.
+ */
+static int
+build_check_source(const struct build_spec *s)
+{
+    int n = (s->payload_field != NULL) + (s->source_field != NULL);
+    if (s->payload_field == NULL && s->source_field == NULL)
+        return s->accept_status != NULL ? -BUILD_E_SOURCE : 0;
+    if (s->args != NULL)
+        for (size_t i = 0; build_sources[i] != NULL; i++)
+            n += json_object_get(s->args, build_sources[i]) != NULL;
+    if (s->accept_status != NULL &&
+        (s->source_field == NULL || strcmp(s->source_field, BUILD_F_URL) != 0))
+        return -BUILD_E_SOURCE;
+    if (s->accept_status != NULL && s->args != NULL &&
+        json_object_get(s->args, BUILD_F_ACCEPT_STATUS) != NULL)
+        return -BUILD_E_SOURCE;
+    return n > 1 ? -BUILD_E_SOURCE : 0;
+}
+
+/* Appends "name":"value" (no comma). */
+static int
+build_member(struct build *b, const char *name, const char *value)
+{
+    int r;
+    if ((r = build_string(b, name, strlen(name))) < 0 ||
+        (r = build_put(b, ":", 1)) < 0)
+        return r;
+    return build_string(b, value, strlen(value));
+}
+
+/*
+ * Appends ,"args":{...} with the payload, or the source and its
+ * accept_status, as its last members.
+ */
 static int
 build_args(struct build *b, const struct build_spec *s)
 {
     int r;
     if (s->args != NULL && !json_is_object(s->args))
         return -BUILD_E_ARGS;
+    if ((r = build_check_source(s)) < 0)
+        return r;
     if ((r = build_field(b, BUILD_F_ARGS)) < 0)
         return r;
-    if (s->payload_field == NULL)
+    if (s->payload_field == NULL && s->source_field == NULL)
         return s->args ? build_dump(b, s->args) : build_put(b, "{}", 2);
     if (s->args != NULL && json_object_size(s->args) > 0) {
         if ((r = build_dump(b, s->args)) < 0)
@@ -110,6 +155,17 @@ build_args(struct build *b, const struct build_spec *s)
         b->buf[b->len - 1] = ','; /* "{...}" becomes "{...," */
     } else if ((r = build_put(b, "{", 1)) < 0) {
         return r;
+    }
+    if (s->source_field != NULL) {
+        if ((r = build_member(b, s->source_field, s->source ? s->source : ""))
+            < 0)
+            return r;
+        if (s->accept_status != NULL &&
+            ((r = build_put(b, ",", 1)) < 0 ||
+             (r = build_member(b, BUILD_F_ACCEPT_STATUS, s->accept_status)) <
+                 0))
+            return r;
+        return build_put(b, "}", 1);
     }
     if ((r = build_string(b, s->payload_field, strlen(s->payload_field))) < 0 ||
         (r = build_put(b, ":\"", 2)) < 0)
@@ -140,7 +196,8 @@ build_head(struct build *b, const struct build_spec *s)
         ((r = build_field(b, BUILD_F_TASK)) < 0 ||
          (r = build_string(b, s->task, strlen(s->task))) < 0))
         return r;
-    if ((s->args != NULL || s->payload_field != NULL) &&
+    if ((s->args != NULL || s->payload_field != NULL ||
+         s->source_field != NULL || s->accept_status != NULL) &&
         (r = build_args(b, s)) < 0)
         return r;
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
@@ -235,6 +292,9 @@ build_strerror(int code)
         return "the line is not a JSON object";
     case BUILD_E_NOMEM:
         return "out of memory building the task message";
+    case BUILD_E_SOURCE:
+        return "a task message names one source at most (data, data_b64, "
+               "url or path), and accept_status only with a url";
     default:
         return "the task message could not be built";
     }

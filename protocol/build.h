@@ -10,8 +10,8 @@
  *
  * A message is written member by member in this order, each only when set:
  *
- *   {"v":1, "task", "args" (a JSON object, with a base64 payload appended
- *    to it), "id", "queue", "reply_to", the members of "extra" (delivery
+ *   {"v":1, "task", "args" (a JSON object, with a base64 payload or a
+ *    source and its accept_status appended to it), "id", "queue", "reply_to", the members of "extra" (delivery
  *    fields) in their order, the members of "line" (pre-encoded object
  *    text, copied byte for byte)}
  *
@@ -38,6 +38,17 @@
 #define BUILD_F_RETRY_BACKOFF "retry_backoff"
 #define BUILD_F_RETRY_BACKOFF_MAX "retry_backoff_max"
 #define BUILD_F_RETRY_JITTER "retry_jitter"
+/*
+ * Sources: the members of "args" that say where a task's bytes come from
+ * (PROTOCOL.md, "Sources"); a message names at most one.
+ */
+#define BUILD_F_DATA "data"         /* UTF-8 string, hashed as its bytes */
+#define BUILD_F_DATA_B64 "data_b64" /* base64 */
+#define BUILD_F_URL "url"           /* http:// or https:// */
+#define BUILD_F_PATH "path"         /* relative to the worker's --files-root */
+/* With "url" only: "any" hashes a non-2xx body instead of failing. */
+#define BUILD_F_ACCEPT_STATUS "accept_status"
+#define BUILD_ACCEPT_ANY "any"
 /* Fields of a send --batch line only: the delay, turned into a due time. */
 #define BUILD_F_COUNTDOWN "countdown"
 #define BUILD_F_ETA "eta"
@@ -52,6 +63,9 @@ struct build_spec {
     const char *payload_field;    /* a member appended to "args"... */
     const unsigned char *payload; /* ...holding these bytes as base64 */
     size_t payload_len;
+    const char *source_field;  /* BUILD_F_URL or BUILD_F_PATH, appended to */
+    const char *source;        /* "args" with this value (UTF-8) */
+    const char *accept_status; /* BUILD_ACCEPT_ANY, after the url */
     const char *id;       /* "id" */
     const char *queue;    /* "queue" (delayed tasks) */
     const char *reply_to; /* "reply_to" */
@@ -82,6 +96,7 @@ enum build_error {
     BUILD_E_ARGS,     /* args or extra is not an object */
     BUILD_E_LINE,     /* line is not the text of an object */
     BUILD_E_NOMEM,    /* out of memory */
+    BUILD_E_SOURCE,   /* two sources, or accept_status without a url */
 };
 
 /*

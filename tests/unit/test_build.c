@@ -68,6 +68,10 @@ spec_of(json_t *in, struct build_spec *s, unsigned char **payload)
         *payload = unhex(hex, &s->payload_len);
         s->payload = *payload;
     }
+    s->source_field = json_string_value(json_object_get(in, "source_field"));
+    s->source = json_string_value(json_object_get(in, "source"));
+    s->accept_status =
+        json_string_value(json_object_get(in, "accept_status"));
     s->id = json_string_value(json_object_get(in, "id"));
     s->queue = json_string_value(json_object_get(in, "queue"));
     s->reply_to = json_string_value(json_object_get(in, "reply_to"));
@@ -120,6 +124,10 @@ test_vectors(void **state)
                 assert_string_equal(m.reply_to, s.reply_to);
             if (s.payload_field != NULL)
                 assert_non_null(json_object_get(m.args, s.payload_field));
+            if (s.source_field != NULL)
+                assert_string_equal(json_string_value(json_object_get(
+                                        m.args, s.source_field)),
+                                    s.source);
         }
         message_clear(&m);
         free(payload);
@@ -146,8 +154,9 @@ test_errors(void **state)
         const char *kind = json_string_value(json_object_get(e, "error"));
         spec_of(json_object_get(e, "input"), &s, &payload);
         int r = build_message(&b, &s);
-        assert_int_equal(r, strcmp(kind, "args") == 0 ? -BUILD_E_ARGS
-                                                      : -BUILD_E_LINE);
+        assert_int_equal(r, strcmp(kind, "args") == 0     ? -BUILD_E_ARGS
+                            : strcmp(kind, "source") == 0 ? -BUILD_E_SOURCE
+                                                          : -BUILD_E_LINE);
         assert_non_null(build_strerror(r));
         free(payload);
     }
