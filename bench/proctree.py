@@ -92,20 +92,30 @@ class Sampler:
     def __init__(self, roots, interval=0.05):
         self.roots, self.interval = list(roots), interval
         self.samples = []  # (seconds since start, rss bytes)
+        self.peak_by_pid = {}  # pid: its largest rss seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.t0 = time.time()
         self._thread.start()
 
+    def _sample(self):
+        total = 0
+        for pid in tree(self.roots):
+            rss = _stat(pid)[1]
+            total += rss
+            if rss > self.peak_by_pid.get(pid, 0):
+                self.peak_by_pid[pid] = rss
+        self.samples.append((time.time() - self.t0, total))
+
     def _run(self):
         while not self._stop.is_set():
-            self.samples.append((time.time() - self.t0, rss_bytes(self.roots)))
+            self._sample()
             self._stop.wait(self.interval)
 
     def stop(self):
         self._stop.set()
         self._thread.join()
-        self.samples.append((time.time() - self.t0, rss_bytes(self.roots)))
+        self._sample()
         return self
 
     def peak(self):
