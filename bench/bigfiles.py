@@ -6,15 +6,18 @@ generated once into build/bench-cache/) hashed by
              tasks {"task":"hash","args":{"path":"bigK.bin"}} sent with
              redis-py;
   sha512sum  the same 4 files with two sha512sum processes at once, two
-             files each (both cores): the ceiling.
+             files each (both cores): the reference of the issue's target;
+  openssl    the same with `openssl dgst -sha512` (coreutils' sha512sum
+             has its own SHA-512, slower than OpenSSL's, which celeriac's
+             children use).
 
 The files are read once before the runs, so every run reads them from the
 page cache.  Figures: MB/s (bytes of the 4 files / seconds from the first
 send to the last result), celeriac's MB/s against sha512sum's, and the
 peak RSS of the worker parent and of its largest child (memory must stay
 flat however large the file).  celeriac's digests are checked against
-sha512sum's.  sha512sum is timed `tries` times (best kept: a ceiling is a
-capacity).
+sha512sum's.  Every system runs 3 times (--quick: 2) and the fastest run
+is kept (a ceiling is a capacity, and the machine is shared).
 """
 
 import json
@@ -32,15 +35,21 @@ FILES = 4
 FULL_MIB, QUICK_MIB = 1024, 256
 
 
-def sha512sum_run(ctx, d, names):
-    """Two sha512sum processes, half the files each; (seconds, {name:
+# The reference (the issue's target is against sha512sum), and OpenSSL's
+# command line for comparison: coreutils' sha512sum does not use OpenSSL.
+HASHERS = {"sha512sum": ["sha512sum"],
+           "openssl": ["openssl", "dgst", "-sha512", "-r"]}
+
+
+def sha512sum_run(ctx, d, names, tool="sha512sum"):
+    """Two processes of the tool, half the files each; (seconds, {name:
     digest})."""
     halves = [names[0::2], names[1::2]]
     outs = [open(os.path.join(ctx.tmp_dir, f"w7-sum{k}.txt"), "w+b")
             for k in range(2)]
     t0 = time.time()
-    ps = [procs.spawn(["sha512sum", *half], cwd=d, stdout=out,
-                      log=ctx.log_path("W7-sha512sum.log"))
+    ps = [procs.spawn(HASHERS[tool] + half, cwd=d, stdout=out,
+                      log=ctx.log_path(f"W7-{tool}.log"))
           for half, out in zip(halves, outs)]
     for p in ps:
         p.wait()
@@ -49,8 +58,8 @@ def sha512sum_run(ctx, d, names):
     digests = {}
     for p, out in zip(ps, outs):
         if p.returncode != 0:
-            raise BenchError(f"W7: sha512sum exited {p.returncode}; see "
-                             f"{ctx.log_path('W7-sha512sum.log')}")
+            raise BenchError(f"W7: {tool} exited {p.returncode}; see "
+                             f"{ctx.log_path(f'W7-{tool}.log')}")
         out.seek(0)
         for line in out.read().decode().splitlines():
             hexd, name = line.split(None, 1)
@@ -131,14 +140,19 @@ def run(ctx, quick, want_sys, say, size_mib=None):
     say(f"  files ready and read into the page cache in "
         f"{time.time() - t:.1f} s")
     want = None
-    if not want_sys or "sha512sum" in want_sys or "celeriac" in want_sys:
+    tries = 2 if quick else 3
+    for tool in HASHERS:
         best = None
-        for _ in range(2 if quick else 3):
-            secs, want = sha512sum_run(ctx, d, names)
+        for _ in range(tries):
+            secs, got = sha512sum_run(ctx, d, names, tool)
             best = secs if best is None else min(best, secs)
-        doc["sha512sum"] = {"seconds": best, "mb_per_s": total / best / 1e6}
-        say(f"  sha512sum x2 processes: {total / best / 1e6:8,.0f} MB/s "
-            f"({best:.2f} s, best of {2 if quick else 3})")
+        if want is None:
+            want = got
+        elif got != want:
+            errors.append(f"W7: {tool} and sha512sum disagree: {got} {want}")
+        doc[tool] = {"seconds": best, "mb_per_s": total / best / 1e6}
+        say(f"  {tool} x2 processes: {total / best / 1e6:8,.0f} MB/s "
+            f"({best:.2f} s, best of {tries})")
     if want_sys and "celeriac" not in want_sys:
         return doc, errors
     why = celeriac_available(ctx)
@@ -147,23 +161,29 @@ def run(ctx, quick, want_sys, say, size_mib=None):
         doc["skipped"]["celeriac"] = why
         return doc, errors
     try:
-        r = celeriac_run(ctx, d, names)
-        wrong = [n for n in names if r["digests"].get(n) != want[n]]
-        if r["errors"] or wrong:
-            raise BenchError(f"W7 celeriac: {len(wrong)} of {FILES} digests "
-                             f"missing or wrong against sha512sum; errors: "
-                             f"{r['errors'][:2]}")
+        r = None
+        for _ in range(tries):  # the best, as for the tools
+            one = celeriac_run(ctx, d, names)
+            wrong = [n for n in names if one["digests"].get(n) != want[n]]
+            if one["errors"] or wrong:
+                raise BenchError(f"W7 celeriac: {len(wrong)} of {FILES} "
+                                 f"digests missing or wrong against "
+                                 f"sha512sum; errors: {one['errors'][:2]}")
+            if r is None or one["seconds"] < r["seconds"]:
+                r = one
         mbs = total / r["seconds"] / 1e6
         rec = {"system": "celeriac", "seconds": r["seconds"],
                "mb_per_s": mbs, "of_sha512sum": mbs /
-               doc["sha512sum"]["mb_per_s"], "cpu_s": r["cpu_s"],
+               doc["sha512sum"]["mb_per_s"], "of_openssl": mbs /
+               doc["openssl"]["mb_per_s"], "cpu_s": r["cpu_s"],
                "peak_rss_bytes": r["peak_rss_bytes"],
                "parent_peak_rss_bytes": r["parent_peak_rss_bytes"],
                "child_peak_rss_bytes": r["child_peak_rss_bytes"],
                "verified": FILES}
         doc["runs"].append(rec)
-        say(f"  celeriac --concurrency 2: {mbs:8,.0f} MB/s "
-            f"({rec['of_sha512sum']:.0%} of sha512sum x2); peak RSS parent "
+        say(f"  celeriac --concurrency 2: {mbs:8,.0f} MB/s (best of {tries}) "
+            f"({rec['of_sha512sum']:.0%} of sha512sum x2, "
+            f"{rec['of_openssl']:.0%} of openssl x2); peak RSS parent "
             f"{rec['parent_peak_rss_bytes'] / 1e6:.1f} MB, largest child "
             f"{rec['child_peak_rss_bytes'] / 1e6:.1f} MB, all "
             f"{rec['peak_rss_bytes'] / 1e6:.1f} MB; digests = sha512sum's")
