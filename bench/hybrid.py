@@ -146,7 +146,7 @@ class Celeriac(W6System):
                        [w])
             base = self.done()
             cpu0 = proctree.cpu_seconds([w.pid])
-            sampler = proctree.Sampler([w.pid])
+            sampler = proctree.Sampler([w.pid], pss_every=10)
             t0 = time.time()
             self.send(urls, "u")
             target = base + len(urls)
@@ -171,7 +171,8 @@ class Celeriac(W6System):
                 if doc:
                     errors.append(json.dumps(doc.get("error")))
         return {"t_start": t0, "t_end": t1, "cpu_s": cpu,
-                "peak_rss_bytes": sampler.peak(), "digests": digests,
+                "peak_rss_bytes": sampler.peak(),
+                "peak_pss_bytes": sampler.pss_peak, "digests": digests,
                 "errors": errors[:5], "failed": len(errors)}
 
 
@@ -192,7 +193,7 @@ class Asyncio(W6System):
              "--urls", self.url_file(urls, "aio"), "--concurrency",
              str(self.conc), "--procs", "2", "--out", out],
             cwd=self.ctx.peers_dir, log=self.log("pipeline"))
-        sampler = proctree.Sampler([p.proc.pid])
+        sampler = proctree.Sampler([p.proc.pid], pss_every=10)
         try:
             text, cpu, _, _ = p.finish(timeout=3600)
         finally:
@@ -203,6 +204,7 @@ class Asyncio(W6System):
         digests = [res["results"].get(str(i)) for i in range(len(urls))]
         return {"t_start": rep["t_start"], "t_end": rep["t_end"],
                 "cpu_s": cpu, "peak_rss_bytes": sampler.peak(),
+                "peak_pss_bytes": sampler.pss_peak,
                 "digests": digests, "errors": res["errors"][:5],
                 "failed": rep["failed"]}
 
@@ -248,7 +250,7 @@ class Celery(W6System):
                        [w], stall=180)
             base = db1.dbsize()
             cpu0 = proctree.cpu_seconds([w.pid])
-            sampler = proctree.Sampler([w.pid])
+            sampler = proctree.Sampler([w.pid], pss_every=10)
             prod = self.produce(urls, "celery", "u")
             t0 = prod.t0
             target = base + len(urls)
@@ -275,7 +277,8 @@ class Celery(W6System):
                 if doc:
                     errors.append(str(doc.get("result"))[:200])
         return {"t_start": t0, "t_end": t1, "cpu_s": cpu,
-                "peak_rss_bytes": sampler.peak(), "digests": digests,
+                "peak_rss_bytes": sampler.peak(),
+                "peak_pss_bytes": sampler.pss_peak, "digests": digests,
                 "errors": errors[:5], "failed": len(errors)}
 
 
@@ -367,11 +370,13 @@ def run(ctx, quick, want_sys, say, count=None, concs=None):
                         "seconds": secs, "urls_per_s": n / secs,
                         "of_c_rtt": n / secs / (conc / (RTT_MS / 1000)),
                         "peak_rss_bytes": r["peak_rss_bytes"],
+                        "peak_pss_bytes": r["peak_pss_bytes"],
                         "cpu_s": r["cpu_s"]})
                     say(f"  {s.name:<9} {s.label:<22} "
                         f"{rec['urls_per_s']:8,.0f} URLs/s "
                         f"({rec['of_c_rtt']:4.0%} of C/RTT)  peak RSS "
-                        f"{r['peak_rss_bytes'] / 1e6:7.1f} MB  CPU "
+                        f"{r['peak_rss_bytes'] / 1e6:7.1f} MB (PSS "
+                        f"{r['peak_pss_bytes'] / 1e6:6.1f})  CPU "
                         f"{r['cpu_s']:6.1f} s  all {n:,} digests checked")
                 except BenchError as e:
                     rec["error"] = str(e)
@@ -397,14 +402,15 @@ def summary(doc, say):
     doc["at_c100"], doc["best"] = at100, best
     if not ok:
         return
-    say("  W6 summary (URLs/s, peak RSS MB):")
+    say("  W6 summary (URLs/s; peak RSS / PSS, MB):")
+
+    def fig(r):
+        return (f"{r['urls_per_s']:7,.0f} ({r['peak_rss_bytes'] / 1e6:.0f} /"
+                f" {r['peak_pss_bytes'] / 1e6:.0f} MB, {r['config']})")
     for s in best:
-        a, b = at100.get(s), best[s]
-        say(f"    {s:<9} C=100: " + (
-            f"{a['urls_per_s']:7,.0f} ({a['peak_rss_bytes'] / 1e6:.0f} MB, "
-            f"{a['config']})" if a else "-") +
-            f"   best: {b['urls_per_s']:7,.0f} "
-            f"({b['peak_rss_bytes'] / 1e6:.0f} MB, {b['config']})")
+        a = at100.get(s)
+        say(f"    {s:<9} C=100: {fig(a) if a else '-'}   best: "
+            f"{fig(best[s])}")
 
     def rate(d, s):
         return (d.get(s) or {}).get("urls_per_s")
