@@ -143,7 +143,7 @@ def line(rec):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
-                    help="small counts, no sweep: under 2 minutes")
+                    help="small counts, no sweep: about 5 minutes")
     ap.add_argument("--systems", default="",
                     help="comma-separated subset of: " +
                     ",".join(c.name for c in systems.ALL))
