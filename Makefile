@@ -135,7 +135,7 @@ $(BENCH_RAW): $(call obj,bench/rawredis.c protocol/scripts.c protocol/keys.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-bench bench-quick: $(BENCH_RAW)
+bench bench-quick: $(BENCH_RAW) $(NETLAB_DELAY)
 	@bench/setup.sh
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) bench/run.py $(if $(filter bench-quick,$@),--quick) \

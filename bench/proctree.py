@@ -78,6 +78,19 @@ def machine_busy_seconds():
     return (user + nice + system + steal) / TICK
 
 
+def _pss(pid):
+    """Proportional set size in bytes (pages shared by n processes count
+    1/n each), from smaps_rollup; 0 if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def cpu_seconds(roots):
     return sum(_stat(p)[0] for p in tree(roots))
 
@@ -89,23 +102,41 @@ def rss_bytes(roots):
 class Sampler:
     """Samples the RSS of a tree in a thread until stop(); keeps the series."""
 
-    def __init__(self, roots, interval=0.05):
+    def __init__(self, roots, interval=0.05, pss_every=0):
+        """pss_every=n: every n-th sample also sums the tree's PSS (dearer
+        to read than RSS; a sum of RSS counts shared pages once per
+        process, which overstates a tree of many forked processes)."""
         self.roots, self.interval = list(roots), interval
         self.samples = []  # (seconds since start, rss bytes)
+        self.peak_by_pid = {}  # pid: its largest rss seen
+        self.pss_every, self.pss_peak, self._n = pss_every, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.t0 = time.time()
         self._thread.start()
 
+    def _sample(self):
+        total = 0
+        pids = tree(self.roots)
+        for pid in pids:
+            rss = _stat(pid)[1]
+            total += rss
+            if rss > self.peak_by_pid.get(pid, 0):
+                self.peak_by_pid[pid] = rss
+        self.samples.append((time.time() - self.t0, total))
+        if self.pss_every and self._n % self.pss_every == 0:
+            self.pss_peak = max(self.pss_peak, sum(_pss(p) for p in pids))
+        self._n += 1
+
     def _run(self):
         while not self._stop.is_set():
-            self.samples.append((time.time() - self.t0, rss_bytes(self.roots)))
+            self._sample()
             self._stop.wait(self.interval)
 
     def stop(self):
         self._stop.set()
         self._thread.join()
-        self.samples.append((time.time() - self.t0, rss_bytes(self.roots)))
+        self._sample()
         return self
 
     def peak(self):

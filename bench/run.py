@@ -6,6 +6,10 @@ bench/out/results-<timestamp>.json and .png.
 
     bench/run.py [--quick] [--systems celeriac,celery,...] [--workloads W1,..]
 
+W6 (URLs through the network lab) and W7 (1 GiB files through the path
+source) have systems of their own: celeriac, asyncio and celery (W6),
+celeriac and sha512sum (W7); see hybrid.py and bigfiles.py.
+
 `make bench` / `make bench-quick` build what it needs first.  See
 bench/README.md for what is measured and how.
 """
@@ -19,7 +23,9 @@ import sys
 import tempfile
 import time
 
+import bigfiles
 import ceilings
+import hybrid
 import procs
 import redisd
 import report
@@ -137,11 +143,20 @@ def line(rec):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
-                    help="small counts, no sweep: under 2 minutes")
+                    help="small counts, no sweep: about 5 minutes")
     ap.add_argument("--systems", default="",
                     help="comma-separated subset of: " +
                     ",".join(c.name for c in systems.ALL))
-    ap.add_argument("--workloads", default="", help="e.g. W1,W4")
+    ap.add_argument("--workloads", default="",
+                    help="e.g. W1,W4 (W1-W7; all by default)")
+    ap.add_argument("--w6-count", type=int, default=None,
+                    help="W6: URLs per run (10,000; --quick 1,000)")
+    ap.add_argument("--w6-conc", default="",
+                    help="W6: concurrency limits to try, e.g. 100,400 "
+                    "(default: 100 and larger ones for each system's best)")
+    ap.add_argument("--w7-size-mib", type=int, default=None,
+                    help="W7: size of each of the 4 files (1024; --quick "
+                    "256)")
     ap.add_argument("--bin", default=os.path.join(HERE, "..", "bin"))
     ap.add_argument("--raw", default=None, help="the built rawredis")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
@@ -178,12 +193,12 @@ def main():
         say(f"celeriac bench ({'quick' if args.quick else 'full'}): "
             f"redis-server {redis.version} on 127.0.0.1:{redis.port}, "
             f"logs in {ctx.log_dir}")
-        if not args.no_ceilings:
+        if not args.no_ceilings and wls:
             say("ceilings:")
             doc["ceilings"] = ceilings.measure(redis, args.quick, say)
 
         chosen = []
-        for cls in systems.ALL:
+        for cls in systems.ALL if wls else []:
             if want_sys and cls.name not in want_sys:
                 continue
             why = cls.available(ctx)
@@ -228,10 +243,21 @@ def main():
                     say(f"  {wl.key} {s.name}: FAILED {e}")
                 doc["runs"].append(rec)
 
+        if not want_wl or "W6" in want_wl:
+            concs = [int(c) for c in args.w6_conc.split(",") if c]
+            doc["w6"], errs = hybrid.run(ctx, args.quick, want_sys, say,
+                                         args.w6_count, concs)
+            errors += errs
+        if not want_wl or "W7" in want_wl:
+            doc["w7"], errs = bigfiles.run(ctx, args.quick, want_sys, say,
+                                           args.w7_size_mib)
+            errors += errs
+
         doc["seconds"] = time.time() - t_begin
         wl_dicts = doc["workloads"]
         print()
-        print(report.table(wl_dicts, doc["runs"], doc["ceilings"]))
+        if doc["runs"]:
+            print(report.table(wl_dicts, doc["runs"], doc["ceilings"]))
         base = os.path.join(os.path.dirname(args.out), f"results-{stamp}")
         report.write_json(base + ".json", doc)
         png = report.plot(base + ".png", wl_dicts, doc["runs"])

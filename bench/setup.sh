@@ -1,14 +1,17 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Installs what `make bench` needs and is missing: the Debian packages of
-# the peers and tools (as scripts/deps.sh does), then BullMQ from npm into
-# bench/peers/node_modules from the committed package-lock.json.
+# the peers, the tools and the network lab (as scripts/deps.sh does), then
+# BullMQ from npm into bench/peers/node_modules from the committed
+# package-lock.json.
 # nodejs and npm come from Debian only when no node/npm is installed: a
 # nodejs from elsewhere (e.g. NodeSource) bundles npm and conflicts with
 # Debian's npm package.
 set -eu
 cd "$(dirname "$0")"
 pkgs="redis-server redis-tools python3-redis python3-celery python3-rq gnuplot-nox openssl"
+# W6 (URLs through the network lab, tests/netlab) and its peers.
+pkgs="$pkgs nginx iptables iproute2 curl python3-aiohttp python3-requests"
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 missing=""

@@ -6,6 +6,7 @@ Settings come from the environment the bench sets."""
 import hashlib
 import os
 
+import requests
 from celery import Celery
 
 app = Celery("bench", broker=os.environ["BENCH_BROKER"],
@@ -28,3 +29,12 @@ def hash_task(data, iterations=1):
     for _ in range(iterations - 1):
         d = sha512(d).digest()
     return sha512(d).hexdigest()
+
+
+@app.task(name="fetch_hash")
+def fetch_hash(url):
+    """W6: fetch a URL and hash the body, as Celery users write it
+    (requests.get, then hashlib)."""
+    r = requests.get(url, timeout=60)
+    r.raise_for_status()
+    return hashlib.sha512(r.content).hexdigest()

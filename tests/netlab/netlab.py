@@ -152,13 +152,27 @@ class NetLab:
                   "location /loop { return 302 /loop; }")
     delay         "auto" (netem if the kernel has it, else nfqueue),
                   "netem" or "nfqueue"
+    serve_dirs    {url prefix: directory} served as they are, without a
+                  copy (e.g. {"w6": "build/bench-cache/w6"} serves
+                  DIR/00042.bin as /w6/00042.bin): for many or large
+                  files.  nginx's workers run as nobody, so every
+                  directory on the way must be searchable by others and
+                  the files readable by others.
     """
 
     def __init__(self, rtt_ms=0, files=None, hostname="lab.celeriac.test",
                  nginx_workers=1, keepalive_requests=1000000,
-                 extra_server="", delay="auto"):
+                 extra_server="", delay="auto", serve_dirs=None):
         if delay not in ("auto", "netem", "nfqueue"):
             raise ValueError("delay must be auto, netem or nfqueue")
+        self.serve_dirs = {}
+        for prefix, d in (serve_dirs or {}).items():
+            prefix = prefix.strip("/")
+            if not prefix or not all(c.isalnum() or c in "-_."
+                                     for c in prefix):
+                raise ValueError("serve_dirs prefix %r: use letters, digits,"
+                                 " '-', '_' and '.' only" % prefix)
+            self.serve_dirs[prefix] = os.path.abspath(d)
         self.rtt_ms = float(rtt_ms)
         self.hostname = hostname
         self.nginx_workers = int(nginx_workers)
@@ -257,6 +271,8 @@ class NetLab:
             os.mkdir(self.docroot, 0o755)
             for path, data in self._initial_files.items():
                 self.add_file(path, data)
+            for d in self.serve_dirs.values():
+                _check_readable_by_others(d)
             self._make_namespace()
             self.exec_("sysctl", "-q", "-w",
                        "net.ipv4.tcp_congestion_control=reno")
@@ -462,7 +478,10 @@ http {
        "keepalive": self.keepalive_requests, "ip": self.ns_ip,
        "http": self.http_port, "https": self.https_port,
        "host": self.hostname, "crt": self.cert_file, "key": self.key_file,
-       "root": self.docroot, "extra": self.extra_server}
+       "root": self.docroot,
+       "extra": self.extra_server + "".join(
+           "        location /%s/ { alias %s/; }\n" % (p, d)
+           for p, d in sorted(self.serve_dirs.items()))}
 
     def _start_nginx(self):
         conf = os.path.join(self.dir, "nginx.conf")
@@ -501,20 +520,43 @@ http {
             return "(no %s)" % name
 
 
+def _check_readable_by_others(directory):
+    """nginx's workers run as nobody: a served directory and every directory
+    above it must be searchable by others.  Raises NetLabError saying which
+    one is not."""
+    import stat
+    if not os.path.isdir(directory):
+        raise NetLabError("serve_dirs: %s is not a directory" % directory)
+    d = directory
+    while True:
+        mode = os.stat(d).st_mode
+        need = stat.S_IXOTH | (stat.S_IROTH if d == directory else 0)
+        if mode & need != need:
+            raise NetLabError("serve_dirs: nginx's workers (user nobody) "
+                              "cannot read %s: %s has mode %o; chmod o+rx "
+                              "it (or serve a copy from elsewhere)"
+                              % (directory, d, stat.S_IMODE(mode)))
+        if d == "/":
+            return
+        d = os.path.dirname(d)
+
+
 # ---- measuring the lab (curl: a client cheap enough not to be the limit) ----
 
 
 def curl_fetch(lab, path, n, parallel, https=False):
-    """Fetches path n times with curl, `parallel` transfers at a time on
-    kept-alive connections.  Returns (seconds, [(time_total, new
-    connections)] per fetch)."""
+    """Fetches path n times with curl (path may also be a list of n paths,
+    fetched once each), `parallel` transfers at a time on kept-alive
+    connections.  Returns (seconds, [(time_total, new connections)] per
+    fetch)."""
     if shutil.which("curl") is None:
         raise NetLabError("measuring needs curl (Debian package curl)")
+    paths = [path] * n if isinstance(path, str) else list(path)[:n]
     cfg = os.path.join(lab.dir, "curl-%d.cfg" % n)
     with open(cfg, "w") as f:
-        for _ in range(n):
+        for p in paths:
             f.write('url = "%s"\noutput = "/dev/null"\n'
-                    % lab.url(path, https))
+                    % lab.url(p, https))
     argv = ["curl", "-sS", "--fail", "--cacert", lab.ca_file, "-K", cfg,
             "-w", "%{time_total} %{num_connects}\n"]
     if parallel > 1:
