@@ -1,0 +1,320 @@
+# SPDX-License-Identifier: MIT
+"""URL and path sources handled by the worker parent on its loop
+(worker/README.md, "Sources on the loop"; PROTOCOL.md, "Sources"):
+
+- every bad case of issue 9 section 4 gives a clear FAILURE of its own type
+  and the worker keeps serving (a good task after each);
+- --max-fetches and --per-host, observed at the server as concurrent
+  connections;
+- CPU tasks keep flowing while 100 fetches wait on a silent server, and a
+  backlog of URL tasks never makes the worker read past --prefetch;
+- with the child side of streams (branch s2-task): bodies of every framing
+  hashed and checked against hashlib, their "source" facts, path files, a
+  256 MiB body with flat parent memory, and a worker SIGKILLed in the middle
+  of a download whose task a second worker takes over.
+
+The servers are the ones tests/system/test_fetch.py uses (127.0.0.1,
+opened with --allow-hosts).
+"""
+
+import hashlib
+import os
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from harness import (assert_failure, enqueue, enqueue_many, pending_count,
+                     result_of, wait_result, wait_until)
+from test_fetch import Server, Silent, body, sha512
+from test_fetch import tls  # noqa: F401  (a fixture)
+
+ALLOW = ["--allow-hosts", "127.0.0.0/8"]
+
+
+def url_task(tid, url, **args):
+    a = {"algorithm": "sha512", "url": url}
+    a.update(args)
+    return {"task": "hash", "id": tid, "args": a}
+
+
+def path_task(tid, path):
+    return {"task": "hash", "id": tid,
+            "args": {"algorithm": "sha512", "path": path}}
+
+
+def good_task(tid):
+    return {"task": "hash", "id": tid, "args": {"data": tid}}
+
+
+def assert_good(r, tid):
+    """The worker still serves: an inline task succeeds."""
+    enqueue(r, good_task(tid))
+    doc = wait_result(r, tid, timeout=60)
+    assert doc["status"] == "SUCCESS", doc
+    assert doc["result"]["digest"] == hashlib.sha512(tid.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+# ---- bad cases: each a clear FAILURE, and the worker goes on -------------------
+
+
+def test_url_failures(r, worker, server, tls):  # noqa: F811
+    worker(*ALLOW, "--max-fetch-bytes", "100000", "--max-redirects", "3",
+           "--first-byte-timeout", "1", "--connect-timeout", "2")
+    silent = Silent()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: refused
+    try:
+        cases = [
+            ("dns", "http://no-such-host.invalid/x", {}, "DNSError",
+             ["no-such-host.invalid"]),
+            ("refused", "http://127.0.0.1:%d/x" % closed.getsockname()[1],
+             {}, "ConnectError", []),
+            ("silent", "http://127.0.0.1:%d/x" % silent.port, {}, "Timeout",
+             ["first-byte"]),
+            ("big", server.url("/size/200000"), {}, "BodyTooLarge",
+             ["100000"]),
+            ("loop", server.url("/loop"), {}, "TooManyRedirects", []),
+            ("to-metadata", server.url("/to?http://169.254.169.254/latest"),
+             {}, "AddressRefused", ["169.254.169.254"]),
+            ("literal-refused", "http://10.1.2.3/x", {}, "AddressRefused",
+             ["10.1.2.3"]),
+            ("untrusted", tls["good"].url("/size/10", scheme="https"), {},
+             "TLSError", []),
+            ("wrong-name", tls["wrong"].url("/size/10", scheme="https"), {},
+             "TLSError", []),
+            ("404", server.url("/status/404"), {}, "HTTPError", ["404"]),
+            ("503", server.url("/status/503"), {}, "HTTPError", ["503"]),
+            ("file", "file:///etc/passwd", {}, "SchemeRefused", []),
+            ("ftp", "ftp://127.0.0.1/x", {}, "SchemeRefused", []),
+            ("no-host", "http:///x", {}, "BadURL", []),
+        ]
+        for name, url, extra, etype, words in cases:
+            tid = "bad-" + name
+            enqueue(r, url_task(tid, url, **extra))
+            doc = wait_result(r, tid, timeout=60)
+            assert_failure(doc, etype, *words)
+            assert_good(r, "after-" + name)
+        # Argument errors are the parent's verdicts too.
+        for name, args, words in [
+            ("not-string", {"url": 5}, ["url"]),
+            ("two-sources", {"url": server.url("/size/1"), "data": "x"},
+             ["two sources"]),
+            ("accept", {"url": server.url("/size/1"), "accept_status": "2xx"},
+             ["accept_status"]),
+        ]:
+            tid = "arg-" + name
+            enqueue(r, {"task": "hash", "id": tid, "args": args})
+            assert_failure(wait_result(r, tid, timeout=60),
+                           "InvalidArgument", *words)
+        assert_good(r, "after-args")
+        # Nothing is left pending: every task was acknowledged.
+        wait_until(lambda: pending_count(r) == 0, 30, what="no pending")
+    finally:
+        silent.stop()
+        closed.close()
+
+
+def test_path_failures(r, worker, tmp_dir):
+    root = os.path.join(tmp_dir, "root")
+    os.mkdir(root)
+    os.mkdir(os.path.join(root, "dir"))
+    os.mkfifo(os.path.join(root, "fifo"))
+    with open(os.path.join(tmp_dir, "outside"), "w") as f:
+        f.write("secret")
+    os.symlink(os.path.join(tmp_dir, "outside"), os.path.join(root, "link"))
+    os.symlink("../outside", os.path.join(root, "rel-link"))
+    worker("--files-root", root)
+    cases = [
+        ("dotdot", "../outside", "PathOutsideRoot"),
+        ("absolute", os.path.join(tmp_dir, "outside"), "PathOutsideRoot"),
+        ("symlink", "link", "PathOutsideRoot"),
+        ("rel-symlink", "rel-link", "PathOutsideRoot"),
+        ("dir", "dir", "NotAFile"),
+        ("fifo", "fifo", "NotAFile"),
+        ("missing", "no-such-file", "FileNotFound"),
+    ]
+    for name, path, etype in cases:
+        tid = "p-" + name
+        enqueue(r, path_task(tid, path))
+        assert_failure(wait_result(r, tid, timeout=60), etype)
+        assert_good(r, "after-" + name)
+    wait_until(lambda: pending_count(r) == 0, 30, what="no pending")
+
+
+def test_path_without_files_root(r, worker):
+    worker()
+    enqueue(r, path_task("nr", "a.txt"))
+    assert_failure(wait_result(r, "nr", timeout=60), "NoFilesRoot",
+                   "--files-root")
+    assert_good(r, "after-nr")
+
+
+def test_files_root_bad_dir_is_a_startup_error(worker, tmp_dir):
+    w = worker("--files-root", os.path.join(tmp_dir, "nope"),
+               wait_ready=False)
+    assert w.wait(timeout=30) == 78
+    assert "--files-root" in w.log()
+
+
+# ---- throttling, observed at the server ---------------------------------------
+
+
+class Counting:
+    """An HTTP server on host whose answers take `hold` seconds (503, so
+    no body goes to a child) and that records the most connections it
+    held open at once."""
+
+    def __init__(self, host="127.0.0.1", hold=0.4, status=503):
+        outer = self
+        self.lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+        self.served = 0
+        self.hold = hold
+        self.stopping = threading.Event()
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                with outer.lock:
+                    outer.now += 1
+                    outer.peak = max(outer.peak, outer.now)
+                outer.stopping.wait(outer.hold)
+                # Counted down before the answer goes out: the worker's
+                # fetch surely runs over the whole counted interval, so
+                # the peak never overstates its concurrency.
+                with outer.lock:
+                    outer.now -= 1
+                    outer.served += 1
+                try:
+                    data = b"busy\n"
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass
+
+        self.httpd = ThreadingHTTPServer((host, 0), H)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.host = host
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return "http://%s:%d%s" % (self.host, self.port, path)
+
+    def stop(self):
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+def test_per_host_and_max_fetches(r, worker):
+    a = Counting("127.0.0.1")
+    b = Counting("127.0.0.2")
+    try:
+        # Two hosts, 2 each at most, 3 in all: neither host reaches more
+        # than 2, and the worker as a whole 3.
+        worker(*ALLOW, "--max-fetches", "3", "--per-host", "2",
+               "--prefetch", "40")
+        n = 16
+        msgs = []
+        for i in range(n):
+            msgs.append(url_task("a%d" % i, a.url("/x%d" % i)))
+            msgs.append(url_task("b%d" % i, b.url("/x%d" % i)))
+        enqueue_many(r, msgs)
+        for i in range(n):
+            for h in "ab":
+                assert_failure(wait_result(r, "%s%d" % (h, i), timeout=120),
+                               "HTTPError", "503")
+        assert a.served == n and b.served == n
+        assert a.peak == 2 and b.peak == 2, (a.peak, b.peak)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_max_fetches_one_host(r, worker):
+    a = Counting("127.0.0.1", hold=0.3)
+    try:
+        worker(*ALLOW, "--max-fetches", "5", "--per-host", "0",
+               "--prefetch", "40")
+        enqueue_many(r, [url_task("m%d" % i, a.url("/m%d" % i))
+                         for i in range(30)])
+        for i in range(30):
+            assert_failure(wait_result(r, "m%d" % i, timeout=120),
+                           "HTTPError")
+        assert a.served == 30
+        assert a.peak == 5, a.peak
+    finally:
+        a.stop()
+
+
+def test_cpu_tasks_flow_while_fetches_wait(r, worker):
+    """100 fetches wait on a server that never answers; inline tasks go
+    through the children meanwhile, and the worker holds no more than its
+    prefetch."""
+    silent = Silent()
+    try:
+        worker(*ALLOW, "--max-fetches", "100", "--per-host", "0",
+               "--prefetch", "150",
+               "--first-byte-timeout", "600", "--fetch-timeout", "600")
+        enqueue_many(r, [url_task("slow%d" % i,
+                                  "http://127.0.0.1:%d/s%d" % (silent.port, i))
+                         for i in range(100)])
+        wait_until(lambda: len(silent.held) >= 100, 60,
+                   what="100 connections at the silent server")
+        t0 = time.monotonic()
+        enqueue_many(r, [good_task("cpu%d" % i) for i in range(50)])
+        for i in range(50):
+            doc = wait_result(r, "cpu%d" % i, timeout=60)
+            assert doc["status"] == "SUCCESS", doc
+        took = time.monotonic() - t0
+        # None of the waiting ones has a result; they are all held.
+        assert all(result_of(r, "slow%d" % i) is None for i in range(100))
+        assert pending_count(r) == 100
+        print("50 inline tasks beside 100 waiting fetches: %.2f s" % took)
+    finally:
+        silent.stop()
+
+
+def test_url_backlog_stays_within_prefetch(r, worker):
+    silent = Silent()
+    try:
+        worker(*ALLOW, "--max-fetches", "5", "--prefetch", "20",
+               "--first-byte-timeout", "600", "--fetch-timeout", "600")
+        enqueue_many(r, [url_task("bl%d" % i,
+                                  "http://127.0.0.1:%d/b%d" % (silent.port, i))
+                         for i in range(200)])
+        wait_until(lambda: len(silent.held) >= 5, 60,
+                   what="5 connections at the silent server")
+        # Several read rounds' time: the worker reads no further.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            assert pending_count(r) <= 20
+            time.sleep(0.1)
+        assert len(silent.held) == 5
+        assert pending_count(r) == 20
+    finally:
+        silent.stop()
