@@ -79,6 +79,25 @@ keys_worker(char *buf, size_t n, const char *prefix, const char *name)
 }
 
 int
+keys_hostsem(char *buf, size_t n, const char *prefix, const char *host)
+{
+    char low[KEYS_HOST_MAX + 1];
+    size_t len = strlen(host);
+    if (len == 0 || len > KEYS_HOST_MAX)
+        return -1;
+    for (size_t i = 0; i <= len; i++) {
+        char c = host[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        else if (c != '\0' && !(c >= 'a' && c <= 'z') &&
+                 !(c >= '0' && c <= '9') && c != '.' && c != ':' && c != '-')
+            return -1;
+        low[i] = c;
+    }
+    return keys_fmt(buf, n, prefix, KEYS_KIND_HOSTSEM, low);
+}
+
+int
 keys_valid_name(const char *name)
 {
     size_t len = strlen(name);

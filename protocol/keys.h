@@ -28,6 +28,7 @@
 #define KEYS_KIND_SCHEDULED "scheduled"
 #define KEYS_KIND_WORKERS "workers"
 #define KEYS_KIND_WORKER "worker"
+#define KEYS_KIND_HOSTSEM "hostsem"
 
 /*
  * The fields of a dead-letter stream entry (PROTOCOL.md, "Dead letters"),
@@ -89,6 +90,16 @@ int keys_scheduled(char *buf, size_t n, const char *prefix);
 int keys_workers(char *buf, size_t n, const char *prefix);
 /* <prefix>worker:<name> — one worker's heartbeat record (hash with TTL). */
 int keys_worker(char *buf, size_t n, const char *prefix, const char *name);
+/*
+ * <prefix>hostsem:<host> — the cluster-wide fetch semaphore of one host
+ * (sorted set of leases; scripts.h, scripts_hostsem).  host is the host
+ * name or address of a parsed URL (an IPv6 address without brackets); it
+ * is written lower-cased, and refused (-1) unless it is 1 to
+ * KEYS_HOST_MAX bytes of [A-Za-z0-9.:-], so that no name a task message
+ * carries can make a key of another kind or another prefix.
+ */
+#define KEYS_HOST_MAX 255
+int keys_hostsem(char *buf, size_t n, const char *prefix, const char *host);
 /* The queue name of a queue stream key "<prefix>queue:<name>" (a pointer
  * into key), or NULL if key is not one. */
 const char *keys_queue_name(const char *key, const char *prefix);

@@ -102,4 +102,45 @@ extern const char scripts_touch[];
  */
 extern const char scripts_move[];
 
+/*
+ * The cluster-wide per-host fetch semaphore (worker --cluster-per-host N;
+ * PROTOCOL.md, "Sources").  One script, three operations:
+ *
+ *   KEYS[1]  the semaphore, "<prefix>hostsem:<host>" (keys_hostsem(): the
+ *            only way to build the name), a sorted set of leases scored
+ *            with their expiry time (Unix ms, Redis' clock)
+ *   ARGV[1]  the operation, SCRIPTS_HOSTSEM_ACQUIRE / _RENEW / _RELEASE
+ *   ARGV[2]  the lease id, "<worker name>/<slot>/<generation>"
+ *   ARGV[3]  lease time in ms (acquire, renew; the worker uses 3 heartbeat
+ *            intervals and renews once per heartbeat)
+ *   ARGV[4]  N, the most leases at a time (acquire)
+ *
+ * acquire: removes the leases that expired (score < now), then if the
+ *   lease is already held or fewer than N are, (re)adds it with expiry
+ *   now + lease time and returns 1; otherwise returns the earliest expiry
+ *   of a lease held (Unix ms, always > 1): the time to try again at, if no
+ *   holder releases first.
+ * renew: if the lease is still held, moves its expiry to now + lease time
+ *   and returns 1; returns 0 if it is gone (expired and removed by an
+ *   acquire: the holder lost its place and should not count on it).
+ * release: removes the lease; returns 1, or 0 if it was not held.
+ *
+ * acquire and renew also make the key live at least 2 x the lease time
+ * (PEXPIRE), so the key of a host nobody fetches from disappears.  "now"
+ * is Redis' TIME, one clock for every worker: the script needs Redis 5 or
+ * later (scripts replicated by their effects).  The key's type is checked
+ * first: a key holding anything but a sorted set is refused with an error
+ * reply starting "WRONGTYPE hostsem:" and left untouched, as are calls
+ * with a missing lease id, lease time or limit ("ERR hostsem: ...").
+ */
+#define SCRIPTS_HOSTSEM_ACQUIRE "acquire"
+#define SCRIPTS_HOSTSEM_RENEW "renew"
+#define SCRIPTS_HOSTSEM_RELEASE "release"
+/* Every acquire and renew call carries this many arguments (ARGV); a
+ * release call needs only the first two. */
+#define SCRIPTS_HOSTSEM_ARGS 4
+extern const char scripts_hostsem[];
+/* The name the design gives it. */
+#define SCRIPTS_HOSTSEM scripts_hostsem
+
 #endif

@@ -205,6 +205,50 @@ test_valid_worker(void **state)
     assert_false(keys_valid_worker("big\xf4\x90\x80\x80")); /* > U+10FFFF */
 }
 
+static void
+test_hostsem(void **state)
+{
+    (void)state;
+    char buf[KEYS_MAX], host[KEYS_HOST_MAX + 2];
+    const char *p = KEYS_DEFAULT_PREFIX;
+
+    assert_int_equal(keys_hostsem(buf, sizeof(buf), p, "example.org"), 0);
+    assert_string_equal(buf, "celeriac:hostsem:example.org");
+    assert_int_equal(keys_hostsem(buf, sizeof(buf), "app:", "WWW.Ex-1.ORG"),
+                     0);
+    assert_string_equal(buf, "app:hostsem:www.ex-1.org");
+    assert_int_equal(keys_hostsem(buf, sizeof(buf), p, "198.18.0.1"), 0);
+    assert_string_equal(buf, "celeriac:hostsem:198.18.0.1");
+    assert_int_equal(keys_hostsem(buf, sizeof(buf), p, "fd00::1"), 0);
+    assert_string_equal(buf, "celeriac:hostsem:fd00::1");
+
+    /* Nothing that could name another key, pattern or prefix. */
+    static const char *const bad[] = {
+        "",  "a b", "a/b", "../queue:default", "host*", "h?st", "[::1]",
+        "fe80::1%eth0", "a\nb", "a\r", "x}y", "{x}", "a_b", "caf\xc3\xa9",
+        "user@host", "a\\b", "\x7f", "a,b",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        strcpy(buf, "untouched");
+        if (keys_hostsem(buf, sizeof(buf), p, bad[i]) != -1)
+            fail_msg("host '%s' was accepted", bad[i]);
+    }
+    /* 255 bytes fit, 256 do not; a small buffer is refused. */
+    memset(host, 'a', KEYS_HOST_MAX);
+    host[KEYS_HOST_MAX] = '\0';
+    assert_int_equal(keys_hostsem(buf, sizeof(buf), p, host), 0);
+    host[KEYS_HOST_MAX] = 'a';
+    host[KEYS_HOST_MAX + 1] = '\0';
+    assert_int_equal(keys_hostsem(buf, sizeof(buf), p, host), -1);
+    assert_int_equal(keys_hostsem(buf, 20, p, "example.org"), -1);
+    /* The longest prefix and host fit in KEYS_MAX. */
+    char prefix[KEYS_PREFIX_MAX + 1];
+    memset(prefix, 'p', KEYS_PREFIX_MAX);
+    prefix[KEYS_PREFIX_MAX] = '\0';
+    host[KEYS_HOST_MAX] = '\0';
+    assert_int_equal(keys_hostsem(buf, sizeof(buf), prefix, host), 0);
+}
+
 int
 main(void)
 {
@@ -219,6 +263,7 @@ main(void)
         cmocka_unit_test(test_task_id),
         cmocka_unit_test(test_valid_prefix),
         cmocka_unit_test(test_valid_worker),
+        cmocka_unit_test(test_hostsem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
