@@ -51,6 +51,7 @@ struct config {
     /* Sources on the loop. */
     unsigned max_fetches;   /* fetches running in this worker at most */
     unsigned per_host;      /* of them to one host at most; 0 no limit */
+    unsigned cluster_per_host; /* to one host by all workers; 0 off */
     unsigned max_redirects;
     unsigned long long max_fetch_bytes; /* body limit; 0 none */
     long connect_ms;        /* per hop; 0 none */

@@ -117,12 +117,14 @@ fetchq_host_running(const struct fetchq *q, const char *host)
 }
 
 struct slot *
-fetchq_admit(struct fetchq *q)
+fetchq_admit(struct fetchq *q, long long now_ms)
 {
     struct slot *s;
     if (q->max_running && q->running >= q->max_running)
         return NULL;
     TAILQ_FOREACH(s, &q->waiting, entry) {
+        if (s->sem_wait_until > now_ms)
+            continue;
         struct fetchq_host *h = fetchq_host_get(q, s->src_host, 0);
         if (q->per_host && h != NULL && h->running >= q->per_host)
             continue;

@@ -35,10 +35,12 @@ void fetchq_push_front(struct fetchq *q, struct slot *s);
 /* Takes s out of the line (its task ended while waiting). */
 void fetchq_remove(struct fetchq *q, struct slot *s);
 /*
- * The oldest waiting slot whose host has room, taken out of the line and
- * counted as running (s->fetch_admitted set); NULL when none may start.
+ * The oldest waiting slot whose host has room and that is not told to wait
+ * (s->sem_wait_until after now_ms, Unix ms: the cluster semaphore's "try
+ * again at"), taken out of the line and counted as running
+ * (s->fetch_admitted set); NULL when none may start.
  */
-struct slot *fetchq_admit(struct fetchq *q);
+struct slot *fetchq_admit(struct fetchq *q, long long now_ms);
 /* s's fetch ended (or never started): its place is free again. */
 void fetchq_done(struct fetchq *q, struct slot *s);
 /* Fetches running to host now. */

@@ -81,6 +81,9 @@ main_usage(FILE *f)
 "      --max-fetches N      URLs fetched at once by this worker (default %d)\n"
 "      --per-host N         of them from one host at most (default %d; 0: no\n"
 "                           limit)\n"
+"      --cluster-per-host N fetches from one host by all workers of this\n"
+"                           Redis together (a semaphore in Redis; default\n"
+"                           0: off)\n"
 "      --allow-hosts LIST   host names, addresses and CIDR blocks that URLs\n"
 "                           may reach although private or local (commas)\n"
 "      --ca-file FILE       PEM certificates to trust for https (default:\n"
@@ -251,6 +254,7 @@ main(int argc, char **argv)
         {"max-fetches", required_argument, NULL, 1020},
         {"per-host", required_argument, NULL, 1021},
         {"allow-hosts", required_argument, NULL, 1022},
+        {"cluster-per-host", required_argument, NULL, 1030},
         {"ca-file", required_argument, NULL, 1023},
         {"max-redirects", required_argument, NULL, 1024},
         {"max-fetch-bytes", required_argument, NULL, 1025},
@@ -433,6 +437,11 @@ main(int argc, char **argv)
             }
             break;
         }
+        case 1030:
+            if (main_number("--cluster-per-host", optarg, 0, 100000, &v) < 0)
+                goto out;
+            cfg.cluster_per_host = (unsigned)v;
+            break;
         case 1023:
             cfg.ca_file = optarg;
             break;

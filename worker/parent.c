@@ -73,6 +73,9 @@ struct parent {
     struct fetchq fetchq;     /* FETCH_WAIT, and the fetches' counts */
     struct slot_list fetching; /* FETCHING before their stream opens */
     struct fetch_config fetch_cfg;
+    struct event *sem_ev; /* looks again when a lease may be free */
+    long long sem_at;     /* when it fires (Unix ms), 0 when not armed */
+    uint32_t sem_gen;     /* lease generations */
     struct event *pump_ev;  /* deferred: runs parent_pump once */
     struct event *hold_ev;  /* pause finishing after a Redis error */
     struct event *beat_ev, *maint_ev, *touch_ev;
@@ -146,6 +149,7 @@ static void parent_route(struct parent *p, struct slot *s, int first);
 static void parent_fetch_start(struct parent *p);
 static void parent_fetch_stop(struct parent *p, struct slot *s);
 static void parent_streams_open(struct parent *p);
+static void parent_sem_renew(struct parent *p);
 
 static long long
 parent_now_ms(void)
@@ -341,6 +345,7 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
     };
     broker_heartbeat(&p->broker, kv, (int)(sizeof(kv) / sizeof(kv[0]) / 2),
                      5 * cfg->heartbeat_ms, parent_now_ms());
+    parent_sem_renew(p);
 }
 
 static void
@@ -436,7 +441,8 @@ parent_on_taken(void *arg, int queue, const char *entry_id)
     log_warnx("task %s was taken over by another worker while this one "
               "held it (was this worker paused or cut off?)",
               entry_id);
-    if (s->state == SLOT_READY || s->state == SLOT_FETCH_WAIT) {
+    if (s->state == SLOT_READY ||
+        (s->state == SLOT_FETCH_WAIT && s->sem_state == SLOT_SEM_NONE)) {
         /* not started: leave it to the other */
         if (s->state == SLOT_READY)
             TAILQ_REMOVE(&p->ready, s, entry);
@@ -1059,12 +1065,179 @@ parent_route(struct parent *p, struct slot *s, int first)
         TAILQ_INSERT_TAIL(&p->ready, s, entry);
 }
 
-/* Starts the fetches the fetch queue admits. */
+/* ---- the cluster-wide per-host semaphore (--cluster-per-host) ---- */
+
+/* A lease lives 3 heartbeats and is renewed with every heartbeat. */
+static long
+parent_lease_ms(const struct parent *p)
+{
+    return 3 * p->cfg->heartbeat_ms;
+}
+
+/* The lease id of s: "<worker name>/<slot>/<generation>". */
+static void
+parent_lease_id(const struct parent *p, uint32_t index, uint32_t gen,
+                char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%u/%u", p->cfg->name, index, gen);
+}
+
+static void
+parent_sem_release(struct parent *p, struct slot *s)
+{
+    char lease[320];
+    if (s->sem_state != SLOT_SEM_HELD)
+        return;
+    s->sem_state = SLOT_SEM_NONE;
+    parent_lease_id(p, s->index, s->sem_gen, lease, sizeof(lease));
+    /* If it cannot be sent, the lease expires by itself. */
+    broker_hostsem(&p->broker, SCRIPTS_HOSTSEM_RELEASE, s->src_host, lease,
+                   parent_lease_ms(p), p->cfg->cluster_per_host, NULL, NULL,
+                   0);
+}
+
+/* Puts an admitted s back first in line, not to be admitted before
+ * until_ms (Unix ms), and arms the timer that looks again. */
+static void
+parent_sem_wait(struct parent *p, struct slot *s, long long until_ms)
+{
+    long long now = parent_now_ms();
+    /* Redis' clock against ours: never sooner than 10 ms, never later
+     * than a lease (by then every holder renewed or its lease expired). */
+    if (until_ms < now + 10)
+        until_ms = now + 10;
+    if (until_ms > now + parent_lease_ms(p))
+        until_ms = now + parent_lease_ms(p);
+    s->sem_state = SLOT_SEM_NONE;
+    s->sem_wait_until = until_ms;
+    fetchq_done(&p->fetchq, s);
+    fetchq_push_front(&p->fetchq, s);
+    if (p->sem_at == 0 || until_ms < p->sem_at ||
+        !evtimer_pending(p->sem_ev, NULL)) {
+        long ms = (long)(until_ms - now);
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        p->sem_at = until_ms;
+        evtimer_add(p->sem_ev, &tv);
+    }
+}
+
+static void
+parent_sem_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct parent *p = arg;
+    (void)fd;
+    (void)what;
+    p->sem_at = 0;
+    parent_kick(p);
+}
+
+static void parent_fetch_begin(struct parent *p, struct slot *s);
+
+/* Redis answered an acquire. */
+static void
+parent_sem_acquired(void *arg, uint64_t token, long long answer,
+                    const char *why)
+{
+    struct parent *p = arg;
+    uint32_t index = (uint32_t)(token >> 32), gen = (uint32_t)token;
+    struct slot *s = slot_get(&p->slots, index);
+    if (s == NULL || s->sem_gen != gen || s->sem_state != SLOT_SEM_ACQUIRING) {
+        if (answer == 1 && p->mode != PARENT_CLOSING) { /* not wanted now */
+            char lease[320];
+            parent_lease_id(p, index, gen, lease, sizeof(lease));
+            broker_hostsem(&p->broker, SCRIPTS_HOSTSEM_RELEASE,
+                           s ? s->src_host : "", lease, parent_lease_ms(p),
+                           p->cfg->cluster_per_host, NULL, NULL, 0);
+        }
+        return;
+    }
+    if (answer == 1) {
+        s->sem_state = SLOT_SEM_HELD;
+        parent_fetch_begin(p, s);
+    } else if (answer > 1) {
+        parent_sem_wait(p, s, answer);
+    } else if (why != NULL && strncmp(why, "WRONGTYPE", 9) == 0) {
+        char text[640];
+        snprintf(text, sizeof(text),
+                 "the cluster-wide limit of fetches to %s could not be "
+                 "checked: %.200s; delete that key (celeriac keeps its "
+                 "semaphores there)",
+                 s->src_host, why);
+        s->sem_state = SLOT_SEM_NONE;
+        fetchq_done(&p->fetchq, s);
+        parent_verdict(p, s, ERROR_INTERNAL, text, 1, 0);
+    } else {
+        if (why != NULL)
+            log_warnx("the cluster-wide fetch limit of %s could not be "
+                      "checked (%s); trying again in a second",
+                      s->src_host, why);
+        parent_sem_wait(p, s, parent_now_ms() + 1000);
+    }
+    parent_kick(p);
+}
+
+static void
+parent_sem_renewed(void *arg, uint64_t token, long long answer,
+                   const char *why)
+{
+    struct parent *p = arg;
+    struct slot *s = slot_get(&p->slots, (uint32_t)(token >> 32));
+    if (answer == 0 && s != NULL && s->sem_gen == (uint32_t)token &&
+        s->sem_state == SLOT_SEM_HELD)
+        log_warnx("task %s lost its place in the cluster-wide fetch limit "
+                  "of %s (its lease expired: was this worker paused?); the "
+                  "fetch goes on",
+                  s->entry_id, s->src_host);
+    else if (answer < 0 && why != NULL)
+        log_warnx("renewing a cluster-wide fetch lease failed: %s", why);
+}
+
+/* Renews every lease this worker holds (once per heartbeat). */
+static void
+parent_sem_renew(struct parent *p)
+{
+    char lease[320];
+    for (uint32_t i = 0; i < p->slots.n && p->cfg->cluster_per_host; i++) {
+        struct slot *s = &p->slots.slots[i];
+        if (s->state == SLOT_FREE || s->sem_state != SLOT_SEM_HELD)
+            continue;
+        parent_lease_id(p, s->index, s->sem_gen, lease, sizeof(lease));
+        broker_hostsem(&p->broker, SCRIPTS_HOSTSEM_RENEW, s->src_host, lease,
+                       parent_lease_ms(p), p->cfg->cluster_per_host,
+                       parent_sem_renewed, p,
+                       ((uint64_t)s->index << 32) | s->sem_gen);
+    }
+}
+
+/* Starts the fetches the fetch queue admits: at once, or once the cluster
+ * semaphore of their host gives them a lease. */
 static void
 parent_fetch_start(struct parent *p)
 {
     struct slot *s;
-    while ((s = fetchq_admit(&p->fetchq)) != NULL) {
+    char lease[320];
+    while ((s = fetchq_admit(&p->fetchq, parent_now_ms())) != NULL) {
+        s->sem_wait_until = 0;
+        if (p->cfg->cluster_per_host == 0 || s->src_host[0] == '\0') {
+            parent_fetch_begin(p, s);
+            continue;
+        }
+        s->sem_gen = ++p->sem_gen;
+        parent_lease_id(p, s->index, s->sem_gen, lease, sizeof(lease));
+        s->sem_state = SLOT_SEM_ACQUIRING;
+        if (broker_hostsem(&p->broker, SCRIPTS_HOSTSEM_ACQUIRE, s->src_host,
+                           lease, parent_lease_ms(p),
+                           p->cfg->cluster_per_host, parent_sem_acquired, p,
+                           ((uint64_t)s->index << 32) | s->sem_gen) < 0)
+            parent_sem_wait(p, s, parent_now_ms() + 1000); /* Redis down */
+    }
+}
+
+/* Starts s's fetch (admitted, and holding a lease if one is needed). */
+static void
+parent_fetch_begin(struct parent *p, struct slot *s)
+{
+    {
         struct fetch_error err = {.type = FETCH_OK};
         slot_move(&p->slots, s, SLOT_FETCHING);
         s->started_us = result_now_us();
@@ -1074,9 +1247,10 @@ parent_fetch_start(struct parent *p)
                                &parent_fetch_cbs, s, &err);
         if (s->fetch == NULL) {
             fetchq_done(&p->fetchq, s);
+            parent_sem_release(p, s);
             parent_verdict(p, s, fetch_error_name(err.type), err.message,
                            parent_fetch_retryable(&err), 0);
-            continue;
+            return;
         }
         TAILQ_INSERT_TAIL(&p->fetching, s, entry);
     }
@@ -1092,6 +1266,7 @@ parent_fetch_stop(struct parent *p, struct slot *s)
         s->fetch = NULL;
     }
     fetchq_done(&p->fetchq, s);
+    parent_sem_release(p, s);
     s->fetch_paused = 0;
     if (s->want_stream) {
         TAILQ_REMOVE(&p->fetching, s, entry);
@@ -1177,6 +1352,7 @@ parent_fetch_done(struct fetch *f, const struct fetch_facts *facts,
     s->fetch = NULL; /* freed when this returns */
     s->fetch_paused = 0;
     fetchq_done(&p->fetchq, s);
+    parent_sem_release(p, s);
     if (s->streaming) {
         char *txt = parent_url_facts(s, facts);
         pool_stream_end(&p->pool, s,
@@ -1238,6 +1414,7 @@ parent_fetch_init(struct parent *p)
     fc->first_byte_ms = (unsigned)cfg->first_byte_ms;
     fc->total_ms = (unsigned)cfg->fetch_ms;
     fetchq_init(&p->fetchq, cfg->max_fetches, cfg->per_host);
+    p->sem_ev = evtimer_new(p->base, parent_sem_timer_cb, p);
     TAILQ_INIT(&p->fetching);
     return 0;
 }
@@ -1258,6 +1435,8 @@ parent_fetch_free(struct parent *p)
     if (p->fetch_cfg.dns != NULL)
         evdns_base_free(p->fetch_cfg.dns, 0);
     fetchq_free(&p->fetchq);
+    if (p->sem_ev != NULL)
+        event_free(p->sem_ev);
 }
 
 /* ---- main ---- */

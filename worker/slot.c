@@ -93,6 +93,8 @@ slot_alloc(struct slot_table *t)
     s->streaming = 0;
     s->want_stream = 0;
     s->end_facts = NULL;
+    s->sem_state = SLOT_SEM_NONE;
+    s->sem_wait_until = 0;
     t->used++;
     return s;
 }

@@ -56,6 +56,13 @@ enum slot_state {
     SLOT_NSTATES
 };
 
+/* A url task's lease of the cluster-wide per-host semaphore. */
+enum slot_sem {
+    SLOT_SEM_NONE = 0,
+    SLOT_SEM_ACQUIRING, /* admitted here, asking Redis; off every list */
+    SLOT_SEM_HELD,      /* renewed with the heartbeat, released at its end */
+};
+
 /* Longest stream entry id ("<ms>-<seq>", two 64-bit numbers). */
 #define SLOT_ENTRY_ID_MAX 48
 
@@ -90,6 +97,9 @@ struct slot {
     int fetch_paused;    /* paused for back-pressure */
     int fetch_admitted;  /* counted by the fetch queue */
     int streaming;       /* its stream is open on child `child` */
+    int sem_state;       /* SLOT_SEM_*: its cluster semaphore lease */
+    uint32_t sem_gen;    /* the lease's generation (its id's last part) */
+    long long sem_wait_until; /* Unix ms: not admitted before (0: now) */
     int want_stream;     /* head accepted, waiting for a child to take it */
     char *end_facts;     /* owned: the facts of a fetch that ended whole
                             before its stream could open, or NULL */

@@ -543,3 +543,44 @@ def test_path_digests(r, worker, tmp_dir):
         assert doc["status"] == "SUCCESS", doc
         assert doc["result"]["digest"] == sha512(data), (name, doc)
     assert_good(r, "after-paths")
+
+
+def test_cluster_per_host_across_workers(r, worker):
+    """Two workers, each allowed 8 fetches to the host, share a limit of 2
+    held in Redis: the server never sees more than 2 at once, and every
+    lease is released at the end."""
+    a = Counting("127.0.0.1", hold=0.4)
+    try:
+        for _ in range(2):
+            worker(*ALLOW, "--cluster-per-host", "2", "--per-host", "8",
+                   "--prefetch", "20", "--heartbeat", "0.5")
+        n = 24
+        enqueue_many(r, [url_task("c%d" % i, a.url("/c%d" % i))
+                         for i in range(n)])
+        for i in range(n):
+            assert_failure(wait_result(r, "c%d" % i, timeout=120),
+                           "HTTPError", "503")
+        assert a.served == n
+        assert a.peak == 2, a.peak
+        key = "celeriac:hostsem:127.0.0.1"
+        wait_until(lambda: r.zcard(key) == 0, 30,
+                   what="every lease of %s released" % key)
+    finally:
+        a.stop()
+
+
+def test_cluster_semaphore_key_of_another_type(r, worker, server):
+    """A semaphore key holding something else is refused (the script checks
+    the type first): the task fails saying which key, and is not fetched."""
+    r.set("celeriac:hostsem:127.0.0.1", "not a zset")
+    try:
+        worker(*ALLOW, "--cluster-per-host", "2")
+        before = len(server.requests)
+        enqueue(r, url_task("wt", server.url("/size/10")))
+        assert_failure(wait_result(r, "wt", timeout=60), "InternalError",
+                       "celeriac:hostsem:127.0.0.1")
+        assert len(server.requests) == before
+        assert r.get("celeriac:hostsem:127.0.0.1") == b"not a zset"
+        assert_good(r, "after-wrongtype")
+    finally:
+        r.delete("celeriac:hostsem:127.0.0.1")
