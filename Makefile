@@ -40,6 +40,8 @@ PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 WORKER = $(wildcard worker/*.c)
 WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c \
 	worker/failure.c worker/netguard.c worker/pathsrc.c
+# The parent's fetch admission and source look-up (tests/unit/test_fetchq.c).
+WORKER_LIB += worker/fetchq.c worker/source.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
