@@ -600,3 +600,36 @@ def test_cluster_semaphore_key_of_another_type(r, worker, server):
         assert_good(r, "after-wrongtype")
     finally:
         r.delete("celeriac:hostsem:127.0.0.1")
+
+
+def test_long_fetch_is_kept_alive(r, worker, pattern):
+    """A download that lasts several visibility timeouts is not taken over
+    by another worker: the touch keeps a fetching task's entry fresh."""
+    n = 4 << 20  # 64 KiB every 50 ms: over 3 s
+    a = worker(*ALLOW, "--visibility-timeout", "1")
+    need_streams(r, a, pattern.url("/pattern/1000"))
+    worker(*ALLOW, "--visibility-timeout", "1")
+    pattern.requests = 0
+    enqueue(r, url_task("long", pattern.url("/slow/%d" % n)))
+    doc = wait_result(r, "long", timeout=120)
+    assert doc["status"] == "SUCCESS", doc
+    assert doc["result"]["digest"] == Pattern.digest(n)
+    assert pattern.requests == 1
+
+
+def test_warm_shutdown_finishes_a_fetch(r, worker, pattern):
+    """SIGTERM while a body streams: the fetch finishes, the result is
+    stored, the worker exits 0."""
+    n = 2 << 20
+    w = worker(*ALLOW)
+    need_streams(r, w, pattern.url("/pattern/1000"))
+    pattern.requests = 0
+    enqueue(r, url_task("warm", pattern.url("/slow/%d" % n)))
+    wait_until(lambda: pattern.sent >= 1000 + (256 << 10), 60,
+               what="the download to be under way")
+    w.stop()
+    assert w.returncode == 0
+    doc = result_of(r, "warm")
+    assert doc is not None and doc["status"] == "SUCCESS", doc
+    assert doc["result"]["digest"] == Pattern.digest(n)
+    assert pending_count(r) == 0
