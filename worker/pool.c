@@ -411,6 +411,7 @@ pool_stream_result(struct pool_child *c, struct slot *s,
     c->tasks++;
     c->quick_deaths = 0;
     p->cbs.result(p->arg, s, r);
+    pool_after_result(c, r->rss_kb);
 }
 
 static void

@@ -368,6 +368,7 @@ class Pattern:
         outer = self
         self.requests = 0
         self.sent = 0
+        self.ended = 0  # requests whose handler returned
         self.stopping = threading.Event()
         if Pattern.BLOCK is None:
             Pattern.BLOCK = body(1 << 20)
@@ -400,6 +401,8 @@ class Pattern:
                             outer.stopping.wait(0.05)
                 except OSError:
                     pass
+                finally:
+                    outer.ended += 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.httpd.daemon_threads = True
@@ -633,3 +636,23 @@ def test_warm_shutdown_finishes_a_fetch(r, worker, pattern):
     assert doc is not None and doc["status"] == "SUCCESS", doc
     assert doc["result"]["digest"] == Pattern.digest(n)
     assert pending_count(r) == 0
+
+
+def test_early_failure_aborts_the_fetch(r, worker, pattern):
+    """A task that refuses its arguments when its stream opens (an unknown
+    algorithm) answers at once; the parent stops the download."""
+    n = 64 << 20  # 64 KiB every 50 ms: 50 s if it were read whole
+    w = worker(*ALLOW)
+    need_streams(r, w, pattern.url("/pattern/1000"))
+    pattern.sent = 0
+    enqueue(r, {"task": "hash", "id": "early",
+                "args": {"algorithm": "no-such-algorithm",
+                         "url": pattern.url("/slow/%d" % n)}})
+    doc = wait_result(r, "early", timeout=60)
+    assert doc["status"] == "FAILURE", doc
+    # The connection is closed: the server's writes fail long before the
+    # body's end (which would take 50 s).
+    wait_until(lambda: pattern.ended >= 2, 30,
+               what="the server to see the download dropped")
+    assert pattern.sent < n // 4, pattern.sent
+    assert_good(r, "after-early")
