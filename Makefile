@@ -39,7 +39,8 @@ PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/scripts.c protocol/policy.c protocol/build.c
 WORKER = $(wildcard worker/*.c)
 WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c \
-	worker/failure.c worker/netguard.c worker/registry.c worker/task_hash.c
+	worker/failure.c worker/netguard.c worker/registry.c worker/task_hash.c \
+	worker/child.c worker/claim.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
