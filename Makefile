@@ -105,7 +105,13 @@ endif
 unit: test-deps $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $(TEST_PREFIX) $$t; done
 
-system: test-deps all testtools
+# The example task plug-in (examples/wc), which tests/system/test_plugin.py
+# builds again into a temporary directory and loads.
+.PHONY: examples
+examples:
+	@$(MAKE) --no-print-directory -C examples/wc O=$(abspath $(O))/examples/wc
+
+system: test-deps all testtools examples
 	CELERIAC_BIN=$(abspath $(BIN)) CELERIAC_TEST_PREFIX="$(TEST_PREFIX)" \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/system
 
