@@ -20,6 +20,7 @@
 #include "netguard.h"
 #include "parent.h"
 #include "pathsrc.h"
+#include "registry.h"
 #include "sandbox.h"
 #include "version.h"
 #include "xmalloc.h"
@@ -34,6 +35,7 @@ static int main_seconds(const char *opt, const char *s, double min,
                         double max, long *out_ms);
 static void main_libevent_log(int severity, const char *msg);
 static int main_sandbox(struct config *cfg, char **argv);
+static int main_load(const char **paths, int n);
 
 static void
 main_usage(FILE *f)
@@ -99,6 +101,9 @@ main_usage(FILE *f)
 "                           0: none)\n"
 "      --files-root DIR     path sources are files under DIR (default: none,\n"
 "                           path tasks fail with NoFilesRoot)\n"
+"Tasks (see README.md, \"Writing a task\"):\n"
+"      --load PATH          load the task plug-in PATH (a shared object;\n"
+"                           repeatable), before the children start\n"
 "\n"
 "Children's sandbox (see docs/SECURITY.md):\n"
 "      --sandbox on|off     limits, no new privileges and a seccomp filter\n"
@@ -116,8 +121,9 @@ main_usage(FILE *f)
 "\n"
 "Exit status: 0 after a warm shutdown, 1 after a cold one, 2 for a bad\n"
 "command line, 78 when Redis refuses the configuration at start-up (a wrong\n"
-"or missing password, no such database, a queue key that is not a stream)\n"
-"or --files-root or --ca-file cannot be used.\n",
+"or missing password, no such database, a queue key that is not a stream),\n"
+"a --load plug-in cannot be loaded, or --files-root or --ca-file cannot be\n"
+"used.\n",
             REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, sysconf(_SC_NPROCESSORS_ONLN),
             CONFIG_DEFAULT_PREFETCH_MIB, KEYS_DEFAULT_PREFIX,
             CONFIG_DEFAULT_RESULT_TTL, BROKER_REPLY_MAXLEN,
@@ -199,6 +205,28 @@ main_queues(const char *list, struct config *cfg)
     return 0;
 }
 
+/* Loads the --load plug-ins (before the children fork); -1 on the first
+ * that fails, with a message. */
+static int
+main_load(const char **paths, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char *err = NULL;
+        if (registry_load(paths[i], &err) < 0) {
+            fprintf(stderr, "celeriac-worker: %s\n", err);
+            free(err);
+            return -1;
+        }
+        log_info("loaded the plug-in %s", paths[i]);
+    }
+    if (n > 0) {
+        char names[1024];
+        registry_names(names, sizeof(names));
+        log_info("tasks: %s", names);
+    }
+    return 0;
+}
+
 /* Resolves --user and hands the children's sandbox its settings. */
 static int
 main_sandbox(struct config *cfg, char **argv)
@@ -262,6 +290,7 @@ main(int argc, char **argv)
         {"first-byte-timeout", required_argument, NULL, 1027},
         {"fetch-timeout", required_argument, NULL, 1028},
         {"files-root", required_argument, NULL, 1029},
+        {"load", required_argument, NULL, 1012},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -271,6 +300,8 @@ main(int argc, char **argv)
     char *redis = NULL; /* a copy of --redis: argv's is scrubbed; owned */
     long v;
     int ch, rc = 2;
+    const char **loads = NULL; /* --load paths, borrowed from argv */
+    int nloads = 0;
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.concurrency = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -474,6 +505,10 @@ main(int argc, char **argv)
         case 1029:
             cfg.files_root = optarg;
             break;
+        case 1012:
+            loads = xrealloc(loads, sizeof(*loads) * (size_t)(nloads + 1));
+            loads[nloads++] = optarg;
+            break;
         case 'h':
             main_usage(stdout);
             rc = 0;
@@ -530,6 +565,10 @@ main(int argc, char **argv)
             goto out;
         }
     }
+    if (main_load(loads, nloads) < 0) {
+        rc = 78;
+        goto out;
+    }
     if (main_sandbox(&cfg, argv) < 0)
         goto out;
     signal(SIGPIPE, SIG_IGN);
@@ -537,6 +576,7 @@ main(int argc, char **argv)
     event_set_log_callback(main_libevent_log);
     rc = parent_main(&cfg);
 out:
+    free(loads);
     free(redis);
     redisurl_clear(&cfg.url);
     for (int i = 0; i < cfg.nqueues; i++)
