@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "message.h"
+#include "registry.h"
 #include "xmalloc.h"
 
 int
@@ -120,12 +121,41 @@ source_parse(const char *msg, size_t len, struct source *src,
         src->kind = SOURCE_PATH;
         src->path = xstrdup(json_string_value(path));
     }
-    /* TODO(integration): once worker/registry.h lands, look the task up
-     * with registry_find(m.task) and, for a url source, run its validate()
-     * on the arguments without the source fields, so a task that refuses
-     * its arguments fails before anything is fetched.  Until then the
-     * child validates when the stream opens (an early FAILURE result,
-     * which aborts the fetch). */
+    /* A url task's arguments are checked before anything is fetched. */
+    if (src->kind == SOURCE_URL) {
+        const struct celeriac_task *task = registry_find(m.task);
+        char runs[512];
+        if (task == NULL) {
+            registry_names(runs, sizeof(runs));
+            rc = proto_error_set(err, ERROR_UNKNOWN_TASK,
+                                 "unknown task '%.64s'; this worker runs: "
+                                 "%.400s",
+                                 m.task, runs);
+            goto out;
+        }
+        if (task->input != CELERIAC_INPUT_BYTES) {
+            rc = proto_error_set(err, ERROR_INVALID_ARGUMENT,
+                                 "task '%.64s' takes no bytes, so it cannot "
+                                 "have a 'url'; leave the source out",
+                                 m.task);
+            goto out;
+        }
+        if (task->validate != NULL) {
+            struct celeriac_error cerr = {"", ""};
+            json_t *args = json_copy(m.args);
+            json_object_del(args, "url");
+            json_object_del(args, "accept_status");
+            int bad = task->validate(args, &cerr);
+            json_decref(args);
+            if (bad) {
+                rc = proto_error_set(err,
+                                     cerr.type[0] ? cerr.type
+                                                  : ERROR_INVALID_ARGUMENT,
+                                     "%s", cerr.message);
+                goto out;
+            }
+        }
+    }
 out:
     message_clear(&m);
     if (rc < 0)

@@ -45,7 +45,9 @@ int source_maybe(const char *msg, size_t len);
  * message that does not decode: the child reports that as today), or -1
  * with *err set when the message names its source wrongly (two sources,
  * a url or path that is not a string, an accept_status other than "any")
- * or its task refuses the arguments.  source_clear() releases *src
+ * or, for a url, its task is unknown, takes no bytes, or its validate()
+ * refuses the arguments (without the source fields): nothing is fetched
+ * for a task that would refuse it.  source_clear() releases *src
  * either way.
  */
 int source_parse(const char *msg, size_t len, struct source *src,

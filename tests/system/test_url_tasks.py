@@ -639,8 +639,9 @@ def test_warm_shutdown_finishes_a_fetch(r, worker, pattern):
 
 
 def test_early_failure_aborts_the_fetch(r, worker, pattern):
-    """A task that refuses its arguments when its stream opens (an unknown
-    algorithm) answers at once; the parent stops the download."""
+    """A task that refuses its stream when it opens (an unknown algorithm,
+    found when the digest starts) answers at once; the parent stops the
+    download."""
     n = 64 << 20  # 64 KiB every 50 ms: 50 s if it were read whole
     w = worker(*ALLOW)
     need_streams(r, w, pattern.url("/pattern/1000"))
@@ -649,10 +650,30 @@ def test_early_failure_aborts_the_fetch(r, worker, pattern):
                 "args": {"algorithm": "no-such-algorithm",
                          "url": pattern.url("/slow/%d" % n)}})
     doc = wait_result(r, "early", timeout=60)
-    assert doc["status"] == "FAILURE", doc
+    assert_failure(doc, "UnknownAlgorithm", "no-such-algorithm")
     # The connection is closed: the server's writes fail long before the
     # body's end (which would take 50 s).
     wait_until(lambda: pattern.ended >= 2, 30,
                what="the server to see the download dropped")
     assert pattern.sent < n // 4, pattern.sent
     assert_good(r, "after-early")
+
+
+def test_refused_arguments_are_not_fetched(r, worker, pattern):
+    """The parent runs the task's validate() before it fetches: a url task
+    whose arguments its task refuses, or of an unknown task, fails without
+    a request to the server."""
+    w = worker(*ALLOW)
+    need_streams(r, w, pattern.url("/pattern/1000"))
+    pattern.requests = 0
+    enqueue(r, {"task": "hash", "id": "bad-iter",
+                "args": {"iterations": "many",
+                         "url": pattern.url("/pattern/1000")}})
+    assert_failure(wait_result(r, "bad-iter", timeout=60), "InvalidArgument",
+                   "iterations")
+    enqueue(r, {"task": "no-such-task", "id": "bad-task",
+                "args": {"url": pattern.url("/pattern/1000")}})
+    assert_failure(wait_result(r, "bad-task", timeout=60), "UnknownTask",
+                   "no-such-task", "hash")
+    assert pattern.requests == 0
+    assert_good(r, "after-refused")
