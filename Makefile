@@ -39,7 +39,10 @@ PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/scripts.c protocol/policy.c protocol/build.c
 WORKER = $(wildcard worker/*.c)
 WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c \
-	worker/failure.c worker/netguard.c worker/pathsrc.c
+	worker/failure.c worker/netguard.c worker/pathsrc.c worker/registry.c \
+	worker/task_hash.c worker/child.c worker/claim.c
+# The parent's fetch admission and source look-up (tests/unit/test_fetchq.c).
+WORKER_LIB += worker/fetchq.c worker/source.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
@@ -104,7 +107,13 @@ endif
 unit: test-deps $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $(TEST_PREFIX) $$t; done
 
-system: test-deps all testtools
+# The example task plug-in (examples/wc), which tests/system/test_plugin.py
+# builds again into a temporary directory and loads.
+.PHONY: examples
+examples:
+	@$(MAKE) --no-print-directory -C examples/wc O=$(abspath $(O))/examples/wc
+
+system: test-deps all testtools examples
 	CELERIAC_BIN=$(abspath $(BIN)) CELERIAC_TEST_PREFIX="$(TEST_PREFIX)" \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/system
 

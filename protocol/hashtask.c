@@ -9,7 +9,7 @@
 #include "version.h"
 
 static const char *hashtask_kind(const json_t *v);
-static int hashtask_bytes(json_t *args, const char *plain, const char *b64,
+static int hashtask_bytes(const json_t *args, const char *plain, const char *b64,
                           size_t limit, const unsigned char **out,
                           size_t *len, unsigned char **owned, int *present,
                           struct proto_error *err);
@@ -40,7 +40,7 @@ hashtask_kind(const json_t *v)
  * was given.  Returns 0 or -1 with *err filled.
  */
 static int
-hashtask_bytes(json_t *args, const char *plain, const char *b64,
+hashtask_bytes(const json_t *args, const char *plain, const char *b64,
                size_t limit, const unsigned char **out, size_t *len,
                unsigned char **owned, int *present, struct proto_error *err)
 {
@@ -109,7 +109,8 @@ hashtask_bytes(json_t *args, const char *plain, const char *b64,
 }
 
 int
-hashtask_decode(json_t *args, struct hashtask *t, struct proto_error *err)
+hashtask_decode_params(const json_t *args, struct hashtask *t,
+                       struct proto_error *err)
 {
     int present;
     memset(t, 0, sizeof(*t));
@@ -148,8 +149,37 @@ hashtask_decode(json_t *args, struct hashtask *t, struct proto_error *err)
                                    PROTOCOL_MAX_ITERATIONS, (long long)n);
         t->iterations = (unsigned long)n;
     }
-    if (hashtask_bytes(args, HASHTASK_DATA, HASHTASK_DATA_B64, PROTOCOL_MAX_DATA, &t->data,
-                       &t->len, &t->data_owned, &present, err) < 0)
+    if (hashtask_bytes(args, "hmac_key", "hmac_key_b64", PROTOCOL_MAX_HMAC_KEY,
+                       &t->key, &t->key_len, &t->key_owned, &present,
+                       err) < 0)
+        goto fail;
+    if (present && t->key == NULL)
+        t->key = (const unsigned char *)""; /* an empty HMAC key is valid */
+    return 0;
+fail:
+    hashtask_clear(t);
+    return -1;
+}
+
+int
+hashtask_inline(const json_t *args, const unsigned char **data, size_t *len,
+                unsigned char **owned, int *present, struct proto_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    *owned = NULL;
+    return hashtask_bytes(args, HASHTASK_DATA, HASHTASK_DATA_B64,
+                          PROTOCOL_MAX_DATA, data, len, owned, present, err);
+}
+
+int
+hashtask_decode(json_t *args, struct hashtask *t, struct proto_error *err)
+{
+    int present;
+    if (hashtask_decode_params(args, t, err) < 0)
+        return -1;
+    if (hashtask_inline(args, &t->data, &t->len, &t->data_owned, &present,
+                        err) < 0)
         goto fail;
     if (!present) {
         proto_error_set(err, ERROR_INVALID_ARGUMENT,
@@ -157,12 +187,6 @@ hashtask_decode(json_t *args, struct hashtask *t, struct proto_error *err)
                         "string) or 'data_b64' (base64)");
         goto fail;
     }
-    if (hashtask_bytes(args, "hmac_key", "hmac_key_b64", PROTOCOL_MAX_HMAC_KEY,
-                       &t->key, &t->key_len, &t->key_owned, &present,
-                       err) < 0)
-        goto fail;
-    if (present && t->key == NULL)
-        t->key = (const unsigned char *)""; /* an empty HMAC key is valid */
     return 0;
 fail:
     hashtask_clear(t);

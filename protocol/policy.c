@@ -120,8 +120,22 @@ policy_decode(const json_t *msg, struct policy *p, struct proto_error *err)
 int
 policy_retryable(const char *err_type)
 {
-    return strcmp(err_type, ERROR_TIME_LIMIT) == 0 ||
-           strcmp(err_type, ERROR_INTERNAL) == 0;
+    return policy_retryable_status(err_type, 0);
+}
+
+int
+policy_retryable_status(const char *err_type, int http_status)
+{
+    /* Transient failures of a source: the same fetch may work later. */
+    static const char *const transient[] = {
+        ERROR_TIME_LIMIT, ERROR_INTERNAL, POLICY_E_TIMEOUT, POLICY_E_DNS,
+        POLICY_E_CONNECT, POLICY_E_BAD_RESPONSE,
+    };
+    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+        if (strcmp(err_type, transient[i]) == 0)
+            return 1;
+    return strcmp(err_type, POLICY_E_HTTP) == 0 &&
+           ((http_status >= 500 && http_status <= 599) || http_status == 429);
 }
 
 int64_t

@@ -17,8 +17,9 @@
  *   errors             the errors of earlier attempts; set by workers
  *   queue              the queue a scheduled task is moved to
  *
- * Retryable failures are TimeLimitExceeded and InternalError; bad input
- * never is.  The n-th retry waits min(backoff * 2^(n-1), backoff_max), and
+ * Retryable failures are TimeLimitExceeded and InternalError, and the
+ * transient failures of a url source: Timeout, DNSError, ConnectError,
+ * BadResponse, and HTTPError for a status 5xx or 429; bad input never is.  The n-th retry waits min(backoff * 2^(n-1), backoff_max), and
  * never less than POLICY_MIN_BACKOFF_MS.
  */
 #ifndef CELERIAC_POLICY_H
@@ -54,8 +55,20 @@ struct policy {
  * with *err filled (InvalidMessage) for a field of the wrong type. */
 int policy_decode(const json_t *msg, struct policy *p,
                   struct proto_error *err);
-/* 1 if an error of this type may be retried at all. */
+/* The fetcher's error names that policy_retryable_status() knows
+ * (worker/fetch.h, fetch_error_name()). */
+#define POLICY_E_TIMEOUT "Timeout"
+#define POLICY_E_DNS "DNSError"
+#define POLICY_E_CONNECT "ConnectError"
+#define POLICY_E_BAD_RESPONSE "BadResponse"
+#define POLICY_E_HTTP "HTTPError"
+
+/* 1 if an error of this type may be retried at all (HTTPError never:
+ * without its status it is taken as final). */
 int policy_retryable(const char *err_type);
+/* The same for the failure of a url source whose response had status
+ * http_status (0: none): HTTPError is retryable for 5xx and 429. */
+int policy_retryable_status(const char *err_type, int http_status);
 /* Delay before retry number p->retries + 1, in ms, at least
  * POLICY_MIN_BACKOFF_MS; rnd in [0, 1). */
 int64_t policy_backoff_ms(const struct policy *p, double rnd);

@@ -275,6 +275,10 @@ result_encode(const struct result *r, size_t *len)
     } else {
         result_puts(&b, "null");
     }
+    if (r->source != NULL) {
+        result_puts(&b, ",\"source\":");
+        result_json(&b, r->source);
+    }
     result_puts(&b, ",\"worker\":");
     result_str(&b, r->worker);
     snprintf(num, sizeof(num), ",\"attempts\":%u,\"retries\":%u",

@@ -7,6 +7,7 @@
  *    "result": {"algorithm": "sha512", "digest": "ddaf...", "bytes": 3},
  *    "error": null, "worker": "host:123", "attempts": 1, "retries": 0,
  *    "errors": [],
+ *    ["source": {...} when the bytes came from a url or a path,]
  *    "started_at": "2026-11-22T02:33:48.123456Z",
  *    "finished_at": "2026-11-22T02:33:48.123470Z", "runtime_us": 14}
  */
@@ -47,6 +48,8 @@ struct result {
                              only its worker-written entries are kept */
     int64_t started_us;   /* Unix time in microseconds */
     int64_t finished_us;
+    const json_t *source; /* "source": the facts of a url or path source
+                             (PROTOCOL.md, "Sources"); NULL: no member */
 };
 
 /*

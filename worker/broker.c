@@ -1150,6 +1150,56 @@ broker_move_cb(redisAsyncContext *ac, void *r, void *privdata)
         b->cbs.moved(b->arg, reply->element[0]->integer);
 }
 
+/* ---- the cluster-wide per-host semaphore ---- */
+
+/* What a semaphore call's reply goes to (owned by the call). */
+struct broker_semreq {
+    broker_hostsem_fn *fn;
+    void *arg;
+    uint64_t token;
+};
+
+static void
+broker_hostsem_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct broker_semreq *rq = privdata;
+    redisReply *reply = r;
+    (void)ac;
+    if (rq->fn != NULL) {
+        if (reply == NULL)
+            rq->fn(rq->arg, rq->token, -1, NULL);
+        else if (reply->type == REDIS_REPLY_INTEGER)
+            rq->fn(rq->arg, rq->token, reply->integer, NULL);
+        else
+            rq->fn(rq->arg, rq->token, -1,
+                   reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                    : "unexpected reply");
+    }
+    free(rq);
+}
+
+int
+broker_hostsem(struct broker *b, const char *op, const char *host,
+               const char *lease, long lease_ms, unsigned limit,
+               broker_hostsem_fn *fn, void *arg, uint64_t token)
+{
+    char key[KEYS_MAX], ms[24], n[24];
+    if (!b->wr.ready || keys_hostsem(key, sizeof(key), b->prefix, host) < 0)
+        return -1;
+    snprintf(ms, sizeof(ms), "%ld", lease_ms);
+    snprintf(n, sizeof(n), "%u", limit);
+    struct broker_semreq *rq = xmalloc(sizeof(*rq));
+    rq->fn = fn;
+    rq->arg = arg;
+    rq->token = token;
+    const char *argv[] = {"EVAL", scripts_hostsem, "1", key, op, lease, ms, n};
+    if (broker_send(&b->wr, broker_hostsem_cb, rq, 8, argv, NULL) < 0) {
+        free(rq);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- watchdog ---- */
 
 static long long

@@ -21,6 +21,7 @@
 #define CELERIAC_BROKER_H
 
 #include <event2/event.h>
+#include <stdint.h>
 #include <hiredis/async.h>
 
 #include "redisurl.h"
@@ -190,6 +191,24 @@ void broker_touch(struct broker *b, int queue, const char *const *ids,
                   int n);
 /* Moves due scheduled tasks to their queues (scripts_move). */
 void broker_move(struct broker *b, long long now_ms, unsigned max);
+/*
+ * The answer to a cluster semaphore call (scripts_hostsem): 1 held,
+ * renewed or released; 0 not held (renew, release); above 1 the Unix ms
+ * (Redis' clock) at which an acquire may be tried again; -1 an error,
+ * with the reason in why (NULL when the connection was lost).
+ */
+typedef void broker_hostsem_fn(void *arg, uint64_t token, long long answer,
+                               const char *why);
+/*
+ * Runs op (SCRIPTS_HOSTSEM_ACQUIRE, _RENEW or _RELEASE) on the semaphore
+ * of host for lease, held lease_ms, at most limit holders (acquire).  fn
+ * (may be NULL) gets the answer with token.  Returns 0, or -1 if it cannot
+ * be sent now (the write side is down, or host makes no key name); fn is
+ * then not called.
+ */
+int broker_hostsem(struct broker *b, const char *op, const char *host,
+                   const char *lease, long lease_ms, unsigned limit,
+                   broker_hostsem_fn *fn, void *arg, uint64_t token);
 /* Ends a blocked read at once (CLIENT UNBLOCK through the write side). */
 void broker_unblock(struct broker *b);
 /* Disconnects both connections once their replies are in; no reconnect. */

@@ -15,6 +15,16 @@
 #define CONFIG_DEFAULT_HEARTBEAT_MS 2000L
 #define CONFIG_DEFAULT_REDIS_TIMEOUT_MS 10000L
 #define CONFIG_DEFAULT_PREFETCH_MIB 16L
+/* URL sources (worker/README.md, "Sources on the loop"). */
+#define CONFIG_DEFAULT_MAX_FETCHES 100
+#define CONFIG_DEFAULT_PER_HOST 8
+#define CONFIG_DEFAULT_MAX_REDIRECTS 5
+#define CONFIG_DEFAULT_MAX_FETCH_MIB 4096L
+#define CONFIG_DEFAULT_CONNECT_MS 10000L
+#define CONFIG_DEFAULT_FIRST_BYTE_MS 30000L
+#define CONFIG_DEFAULT_FETCH_MS 600000L
+
+struct netguard;
 
 struct config {
     struct redisurl url; /* owned strings */
@@ -37,6 +47,20 @@ struct config {
     long redis_timeout_ms;  /* a silent connection is dropped after */
     int sandbox;            /* --sandbox on|off: children sandboxed */
     const char *user;       /* --user, borrowed from argv; NULL: default */
+
+    /* Sources on the loop. */
+    unsigned max_fetches;   /* fetches running in this worker at most */
+    unsigned per_host;      /* of them to one host at most; 0 no limit */
+    unsigned cluster_per_host; /* to one host by all workers; 0 off */
+    unsigned max_redirects;
+    unsigned long long max_fetch_bytes; /* body limit; 0 none */
+    long connect_ms;        /* per hop; 0 none */
+    long first_byte_ms;     /* per hop; 0 none */
+    long fetch_ms;          /* whole fetch; 0 none */
+    const char *ca_file;    /* --ca-file, borrowed; NULL: system store */
+    struct netguard *guard; /* owned by main: --allow-hosts */
+    const char *files_root; /* --files-root, borrowed; NULL: none */
+    int files_root_fd;      /* owned by main: the root opened, or -1 */
 };
 
 #endif

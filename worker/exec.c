@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Task execution: message -> task function -> result document. */
+/* Task execution: message -> registered task -> result document. */
 #include "exec.h"
 
 #include <math.h>
@@ -7,26 +7,33 @@
 #include <string.h>
 
 #include "error.h"
-#include "hash.h"
 #include "hashtask.h"
 #include "keys.h"
 #include "log.h"
 #include "message.h"
 #include "policy.h"
+#include "registry.h"
 #include "result.h"
 #include "xmalloc.h"
 
-/*
- * A task function: runs with its arguments (borrowed) and returns 0 with
- * *value_json set (owned JSON text, the "result" field), or -1 with *err
- * set.
- */
-typedef int (*exec_task_fn)(json_t *args, char **value_json,
-                            struct proto_error *err);
+/* Where a run's bytes come from. */
+enum exec_source_kind {
+    EXEC_SRC_NONE = 0,
+    EXEC_SRC_INLINE, /* "data" or "data_b64" */
+    EXEC_SRC_URL,
+    EXEC_SRC_PATH,
+};
 
-struct exec_task {
-    const char *name;
-    exec_task_fn run;
+/* The source fields taken out of a message's arguments. */
+struct exec_source {
+    enum exec_source_kind kind;
+    const char *name;          /* the argument that named it */
+    const unsigned char *data; /* EXEC_SRC_INLINE: borrowed from held or
+                                  data_owned */
+    size_t len;
+    unsigned char *data_owned; /* decoded base64 */
+    const char *where;         /* the url or path, borrowed from held */
+    json_t *held;              /* the source's value (a reference) */
 };
 
 /* One attempt's facts, gathered for the result document. */
@@ -40,12 +47,36 @@ struct exec_attempt {
     int64_t started_us;
     const char *msg; /* the message text, NULL when there is none */
     size_t len;
+    const json_t *source; /* "source" facts, or NULL */
+    int http_status;      /* of a url source's response, 0 if none */
 };
 
-static int exec_hash(json_t *args, char **value_json,
-                     struct proto_error *err);
+struct exec_stream {
+    const struct exec_env *env;
+    char *entry_id;  /* owned */
+    char *queue;     /* owned */
+    const char *msg; /* msg_owned, or the caller's (exec_run) */
+    char *msg_owned;
+    size_t len;
+    unsigned attempts;
+    int64_t started_us;
+    struct message m;
+    struct policy pol;
+    int have_pol;
+    const struct celeriac_task *task;
+    struct exec_source src;
+    void *state; /* the task's, once init succeeded */
+    unsigned long long bytes;
+};
+
+/* The source arguments, in the order errors name them. */
+static const char *const exec_source_names[] = {
+    HASHTASK_DATA, HASHTASK_DATA_B64, "url", "path",
+};
+#define EXEC_ACCEPT_STATUS "accept_status"
+
 static int exec_reply_ok(const struct exec_env *env, const char *reply_to);
-static void exec_finish(const struct exec_attempt *a, const char *value,
+static void exec_finish(const struct exec_attempt *a, const json_t *value,
                         const struct proto_error *err, int may_retry,
                         int expired, struct exec_out *out);
 static char *exec_reschedule(const struct exec_attempt *a,
@@ -53,35 +84,24 @@ static char *exec_reschedule(const struct exec_attempt *a,
                              const struct proto_error *err, int64_t now_us);
 static void exec_too_large(struct result *r, size_t size, size_t limit,
                            struct exec_out *out);
-
-/* The task registry.  Add new built-in tasks here. */
-static const struct exec_task exec_tasks[] = {
-    {HASHTASK_NAME, exec_hash},
-};
-
-static int
-exec_hash(json_t *args, char **value_json, struct proto_error *err)
-{
-    struct hashtask t;
-    unsigned char digest[HASH_MAX_DIGEST];
-    char hex[2 * HASH_MAX_DIGEST + 1];
-    unsigned n;
-
-    if (hashtask_decode(args, &t, err) < 0)
-        return -1;
-    if (hash_compute(t.algorithm, t.data, t.len, t.key, t.key_len,
-                     t.iterations, digest, &n, err) < 0) {
-        hashtask_clear(&t);
-        return -1;
-    }
-    hash_hex(hex, digest, n);
-    /* The algorithm name has only [A-Za-z0-9._/-] (hashtask_decode). */
-    *value_json = xasprintf("{\"algorithm\":\"%s\",\"digest\":\"%s\","
-                            "\"bytes\":%zu}",
-                            t.algorithm, hex, t.len);
-    hashtask_clear(&t);
-    return 0;
-}
+static int exec_source_take(json_t *args, struct exec_source *src,
+                            struct proto_error *err);
+static void exec_source_clear(struct exec_source *src);
+static void exec_task_error(struct proto_error *err,
+                            const struct celeriac_task *task,
+                            const struct celeriac_error *te);
+static struct exec_stream *exec_stream_new(const struct exec_env *env,
+                                           const char *entry_id,
+                                           const char *queue, const char *msg,
+                                           size_t len, int copy,
+                                           unsigned attempts);
+static int exec_stream_start(struct exec_stream *s, int feed,
+                             struct exec_out *out);
+static void exec_stream_outcome(struct exec_stream *s, const json_t *value,
+                                const struct proto_error *err, int expired,
+                                const json_t *source, int http_status,
+                                struct exec_out *out);
+static void exec_stream_free(struct exec_stream *s);
 
 /* 1 if reply_to names a reply stream of this worker's prefix: a task
  * message must never make a worker write outside celeriac's own keys. */
@@ -146,7 +166,7 @@ exec_too_large(struct result *r, size_t size, size_t limit,
 
 /* Encodes the outcome of one attempt into *out. */
 static void
-exec_finish(const struct exec_attempt *a, const char *value,
+exec_finish(const struct exec_attempt *a, const json_t *value,
             const struct proto_error *err, int may_retry, int expired,
             struct exec_out *out)
 {
@@ -160,13 +180,14 @@ exec_finish(const struct exec_attempt *a, const char *value,
         .id = m->id ? m->id : tid,
         .task = m->task,
         .status = RESULT_SUCCESS,
-        .value_json = value,
+        .value = value,
         .worker = a->env->worker,
         .attempts = a->attempts,
         .retries = a->pol ? a->pol->retries : 0,
         .errors = m->root ? json_object_get(m->root, "errors") : NULL,
         .started_us = a->started_us,
         .finished_us = now,
+        .source = a->source,
     };
     memset(out, 0, sizeof(*out));
     out->status = EXEC_SUCCESS;
@@ -176,7 +197,7 @@ exec_finish(const struct exec_attempt *a, const char *value,
         r.err_msg = err->message;
         out->status = expired ? EXEC_EXPIRED : EXEC_FAILURE;
         if (may_retry && a->pol != NULL && m->root != NULL &&
-            policy_retryable(err->type) &&
+            policy_retryable_status(err->type, a->http_status) &&
             a->pol->retries < a->pol->max_retries) {
             r.status = RESULT_RETRY;
             out->status = EXEC_RETRY;
@@ -204,59 +225,397 @@ exec_finish(const struct exec_attempt *a, const char *value,
     }
 }
 
-void
-exec_run(const struct exec_env *env, const char *entry_id, const char *queue,
-         const char *msg, size_t len, unsigned attempts, struct exec_out *out)
-{
-    struct message m = MESSAGE_INIT;
-    struct policy pol;
-    struct proto_error err;
-    char *value = NULL;
-    struct exec_attempt a = {env,      entry_id, queue, &m, NULL,
-                             attempts, result_now_us(), msg, len};
-    int failed = 1, expired = 0;
 
-    if (message_decode(msg, len, &m, &err) < 0 ||
-        policy_decode(m.root, &pol, &err) < 0)
-        goto done;
-    a.pol = &pol;
-    if (m.reply_to != NULL && !exec_reply_ok(env, m.reply_to)) {
+/* What kind of JSON value v is, for error messages. */
+static const char *
+exec_kind(const json_t *v)
+{
+    return json_is_object(v)    ? "an object"
+           : json_is_array(v)   ? "an array"
+           : json_is_string(v)  ? "a string"
+           : json_is_number(v)  ? "a number"
+           : json_is_boolean(v) ? "a boolean"
+                                : "null";
+}
+
+/*
+ * Takes the source fields (and accept_status) out of args into *src.
+ * Returns 0 (kind EXEC_SRC_NONE when there is none), or -1 with *err set
+ * for more than one source or a malformed one.
+ */
+static int
+exec_source_take(json_t *args, struct exec_source *src,
+                 struct proto_error *err)
+{
+    const size_t n = sizeof(exec_source_names) / sizeof(exec_source_names[0]);
+    const char *first = NULL;
+    memset(src, 0, sizeof(*src));
+    for (size_t i = 0; i < n; i++) {
+        if (json_object_get(args, exec_source_names[i]) == NULL)
+            continue;
+        if (first != NULL)
+            return proto_error_set(err, ERROR_INVALID_ARGUMENT,
+                                   "give exactly one source of bytes among "
+                                   "'data', 'data_b64', 'url' and 'path', "
+                                   "not both '%s' and '%s'",
+                                   first, exec_source_names[i]);
+        first = exec_source_names[i];
+    }
+    json_t *accept = json_object_get(args, EXEC_ACCEPT_STATUS);
+    if (accept != NULL &&
+        (!json_is_string(accept) ||
+         strcmp(json_string_value(accept), "any") != 0))
+        return proto_error_set(err, ERROR_INVALID_ARGUMENT,
+                               "argument 'accept_status' must be the string "
+                               "\"any\" (hash the body of a non-2xx "
+                               "response), not %s",
+                               exec_kind(accept));
+    if (accept != NULL && (first == NULL || strcmp(first, "url") != 0))
+        return proto_error_set(err, ERROR_INVALID_ARGUMENT,
+                               "argument 'accept_status' applies to a 'url' "
+                               "source only; remove it");
+    if (first == NULL)
+        return 0;
+    src->name = first;
+    src->held = json_incref(json_object_get(args, first));
+    if (strcmp(first, "url") == 0 || strcmp(first, "path") == 0) {
+        src->kind = first[0] == 'u' ? EXEC_SRC_URL : EXEC_SRC_PATH;
+        if (!json_is_string(src->held) ||
+            json_string_length(src->held) == 0) {
+            proto_error_set(err, ERROR_INVALID_ARGUMENT,
+                            "argument '%s' must be a non-empty string, not "
+                            "%s",
+                            first,
+                            json_is_string(src->held) ? "an empty one"
+                                                      : exec_kind(src->held));
+            goto fail;
+        }
+        src->where = json_string_value(src->held);
+    } else {
+        int present;
+        src->kind = EXEC_SRC_INLINE;
+        if (hashtask_inline(args, &src->data, &src->len, &src->data_owned,
+                            &present, err) < 0)
+            goto fail;
+    }
+    /* The task sees its own arguments only.  held keeps the bytes alive. */
+    for (size_t i = 0; i < n; i++)
+        json_object_del(args, exec_source_names[i]);
+    json_object_del(args, EXEC_ACCEPT_STATUS);
+    return 0;
+fail:
+    exec_source_clear(src);
+    return -1;
+}
+
+static void
+exec_source_clear(struct exec_source *src)
+{
+    free(src->data_owned);
+    json_decref(src->held);
+    memset(src, 0, sizeof(*src));
+}
+
+/* A task's error as the result's, with a type word a program can match. */
+static void
+exec_task_error(struct proto_error *err, const struct celeriac_task *task,
+                const struct celeriac_error *te)
+{
+    size_t n = strnlen(te->type, sizeof(te->type));
+    int ok = n > 0 && n < sizeof(te->type) &&
+             strspn(te->type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              "abcdefghijklmnopqrstuvwxyz0123456789") == n;
+    if (!ok) {
+        proto_error_set(err, ERROR_INTERNAL,
+                        "task '%s' failed without a valid error type (a "
+                        "word of [A-Za-z0-9]); its message: %.*s",
+                        task->name, (int)strnlen(te->message, 300),
+                        te->message);
+        return;
+    }
+    proto_error_set(err, te->type, "%.*s",
+                    (int)strnlen(te->message, sizeof(te->message) - 1),
+                    te->message);
+}
+
+static struct exec_stream *
+exec_stream_new(const struct exec_env *env, const char *entry_id,
+                const char *queue, const char *msg, size_t len, int copy,
+                unsigned attempts)
+{
+    struct exec_stream *s = xcalloc(1, sizeof(*s));
+    s->env = env;
+    s->entry_id = xstrdup(entry_id);
+    s->queue = xstrdup(queue);
+    if (copy) {
+        s->msg_owned = xmalloc(len + 1);
+        memcpy(s->msg_owned, msg, len);
+        s->msg_owned[len] = '\0';
+        s->msg = s->msg_owned;
+    } else {
+        s->msg = msg;
+    }
+    s->len = len;
+    s->attempts = attempts;
+    s->started_us = result_now_us();
+    return s;
+}
+
+static void
+exec_stream_free(struct exec_stream *s)
+{
+    if (s == NULL)
+        return;
+    if (s->state != NULL)
+        s->task->free(s->state);
+    exec_source_clear(&s->src);
+    message_clear(&s->m);
+    free(s->msg_owned);
+    free(s->entry_id);
+    free(s->queue);
+    free(s);
+}
+
+/* Fills *out with the outcome of s (value on success, else err). */
+static void
+exec_stream_outcome(struct exec_stream *s, const json_t *value,
+                    const struct proto_error *err, int expired,
+                    const json_t *source, int http_status,
+                    struct exec_out *out)
+{
+    struct exec_attempt a = {
+        .env = s->env,
+        .entry_id = s->entry_id,
+        .queue = s->queue,
+        .m = &s->m,
+        .pol = s->have_pol ? &s->pol : NULL,
+        .attempts = s->attempts,
+        .started_us = s->started_us,
+        .msg = s->msg,
+        .len = s->len,
+        .source = source,
+        .http_status = http_status,
+    };
+    exec_finish(&a, value, err, 1, expired, out);
+}
+
+/*
+ * Everything up to the task's init.  Returns 0 when the run is open, 1
+ * when it ended with *out filled.  feed: 0 for inline bytes (exec_run),
+ * else an enum exec_feed.
+ */
+static int
+exec_stream_start(struct exec_stream *s, int feed, struct exec_out *out)
+{
+    const struct exec_env *env = s->env;
+    struct proto_error err;
+    struct celeriac_error te = {{0}, {0}};
+    int expired = 0;
+
+    if (message_decode(s->msg, s->len, &s->m, &err) < 0 ||
+        policy_decode(s->m.root, &s->pol, &err) < 0)
+        goto fail;
+    s->have_pol = 1;
+    if (s->m.reply_to != NULL && !exec_reply_ok(env, s->m.reply_to)) {
         const char *pre = env->prefix ? env->prefix : KEYS_DEFAULT_PREFIX;
         proto_error_set(&err, ERROR_INVALID_MESSAGE,
                         "field 'reply_to' must name a reply stream "
                         "'%sreply:<token>', not '%.200s'; a worker writes "
                         "only to celeriac's own keys",
-                        pre, m.reply_to);
-        goto done;
+                        pre, s->m.reply_to);
+        goto fail;
     }
-    if (pol.expires_us > 0 && a.started_us > pol.expires_us) {
+    if (s->pol.expires_us > 0 && s->started_us > s->pol.expires_us) {
         char at[32];
-        result_format_time(at, pol.expires_us);
+        result_format_time(at, s->pol.expires_us);
         proto_error_set(&err, ERROR_EXPIRED,
                         "the task expired at %s before a worker took it", at);
         expired = 1;
-        goto done;
+        goto fail;
     }
-    const struct exec_task *task = NULL;
-    for (size_t i = 0; i < sizeof(exec_tasks) / sizeof(exec_tasks[0]); i++)
-        if (strcmp(exec_tasks[i].name, m.task) == 0)
-            task = &exec_tasks[i];
-    if (task == NULL) {
+    s->task = registry_find(s->m.task);
+    if (s->task == NULL) {
+        char names[512];
+        registry_names(names, sizeof(names));
         proto_error_set(&err, ERROR_UNKNOWN_TASK,
-                        "unknown task '%s'; this worker runs: hash", m.task);
-        goto done;
+                        "unknown task '%s'; this worker runs: %s", s->m.task,
+                        names);
+        goto fail;
     }
-    /* Rounded up: a tiny limit is still a limit (0 would mean none). */
-    unsigned limit_ms = pol.time_limit > 0
-                            ? (unsigned)ceil(pol.time_limit * 1000)
-                            : env->default_time_limit_ms;
-    if (limit_ms > 0 && env->started != NULL)
-        env->started(env->arg, limit_ms);
-    failed = task->run(m.args, &value, &err) < 0;
-done:
-    exec_finish(&a, value, failed ? &err : NULL, 1, expired, out);
-    free(value);
-    message_clear(&m);
+    /* The limit covers the task from here, its arguments included. */
+    if (feed != EXEC_FEED_STREAM) {
+        /* Rounded up: a tiny limit is still a limit (0 would mean none). */
+        unsigned limit_ms = s->pol.time_limit > 0
+                                ? (unsigned)ceil(s->pol.time_limit * 1000)
+                                : env->default_time_limit_ms;
+        if (limit_ms > 0 && env->started != NULL)
+            env->started(env->arg, limit_ms);
+    }
+    if (exec_source_take(s->m.args, &s->src, &err) < 0)
+        goto fail;
+    if (s->task->input == CELERIAC_INPUT_NONE && s->src.kind != EXEC_SRC_NONE) {
+        proto_error_set(&err, ERROR_INVALID_ARGUMENT,
+                        "task '%s' takes no bytes; remove the argument '%s'",
+                        s->task->name, s->src.name);
+        goto fail;
+    }
+    if (s->task->input == CELERIAC_INPUT_BYTES &&
+        s->src.kind == EXEC_SRC_NONE) {
+        proto_error_set(&err, ERROR_INVALID_ARGUMENT,
+                        "task '%s' needs its bytes from exactly one source: "
+                        "'data' (a string), 'data_b64' (base64), 'url' or "
+                        "'path'",
+                        s->task->name);
+        goto fail;
+    }
+    int want_url = s->src.kind == EXEC_SRC_URL,
+        want_path = s->src.kind == EXEC_SRC_PATH;
+    if ((feed == 0 && (want_url || want_path)) ||
+        (feed == EXEC_FEED_STREAM && !want_url && !want_path) ||
+        (feed == EXEC_FEED_FILE && !want_path)) {
+        if (feed == 0)
+            proto_error_set(&err, ERROR_INVALID_MESSAGE,
+                            "this message names a '%s' source, which the "
+                            "worker's parent opens, but it reached a child "
+                            "as it is: the parent looks for url and path "
+                            "sources only in messages of at most 64 KiB "
+                            "whose key is spelt plainly; send a smaller "
+                            "message with a plain \"%s\" key",
+                            s->src.name, s->src.name);
+        else
+            proto_error_set(&err, ERROR_INVALID_MESSAGE,
+                            "the worker's parent sent this task's bytes as "
+                            "a %s, but its message names %s%s%s; this is a "
+                            "worker bug: report it with the message",
+                            feed == EXEC_FEED_FILE ? "file" : "stream",
+                            s->src.name ? "the source '" : "no source",
+                            s->src.name ? s->src.name : "",
+                            s->src.name ? "'" : "");
+        goto fail;
+    }
+    if (s->task->validate != NULL && s->task->validate(s->m.args, &te) < 0) {
+        exec_task_error(&err, s->task, &te);
+        goto fail;
+    }
+    s->state = s->task->init(s->m.args, &te);
+    if (s->state == NULL) {
+        exec_task_error(&err, s->task, &te);
+        goto fail;
+    }
+    return 0;
+fail:
+    exec_stream_outcome(s, NULL, &err, expired, NULL, 0, out);
+    return 1;
+}
+
+int
+exec_stream_open(const struct exec_env *env, const char *entry_id,
+                 const char *queue, const char *msg, size_t len,
+                 unsigned attempts, enum exec_feed feed,
+                 struct exec_stream **stream, struct exec_out *out)
+{
+    struct exec_stream *s =
+        exec_stream_new(env, entry_id, queue, msg, len, 1, attempts);
+    *stream = NULL;
+    if (exec_stream_start(s, (int)feed, out) != 0) {
+        exec_stream_free(s);
+        return 1;
+    }
+    *stream = s;
+    return 0;
+}
+
+int
+exec_stream_update(struct exec_stream *s, const unsigned char *p, size_t n,
+                   struct exec_out *out)
+{
+    struct celeriac_error te = {{0}, {0}};
+    struct proto_error err;
+    if (s->task->input != CELERIAC_INPUT_BYTES || n == 0) {
+        s->bytes += n;
+        return 0;
+    }
+    if (s->task->update(s->state, p, n, &te) < 0) {
+        exec_task_error(&err, s->task, &te);
+        exec_stream_outcome(s, NULL, &err, 0, NULL, 0, out);
+        exec_stream_free(s);
+        return 1;
+    }
+    s->bytes += n;
+    return 0;
+}
+
+unsigned long long
+exec_stream_bytes(const struct exec_stream *s)
+{
+    return s->bytes;
+}
+
+void
+exec_stream_end(struct exec_stream *s, const char *err_type,
+                const char *err_msg, const char *facts, size_t facts_len,
+                struct exec_out *out)
+{
+    struct celeriac_error te = {{0}, {0}};
+    struct proto_error err;
+    json_t *source = NULL, *value = NULL;
+    int http_status = 0, failed = 1;
+
+    if (facts != NULL && facts_len > 0) {
+        source = json_loadb(facts, facts_len, JSON_REJECT_DUPLICATES, NULL);
+        if (source != NULL && !json_is_object(source)) {
+            json_decref(source);
+            source = NULL;
+        }
+        if (source == NULL)
+            log_warnx("%s: the source facts of a task are not a JSON "
+                      "object; left out of its result",
+                      __func__);
+        json_t *st = json_object_get(source, "status");
+        if (json_is_integer(st))
+            http_status = (int)json_integer_value(st);
+    } else if (s->src.kind == EXEC_SRC_PATH) {
+        source = json_pack("{s:s, s:I}", "path", s->src.where, "bytes",
+                           (json_int_t)s->bytes);
+    }
+    if (err_type != NULL && err_type[0] != '\0') {
+        proto_error_set(&err, err_type, "%s", err_msg ? err_msg : "");
+    } else if ((value = s->task->final(s->state, &te)) == NULL) {
+        if (te.type[0] == '\0')
+            celeriac_error_set(&te, ERROR_INTERNAL,
+                               "task '%s' returned no result and no error",
+                               s->task->name);
+        exec_task_error(&err, s->task, &te);
+    } else {
+        failed = 0;
+    }
+    exec_stream_outcome(s, value, failed ? &err : NULL, 0, source,
+                        http_status, out);
+    json_decref(value);
+    json_decref(source);
+    exec_stream_free(s);
+}
+
+void
+exec_stream_abort(struct exec_stream *s)
+{
+    exec_stream_free(s);
+}
+
+void
+exec_run(const struct exec_env *env, const char *entry_id, const char *queue,
+         const char *msg, size_t len, unsigned attempts, struct exec_out *out)
+{
+    struct exec_stream *s =
+        exec_stream_new(env, entry_id, queue, msg, len, 0, attempts);
+    if (exec_stream_start(s, 0, out) != 0) {
+        exec_stream_free(s);
+        return;
+    }
+    if (s->src.kind == EXEC_SRC_INLINE &&
+        exec_stream_update(s, s->src.data, s->src.len, out) != 0)
+        return; /* s is freed */
+    exec_stream_end(s, NULL, NULL, NULL, 0, out);
 }
 
 void
@@ -268,8 +627,8 @@ exec_failure(const struct exec_env *env, const char *entry_id,
     struct message m = MESSAGE_INIT;
     struct policy pol;
     struct proto_error err;
-    struct exec_attempt a = {env,      entry_id,   queue, &m, NULL,
-                             attempts, started_us, msg,   len};
+    struct exec_attempt a = {env,      entry_id,   queue, &m,   NULL,
+                             attempts, started_us, msg,   len, NULL, 0};
 
     /* Best effort: the id and reply_to still address the producer. */
     if (msg != NULL && message_decode(msg, len, &m, NULL) == 0 &&

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Running one task message to its result document: decode the message,
- * check its expiry, find the task, run it, and encode the result — or, for
+ * check its expiry, find the task (registry.h), take the source fields
+ * out of its arguments, run it (validate, init, update, final), and
+ * encode the result — or, for
  * a retryable failure with retries left, the RETRY document and the message
  * to schedule.  Pure computation with no I/O, used by the children; the
  * parent uses exec_failure() to answer for a task it could not run (a
@@ -77,5 +79,57 @@ void exec_failure(const struct exec_env *env, const char *entry_id,
                   const char *err_msg, int64_t started_us, int may_retry,
                   struct exec_out *out);
 void exec_out_clear(struct exec_out *out);
+
+/*
+ * Streamed runs: a task whose bytes arrive after it starts (a url the
+ * parent fetches, a file the child reads).  How the bytes come:
+ */
+enum exec_feed {
+    /* From IPC_CHUNK frames: the message must name a 'url' or a 'path'
+     * source.  No time-limit callback (the parent times the fetch). */
+    EXEC_FEED_STREAM = 1,
+    /* From a file descriptor the child reads: the message must name a
+     * 'path'.  env->started is called as for exec_run. */
+    EXEC_FEED_FILE = 2,
+};
+
+/* One open run: the decoded message, the task and its state.  Owned by
+ * whoever opened it until exec_stream_end() or exec_stream_abort(). */
+struct exec_stream;
+
+/*
+ * Starts a run of the message msg[0..len) (copied), as exec_run does up to
+ * the task's init.  Returns 0 with *stream set when the run is open and
+ * waits for its bytes, or 1 when it ended at once (bad message, expired,
+ * unknown task, refused arguments, the wrong source for feed): then
+ * *stream is NULL and *out is filled.
+ */
+int exec_stream_open(const struct exec_env *env, const char *entry_id,
+                     const char *queue, const char *msg, size_t len,
+                     unsigned attempts, enum exec_feed feed,
+                     struct exec_stream **stream, struct exec_out *out);
+/*
+ * Feeds the next n bytes to the task.  Returns 0, or 1 when the task
+ * refused them: then the run is over, s is freed and *out filled (the
+ * FAILURE to send at once).
+ */
+int exec_stream_update(struct exec_stream *s, const unsigned char *p,
+                       size_t n, struct exec_out *out);
+/* The bytes fed so far. */
+unsigned long long exec_stream_bytes(const struct exec_stream *s);
+/*
+ * Ends the run and frees s, filling *out.  err_type NULL (or empty): the
+ * source was read whole, the task's final() gives the result.  Otherwise
+ * the source failed: FAILURE err_type/err_msg, or RETRY when the
+ * message's policy allows (an HTTPError only for a status 5xx or 429, read
+ * from the facts).  facts[0..facts_len) is a JSON object put in the
+ * document as "source"; for a path source with no facts the run's own,
+ * {"path", "bytes"}, are used.
+ */
+void exec_stream_end(struct exec_stream *s, const char *err_type,
+                     const char *err_msg, const char *facts,
+                     size_t facts_len, struct exec_out *out);
+/* Ends the run without an outcome (its task is answered elsewhere). */
+void exec_stream_abort(struct exec_stream *s);
 
 #endif

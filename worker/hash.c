@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -146,6 +147,117 @@ ossl_fail:;
     ERR_clear_error();
     return proto_error_set(err, ERROR_INTERNAL, "OpenSSL failed computing %s: %s",
                            algorithm, buf);
+}
+
+/* A run in progress: exactly one of md_ctx, mac_ctx is set. */
+struct hash_stream {
+    EVP_MD_CTX *md_ctx;
+    EVP_MAC_CTX *mac_ctx;
+    unsigned char *key; /* owned copy, for the later HMAC rounds */
+    size_t key_len;
+    char algorithm[65];
+};
+
+/* Fills *err with OpenSSL's last error while computing algorithm. */
+static int
+hash_ossl_error(const char *algorithm, struct proto_error *err)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    return proto_error_set(err, ERROR_INTERNAL,
+                           "OpenSSL failed computing %s: %s", algorithm, buf);
+}
+
+struct hash_stream *
+hash_stream_new(const char *algorithm, const unsigned char *key,
+                size_t key_len, struct proto_error *err)
+{
+    EVP_MD *md = hash_fetch(algorithm);
+    if (md == NULL) {
+        proto_error_set(err, ERROR_UNKNOWN_ALGORITHM,
+                        "unknown digest algorithm '%.64s'; use a name that "
+                        "'openssl list -digest-algorithms' shows, such as "
+                        "sha512, sha256, sha3-256 or blake2b512",
+                        algorithm);
+        return NULL;
+    }
+    struct hash_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        proto_error_set(err, ERROR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    snprintf(s->algorithm, sizeof(s->algorithm), "%s", algorithm);
+    int ok;
+    if (key != NULL) {
+        static const unsigned char empty[1];
+        s->key = malloc(key_len ? key_len : 1);
+        if (s->key != NULL)
+            memcpy(s->key, key_len ? key : empty, key_len);
+        s->key_len = key_len;
+        if (hash_hmac == NULL)
+            hash_hmac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                             (char *)EVP_MD_get0_name(md), 0),
+            OSSL_PARAM_construct_end(),
+        };
+        ok = s->key != NULL && hash_hmac != NULL &&
+             (s->mac_ctx = EVP_MAC_CTX_new(hash_hmac)) != NULL &&
+             EVP_MAC_init(s->mac_ctx, s->key, key_len, params);
+    } else {
+        ok = (s->md_ctx = EVP_MD_CTX_new()) != NULL &&
+             EVP_DigestInit_ex2(s->md_ctx, md, NULL);
+    }
+    if (!ok) {
+        hash_ossl_error(algorithm, err);
+        hash_stream_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int
+hash_stream_update(struct hash_stream *s, const unsigned char *p, size_t len,
+                   struct proto_error *err)
+{
+    int ok = s->mac_ctx ? EVP_MAC_update(s->mac_ctx, p, len)
+                        : EVP_DigestUpdate(s->md_ctx, p, len);
+    return ok ? 0 : hash_ossl_error(s->algorithm, err);
+}
+
+int
+hash_stream_final(struct hash_stream *s, unsigned long iterations,
+                  unsigned char out[HASH_MAX_DIGEST], unsigned *outlen,
+                  struct proto_error *err)
+{
+    size_t n = 0;
+    int ok = s->mac_ctx ? EVP_MAC_final(s->mac_ctx, out, &n, HASH_MAX_DIGEST)
+                        : EVP_DigestFinal_ex(s->md_ctx, out, outlen);
+    if (!ok)
+        return hash_ossl_error(s->algorithm, err);
+    if (s->mac_ctx)
+        *outlen = (unsigned)n;
+    if (iterations <= 1)
+        return 0;
+    unsigned char first[HASH_MAX_DIGEST];
+    memcpy(first, out, *outlen);
+    return hash_compute(s->algorithm, first, *outlen, s->mac_ctx ? s->key : NULL,
+                        s->key_len, iterations - 1, out, outlen, err);
+}
+
+void
+hash_stream_free(struct hash_stream *s)
+{
+    if (s == NULL)
+        return;
+    EVP_MD_CTX_free(s->md_ctx);
+    EVP_MAC_CTX_free(s->mac_ctx);
+    if (s->key != NULL)
+        explicit_bzero(s->key, s->key_len);
+    free(s->key);
+    free(s);
 }
 
 void

@@ -25,6 +25,27 @@ int hash_compute(const char *algorithm, const unsigned char *data,
                  size_t len, const unsigned char *key, size_t key_len,
                  unsigned long iterations, unsigned char out[HASH_MAX_DIGEST],
                  unsigned *outlen, struct proto_error *err);
+/*
+ * A digest (or HMAC) computed over a stream of chunks: one per run, so that
+ * many runs can be open at once.  Owned by its creator; hash_stream_free()
+ * releases it.
+ */
+struct hash_stream;
+/* Starts a stream with the named algorithm, keyed (HMAC) when key is not
+ * NULL.  Returns the stream, or NULL with *err filled (UnknownAlgorithm). */
+struct hash_stream *hash_stream_new(const char *algorithm,
+                                    const unsigned char *key, size_t key_len,
+                                    struct proto_error *err);
+/* Feeds len more bytes.  Returns 0, or -1 with *err filled. */
+int hash_stream_update(struct hash_stream *s, const unsigned char *p,
+                       size_t len, struct proto_error *err);
+/* Ends the stream's first round, then applies the operation to its own
+ * output until it has run iterations times in all (as hash_compute).
+ * Returns 0, or -1 with *err filled. */
+int hash_stream_final(struct hash_stream *s, unsigned long iterations,
+                      unsigned char out[HASH_MAX_DIGEST], unsigned *outlen,
+                      struct proto_error *err);
+void hash_stream_free(struct hash_stream *s);
 /* Writes the lowercase hex of bin[0..n) and a NUL to hex (2n+1 bytes). */
 void hash_hex(char *hex, const unsigned char *bin, size_t n);
 /* Releases the fetched algorithms. */

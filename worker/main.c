@@ -17,7 +17,10 @@
 #include "escape.h"
 #include "keys.h"
 #include "log.h"
+#include "netguard.h"
 #include "parent.h"
+#include "pathsrc.h"
+#include "registry.h"
 #include "sandbox.h"
 #include "version.h"
 #include "xmalloc.h"
@@ -32,6 +35,7 @@ static int main_seconds(const char *opt, const char *s, double min,
                         double max, long *out_ms);
 static void main_libevent_log(int severity, const char *msg);
 static int main_sandbox(struct config *cfg, char **argv);
+static int main_load(const char **paths, int n);
 
 static void
 main_usage(FILE *f)
@@ -75,6 +79,32 @@ main_usage(FILE *f)
 "      --redis-timeout S    drop a Redis connection silent this long\n"
 "                           (default %ld)\n"
 "\n"
+"Sources (see protocol/PROTOCOL.md, \"Sources\"):\n"
+"      --max-fetches N      URLs fetched at once by this worker (default %d)\n"
+"      --per-host N         of them from one host at most (default %d; 0: no\n"
+"                           limit)\n"
+"      --cluster-per-host N fetches from one host by all workers of this\n"
+"                           Redis together (a semaphore in Redis; default\n"
+"                           0: off)\n"
+"      --allow-hosts LIST   host names, addresses and CIDR blocks that URLs\n"
+"                           may reach although private or local (commas)\n"
+"      --ca-file FILE       PEM certificates to trust for https (default:\n"
+"                           the system's store)\n"
+"      --max-redirects N    redirects followed at most (default %d)\n"
+"      --max-fetch-bytes N  largest body fetched, bytes (default %lld;\n"
+"                           0: no limit)\n"
+"      --connect-timeout S  to connect (and TLS handshake) to one address\n"
+"                           (default %ld; 0: none)\n"
+"      --first-byte-timeout S  from request to the first response byte\n"
+"                           (default %ld; 0: none)\n"
+"      --fetch-timeout S    a whole fetch, redirects included (default %ld;\n"
+"                           0: none)\n"
+"      --files-root DIR     path sources are files under DIR (default: none,\n"
+"                           path tasks fail with NoFilesRoot)\n"
+"Tasks (see README.md, \"Writing a task\"):\n"
+"      --load PATH          load the task plug-in PATH (a shared object;\n"
+"                           repeatable), before the children start\n"
+"\n"
 "Children's sandbox (see docs/SECURITY.md):\n"
 "      --sandbox on|off     limits, no new privileges and a seccomp filter\n"
 "                           in each child (default on; off for debugging)\n"
@@ -91,13 +121,20 @@ main_usage(FILE *f)
 "\n"
 "Exit status: 0 after a warm shutdown, 1 after a cold one, 2 for a bad\n"
 "command line, 78 when Redis refuses the configuration at start-up (a wrong\n"
-"or missing password, no such database, a queue key that is not a stream).\n",
+"or missing password, no such database, a queue key that is not a stream),\n"
+"a --load plug-in cannot be loaded, or --files-root or --ca-file cannot be\n"
+"used.\n",
             REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, sysconf(_SC_NPROCESSORS_ONLN),
             CONFIG_DEFAULT_PREFETCH_MIB, KEYS_DEFAULT_PREFIX,
             CONFIG_DEFAULT_RESULT_TTL, BROKER_REPLY_MAXLEN,
             CONFIG_DEFAULT_VISIBILITY_MS / 1000, CONFIG_DEFAULT_MAX_DELIVERIES,
             CONFIG_DEFAULT_HEARTBEAT_MS / 1000.0,
-            CONFIG_DEFAULT_REDIS_TIMEOUT_MS / 1000, SANDBOX_DEFAULT_USER);
+            CONFIG_DEFAULT_REDIS_TIMEOUT_MS / 1000, CONFIG_DEFAULT_MAX_FETCHES,
+            CONFIG_DEFAULT_PER_HOST, CONFIG_DEFAULT_MAX_REDIRECTS,
+            (long long)CONFIG_DEFAULT_MAX_FETCH_MIB << 20,
+            CONFIG_DEFAULT_CONNECT_MS / 1000,
+            CONFIG_DEFAULT_FIRST_BYTE_MS / 1000,
+            CONFIG_DEFAULT_FETCH_MS / 1000, SANDBOX_DEFAULT_USER);
 }
 
 static int
@@ -168,6 +205,28 @@ main_queues(const char *list, struct config *cfg)
     return 0;
 }
 
+/* Loads the --load plug-ins (before the children fork); -1 on the first
+ * that fails, with a message. */
+static int
+main_load(const char **paths, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char *err = NULL;
+        if (registry_load(paths[i], &err) < 0) {
+            fprintf(stderr, "celeriac-worker: %s\n", err);
+            free(err);
+            return -1;
+        }
+        log_info("loaded the plug-in %s", paths[i]);
+    }
+    if (n > 0) {
+        char names[1024];
+        registry_names(names, sizeof(names));
+        log_info("tasks: %s", names);
+    }
+    return 0;
+}
+
 /* Resolves --user and hands the children's sandbox its settings. */
 static int
 main_sandbox(struct config *cfg, char **argv)
@@ -220,6 +279,18 @@ main(int argc, char **argv)
         {"reply-maxlen", required_argument, NULL, 1008},
         {"sandbox", required_argument, NULL, 1010},
         {"user", required_argument, NULL, 1011},
+        {"max-fetches", required_argument, NULL, 1020},
+        {"per-host", required_argument, NULL, 1021},
+        {"allow-hosts", required_argument, NULL, 1022},
+        {"cluster-per-host", required_argument, NULL, 1030},
+        {"ca-file", required_argument, NULL, 1023},
+        {"max-redirects", required_argument, NULL, 1024},
+        {"max-fetch-bytes", required_argument, NULL, 1025},
+        {"connect-timeout", required_argument, NULL, 1026},
+        {"first-byte-timeout", required_argument, NULL, 1027},
+        {"fetch-timeout", required_argument, NULL, 1028},
+        {"files-root", required_argument, NULL, 1029},
+        {"load", required_argument, NULL, 1012},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -229,6 +300,8 @@ main(int argc, char **argv)
     char *redis = NULL; /* a copy of --redis: argv's is scrubbed; owned */
     long v;
     int ch, rc = 2;
+    const char **loads = NULL; /* --load paths, borrowed from argv */
+    int nloads = 0;
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.concurrency = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -242,6 +315,16 @@ main(int argc, char **argv)
     cfg.heartbeat_ms = CONFIG_DEFAULT_HEARTBEAT_MS;
     cfg.redis_timeout_ms = CONFIG_DEFAULT_REDIS_TIMEOUT_MS;
     cfg.sandbox = 1;
+    cfg.max_fetches = CONFIG_DEFAULT_MAX_FETCHES;
+    cfg.per_host = CONFIG_DEFAULT_PER_HOST;
+    cfg.max_redirects = CONFIG_DEFAULT_MAX_REDIRECTS;
+    cfg.max_fetch_bytes = (unsigned long long)CONFIG_DEFAULT_MAX_FETCH_MIB
+                          << 20;
+    cfg.connect_ms = CONFIG_DEFAULT_CONNECT_MS;
+    cfg.first_byte_ms = CONFIG_DEFAULT_FIRST_BYTE_MS;
+    cfg.fetch_ms = CONFIG_DEFAULT_FETCH_MS;
+    cfg.files_root_fd = -1;
+    cfg.guard = netguard_new();
     log_set_role("parent");
 
     while ((ch = getopt_long(argc, argv, "r:Q:c:n:l:hV", longopts, NULL)) !=
@@ -361,6 +444,71 @@ main(int argc, char **argv)
         case 1011:
             cfg.user = optarg;
             break;
+        case 1020:
+            if (main_number("--max-fetches", optarg, 1, 100000, &v) < 0)
+                goto out;
+            cfg.max_fetches = (unsigned)v;
+            break;
+        case 1021:
+            if (main_number("--per-host", optarg, 0, 100000, &v) < 0)
+                goto out;
+            cfg.per_host = (unsigned)v;
+            break;
+        case 1022: {
+            char *why = NULL;
+            if (cfg.guard == NULL || netguard_allow(cfg.guard, optarg, &why)) {
+                char *safe = escape_dup(why ? why : "out of memory", 0);
+                fprintf(stderr, "celeriac-worker: --allow-hosts: %s; give "
+                                "host names, addresses or CIDR blocks such "
+                                "as 10.0.0.0/8, separated by commas\n",
+                        safe);
+                free(safe);
+                free(why);
+                goto out;
+            }
+            break;
+        }
+        case 1030:
+            if (main_number("--cluster-per-host", optarg, 0, 100000, &v) < 0)
+                goto out;
+            cfg.cluster_per_host = (unsigned)v;
+            break;
+        case 1023:
+            cfg.ca_file = optarg;
+            break;
+        case 1024:
+            if (main_number("--max-redirects", optarg, 0, 100, &v) < 0)
+                goto out;
+            cfg.max_redirects = (unsigned)v;
+            break;
+        case 1025:
+            if (main_number("--max-fetch-bytes", optarg, 0, LONG_MAX, &v) <
+                0)
+                goto out;
+            cfg.max_fetch_bytes = (unsigned long long)v;
+            break;
+        case 1026:
+            if (main_seconds("--connect-timeout", optarg, 0, 3600,
+                             &cfg.connect_ms) < 0)
+                goto out;
+            break;
+        case 1027:
+            if (main_seconds("--first-byte-timeout", optarg, 0, 86400,
+                             &cfg.first_byte_ms) < 0)
+                goto out;
+            break;
+        case 1028:
+            if (main_seconds("--fetch-timeout", optarg, 0, 7 * 86400,
+                             &cfg.fetch_ms) < 0)
+                goto out;
+            break;
+        case 1029:
+            cfg.files_root = optarg;
+            break;
+        case 1012:
+            loads = xrealloc(loads, sizeof(*loads) * (size_t)(nloads + 1));
+            loads[nloads++] = optarg;
+            break;
         case 'h':
             main_usage(stdout);
             rc = 0;
@@ -406,6 +554,21 @@ main(int argc, char **argv)
         free(cause);
         goto out;
     }
+    if (cfg.files_root != NULL) {
+        struct proto_error perr;
+        cfg.files_root_fd = pathsrc_root_open(cfg.files_root, &perr);
+        if (cfg.files_root_fd < 0) {
+            char *safe = escape_dup(perr.message, 0);
+            fprintf(stderr, "celeriac-worker: --files-root: %s\n", safe);
+            free(safe);
+            rc = BROKER_EXIT_CONFIG;
+            goto out;
+        }
+    }
+    if (main_load(loads, nloads) < 0) {
+        rc = 78;
+        goto out;
+    }
     if (main_sandbox(&cfg, argv) < 0)
         goto out;
     signal(SIGPIPE, SIG_IGN);
@@ -413,6 +576,7 @@ main(int argc, char **argv)
     event_set_log_callback(main_libevent_log);
     rc = parent_main(&cfg);
 out:
+    free(loads);
     free(redis);
     redisurl_clear(&cfg.url);
     for (int i = 0; i < cfg.nqueues; i++)
@@ -420,5 +584,8 @@ out:
     free(cfg.queues);
     free(cfg.name);
     free(cfg.prefix);
+    netguard_free(cfg.guard);
+    if (cfg.files_root_fd >= 0)
+        close(cfg.files_root_fd);
     return rc;
 }

@@ -10,18 +10,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 
 #include "broker.h"
 #include "error.h"
 #include "exec.h"
 #include "failure.h"
+#include "fetch.h"
+#include "fetchq.h"
 #include "keys.h"
 #include "log.h"
+#include "pathsrc.h"
 #include "pool.h"
 #include "result.h"
 #include "scripts.h"
 #include "slot.h"
+#include "source.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -65,6 +70,12 @@ struct parent {
     struct slot_list *done; /* DONE, one list per queue */
     struct pool pool;
     struct broker broker;
+    struct fetchq fetchq;     /* FETCH_WAIT, and the fetches' counts */
+    struct slot_list fetching; /* FETCHING before their stream opens */
+    struct fetch_config fetch_cfg;
+    struct event *sem_ev; /* looks again when a lease may be free */
+    long long sem_at;     /* when it fires (Unix ms), 0 when not armed */
+    uint32_t sem_gen;     /* lease generations */
     struct event *pump_ev;  /* deferred: runs parent_pump once */
     struct event *hold_ev;  /* pause finishing after a Redis error */
     struct event *beat_ev, *maint_ev, *touch_ev;
@@ -133,6 +144,12 @@ static void parent_on_lost(void *arg, struct slot *s, int child, pid_t pid,
 static void parent_on_requeue(void *arg, struct slot *s);
 static void parent_on_idle(void *arg);
 static void parent_on_stopped(void *arg);
+static void parent_on_drained(void *arg, struct pool_child *c);
+static void parent_route(struct parent *p, struct slot *s, int first);
+static void parent_fetch_start(struct parent *p);
+static void parent_fetch_stop(struct parent *p, struct slot *s);
+static void parent_streams_open(struct parent *p);
+static void parent_sem_renew(struct parent *p);
 
 static long long
 parent_now_ms(void)
@@ -175,9 +192,14 @@ parent_room(const struct parent *p)
 {
     const struct config *cfg = p->cfg;
     const struct slot_table *t = &p->slots;
-    long computing = (long)t->count[SLOT_READY] + t->count[SLOT_RUNNING];
+    /* Tasks waiting for a fetch or fetching count too: a backlog of URL
+     * tasks never makes the worker read more. */
+    long computing = (long)t->count[SLOT_READY] + t->count[SLOT_RUNNING] +
+                     t->count[SLOT_FETCH_WAIT] + t->count[SLOT_FETCHING];
     long room = (long)cfg->prefetch - computing;
-    long bytes = (long)(t->bytes[SLOT_READY] + t->bytes[SLOT_RUNNING]);
+    long bytes = (long)(t->bytes[SLOT_READY] + t->bytes[SLOT_RUNNING] +
+                        t->bytes[SLOT_FETCH_WAIT] +
+                        t->bytes[SLOT_FETCHING]);
     long size = p->msg_big > p->msg_avg ? p->msg_big : p->msg_avg;
     long fit = size > 0 ? (cfg->prefetch_bytes - bytes) / size : 0;
     /* A child with nothing to do gets a task, however large the ones in
@@ -225,9 +247,16 @@ parent_pump(struct parent *p)
             TAILQ_REMOVE(&p->ready, s, entry);
             if (s->fail_type == NULL)
                 s->started_us = result_now_us();
-            pool_send(&p->pool, c, s);
+            if (pool_send(&p->pool, c, s) < 0)
+                parent_verdict(p, s, ERROR_INTERNAL,
+                               "the worker could not pass the open file to "
+                               "a child process; it will be retried",
+                               1, 0);
         }
     } while (TAILQ_EMPTY(&p->ready) && pool_steal(&p->pool, &p->ready) > 0);
+    /* URL tasks: streams waiting for a child, then new fetches. */
+    parent_streams_open(p);
+    parent_fetch_start(p);
     for (int q = 0; q < cfg->nqueues && !p->hold; q++) {
         while (!TAILQ_EMPTY(&p->done[q]) && broker_can_write(&p->broker))
             if (broker_finish(&p->broker, q, &p->done[q],
@@ -316,6 +345,7 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
     };
     broker_heartbeat(&p->broker, kv, (int)(sizeof(kv) / sizeof(kv[0]) / 2),
                      5 * cfg->heartbeat_ms, parent_now_ms());
+    parent_sem_renew(p);
 }
 
 static void
@@ -344,7 +374,8 @@ parent_maint_cb(evutil_socket_t fd, short what, void *arg)
      * have waited long enough already. */
     const struct slot_table *t = &p->slots;
     long want = (long)cfg->prefetch - t->count[SLOT_READY] -
-                t->count[SLOT_RUNNING];
+                t->count[SLOT_RUNNING] - t->count[SLOT_FETCH_WAIT] -
+                t->count[SLOT_FETCHING];
     if (want < parent_claim_reserve(cfg))
         want = parent_claim_reserve(cfg);
     long count = parent_free(p);
@@ -410,8 +441,13 @@ parent_on_taken(void *arg, int queue, const char *entry_id)
     log_warnx("task %s was taken over by another worker while this one "
               "held it (was this worker paused or cut off?)",
               entry_id);
-    if (s->state == SLOT_READY) { /* not started: leave it to the other */
-        TAILQ_REMOVE(&p->ready, s, entry);
+    if (s->state == SLOT_READY ||
+        (s->state == SLOT_FETCH_WAIT && s->sem_state == SLOT_SEM_NONE)) {
+        /* not started: leave it to the other */
+        if (s->state == SLOT_READY)
+            TAILQ_REMOVE(&p->ready, s, entry);
+        else
+            fetchq_remove(&p->fetchq, s);
         p->stats.duplicates++;
         slot_release(&p->slots, s);
         parent_kick(p);
@@ -544,9 +580,9 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
         parent_verdict(p, s, ERROR_MAX_DELIVERIES, why, 0, 1);
         return;
     }
-    TAILQ_INSERT_TAIL(&p->ready, s, entry);
     log_debug("received %s (%zu bytes, delivery %u)", entry_id, len,
               deliveries);
+    parent_route(p, s, 0);
 }
 
 static void
@@ -766,7 +802,12 @@ parent_verdict(struct parent *p, struct slot *s, const char *type,
             parent_fail(p, s, s->msg, s->msg_len, s->fail_type, twice, 0);
         return;
     }
-    s->fail_type = type;
+    if (s->src_fd >= 0) { /* answered without its file */
+        close(s->src_fd);
+        s->src_fd = -1;
+    }
+    snprintf(s->fail_type_buf, sizeof(s->fail_type_buf), "%s", type);
+    s->fail_type = s->fail_type_buf;
     failure_text(s->fail_why, sizeof(s->fail_why), why);
     s->fail_retry = may_retry;
     s->fail_dead = dead;
@@ -791,6 +832,9 @@ parent_on_result(void *arg, struct slot *s, const struct ipc_result *r)
     struct slot_bytes none = {NULL, 0};
     char due[24];
 
+    /* A streamed task answered before its source ended (a FAILURE: it
+     * refused its arguments or a chunk): the fetch is of no use now. */
+    parent_fetch_stop(p, s);
     switch (r->status) {
     case IPC_STATUS_SUCCESS:
         p->stats.succeeded++;
@@ -842,6 +886,7 @@ parent_on_lost(void *arg, struct slot *s, int child, pid_t pid, int wstatus,
 {
     struct parent *p = arg;
     char why[300];
+    parent_fetch_stop(p, s);
     if (timed_out_ms) {
         snprintf(why, sizeof(why),
                  "the task ran longer than its time limit of %u ms and its "
@@ -869,8 +914,7 @@ parent_on_lost(void *arg, struct slot *s, int child, pid_t pid, int wstatus,
             p->stats.redelivered++;
             log_warnx("task %s: %s; running it again (delivery %u of %u)",
                       s->entry_id, why, s->attempts, p->cfg->max_deliveries);
-            slot_move(&p->slots, s, SLOT_READY);
-            TAILQ_INSERT_HEAD(&p->ready, s, entry);
+            parent_route(p, s, 1);
         }
     }
     parent_kick(p);
@@ -913,6 +957,488 @@ parent_on_stopped(void *arg)
     event_base_loopexit(p->base, NULL);
 }
 
+/* ---- sources on the loop ---- */
+
+/* The fetch callbacks find their parent here: one parent per process. */
+static struct parent *parent_self;
+
+static void parent_fetch_headers(struct fetch *f,
+                                 const struct fetch_facts *facts, void *arg);
+static int parent_fetch_chunk(struct fetch *f, const unsigned char *data,
+                              size_t len, void *arg);
+static void parent_fetch_done(struct fetch *f, const struct fetch_facts *facts,
+                              const struct fetch_error *err, void *arg);
+
+static const struct fetch_callbacks parent_fetch_cbs = {
+    .on_headers = parent_fetch_headers,
+    .on_chunk = parent_fetch_chunk,
+    .on_done = parent_fetch_done,
+};
+
+/* Failures worth another attempt when the message's policy allows
+ * (PROTOCOL.md, "Sources"). */
+static int
+parent_fetch_retryable(const struct fetch_error *e)
+{
+    switch (e->type) {
+    case FETCH_TIMEOUT:
+    case FETCH_DNS_ERROR:
+    case FETCH_CONNECT_ERROR:
+    case FETCH_BAD_RESPONSE:
+        return 1;
+    case FETCH_HTTP_ERROR:
+        return e->status >= 500 || e->status == 429;
+    default:
+        return 0;
+    }
+}
+
+/* The "source" object of a url task's result, as JSON text (owned). */
+static char *
+parent_url_facts(const struct slot *s, const struct fetch_facts *f)
+{
+    char final[2048];
+    failure_text(final, sizeof(final), f->url ? f->url : s->src_url);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:i, s:s, s:I, s:i, s:f, s:f}", "url", s->src_url,
+        "final_url", final, "status", f->status, "content_type",
+        f->content_type ? f->content_type : "", "bytes",
+        (json_int_t)f->bytes, "redirects", (int)f->redirects, "ttfb_ms",
+        f->first_byte_ms, "fetch_ms", f->total_ms);
+    char *txt = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return txt != NULL ? txt : xstrdup("{}");
+}
+
+/*
+ * Sends s where its source says: a url task to the fetch queue, a path
+ * task (its file opened now) or any other to the ready queue; first puts
+ * it at the head (a task run again).  A message naming its source wrongly,
+ * or a path that cannot be opened, becomes a verdict.  Only small messages
+ * that mention "url" or "path" are decoded (source.h).
+ */
+static void
+parent_route(struct parent *p, struct slot *s, int first)
+{
+    struct proto_error err;
+    if (s->src_kind == SOURCE_INLINE && s->fail_type == NULL &&
+        source_maybe(s->msg, s->msg_len)) {
+        struct source src;
+        if (source_parse(s->msg, s->msg_len, &src, &err) < 0) {
+            parent_verdict(p, s, err.type, err.message, 0, 0);
+            return;
+        }
+        s->src_kind = (int)src.kind;
+        s->src_url = src.url;
+        s->src_path = src.path;
+        src.url = src.path = NULL;
+        s->src_accept_any = src.accept_any;
+        memcpy(s->src_host, src.host, sizeof(s->src_host));
+        source_clear(&src);
+    }
+    s->child = -1;
+    if (s->src_kind == SOURCE_URL && s->fail_type == NULL) {
+        slot_move(&p->slots, s, SLOT_FETCH_WAIT);
+        if (first)
+            fetchq_push_front(&p->fetchq, s);
+        else
+            fetchq_push(&p->fetchq, s);
+        parent_kick(p);
+        return;
+    }
+    if (s->src_kind == SOURCE_PATH && s->fail_type == NULL) {
+        /* Opened again for every attempt: a child that died reading it
+         * moved the shared file offset. */
+        if (s->src_fd >= 0)
+            close(s->src_fd);
+        s->src_fd = pathsrc_open(p->cfg->files_root_fd, s->src_path,
+                                 &s->src_size, &err);
+        if (s->src_fd < 0) {
+            parent_verdict(p, s, err.type, err.message, 0, 0);
+            return;
+        }
+    }
+    slot_move(&p->slots, s, SLOT_READY);
+    if (first)
+        TAILQ_INSERT_HEAD(&p->ready, s, entry);
+    else
+        TAILQ_INSERT_TAIL(&p->ready, s, entry);
+}
+
+/* ---- the cluster-wide per-host semaphore (--cluster-per-host) ---- */
+
+/* A lease lives 3 heartbeats and is renewed with every heartbeat. */
+static long
+parent_lease_ms(const struct parent *p)
+{
+    return 3 * p->cfg->heartbeat_ms;
+}
+
+/* The lease id of s: "<worker name>/<slot>/<generation>". */
+static void
+parent_lease_id(const struct parent *p, uint32_t index, uint32_t gen,
+                char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%u/%u", p->cfg->name, index, gen);
+}
+
+static void
+parent_sem_release(struct parent *p, struct slot *s)
+{
+    char lease[320];
+    if (s->sem_state != SLOT_SEM_HELD)
+        return;
+    s->sem_state = SLOT_SEM_NONE;
+    parent_lease_id(p, s->index, s->sem_gen, lease, sizeof(lease));
+    /* If it cannot be sent, the lease expires by itself. */
+    broker_hostsem(&p->broker, SCRIPTS_HOSTSEM_RELEASE, s->src_host, lease,
+                   parent_lease_ms(p), p->cfg->cluster_per_host, NULL, NULL,
+                   0);
+}
+
+/* Puts an admitted s back first in line, not to be admitted before
+ * until_ms (Unix ms), and arms the timer that looks again. */
+static void
+parent_sem_wait(struct parent *p, struct slot *s, long long until_ms)
+{
+    long long now = parent_now_ms();
+    /* Redis' clock against ours: never sooner than 10 ms, never later
+     * than a lease (by then every holder renewed or its lease expired). */
+    if (until_ms < now + 10)
+        until_ms = now + 10;
+    if (until_ms > now + parent_lease_ms(p))
+        until_ms = now + parent_lease_ms(p);
+    s->sem_state = SLOT_SEM_NONE;
+    s->sem_wait_until = until_ms;
+    fetchq_done(&p->fetchq, s);
+    fetchq_push_front(&p->fetchq, s);
+    if (p->sem_at == 0 || until_ms < p->sem_at ||
+        !evtimer_pending(p->sem_ev, NULL)) {
+        long ms = (long)(until_ms - now);
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        p->sem_at = until_ms;
+        evtimer_add(p->sem_ev, &tv);
+    }
+}
+
+static void
+parent_sem_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct parent *p = arg;
+    (void)fd;
+    (void)what;
+    p->sem_at = 0;
+    parent_kick(p);
+}
+
+static void parent_fetch_begin(struct parent *p, struct slot *s);
+
+/* Redis answered an acquire. */
+static void
+parent_sem_acquired(void *arg, uint64_t token, long long answer,
+                    const char *why)
+{
+    struct parent *p = arg;
+    uint32_t index = (uint32_t)(token >> 32), gen = (uint32_t)token;
+    struct slot *s = slot_get(&p->slots, index);
+    if (s == NULL || s->sem_gen != gen || s->sem_state != SLOT_SEM_ACQUIRING) {
+        if (answer == 1 && p->mode != PARENT_CLOSING) { /* not wanted now */
+            char lease[320];
+            parent_lease_id(p, index, gen, lease, sizeof(lease));
+            broker_hostsem(&p->broker, SCRIPTS_HOSTSEM_RELEASE,
+                           s ? s->src_host : "", lease, parent_lease_ms(p),
+                           p->cfg->cluster_per_host, NULL, NULL, 0);
+        }
+        return;
+    }
+    if (answer == 1) {
+        s->sem_state = SLOT_SEM_HELD;
+        parent_fetch_begin(p, s);
+    } else if (answer > 1) {
+        parent_sem_wait(p, s, answer);
+    } else if (why != NULL && strncmp(why, "WRONGTYPE", 9) == 0) {
+        char text[640];
+        snprintf(text, sizeof(text),
+                 "the cluster-wide limit of fetches to %s could not be "
+                 "checked: %.200s; delete that key (celeriac keeps its "
+                 "semaphores there)",
+                 s->src_host, why);
+        s->sem_state = SLOT_SEM_NONE;
+        fetchq_done(&p->fetchq, s);
+        parent_verdict(p, s, ERROR_INTERNAL, text, 1, 0);
+    } else {
+        if (why != NULL)
+            log_warnx("the cluster-wide fetch limit of %s could not be "
+                      "checked (%s); trying again in a second",
+                      s->src_host, why);
+        parent_sem_wait(p, s, parent_now_ms() + 1000);
+    }
+    parent_kick(p);
+}
+
+static void
+parent_sem_renewed(void *arg, uint64_t token, long long answer,
+                   const char *why)
+{
+    struct parent *p = arg;
+    struct slot *s = slot_get(&p->slots, (uint32_t)(token >> 32));
+    if (answer == 0 && s != NULL && s->sem_gen == (uint32_t)token &&
+        s->sem_state == SLOT_SEM_HELD)
+        log_warnx("task %s lost its place in the cluster-wide fetch limit "
+                  "of %s (its lease expired: was this worker paused?); the "
+                  "fetch goes on",
+                  s->entry_id, s->src_host);
+    else if (answer < 0 && why != NULL)
+        log_warnx("renewing a cluster-wide fetch lease failed: %s", why);
+}
+
+/* Renews every lease this worker holds (once per heartbeat). */
+static void
+parent_sem_renew(struct parent *p)
+{
+    char lease[320];
+    for (uint32_t i = 0; i < p->slots.n && p->cfg->cluster_per_host; i++) {
+        struct slot *s = &p->slots.slots[i];
+        if (s->state == SLOT_FREE || s->sem_state != SLOT_SEM_HELD)
+            continue;
+        parent_lease_id(p, s->index, s->sem_gen, lease, sizeof(lease));
+        broker_hostsem(&p->broker, SCRIPTS_HOSTSEM_RENEW, s->src_host, lease,
+                       parent_lease_ms(p), p->cfg->cluster_per_host,
+                       parent_sem_renewed, p,
+                       ((uint64_t)s->index << 32) | s->sem_gen);
+    }
+}
+
+/* Starts the fetches the fetch queue admits: at once, or once the cluster
+ * semaphore of their host gives them a lease. */
+static void
+parent_fetch_start(struct parent *p)
+{
+    struct slot *s;
+    char lease[320];
+    while ((s = fetchq_admit(&p->fetchq, parent_now_ms())) != NULL) {
+        s->sem_wait_until = 0;
+        if (p->cfg->cluster_per_host == 0 || s->src_host[0] == '\0') {
+            parent_fetch_begin(p, s);
+            continue;
+        }
+        s->sem_gen = ++p->sem_gen;
+        parent_lease_id(p, s->index, s->sem_gen, lease, sizeof(lease));
+        s->sem_state = SLOT_SEM_ACQUIRING;
+        if (broker_hostsem(&p->broker, SCRIPTS_HOSTSEM_ACQUIRE, s->src_host,
+                           lease, parent_lease_ms(p),
+                           p->cfg->cluster_per_host, parent_sem_acquired, p,
+                           ((uint64_t)s->index << 32) | s->sem_gen) < 0)
+            parent_sem_wait(p, s, parent_now_ms() + 1000); /* Redis down */
+    }
+}
+
+/* Starts s's fetch (admitted, and holding a lease if one is needed). */
+static void
+parent_fetch_begin(struct parent *p, struct slot *s)
+{
+    {
+        struct fetch_error err = {.type = FETCH_OK};
+        slot_move(&p->slots, s, SLOT_FETCHING);
+        s->started_us = result_now_us();
+        s->fetch = fetch_start(&p->fetch_cfg, s->src_url,
+                               s->src_accept_any ? FETCH_ACCEPT_ANY_STATUS
+                                                 : 0,
+                               &parent_fetch_cbs, s, &err);
+        if (s->fetch == NULL) {
+            fetchq_done(&p->fetchq, s);
+            parent_sem_release(p, s);
+            parent_verdict(p, s, fetch_error_name(err.type), err.message,
+                           parent_fetch_retryable(&err), 0);
+            return;
+        }
+        TAILQ_INSERT_TAIL(&p->fetching, s, entry);
+    }
+}
+
+/* Ends s's fetch, if one runs (the task's result came, or its child died),
+ * and gives its place back.  Not from the fetch's own callbacks. */
+static void
+parent_fetch_stop(struct parent *p, struct slot *s)
+{
+    if (s->fetch != NULL) {
+        fetch_cancel(s->fetch);
+        s->fetch = NULL;
+    }
+    fetchq_done(&p->fetchq, s);
+    parent_sem_release(p, s);
+    s->fetch_paused = 0;
+    if (s->want_stream) {
+        TAILQ_REMOVE(&p->fetching, s, entry);
+        s->want_stream = 0;
+    }
+    free(s->end_facts);
+    s->end_facts = NULL;
+}
+
+/* Opens s's stream on the child with the fewest, or leaves it waiting
+ * (its fetch paused) while no child runs.  s is on the fetching list. */
+static int
+parent_stream_open(struct parent *p, struct slot *s)
+{
+    struct pool_child *c = pool_pick_stream(&p->pool);
+    if (c == NULL)
+        return -1;
+    TAILQ_REMOVE(&p->fetching, s, entry);
+    s->want_stream = 0;
+    pool_stream_open(&p->pool, c, s);
+    return 0;
+}
+
+/* Streams whose head came while no child could take them. */
+static void
+parent_streams_open(struct parent *p)
+{
+    struct slot *s, *next;
+    for (s = TAILQ_FIRST(&p->fetching); s != NULL; s = next) {
+        next = TAILQ_NEXT(s, entry);
+        if (!s->want_stream)
+            continue;
+        if (parent_stream_open(p, s) < 0)
+            return;
+        if (s->end_facts != NULL) {
+            pool_stream_end(&p->pool, s, NULL, NULL, s->end_facts);
+            free(s->end_facts);
+            s->end_facts = NULL;
+        } else if (s->fetch != NULL && s->fetch_paused) {
+            s->fetch_paused = 0;
+            fetch_resume(s->fetch);
+        }
+    }
+}
+
+/* The response head is accepted: the body goes to a child from now on. */
+static void
+parent_fetch_headers(struct fetch *f, const struct fetch_facts *facts,
+                     void *arg)
+{
+    struct slot *s = arg;
+    (void)facts;
+    if (parent_stream_open(parent_self, s) < 0) {
+        log_warnx("task %s: no child process is running to take the body "
+                  "of %s; the fetch waits for one",
+                  s->entry_id, s->src_host);
+        s->want_stream = 1;
+        s->fetch_paused = 1;
+        fetch_pause(f);
+    }
+}
+
+static int
+parent_fetch_chunk(struct fetch *f, const unsigned char *data, size_t len,
+                   void *arg)
+{
+    struct slot *s = arg;
+    if (pool_stream_chunk(&parent_self->pool, s, data, len)) {
+        /* Back-pressure: resumed by parent_on_drained. */
+        s->fetch_paused = 1;
+        fetch_pause(f);
+    }
+    return 0;
+}
+
+static void
+parent_fetch_done(struct fetch *f, const struct fetch_facts *facts,
+                  const struct fetch_error *err, void *arg)
+{
+    struct parent *p = parent_self;
+    struct slot *s = arg;
+    (void)f;
+    s->fetch = NULL; /* freed when this returns */
+    s->fetch_paused = 0;
+    fetchq_done(&p->fetchq, s);
+    parent_sem_release(p, s);
+    if (s->streaming) {
+        char *txt = parent_url_facts(s, facts);
+        pool_stream_end(&p->pool, s,
+                        err->type == FETCH_OK ? NULL
+                                              : fetch_error_name(err->type),
+                        err->message, txt);
+        free(txt);
+    } else if (err->type == FETCH_OK && s->want_stream) {
+        /* Whole before a child could take it: sent when one can. */
+        s->end_facts = parent_url_facts(s, facts);
+    } else {
+        TAILQ_REMOVE(&p->fetching, s, entry);
+        s->want_stream = 0;
+        parent_verdict(p, s, fetch_error_name(err->type), err->message,
+                       parent_fetch_retryable(err), 0);
+    }
+    parent_kick(p);
+}
+
+/* A child's output buffer drained: its paused fetches go on. */
+static void
+parent_on_drained(void *arg, struct pool_child *c)
+{
+    struct slot *s;
+    (void)arg;
+    TAILQ_FOREACH(s, &c->streams, entry) {
+        if (s->fetch != NULL && s->fetch_paused) {
+            s->fetch_paused = 0;
+            fetch_resume(s->fetch);
+        }
+    }
+}
+
+/* Sets up what fetches share: name resolution and TLS.  0 or -1. */
+static int
+parent_fetch_init(struct parent *p)
+{
+    const struct config *cfg = p->cfg;
+    struct fetch_config *fc = &p->fetch_cfg;
+    struct fetch_error err = {.type = FETCH_OK};
+    fc->base = p->base;
+    fc->dns = evdns_base_new(p->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                          EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (fc->dns == NULL) /* no resolv.conf: /etc/hosts and literals */
+        fc->dns = evdns_base_new(p->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (fc->dns == NULL) {
+        log_error("cannot set up name resolution for URL sources");
+        return -1;
+    }
+    fc->ssl_ctx = fetch_ssl_ctx_new(cfg->ca_file, &err);
+    if (fc->ssl_ctx == NULL) {
+        log_error("--ca-file: %s", err.message);
+        return -1;
+    }
+    fc->guard = cfg->guard;
+    fc->max_redirects = cfg->max_redirects;
+    fc->max_body = cfg->max_fetch_bytes;
+    fc->connect_ms = (unsigned)cfg->connect_ms;
+    fc->first_byte_ms = (unsigned)cfg->first_byte_ms;
+    fc->total_ms = (unsigned)cfg->fetch_ms;
+    fetchq_init(&p->fetchq, cfg->max_fetches, cfg->per_host);
+    p->sem_ev = evtimer_new(p->base, parent_sem_timer_cb, p);
+    TAILQ_INIT(&p->fetching);
+    return 0;
+}
+
+/* Ends every fetch (a cold stop) and frees what fetches share. */
+static void
+parent_fetch_free(struct parent *p)
+{
+    for (uint32_t i = 0; i < p->slots.n; i++) {
+        struct slot *s = &p->slots.slots[i];
+        if (s->fetch != NULL) {
+            fetch_cancel(s->fetch);
+            s->fetch = NULL;
+        }
+    }
+    if (p->fetch_cfg.ssl_ctx != NULL)
+        SSL_CTX_free(p->fetch_cfg.ssl_ctx);
+    if (p->fetch_cfg.dns != NULL)
+        evdns_base_free(p->fetch_cfg.dns, 0);
+    fetchq_free(&p->fetchq);
+    if (p->sem_ev != NULL)
+        event_free(p->sem_ev);
+}
+
 /* ---- main ---- */
 
 int
@@ -922,6 +1448,7 @@ parent_main(const struct config *cfg)
     int rc = 1;
 
     p->cfg = cfg;
+    parent_self = p;
     /* Results are JSON: a name that is not UTF-8 would make every
      * result fail to encode. */
     failure_text(p->worker_name, sizeof(p->worker_name), cfg->name);
@@ -965,6 +1492,10 @@ parent_main(const struct config *cfg)
     p->sigint_ev = evsignal_new(p->base, SIGINT, parent_signal_cb, p);
     evsignal_add(p->sigterm_ev, NULL);
     evsignal_add(p->sigint_ev, NULL);
+    if (parent_fetch_init(p) < 0) {
+        rc = BROKER_EXIT_CONFIG;
+        goto out;
+    }
     long ms = cfg->heartbeat_ms;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(p->beat_ev, &tv);
@@ -984,6 +1515,7 @@ parent_main(const struct config *cfg)
         .requeue = parent_on_requeue,
         .idle = parent_on_idle,
         .stopped = parent_on_stopped,
+        .drained = parent_on_drained,
     };
     p->pool.max_tasks = cfg->max_tasks_per_child;
     p->pool.max_rss_kb = cfg->max_memory_kb;
@@ -1031,6 +1563,7 @@ out:
     pool_kill(&p->pool);
     pool_reap(&p->pool); /* no zombie outlives us */
     pool_free(&p->pool);
+    parent_fetch_free(p);
     event_free(p->pump_ev);
     event_free(p->hold_ev);
     event_free(p->beat_ev);

@@ -3,6 +3,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,11 @@
 
 static long long pool_now_ms(void);
 static int pool_spawn(struct pool_child *c);
-static void pool_child_exec(struct pool *p, int index, int fd)
+static void pool_child_exec(struct pool *p, int index, int fd, int chan)
     __attribute__((noreturn));
+static void pool_write_cb(struct bufferevent *bev, void *arg);
+static void pool_stream_result(struct pool_child *c, struct slot *s,
+                               const struct ipc_result *r);
 static void pool_read_cb(struct bufferevent *bev, void *arg);
 static void pool_event_cb(struct bufferevent *bev, short what, void *arg);
 static void pool_sigchld_cb(evutil_socket_t sig, short what, void *arg);
@@ -78,6 +82,8 @@ pool_start(struct pool *p, struct event_base *base, int n,
         c->index = i;
         c->pool = p;
         TAILQ_INIT(&c->running);
+        TAILQ_INIT(&c->streams);
+        c->fdchan = -1;
         c->respawn_ev = evtimer_new(base, pool_respawn_cb, c);
         c->limit_ev = evtimer_new(base, pool_limit_cb, c);
         if (pool_spawn(c) == 0)
@@ -88,18 +94,21 @@ pool_start(struct pool *p, struct event_base *base, int n,
 
 /* Runs in the new child: sheds the parent's state, then the child loop. */
 static void
-pool_child_exec(struct pool *p, int index, int fd)
+pool_child_exec(struct pool *p, int index, int fd, int chan)
 {
     char role[32];
     pid_t parent = getppid();
 
-    /* Only the socket and stdio survive; the loop, Redis sockets and the
-     * other children's sockets belong to the parent. */
-    if (fd != POOL_CHILD_FD) {
-        if (dup2(fd, POOL_CHILD_FD) < 0)
-            _exit(1);
-    }
-    close_range(POOL_CHILD_FD + 1, ~0U, 0);
+    /* Only the socket, the descriptor channel and stdio survive; the
+     * loop, Redis sockets and the other children's sockets belong to the
+     * parent.  Both are moved out of the way first, so neither can be
+     * overwritten by the other's dup2. */
+    int hi_fd = fcntl(fd, F_DUPFD, POOL_CHILD_FD + 8);
+    int hi_chan = fcntl(chan, F_DUPFD, POOL_CHILD_FD + 8);
+    if (hi_fd < 0 || hi_chan < 0 || dup2(hi_fd, POOL_CHILD_FD) < 0 ||
+        dup2(hi_chan, IPC_FD_CHANNEL) < 0)
+        _exit(1);
+    close_range(IPC_FD_CHANNEL + 1, ~0U, 0);
     /* Only our own claim map: another child's tasks are none of ours. */
     for (int i = 0; i < p->n; i++)
         if (i != index)
@@ -128,7 +137,7 @@ static int
 pool_spawn(struct pool_child *c)
 {
     struct pool *p = c->pool;
-    int sv[2];
+    int sv[2], ch[2];
 
     claim_map_free(&c->claims); /* the last process's, if any */
     if (claim_map_new(&c->claims, p->slots->n) < 0) {
@@ -139,17 +148,31 @@ pool_spawn(struct pool_child *c)
         log_warn("%s: socketpair for child %d", __func__, c->index);
         return -1;
     }
+    /* The descriptor channel (ipc.h): path tasks' open files. */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0) {
+        log_warn("%s: descriptor channel for child %d", __func__, c->index);
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         log_warn("%s: fork of child %d", __func__, c->index);
         close(sv[0]);
         close(sv[1]);
+        close(ch[0]);
+        close(ch[1]);
         return -1;
     }
     if (pid == 0)
-        pool_child_exec(p, c->index, sv[1]);
+        pool_child_exec(p, c->index, sv[1], ch[1]);
     /* NOTREACHED in the child */
     close(sv[1]);
+    close(ch[1]);
+    evutil_make_socket_nonblocking(ch[0]);
+    if (c->fdchan >= 0)
+        close(c->fdchan);
+    c->fdchan = ch[0];
     evutil_make_socket_nonblocking(sv[0]);
     c->bev = bufferevent_socket_new(p->base, sv[0], BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {
@@ -160,8 +183,11 @@ pool_spawn(struct pool_child *c)
         c->eof = 1;
         return -1;
     }
-    bufferevent_setcb(c->bev, pool_read_cb, NULL, pool_event_cb, c);
+    bufferevent_setcb(c->bev, pool_read_cb, pool_write_cb, pool_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, POOL_STREAM_LOW, 0);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->congested = 0;
+    c->nstreams = 0;
     c->pid = pid;
     c->eof = 0;
     c->reaped = 0;
@@ -198,7 +224,7 @@ pool_pick(struct pool *p)
     return best;
 }
 
-void
+int
 pool_send(struct pool *p, struct pool_child *c, struct slot *s)
 {
     unsigned char head[IPC_HDR_LEN + IPC_TASK_FIXED];
@@ -215,6 +241,15 @@ pool_send(struct pool *p, struct pool_child *c, struct slot *s)
         t.err_type_len = (uint32_t)strlen(s->fail_type);
         t.err_msg_len = (uint32_t)strlen(s->fail_why);
         t.started_us = (uint64_t)s->started_us;
+    } else if (s->src_fd >= 0) {
+        /* The file first: the child takes it when it reaches the task. */
+        if (ipc_fd_send(c->fdchan, s->index, s->src_fd) < 0) {
+            log_warn("%s: cannot pass a file to child %d", __func__,
+                     c->index);
+            claim_steal(&c->claims, s->index, t.claim);
+            return -1;
+        }
+        t.flags = IPC_TASK_FD;
     }
     size_t plen = IPC_TASK_FIXED + t.entry_id_len + t.queue_len + t.msg_len +
                   t.err_type_len + t.err_msg_len;
@@ -240,6 +275,143 @@ pool_send(struct pool *p, struct pool_child *c, struct slot *s)
         c->busy_since_ms = pool_now_ms();
     TAILQ_INSERT_TAIL(&c->running, s, entry);
     c->load++;
+    return 0;
+}
+
+struct pool_child *
+pool_pick_stream(struct pool *p)
+{
+    struct pool_child *best = NULL;
+    size_t best_bytes = 0;
+    if (p->stopping)
+        return NULL;
+    for (int i = 0; i < p->n; i++) {
+        struct pool_child *c = &p->children[i];
+        if (!pool_usable(c))
+            continue;
+        size_t bytes = pool_pending_bytes(c);
+        if (best == NULL || c->nstreams < best->nstreams ||
+            (c->nstreams == best->nstreams && bytes < best_bytes)) {
+            best = c;
+            best_bytes = bytes;
+        }
+    }
+    return best;
+}
+
+size_t
+pool_pending_bytes(const struct pool_child *c)
+{
+    if (c->bev == NULL)
+        return 0;
+    return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+void
+pool_stream_open(struct pool *p, struct pool_child *c, struct slot *s)
+{
+    unsigned char head[IPC_HDR_LEN + IPC_TASK_FIXED];
+    const char *queue = p->queues[s->queue];
+    struct ipc_task t = {
+        .attempts = s->attempts,
+        .claim = 0, /* never taken back: no claim */
+        .flags = IPC_TASK_STREAM,
+        .started_us = (uint64_t)s->started_us,
+        .entry_id_len = (uint32_t)strlen(s->entry_id),
+        .queue_len = (uint32_t)strlen(queue),
+        .msg_len = (uint32_t)s->msg_len,
+    };
+    size_t plen = IPC_TASK_FIXED + t.entry_id_len + t.queue_len + t.msg_len;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    ipc_hdr_write(head, IPC_TASK, s->index, plen);
+    ipc_task_fixed(head + IPC_HDR_LEN, &t);
+    evbuffer_add(out, head, sizeof(head));
+    evbuffer_add(out, s->entry_id, t.entry_id_len);
+    evbuffer_add(out, queue, t.queue_len);
+    /* The slot keeps its message until its result comes: no copy. */
+    evbuffer_add_reference(out, s->msg, s->msg_len, NULL, NULL);
+    s->claim = 0;
+    s->child = c->index;
+    s->streaming = 1;
+    TAILQ_INSERT_TAIL(&c->streams, s, entry);
+    c->nstreams++;
+}
+
+int
+pool_stream_chunk(struct pool *p, struct slot *s, const unsigned char *data,
+                  size_t len)
+{
+    struct pool_child *c = &p->children[s->child];
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    while (len > 0) {
+        unsigned char head[IPC_HDR_LEN];
+        size_t n = len < IPC_CHUNK_MAX ? len : IPC_CHUNK_MAX;
+        ipc_hdr_write(head, IPC_CHUNK, s->index, n);
+        evbuffer_add(out, head, sizeof(head));
+        evbuffer_add(out, data, n);
+        data += n;
+        len -= n;
+    }
+    if (evbuffer_get_length(out) > POOL_STREAM_HIGH) {
+        c->congested = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void
+pool_stream_end(struct pool *p, struct slot *s, const char *err_type,
+                const char *err_msg, const char *facts)
+{
+    struct pool_child *c = &p->children[s->child];
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    unsigned char head[IPC_HDR_LEN + IPC_END_FIXED];
+    struct ipc_end e = {
+        .err_type_len = err_type ? (uint32_t)strlen(err_type) : 0,
+        .err_msg_len = err_type && err_msg ? (uint32_t)strlen(err_msg) : 0,
+        .facts_len = facts ? (uint32_t)strlen(facts) : 0,
+    };
+    ipc_hdr_write(head, IPC_END, s->index,
+                  IPC_END_FIXED + e.err_type_len + e.err_msg_len +
+                      e.facts_len);
+    ipc_end_fixed(head + IPC_HDR_LEN, &e);
+    evbuffer_add(out, head, sizeof(head));
+    if (e.err_type_len)
+        evbuffer_add(out, err_type, e.err_type_len);
+    if (e.err_msg_len)
+        evbuffer_add(out, err_msg, e.err_msg_len);
+    if (e.facts_len)
+        evbuffer_add(out, facts, e.facts_len);
+}
+
+/* The output buffer went below the low watermark. */
+static void
+pool_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct pool_child *c = arg;
+    struct pool *p = c->pool;
+    (void)bev;
+    if (!c->congested)
+        return;
+    c->congested = 0;
+    if (p->cbs.drained)
+        p->cbs.drained(p->arg, c);
+}
+
+/* A streamed task's result: it may come in any order. */
+static void
+pool_stream_result(struct pool_child *c, struct slot *s,
+                   const struct ipc_result *r)
+{
+    struct pool *p = c->pool;
+    TAILQ_REMOVE(&c->streams, s, entry);
+    c->nstreams--;
+    s->streaming = 0;
+    c->tasks++;
+    c->quick_deaths = 0;
+    p->cbs.result(p->arg, s, r);
+    pool_after_result(c, r->rss_kb);
 }
 
 static void
@@ -292,6 +464,9 @@ pool_steal(struct pool *p, struct slot_list *ready)
     struct slot *s = TAILQ_LAST(&victim->running, slot_list);
     while (got < want && s != NULL && s != TAILQ_FIRST(&victim->running)) {
         struct slot *prev = TAILQ_PREV(s, slot_list, entry);
+        /* A path task's descriptor is in that child's channel already. */
+        if (s->src_fd >= 0 && s->fail_type == NULL)
+            break;
         if (!claim_steal(&victim->claims, s->index, s->claim))
             break; /* started: so were all before it */
         TAILQ_REMOVE(&victim->running, s, entry);
@@ -353,10 +528,18 @@ pool_read_cb(struct bufferevent *bev, void *arg)
             evbuffer_drain(in, hdr.len);
             continue;
         }
-        if (ipc_result_parse(frame + IPC_HDR_LEN, hdr.len - IPC_HDR_LEN,
+        if (hdr.type != IPC_RESULT ||
+            ipc_result_parse(frame + IPC_HDR_LEN, hdr.len - IPC_HDR_LEN,
                              &r) < 0) {
             pool_drop(c, "malformed result frame");
             break;
+        }
+        struct slot *ss = slot_get(p->slots, hdr.seq);
+        if (ss != NULL && ss->streaming && ss->child == c->index) {
+            pool_stream_result(c, ss, &r);
+            evbuffer_drain(in, hdr.len);
+            got++;
+            continue;
         }
         if (s == NULL || s->index != hdr.seq) {
             pool_drop(c, "result for a task it was not running");
@@ -401,7 +584,8 @@ pool_after_result(struct pool_child *c, uint32_t rss_kb)
             c->retiring = 1;
         }
     }
-    if (c->retiring && c->load == 0 && c->bev != NULL && !c->eof)
+    if (c->retiring && c->load == 0 && c->nstreams == 0 && c->bev != NULL &&
+        !c->eof)
         shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 }
 
@@ -482,6 +666,7 @@ pool_gone(struct pool_child *c)
     int st = c->wstatus;
 
     int expected = (p->stopping || c->retiring) && c->load == 0 &&
+                   c->nstreams == 0 &&
                    WIFEXITED(st) && WEXITSTATUS(st) == 0;
     evtimer_del(c->limit_ev);
     if (!expected) {
@@ -502,8 +687,20 @@ pool_gone(struct pool_child *c)
     }
     bufferevent_free(c->bev);
     c->bev = NULL;
+    if (c->fdchan >= 0)
+        close(c->fdchan);
+    c->fdchan = -1;
+    c->congested = 0;
     pid_t pid = c->pid;
     c->pid = 0;
+    /* Its open streams end with it, like the task it was running. */
+    while ((s = TAILQ_FIRST(&c->streams)) != NULL) {
+        TAILQ_REMOVE(&c->streams, s, entry);
+        c->nstreams--;
+        s->streaming = 0;
+        if (p->cbs.lost)
+            p->cbs.lost(p->arg, s, c->index, pid, st, 0);
+    }
     /* The tasks it claimed had started (claim.h): the last of them was
      * running when it died; the ones before it had finished but their
      * results were lost with it.  The others had not started. */
@@ -658,6 +855,8 @@ pool_free(struct pool *p)
             event_free(c->respawn_ev);
         if (c->limit_ev != NULL)
             event_free(c->limit_ev);
+        if (c->fdchan >= 0)
+            close(c->fdchan);
         claim_map_free(&c->claims);
     }
     if (p->sigchld != NULL)

@@ -23,12 +23,14 @@
 #include "slot.h"
 
 struct pool;
+struct pool_child;
 
 /* What the pool tells its owner.  Every callback is optional but result. */
 struct pool_cbs {
     /* A child answered for s, which is off the child's list now. */
     void (*result)(void *arg, struct slot *s, const struct ipc_result *r);
-    /* A child died while running s (off the child's list now);
+    /* A child died while running s (off the child's list now), or with
+     * s's stream open (off its stream list; s->streaming is 0 again);
      * timed_out_ms is the time limit it was killed for, or 0. */
     void (*lost)(void *arg, struct slot *s, int child, pid_t pid,
                  int wstatus, unsigned timed_out_ms);
@@ -38,7 +40,16 @@ struct pool_cbs {
     void (*idle)(void *arg);
     /* After pool_stop(): every child has exited. */
     void (*stopped)(void *arg);
+    /* Child c's output buffer fell below POOL_STREAM_LOW bytes after
+     * it was above POOL_STREAM_HIGH: paused fetches may go on. */
+    void (*drained)(void *arg, struct pool_child *c);
 };
+
+/* Back-pressure of streamed tasks (worker/README.md): a fetch feeding a
+ * child whose output buffer holds more than POOL_STREAM_HIGH bytes is
+ * paused, and resumed once it is below POOL_STREAM_LOW. */
+#define POOL_STREAM_HIGH (1024 * 1024)
+#define POOL_STREAM_LOW (256 * 1024)
 
 /* One child process.  Lifecycle: spawned -> (eof + reaped) -> respawned. */
 struct pool_child {
@@ -47,6 +58,10 @@ struct pool_child {
     struct bufferevent *bev; /* owned; NULL while no process */
     struct slot_list running; /* tasks sent, in the order sent */
     unsigned load;            /* length of running */
+    struct slot_list streams; /* streamed tasks open in it, any order */
+    unsigned nstreams;        /* length of streams */
+    int fdchan;               /* parent end of its descriptor channel */
+    int congested;            /* output went over POOL_STREAM_HIGH */
     int eof;                  /* its socket reached EOF */
     int reaped;               /* waitpid() returned it */
     int wstatus;              /* from waitpid() */
@@ -109,8 +124,33 @@ int pool_start(struct pool *p, struct event_base *base, int n,
 /* The least loaded running child with room, or NULL. */
 struct pool_child *pool_pick(struct pool *p);
 /* Sends s (READY, on no list) to child c; s becomes RUNNING.  A slot with
- * fail_type set is sent as a failure to answer (IPC_TASK_FAIL). */
-void pool_send(struct pool *p, struct pool_child *c, struct slot *s);
+ * fail_type set is sent as a failure to answer (IPC_TASK_FAIL).  A path
+ * task (src_fd >= 0) first sends its descriptor on c's channel and goes
+ * as IPC_TASK_FD; the slot keeps its own descriptor until it is released.
+ * Returns 0, or -1 (logged; s is unchanged) when the descriptor could
+ * not be sent. */
+int pool_send(struct pool *p, struct pool_child *c, struct slot *s);
+
+/*
+ * Streams.  The running child with the fewest open streams (then the
+ * fewest bytes waiting to be written to it), or NULL.
+ */
+struct pool_child *pool_pick_stream(struct pool *p);
+/* Opens s's stream on c: IPC_TASK with IPC_TASK_STREAM (no claim); s (in
+ * FETCHING, on no list) goes on c's stream list. */
+void pool_stream_open(struct pool *p, struct pool_child *c, struct slot *s);
+/* Sends the next len bytes of s's source as IPC_CHUNK frames (copied).
+ * Returns 1 when the child's output buffer is now over POOL_STREAM_HIGH
+ * (the caller pauses its source until the drained callback), else 0. */
+int pool_stream_chunk(struct pool *p, struct slot *s,
+                      const unsigned char *data, size_t len);
+/* Ends s's stream with IPC_END: err_type NULL when the source was read
+ * whole; facts is a JSON object's text or "".  s stays on the stream list
+ * until its result comes. */
+void pool_stream_end(struct pool *p, struct slot *s, const char *err_type,
+                     const char *err_msg, const char *facts);
+/* Bytes waiting to be written to child c. */
+size_t pool_pending_bytes(const struct pool_child *c);
 /*
  * If a child is idle while another has tasks queued behind the one it
  * runs and has not answered for POOL_STEAL_AFTER_MS, takes back half of

@@ -3,6 +3,7 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <seccomp.h>
@@ -20,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "ipc.h"
 #include "log.h"
 #include "redisurl.h"
 #include "xmalloc.h"
@@ -357,6 +359,22 @@ sandbox_filter(int fd)
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvmsg), 1,
                               SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd, 0));
+    /* File tasks: the descriptor comes by recvmsg on the channel (fd
+     * IPC_FD_CHANNEL), then fstat (glibc's is newfstatat with an empty
+     * path) for its size, read, and close.  No open: a child reads only
+     * the files the parent opened for it. */
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvmsg), 1,
+                              SCMP_A0(SCMP_CMP_EQ,
+                                      (scmp_datum_t)IPC_FD_CHANNEL, 0));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fstat), 0);
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
+                              SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH,
+                                      AT_EMPTY_PATH));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(close), 0);
     /* Memory for malloc, never executable. */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "keys.h"
 #include "xmalloc.h"
@@ -41,6 +42,7 @@ slot_table_init(struct slot_table *t, uint32_t n)
     TAILQ_INIT(&t->free);
     for (uint32_t i = 0; i < n; i++) {
         t->slots[i].index = i;
+        t->slots[i].src_fd = -1;
         t->slots[i].state = SLOT_FREE;
         TAILQ_INSERT_TAIL(&t->free, &t->slots[i], entry);
     }
@@ -50,6 +52,7 @@ void
 slot_table_free(struct slot_table *t)
 {
     for (uint32_t i = 0; i < t->n; i++) {
+        slot_clear_source(&t->slots[i]);
         free(t->slots[i].msg);
         free(t->slots[i].res);
     }
@@ -77,6 +80,21 @@ slot_alloc(struct slot_table *t)
     s->fail_dead = 0;
     s->msg_len = 0;
     s->res_doc_len = 0;
+    s->src_kind = 0;
+    s->src_fd = -1;
+    s->src_size = 0;
+    s->src_url = NULL;
+    s->src_path = NULL;
+    s->src_host[0] = '\0';
+    s->src_accept_any = 0;
+    s->fetch = NULL;
+    s->fetch_paused = 0;
+    s->fetch_admitted = 0;
+    s->streaming = 0;
+    s->want_stream = 0;
+    s->end_facts = NULL;
+    s->sem_state = SLOT_SEM_NONE;
+    s->sem_wait_until = 0;
     t->used++;
     return s;
 }
@@ -94,6 +112,7 @@ slot_release(struct slot_table *t, struct slot *s)
         s->res = NULL;
         s->res_cap = 0;
     }
+    slot_clear_source(s);
     t->bytes[s->state] -= s->msg_len;
     s->msg_len = 0;
     slot_move(t, s, SLOT_FREE);
@@ -109,6 +128,20 @@ slot_move(struct slot_table *t, struct slot *s, enum slot_state st)
     t->bytes[s->state] -= s->msg_len;
     t->bytes[st] += s->msg_len;
     s->state = st;
+}
+
+void
+slot_clear_source(struct slot *s)
+{
+    if (s->src_fd >= 0)
+        close(s->src_fd);
+    s->src_fd = -1;
+    free(s->src_url);
+    s->src_url = NULL;
+    free(s->src_path);
+    s->src_path = NULL;
+    free(s->end_facts);
+    s->end_facts = NULL;
 }
 
 struct slot *
@@ -173,7 +206,9 @@ slot_set_result(struct slot *s, const char *prefix, struct slot_bytes id,
 const char *
 slot_state_name(enum slot_state st)
 {
-    static const char *const names[] = {"free", "ready", "running", "done",
-                                        "finishing"};
-    return (unsigned)st < 5 ? names[st] : "?";
+    static const char *const names[] = {"free",      "ready",
+                                        "running",   "done",
+                                        "finishing", "fetch_wait",
+                                        "fetching"};
+    return (unsigned)st < SLOT_NSTATES ? names[st] : "?";
 }

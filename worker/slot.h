@@ -8,21 +8,33 @@
  * A slot's life is a small explicit state machine.  Each state names the
  * one list the slot is on, so "where is this task" always has one answer:
  *
- *   FREE --read--> READY --to child--> RUNNING --result--> DONE
+ *             +--url--> FETCH_WAIT --admitted--> FETCHING --result--+
+ *             |          (fetchq)                 |  (stream to a    |
+ *             |                                   |   child)         |
+ *   FREE --read--> READY --to child--> RUNNING --result--> DONE <---+
  *     ^              ^                    |                  |
  *     |              +--child died, not --+             finish script
  *     |                 its current task                     v
  *     +-------------------- acknowledged -------------- FINISHING
  *
- *   FREE       on the table's free list
- *   READY      on the parent's ready queue, waiting for a child
- *   RUNNING    on one child's list (the child answers in order)
- *   DONE       result in hand, on its queue's finish list
- *   FINISHING  in a finish batch sent to Redis; back to DONE if the
- *              connection drops before the reply
+ *   FREE        on the table's free list
+ *   READY       on the parent's ready queue, waiting for a child (a path
+ *               task holds its open file, src_fd, from here on)
+ *   FETCH_WAIT  a url task on the fetch queue (fetchq.h), waiting for a
+ *               fetch slot: --max-fetches, --per-host; it holds no child
+ *   FETCHING    its URL is being fetched on the loop: on the parent's
+ *               fetching list until the response head is accepted, then
+ *               on one child's stream list (the body goes to that child
+ *               in IPC_CHUNK frames; its result may come in any order)
+ *   RUNNING     on one child's list (the child answers in order)
+ *   DONE        result in hand, on its queue's finish list
+ *   FINISHING   in a finish batch sent to Redis; back to DONE if the
+ *               connection drops before the reply
  *
- * Tasks that first need I/O on the loop (fetching a URL) will get a state
- * between READY and RUNNING; retries a transition from DONE back to Redis.
+ * A fetch that fails before its head is accepted, or a path that cannot
+ * be opened, becomes a verdict (fail_type): READY, answered by a child
+ * with IPC_TASK_FAIL.  FETCH_WAIT and FETCHING count against --prefetch
+ * like READY and RUNNING, and their entries are kept alive like theirs.
  */
 #ifndef CELERIAC_SLOT_H
 #define CELERIAC_SLOT_H
@@ -31,13 +43,24 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+struct fetch;
+
 enum slot_state {
     SLOT_FREE = 0,
     SLOT_READY,
     SLOT_RUNNING,
     SLOT_DONE,
     SLOT_FINISHING,
+    SLOT_FETCH_WAIT,
+    SLOT_FETCHING,
     SLOT_NSTATES
+};
+
+/* A url task's lease of the cluster-wide per-host semaphore. */
+enum slot_sem {
+    SLOT_SEM_NONE = 0,
+    SLOT_SEM_ACQUIRING, /* admitted here, asking Redis; off every list */
+    SLOT_SEM_HELD,      /* renewed with the heartbeat, released at its end */
 };
 
 /* Longest stream entry id ("<ms>-<seq>", two 64-bit numbers). */
@@ -56,10 +79,30 @@ struct slot {
     /* The parent's verdict, set instead of running it again: a child
      * answers with this failure (IPC_TASK_FAIL), so the parent never
      * parses a message.  fail_type is NULL for a task to run. */
-    const char *fail_type;            /* static string, error.h */
+    const char *fail_type;            /* fail_type_buf, or NULL */
+    char fail_type_buf[64];
     char fail_why[320];
     int fail_retry;                   /* it may become a RETRY */
     int fail_dead;                    /* dead-letter it with the result */
+
+    /* The task's source, when the parent handles it (source.h). */
+    int src_kind;        /* SOURCE_INLINE, SOURCE_URL or SOURCE_PATH */
+    int src_fd;          /* owned open file of a path task, or -1 */
+    uint64_t src_size;   /* its size when opened */
+    char *src_url;       /* owned URL of a url task, or NULL */
+    char *src_path;      /* owned name of a path task, or NULL */
+    char src_host[256];  /* the URL's host, lower-case, for throttling */
+    int src_accept_any;  /* "accept_status": "any" */
+    struct fetch *fetch; /* owned while FETCHING, until the fetch ends */
+    int fetch_paused;    /* paused for back-pressure */
+    int fetch_admitted;  /* counted by the fetch queue */
+    int streaming;       /* its stream is open on child `child` */
+    int sem_state;       /* SLOT_SEM_*: its cluster semaphore lease */
+    uint32_t sem_gen;    /* the lease's generation (its id's last part) */
+    long long sem_wait_until; /* Unix ms: not admitted before (0: now) */
+    int want_stream;     /* head accepted, waiting for a child to take it */
+    char *end_facts;     /* owned: the facts of a fetch that ended whole
+                            before its stream could open, or NULL */
 
     char *msg; /* owned copy of the task message (reused buffer) */
     size_t msg_len;
@@ -104,6 +147,9 @@ void slot_release(struct slot_table *t, struct slot *s);
 /* Moves s to state st (keeping the counts); the caller moves it between
  * lists.  Every state change goes through here. */
 void slot_move(struct slot_table *t, struct slot *s, enum slot_state st);
+/* Closes and frees what s holds of its source (src_fd, src_url,
+ * src_path); a fetch must already have ended. */
+void slot_clear_source(struct slot *s);
 /* The slot with this index, or NULL if out of range or FREE. */
 struct slot *slot_get(struct slot_table *t, uint32_t index);
 /* Copies the message into the slot's buffer (and counts its bytes). */

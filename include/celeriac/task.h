@@ -71,6 +71,11 @@ struct celeriac_error {
 };
 
 /* Fills *err (for use inside tasks; truncates safely). */
+#if defined(__GNUC__) || defined(__clang__)
+static inline void celeriac_error_set(struct celeriac_error *err,
+                                      const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#endif
 static inline void
 celeriac_error_set(struct celeriac_error *err, const char *type,
                    const char *fmt, ...)

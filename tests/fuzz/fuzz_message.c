@@ -398,6 +398,43 @@ fuzz_hash(size_t size, struct fuzz_input *in, struct fuzz_expect *want)
         want->status = RESULT_FAILURE;
         want->err_type = ERROR_UNKNOWN_TASK;
     }
+    /* exec_run takes the source out first (data, data_b64, url, path,
+     * accept_status), then the task checks the rest: the same order. */
+    static const char *const sources[] = {"data", "data_b64", "url", "path"};
+    int nsources = 0;
+    for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++)
+        nsources += json_object_get(in->m.args, sources[i]) != NULL;
+    if (is_hash && (nsources > 1 ||
+                    json_object_get(in->m.args, "url") != NULL ||
+                    json_object_get(in->m.args, "path") != NULL ||
+                    json_object_get(in->m.args, "accept_status") != NULL)) {
+        /* Refused: InvalidArgument or InvalidMessage (a url or path
+         * reaching a child as it is), depending on which fault is first. */
+        want->status = RESULT_FAILURE;
+        want->err_type = NULL;
+        return slow;
+    }
+    if (is_hash && nsources == 0) { /* no bytes: refused before the rest */
+        want->status = RESULT_FAILURE;
+        want->err_type = ERROR_INVALID_ARGUMENT;
+        return slow;
+    }
+    if (is_hash && nsources == 1) {
+        const unsigned char *data;
+        size_t len;
+        unsigned char *owned;
+        int present;
+        if (hashtask_inline(in->m.args, &data, &len, &owned, &present,
+                            &err) < 0) {
+            fuzz_check_error(&err);
+            FUZZ_CHECK(owned == NULL);
+            snprintf(want->err_buf, sizeof(want->err_buf), "%s", err.type);
+            want->status = RESULT_FAILURE;
+            want->err_type = want->err_buf;
+            return slow;
+        }
+        free(owned);
+    }
     if (hashtask_decode(in->m.args, &t, &err) < 0) {
         fuzz_check_error(&err);
         FUZZ_CHECK(t.data_owned == NULL && t.key_owned == NULL);

@@ -446,6 +446,106 @@ test_result_too_large(void **state)
     assert_int_equal(out.status, EXEC_RETRY);
 }
 
+/* ---- sources ---- */
+
+static void
+test_sources(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args, *type, *word;
+    } bad[] = {
+        {"{\"data\":\"x\",\"url\":\"http://a/\"}", "InvalidArgument",
+         "not both 'data' and 'url'"},
+        {"{\"path\":\"a\",\"data_b64\":\"eA==\"}", "InvalidArgument",
+         "'data_b64' and 'path'"},
+        {"{\"algorithm\":\"sha256\"}", "InvalidArgument", "'url' or 'path'"},
+        {"{\"url\":7}", "InvalidArgument", "'url' must be"},
+        {"{\"path\":\"\"}", "InvalidArgument", "'path' must be"},
+        {"{\"data\":\"x\",\"accept_status\":\"any\"}", "InvalidArgument",
+         "'url' source only"},
+        {"{\"url\":\"http://a/\",\"accept_status\":\"2xx\"}",
+         "InvalidArgument", "accept_status"},
+        /* Sources the parent opens, reaching a child as they are. */
+        {"{\"url\":\"http://a/\"}", "InvalidMessage", "64 KiB"},
+        {"{\"path\":\"a/b\"}", "InvalidMessage", "'path' source"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "{\"task\":\"hash\",\"args\":%s}",
+                 bad[i].args);
+        run(msg);
+        expect_error("FAILURE", bad[i].type, bad[i].word);
+        release(NULL);
+    }
+    /* An unknown task lists the registered ones. */
+    run("{\"task\":\"nope\",\"args\":{}}");
+    expect_error("FAILURE", "UnknownTask", "this worker runs: hash");
+}
+
+/* A stream: bytes in pieces, facts in the result; a path's own facts. */
+static void
+test_stream_api(void **state)
+{
+    (void)state;
+    struct exec_stream *s;
+    const char *m = "{\"task\":\"hash\",\"id\":\"s\",\"args\":{\"url\":"
+                    "\"http://h/\"}}";
+    assert_int_equal(exec_stream_open(&env, "1-0", "default", m, strlen(m),
+                                      1, EXEC_FEED_STREAM, &s, &out),
+                     0);
+    assert_int_equal(started_calls, 0); /* the parent times fetches */
+    assert_int_equal(exec_stream_update(s, (const unsigned char *)"a", 1,
+                                        &out),
+                     0);
+    assert_int_equal(exec_stream_update(s, (const unsigned char *)"bc", 2,
+                                        &out),
+                     0);
+    assert_int_equal(exec_stream_bytes(s), 3);
+    const char *facts = "{\"url\":\"http://h/\",\"status\":200}";
+    exec_stream_end(s, NULL, NULL, facts, strlen(facts), &out);
+    doc = json_loadb(out.doc, out.doc_len, 0, NULL);
+    assert_string_equal(field("status"), "SUCCESS");
+    json_t *res = json_object_get(doc, "result");
+    assert_string_equal(json_string_value(json_object_get(res, "digest")),
+                        "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a"
+                        "9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d"
+                        "4423643ce80e2a9ac94fa54ca49f");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(doc, "source"), "status")),
+                     200);
+    release(NULL);
+    /* A file task: the time limit is announced; facts {"path","bytes"}. */
+    m = "{\"task\":\"hash\",\"time_limit\":2,\"args\":{\"path\":\"d/f\"}}";
+    assert_int_equal(exec_stream_open(&env, "2-0", "default", m, strlen(m),
+                                      1, EXEC_FEED_FILE, &s, &out),
+                     0);
+    assert_int_equal(started_calls, 1);
+    assert_int_equal(exec_stream_update(s, (const unsigned char *)"xy", 2,
+                                        &out),
+                     0);
+    exec_stream_end(s, "FileChanged", "it shrank", NULL, 0, &out);
+    doc = json_loadb(out.doc, out.doc_len, 0, NULL);
+    expect_error("FAILURE", "FileChanged", "shrank");
+    json_t *src = json_object_get(doc, "source");
+    assert_string_equal(json_string_value(json_object_get(src, "path")),
+                        "d/f");
+    assert_int_equal(json_integer_value(json_object_get(src, "bytes")), 2);
+    release(NULL);
+    /* The wrong source for the feed; an abort frees everything. */
+    assert_int_equal(exec_stream_open(&env, "3-0", "default", m, strlen(m),
+                                      1, EXEC_FEED_STREAM, &s, &out),
+                     0);
+    exec_stream_abort(s);
+    m = "{\"task\":\"hash\",\"args\":{\"data\":\"x\"}}";
+    assert_int_equal(exec_stream_open(&env, "4-0", "default", m, strlen(m),
+                                      1, EXEC_FEED_FILE, &s, &out),
+                     1);
+    assert_null(s);
+    doc = json_loadb(out.doc, out.doc_len, 0, NULL);
+    expect_error("FAILURE", "InvalidMessage", "worker bug");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, reset, release)
 
 int
@@ -463,6 +563,8 @@ main(void)
         T(test_retry),
         T(test_bookkeeping_is_the_workers),
         T(test_result_too_large),
+        T(test_sources),
+        T(test_stream_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

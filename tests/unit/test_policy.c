@@ -192,6 +192,39 @@ test_retryable(void **state)
     assert_false(policy_retryable(ERROR_WORKER_LOST));
 }
 
+/* The failures of a source: transient ones are retryable, HTTPError only
+ * for a server error or 429; path failures and refusals never. */
+static void
+test_retryable_sources(void **state)
+{
+    (void)state;
+    static const char *const transient[] = {"Timeout", "DNSError",
+                                            "ConnectError", "BadResponse"};
+    static const char *const final[] = {
+        "TooManyRedirects", "BodyTooLarge", "AddressRefused", "TLSError",
+        "BadURL", "SchemeRefused", ERROR_NO_FILES_ROOT,
+        ERROR_PATH_OUTSIDE_ROOT, ERROR_FILE_NOT_FOUND, ERROR_NOT_A_FILE,
+        ERROR_PERMISSION_DENIED, ERROR_FILE_CHANGED};
+    for (size_t i = 0; i < 4; i++) {
+        assert_true(policy_retryable(transient[i]));
+        assert_true(policy_retryable_status(transient[i], 0));
+    }
+    for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++) {
+        assert_false(policy_retryable(final[i]));
+        assert_false(policy_retryable_status(final[i], 503));
+    }
+    assert_true(policy_retryable_status("HTTPError", 500));
+    assert_true(policy_retryable_status("HTTPError", 503));
+    assert_true(policy_retryable_status("HTTPError", 599));
+    assert_true(policy_retryable_status("HTTPError", 429));
+    assert_false(policy_retryable_status("HTTPError", 404));
+    assert_false(policy_retryable_status("HTTPError", 400));
+    assert_false(policy_retryable_status("HTTPError", 600));
+    assert_false(policy_retryable_status("HTTPError", 0));
+    assert_false(policy_retryable("HTTPError"));
+    assert_true(policy_retryable_status(ERROR_TIME_LIMIT, 404));
+}
+
 static void
 test_backoff(void **state)
 {
@@ -341,6 +374,7 @@ main(void)
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_retryable),
+        cmocka_unit_test(test_retryable_sources),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_backoff_jitter),
         cmocka_unit_test(test_reschedule),
