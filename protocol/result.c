@@ -51,6 +51,9 @@ static void result_put(struct result_buf *b, const char *s, size_t n);
 static void result_puts(struct result_buf *b, const char *s);
 static void result_str(struct result_buf *b, const char *s);
 static void result_json(struct result_buf *b, const json_t *v);
+static void result_json_at(struct result_buf *b, const json_t *v, int depth);
+/* Deeper values are written by json_dumps (which refuses cycles). */
+#define RESULT_JSON_DEPTH 32
 static void result_history_put(struct result_buf *b, const json_t *errors,
                                const char *type, const char *at,
                                const char *message);
@@ -136,7 +139,73 @@ result_str(struct result_buf *b, const char *s)
 static void
 result_json(struct result_buf *b, const json_t *v)
 {
-    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    result_json_at(b, v, 0);
+}
+
+/*
+ * Writes v (borrowed) as compact JSON, directly for the common kinds (a
+ * task's result is built anew for every task: json_dumps costs more than
+ * the rest of a small task); reals, strings with a NUL and values nested
+ * deeper than RESULT_JSON_DEPTH go through json_dumps.
+ */
+static void
+result_json_at(struct result_buf *b, const json_t *v, int depth)
+{
+    char num[32];
+    const char *key;
+    json_t *x;
+    size_t i;
+    int first = 1;
+
+    switch (v ? json_typeof(v) : JSON_NULL) {
+    case JSON_NULL:
+        result_put(b, "null", 4);
+        return;
+    case JSON_TRUE:
+        result_put(b, "true", 4);
+        return;
+    case JSON_FALSE:
+        result_put(b, "false", 5);
+        return;
+    case JSON_INTEGER:
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(v));
+        result_puts(b, num);
+        return;
+    case JSON_STRING:
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            break;
+        result_str(b, json_string_value(v));
+        return;
+    case JSON_OBJECT:
+        if (depth >= RESULT_JSON_DEPTH)
+            break;
+        result_put(b, "{", 1);
+        json_object_foreach((json_t *)v, key, x) {
+            if (!first)
+                result_put(b, ",", 1);
+            first = 0;
+            result_str(b, key);
+            result_put(b, ":", 1);
+            result_json_at(b, x, depth + 1);
+        }
+        result_put(b, "}", 1);
+        return;
+    case JSON_ARRAY:
+        if (depth >= RESULT_JSON_DEPTH)
+            break;
+        result_put(b, "[", 1);
+        json_array_foreach(v, i, x) {
+            if (i > 0)
+                result_put(b, ",", 1);
+            result_json_at(b, x, depth + 1);
+        }
+        result_put(b, "]", 1);
+        return;
+    default:
+        break;
+    }
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     result_puts(b, s ? s : "null");
     free(s);
 }

@@ -379,12 +379,21 @@ child_run_frame(struct child *c, const struct ipc_hdr *hdr,
     snprintf(entry_id, sizeof(entry_id), "%.*s", (int)t.entry_id_len,
              t.entry_id);
     snprintf(queue, sizeof(queue), "%.*s", (int)t.queue_len, t.queue);
-    if (t.flags & IPC_TASK_STREAM) { /* no claim: never taken back */
+    if ((t.flags & (IPC_TASK_STREAM | IPC_TASK_FAIL)) == IPC_TASK_STREAM) {
+        /* No claim: a streamed task is never taken back. */
         child_stream_open(c, hdr->seq, &t, entry_id, queue, env);
         return;
     }
-    /* A task the parent took back for an idle child is not ours. */
-    if (!claim_child_take(hdr->seq, t.claim)) {
+    if (t.flags & IPC_TASK_STREAM) {
+        /* The parent's verdict on a streamed task (its fetch failed before
+         * it began, say): no claim either; an open run of it is over. */
+        struct child_stream *cs = child_stream_find(c, hdr->seq);
+        if (cs != NULL) {
+            exec_stream_abort(cs->run);
+            child_stream_drop(c, cs);
+        }
+    } else if (!claim_child_take(hdr->seq, t.claim)) {
+        /* A task the parent took back for an idle child is not ours. */
         if (t.flags & IPC_TASK_FD) { /* its descriptor is queued for us */
             int fd = ipc_fd_recv(IPC_FD_CHANNEL, hdr->seq);
             if (fd >= 0)

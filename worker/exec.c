@@ -268,8 +268,12 @@ exec_source_take(json_t *args, struct exec_source *src,
         return proto_error_set(err, ERROR_INVALID_ARGUMENT,
                                "argument 'accept_status' must be the string "
                                "\"any\" (hash the body of a non-2xx "
-                               "response), not %s",
-                               exec_kind(accept));
+                               "response), not %s%.40s%s",
+                               json_is_string(accept) ? "\"" : "",
+                               json_is_string(accept)
+                                   ? json_string_value(accept)
+                                   : exec_kind(accept),
+                               json_is_string(accept) ? "\"" : "");
     if (accept != NULL && (first == NULL || strcmp(first, "url") != 0))
         return proto_error_set(err, ERROR_INVALID_ARGUMENT,
                                "argument 'accept_status' applies to a 'url' "

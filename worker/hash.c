@@ -207,8 +207,11 @@ hash_stream_new(const char *algorithm, const unsigned char *key,
              (s->mac_ctx = EVP_MAC_CTX_new(hash_hmac)) != NULL &&
              EVP_MAC_init(s->mac_ctx, s->key, key_len, params);
     } else {
-        ok = (s->md_ctx = EVP_MD_CTX_new()) != NULL &&
-             EVP_DigestInit_ex2(s->md_ctx, md, NULL);
+        /* The context of the last run, if free: a new one per task costs
+         * allocations that a stream of small tasks notices. */
+        s->md_ctx = hash_ctx != NULL ? hash_ctx : EVP_MD_CTX_new();
+        hash_ctx = NULL;
+        ok = s->md_ctx != NULL && EVP_DigestInit_ex2(s->md_ctx, md, NULL);
     }
     if (!ok) {
         hash_ossl_error(algorithm, err);
@@ -252,7 +255,10 @@ hash_stream_free(struct hash_stream *s)
 {
     if (s == NULL)
         return;
-    EVP_MD_CTX_free(s->md_ctx);
+    if (hash_ctx == NULL) /* kept for the next run (hash_cleanup frees) */
+        hash_ctx = s->md_ctx;
+    else
+        EVP_MD_CTX_free(s->md_ctx);
     EVP_MAC_CTX_free(s->mac_ctx);
     if (s->key != NULL)
         explicit_bzero(s->key, s->key_len);

@@ -117,10 +117,19 @@ task_hash_final(void *state, struct celeriac_error *err)
         return NULL;
     }
     hash_hex(hex, digest, n);
-    json_t *v = json_pack("{s:s, s:s, s:I}", "algorithm", run->algorithm,
-                          "digest", hex, "bytes", (json_int_t)run->bytes);
-    if (v == NULL)
+    /* Built by hand, not json_pack: this runs for every task, and both
+     * strings are ASCII already checked (the name by hashtask). */
+    json_t *v = json_object();
+    if (v == NULL ||
+        json_object_set_new_nocheck(v, "algorithm",
+                                    json_string_nocheck(run->algorithm)) ||
+        json_object_set_new_nocheck(v, "digest", json_string_nocheck(hex)) ||
+        json_object_set_new_nocheck(v, "bytes",
+                                    json_integer((json_int_t)run->bytes))) {
+        json_decref(v);
         celeriac_error_set(err, ERROR_INTERNAL, "out of memory");
+        return NULL;
+    }
     return v;
 }
 

@@ -202,6 +202,34 @@ send_task(struct kid *k, uint32_t seq, uint32_t flags, const char *msg)
     free(f);
 }
 
+/* An IPC_TASK_FAIL frame: the parent's verdict err_type/err_msg. */
+static void
+send_verdict(struct kid *k, uint32_t seq, uint32_t flags, const char *msg,
+             const char *type, const char *why)
+{
+    struct ipc_task t = {
+        .attempts = 1,
+        .flags = flags,
+        .entry_id_len = 3,
+        .queue_len = 7,
+        .msg_len = (uint32_t)strlen(msg),
+        .err_type_len = (uint32_t)strlen(type),
+        .err_msg_len = (uint32_t)strlen(why),
+    };
+    size_t plen = IPC_TASK_FIXED + 10 + t.msg_len + t.err_type_len +
+                  t.err_msg_len;
+    unsigned char *f = malloc(IPC_HDR_LEN + plen), *p;
+    ipc_hdr_write(f, IPC_TASK, seq, plen);
+    ipc_task_fixed(f + IPC_HDR_LEN, &t);
+    p = f + IPC_HDR_LEN + IPC_TASK_FIXED;
+    memcpy(p, "1-0default", 10);
+    memcpy(p + 10, msg, t.msg_len);
+    memcpy(p + 10 + t.msg_len, type, t.err_type_len);
+    memcpy(p + 10 + t.msg_len + t.err_type_len, why, t.err_msg_len);
+    write_all(k->sock, f, IPC_HDR_LEN + plen);
+    free(f);
+}
+
 static void
 send_chunk(struct kid *k, uint32_t seq, const unsigned char *p, size_t n)
 {
@@ -461,6 +489,20 @@ test_stream_source_error(void **state)
     send_end(&k, 32, "Timeout", "no first byte in 10 s", "");
     doc = recv_result(&k, &seq);
     assert_string_equal(status_of(doc), "RETRY");
+    json_decref(doc);
+    /* The parent's verdict on an open stream: answered, the run closed
+     * (its END is then ignored). */
+    send_task(&k, 33, IPC_TASK_STREAM, msg);
+    send_verdict(&k, 33, IPC_TASK_STREAM | IPC_TASK_FAIL, msg, "WorkerLost",
+                 "the child died");
+    doc = recv_result(&k, &seq);
+    assert_int_equal(seq, 33);
+    assert_string_equal(error_type(doc), "WorkerLost");
+    json_decref(doc);
+    send_end(&k, 33, "", "", "{}");
+    send_task(&k, 3, 0, "{\"task\":\"hash\",\"args\":{\"data\":\"x\"}}");
+    doc = recv_result(&k, &seq);
+    assert_int_equal(seq, 3);
     json_decref(doc);
     kid_stop(&k);
 }
