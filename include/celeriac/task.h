@@ -28,8 +28,9 @@
  *   - Report bad input through *err, never by aborting: the worker turns
  *     it into a FAILURE result with the task's error type and message.
  *   - Error types are words ([A-Za-z0-9]+, at most 63 bytes) such as
- *     "InvalidArgument"; a message's "retry_on" list names the retryable
- *     ones.
+ *     "InvalidArgument".  A task's own failures are final: the worker
+ *     retries (within a message's max_retries) only the failures it knows
+ *     to be transient (PROTOCOL.md, "Time limits, expiry and retries").
  *   - update() may be called with any chunk size, including many small
  *     chunks of one network read; a whole file may be gigabytes.
  *
