@@ -170,17 +170,25 @@ hash_ossl_error(const char *algorithm, struct proto_error *err)
                            "OpenSSL failed computing %s: %s", algorithm, buf);
 }
 
+int
+hash_known(const char *algorithm, struct proto_error *err)
+{
+    if (hash_fetch(algorithm) != NULL)
+        return 0;
+    return proto_error_set(err, ERROR_UNKNOWN_ALGORITHM,
+                           "unknown digest algorithm '%.64s'; use a name "
+                           "that 'openssl list -digest-algorithms' shows, "
+                           "such as sha512, sha256, sha3-256 or blake2b512",
+                           algorithm);
+}
+
 struct hash_stream *
 hash_stream_new(const char *algorithm, const unsigned char *key,
                 size_t key_len, struct proto_error *err)
 {
     EVP_MD *md = hash_fetch(algorithm);
     if (md == NULL) {
-        proto_error_set(err, ERROR_UNKNOWN_ALGORITHM,
-                        "unknown digest algorithm '%.64s'; use a name that "
-                        "'openssl list -digest-algorithms' shows, such as "
-                        "sha512, sha256, sha3-256 or blake2b512",
-                        algorithm);
+        hash_known(algorithm, err);
         return NULL;
     }
     struct hash_stream *s = calloc(1, sizeof(*s));

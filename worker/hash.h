@@ -31,6 +31,9 @@ int hash_compute(const char *algorithm, const unsigned char *data,
  * releases it.
  */
 struct hash_stream;
+/* Returns 0 if OpenSSL has the named digest (fetched once and cached), or
+ * -1 with *err filled (UnknownAlgorithm). */
+int hash_known(const char *algorithm, struct proto_error *err);
 /* Starts a stream with the named algorithm, keyed (HMAC) when key is not
  * NULL.  Returns the stream, or NULL with *err filled (UnknownAlgorithm). */
 struct hash_stream *hash_stream_new(const char *algorithm,

@@ -59,8 +59,13 @@ task_hash_validate(const json_t *args, struct celeriac_error *err)
         task_hash_error(err, &pe);
         return -1;
     }
+    /* The parent validates a url task before it fetches: an unknown
+     * algorithm must not cost a download. */
+    int rc = hash_known(t.algorithm, &pe);
+    if (rc < 0)
+        task_hash_error(err, &pe);
     hashtask_clear(&t);
-    return 0;
+    return rc;
 }
 
 static void *

@@ -638,19 +638,50 @@ def test_warm_shutdown_finishes_a_fetch(r, worker, pattern):
     assert pending_count(r) == 0
 
 
-def test_early_failure_aborts_the_fetch(r, worker, pattern):
-    """A task that refuses its stream when it opens (an unknown algorithm,
-    found when the digest starts) answers at once; the parent stops the
-    download."""
+STOP_AFTER = """
+    #include <celeriac/task.h>
+    #include <stdlib.h>
+    /* Refuses its stream once it has seen more than 100,000 bytes. */
+    struct run { size_t n; };
+    static void *init(const json_t *a, struct celeriac_error *e)
+    { (void)a; (void)e; return calloc(1, sizeof(struct run)); }
+    static int update(void *s, const unsigned char *p, size_t n,
+                      struct celeriac_error *e)
+    {
+        struct run *r = s;
+        (void)p;
+        r->n += n;
+        if (r->n <= 100000)
+            return 0;
+        celeriac_error_set(e, "TooLong", "more than 100000 bytes");
+        return -1;
+    }
+    static json_t *final(void *s, struct celeriac_error *e)
+    { (void)e; return json_integer((json_int_t)((struct run *)s)->n); }
+    static const struct celeriac_task t = {
+        CELERIAC_TASK_API_VERSION, "stopafter", NULL, CELERIAC_INPUT_BYTES,
+        NULL, init, update, final, free};
+    int celeriac_plugin_init(unsigned v, celeriac_register_fn reg, void *c);
+    int celeriac_plugin_init(unsigned v, celeriac_register_fn reg, void *c)
+    { return v == CELERIAC_TASK_API_VERSION ? reg(c, &t) : -1; }
+"""
+
+
+def test_early_failure_aborts_the_fetch(r, worker, pattern, tmp_path):
+    """A task that refuses its stream part-way (here a plug-in whose
+    update() fails past 100,000 bytes) answers at once; the parent stops
+    the download.  (An unknown algorithm is refused before any fetch, by
+    the task's validate(): test_refused_arguments_are_not_fetched.)"""
+    from test_plugin import build_plugin
+    so = build_plugin(tmp_path, "stopafter", STOP_AFTER)
     n = 64 << 20  # 64 KiB every 50 ms: 50 s if it were read whole
-    w = worker(*ALLOW)
+    w = worker(*ALLOW, "--load", so)
     need_streams(r, w, pattern.url("/pattern/1000"))
     pattern.sent = 0
-    enqueue(r, {"task": "hash", "id": "early",
-                "args": {"algorithm": "no-such-algorithm",
-                         "url": pattern.url("/slow/%d" % n)}})
+    enqueue(r, {"task": "stopafter", "id": "early",
+                "args": {"url": pattern.url("/slow/%d" % n)}})
     doc = wait_result(r, "early", timeout=60)
-    assert_failure(doc, "UnknownAlgorithm", "no-such-algorithm")
+    assert_failure(doc, "TooLong", "100000")
     # The connection is closed: the server's writes fail long before the
     # body's end (which would take 50 s).
     wait_until(lambda: pattern.ended >= 2, 30,
@@ -671,6 +702,11 @@ def test_refused_arguments_are_not_fetched(r, worker, pattern):
                          "url": pattern.url("/pattern/1000")}})
     assert_failure(wait_result(r, "bad-iter", timeout=60), "InvalidArgument",
                    "iterations")
+    enqueue(r, {"task": "hash", "id": "bad-algo",
+                "args": {"algorithm": "no-such-algorithm",
+                         "url": pattern.url("/pattern/1000")}})
+    assert_failure(wait_result(r, "bad-algo", timeout=60),
+                   "UnknownAlgorithm", "no-such-algorithm")
     enqueue(r, {"task": "no-such-task", "id": "bad-task",
                 "args": {"url": pattern.url("/pattern/1000")}})
     assert_failure(wait_result(r, "bad-task", timeout=60), "UnknownTask",
