@@ -49,6 +49,8 @@
 #define ADDRS_MAX 8
 /* Most header lines in one response. */
 #define HEADERS_MAX 200
+/* A redirect's body read (and dropped) to keep its connection, at most. */
+#define REDIRECT_DRAIN_MAX (64 * 1024)
 
 #define GONE 1
 
@@ -99,6 +101,8 @@ struct fetch {
     enum chunk_state cstate;
     uint64_t remaining;
     int http10;     /* the response is HTTP/1.0 */
+    int draining;   /* reading a redirect's body, then to next_url */
+    char *next_url;
     int conn_close; /* the response said "Connection: close" */
 
     uint64_t bytes;
@@ -484,6 +488,7 @@ fetch_free(struct fetch *f)
     free(f->target);
     free(f->content_type);
     free(f->location);
+    free(f->next_url);
     free(f);
 }
 
@@ -950,6 +955,21 @@ is_redirect(int status)
            status == 308;
 }
 
+/* Goes to the redirect's next hop (f->next_url).  GONE. */
+static int
+follow(struct fetch *f)
+{
+    char *next = f->next_url;
+    f->next_url = NULL;
+    f->draining = 0;
+    pool_put(f);
+    close_hop(f);
+    if (set_hop(f, next) == GONE)
+        return GONE;
+    start_hop(f);
+    return GONE; /* start_hop may have ended f; stop processing */
+}
+
 /* The head is complete: follow, fail, or start the body. */
 static int
 head_done(struct fetch *f)
@@ -975,22 +995,19 @@ head_done(struct fetch *f)
         if (next == NULL)
             return fail(f, FETCH_NO_MEMORY, 0, "out of memory");
         f->redirects++;
-        /* Its body, when all of it is here, is dropped and the connection
-         * given back; otherwise the connection is closed. */
-        struct evbuffer *in = bufferevent_get_input(f->bev);
-        if (!f->chunked && f->content_length >= 0 &&
-            evbuffer_get_length(in) == (size_t)f->content_length &&
-            f->status != 304) {
-            evbuffer_drain(in, (size_t)f->content_length);
+        f->next_url = next;
+        if (f->cfg->pool != NULL && !f->chunked && !f->conn_close &&
+            !f->http10 && f->content_length >= 0 &&
+            f->content_length <= REDIRECT_DRAIN_MAX) {
+            /* Its (short) body is read and dropped, then the connection
+             * goes back to the pool and the next hop starts. */
             f->mode = B_LENGTH;
+            f->remaining = (uint64_t)f->content_length;
             f->phase = P_BODY;
-            pool_put(f);
+            f->draining = 1;
+            return 0;
         }
-        close_hop(f);
-        if (set_hop(f, next) == GONE)
-            return GONE;
-        start_hop(f);
-        return GONE; /* start_hop may have ended f; stop processing */
+        return follow(f);
     }
     if ((f->status < 200 || f->status > 299) &&
         !(f->flags & FETCH_ACCEPT_ANY_STATUS))
@@ -1137,6 +1154,16 @@ process(struct fetch *f)
         free(line);
         if (r == GONE)
             return GONE;
+    }
+    if (f->phase == P_BODY && f->draining) {
+        size_t n = evbuffer_get_length(in);
+        if (n > f->remaining)
+            n = (size_t)f->remaining;
+        evbuffer_drain(in, n);
+        f->remaining -= n;
+        if (f->remaining == 0 || f->eof)
+            return follow(f);
+        return 0;
     }
     if (f->phase == P_BODY && !f->paused) {
         uint64_t took;
