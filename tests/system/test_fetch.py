@@ -71,6 +71,8 @@ class Handler(BaseHTTPRequestHandler):
                          yet the connection stays open for more requests
       /short/N           Content-Length N, N/2 bytes, then the connection
                          closes
+      /extra/N[/MS]      N bytes with Content-Length, then, unasked (MS
+                         milliseconds later), a second response
     The server counts the connections it accepted (server.connections).
     """
     protocol_version = "HTTP/1.1"
@@ -135,6 +137,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
                                  b"\r\n" % n + body(n)[:n // 2])
                 self.close_connection = True
+            elif parts[1] == "extra":
+                self._send(200, body(int(parts[2])))
+                self.wfile.flush()
+                if len(parts) > 3:
+                    self.server.stopping.wait(int(parts[3]) / 1000)
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                 b"\r\nWRONG")
             elif parts[1] == "trickle":
                 n = int(parts[2])
                 self.send_response(200)
@@ -810,6 +819,11 @@ def test_https_bad_ca_file(tls, tmp_path):
 # ---- kept-alive connections (--pool) -----------------------------------------
 
 
+# Idle connections kept far longer than any test's gap between fetches, so
+# that counts of connections do not depend on the machine's load.
+KEEP = ["--pool-idle-ms", 600000]
+
+
 def fetch_many(urls, *args, timeout=120):
     """Runs the driver over several fetches (--count, --parallel, several
     URLs); returns (exit status, its JSON)."""
@@ -843,7 +857,7 @@ def test_pool_reuses_one_connection_sequentially(server):
             "/size/0": b"", "/redirect/3": body(1000)}
     before, hbefore = len(server.connections), len(server.httpd.headers)
     rc, doc = fetch_many([server.url(p) for p in paths], *ALLOW,
-                         "--count", 10, "--pool")
+                         "--count", 10, "--pool", *KEEP)
     assert rc == 0, doc
     assert len(doc["fetches"]) == 40
     assert_fetched(doc, want)
@@ -868,7 +882,8 @@ def test_pool_concurrent_fetches_share_connections(server):
     """60 fetches, 6 at once: at most 6 connections, every body right."""
     before = len(server.connections)
     rc, doc = fetch_many([server.url("/size/70000")], *ALLOW, "--count", 60,
-                         "--parallel", 6, "--pool", "--pool-max-idle", 6)
+                         "--parallel", 6, "--pool", "--pool-max-idle", 6,
+                         *KEEP)
     assert rc == 0, doc
     assert len(doc["fetches"]) == 60
     assert_fetched(doc, {"/size/70000": body(70000)})
@@ -884,7 +899,7 @@ def test_pool_over_tls(tls):
     urls = [good.url("/size/65536", host="localhost", scheme="https"),
             good.url("/chunked/300000", host="localhost", scheme="https")]
     rc, doc = fetch_many(urls, "--allow-hosts", "localhost", "--ca-file",
-                         tls["ca"], "--count", 5, "--pool")
+                         tls["ca"], "--count", 5, "--pool", *KEEP)
     assert rc == 0, doc
     assert_fetched(doc, {"/size/65536": body(65536),
                          "/chunked/300000": body(300000)})
@@ -1027,7 +1042,8 @@ def test_pool_server_closes_idle_connections():
     fetch succeeds."""
     s = OneShotServer("idle")
     try:
-        rc, doc = fetch_many([s.url("/a")], *ALLOW, "--count", 8, "--pool")
+        rc, doc = fetch_many([s.url("/a")], *ALLOW, "--count", 8, "--pool",
+                             *KEEP)
         assert rc == 0, doc
         assert_fetched(doc, {"/a": body(s.size)})
         p = doc["pool"]
@@ -1035,3 +1051,41 @@ def test_pool_server_closes_idle_connections():
         assert p["dropped"] + p["retried"] >= 7, p
     finally:
         s.stop()
+
+
+def test_pool_idle_connections_expire(server):
+    """An idle connection is closed after --pool-idle-ms: with fetches
+    spaced by ten times that, none is reused; with a long idle time, all
+    go over one connection."""
+    before = len(server.connections)
+    rc, doc = fetch_many([server.url("/size/1000")], *ALLOW, "--count", 3,
+                         "--pool", "--pool-idle-ms", 100,
+                         "--interval-ms", 1000)
+    assert rc == 0, doc
+    assert_fetched(doc, {"/size/1000": body(1000)})
+    assert len(server.connections) - before == 3
+    assert doc["pool"]["expired"] == 2 and doc["pool"]["reused"] == 0, \
+        doc["pool"]
+    before = len(server.connections)
+    rc, doc = fetch_many([server.url("/size/1000")], *ALLOW, "--count", 3,
+                         "--pool", *KEEP, "--interval-ms", 300)
+    assert rc == 0, doc
+    assert len(server.connections) - before == 1, doc["pool"]
+
+
+@pytest.mark.parametrize("delay_ms", [0, 100])
+def test_pool_not_after_unasked_bytes(server, delay_ms):
+    """A server that sends more than the response (here a second, unasked
+    response, at once or while the connection is idle: the next fetch
+    starts 50 times later) does not get its connection reused: the next
+    fetch goes on a new connection and gets its own body, not those
+    bytes."""
+    before = len(server.connections)
+    rc, doc = fetch_many([server.url("/extra/3000/%d" % delay_ms),
+                          server.url("/size/2000")], *ALLOW, "--pool",
+                         *KEEP, "--interval-ms", 5000)
+    assert rc == 0, doc
+    assert_fetched(doc, {"/extra/3000/%d" % delay_ms: body(3000),
+                         "/size/2000": body(2000)})
+    assert len(server.connections) - before == 2
+    assert doc["pool"]["reused"] == 0, doc["pool"]

@@ -153,6 +153,8 @@ struct many {
     unsigned running, parallel;
     json_t *fetches; /* array of total entries */
     size_t failed;
+    unsigned interval_ms; /* wait between a fetch's end and the next */
+    struct event *gap;
 };
 
 static void
@@ -216,9 +218,23 @@ item_done(struct fetch *f, const struct fetch_facts *facts,
     (void)f;
     item_end(it, facts, err);
     m->running--;
-    start_more(m);
-    if (m->done == m->total)
+    if (m->done == m->total) {
         event_base_loopbreak(m->base);
+    } else if (m->interval_ms > 0) {
+        struct timeval tv = {(time_t)(m->interval_ms / 1000),
+                             (suseconds_t)(m->interval_ms % 1000) * 1000};
+        evtimer_add(m->gap, &tv);
+    } else {
+        start_more(m);
+    }
+}
+
+static void
+gap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    start_more(arg);
 }
 
 static void
@@ -270,11 +286,17 @@ run_many(struct many *m, json_t *out)
     m->fetches = json_array();
     for (size_t i = 0; i < m->total; i++)
         json_array_append_new(m->fetches, json_null());
+    m->gap = evtimer_new(m->base, gap_cb, m);
+    if (m->gap == NULL) {
+        fprintf(stderr, "fetchget: out of memory\n");
+        exit(2);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     start_more(m);
     if (m->done < m->total)
         event_base_dispatch(m->base);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    event_free(m->gap);
     double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     json_object_set_new(out, "ok", json_boolean(m->failed == 0));
@@ -310,7 +332,9 @@ usage(FILE *to)
           "  --pool-max-idle N        idle connections per host (default "
           "100)\n"
           "  --pool-idle-ms MS        close idle connections after MS "
-          "(default 4000)\n",
+          "(default 4000)\n"
+          "  --interval-ms MS         wait MS after each fetch before the "
+          "next\n",
           to);
 }
 
@@ -342,6 +366,7 @@ main(int argc, char **argv)
         {"pool", no_argument, NULL, 'o'},
         {"pool-max-idle", required_argument, NULL, 'I'},
         {"pool-idle-ms", required_argument, NULL, 'i'},
+        {"interval-ms", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -355,7 +380,7 @@ main(int argc, char **argv)
     const char *ca_file = NULL, *dns_server = NULL;
     unsigned flags = 0;
     unsigned long long count = 1, parallel = 1;
-    unsigned pool_max_idle = 100, pool_idle_ms = 0;
+    unsigned pool_max_idle = 100, pool_idle_ms = 0, interval_ms = 0;
     int use_pool = 0, many = 0;
     struct netguard *guard = netguard_new();
     if (guard == NULL)
@@ -364,7 +389,7 @@ main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         unsigned long long v = 0;
         char *cause = NULL;
-        if (strchr("rmCFTpnPIi", c) != NULL &&
+        if (strchr("rmCFTpnPIig", c) != NULL &&
             (number(optarg, &v) != 0 || (c != 'm' && v > 0xffffffffULL))) {
             fprintf(stderr, "fetchget: --%s: '%s' is not a number\n",
                     c == 'm' ? "max-bytes" : "(timeout or count)", optarg);
@@ -420,6 +445,10 @@ main(int argc, char **argv)
             break;
         case 'i':
             pool_idle_ms = (unsigned)v;
+            break;
+        case 'g':
+            interval_ms = (unsigned)v;
+            many = 1;
             break;
         case 'h':
             usage(stdout);
@@ -479,6 +508,7 @@ main(int argc, char **argv)
             .nurls = (size_t)(argc - optind),
             .total = (size_t)(argc - optind) * (size_t)count,
             .parallel = (unsigned)parallel,
+            .interval_ms = interval_ms,
         };
         r.ok = run_many(&m, r.out) == 0;
     } else if (cfg.ssl_ctx != NULL) {
