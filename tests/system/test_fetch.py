@@ -761,7 +761,7 @@ def tls():
                                 os.path.join(d, name + ".key"))
             servers.append(Server(context=ctx))
         yield {"ca": os.path.join(d, "ca.pem"), "good": servers[0],
-               "wrong": servers[1]}
+               "wrong": servers[1], "dir": d}
     finally:
         for s in servers:
             s.stop()
@@ -953,8 +953,8 @@ class OneShotServer:
                time is up
     Counts connections and requests."""
 
-    def __init__(self, mode, size=20000):
-        self.mode, self.size = mode, size
+    def __init__(self, mode, size=20000, context=None):
+        self.mode, self.size, self.context = mode, size, context
         self.connections = 0
         self.requests = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -967,8 +967,9 @@ class OneShotServer:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
-    def url(self, path="/"):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+    def url(self, path="/", host="127.0.0.1"):
+        return "%s://%s:%d%s" % ("https" if self.context else "http", host,
+                                 self.port, path)
 
     def _request(self, conn, buf):
         while b"\r\n\r\n" not in buf:
@@ -983,6 +984,8 @@ class OneShotServer:
         with conn:
             conn.settimeout(10)
             try:
+                if self.context is not None:
+                    conn = self.context.wrap_socket(conn, server_side=True)
                 buf = self._request(conn, b"")
                 if buf is None:
                     return
@@ -1089,3 +1092,22 @@ def test_pool_not_after_unasked_bytes(server, delay_ms):
                          "/size/2000": body(2000)})
     assert len(server.connections) - before == 2
     assert doc["pool"]["reused"] == 0, doc["pool"]
+
+
+def test_pool_tls_request_sent_again_when_kept_connection_closed(tls):
+    """Over TLS too, a request on a kept connection the server closes
+    goes again on a new, verified connection."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(tls["dir"], "good.pem"),
+                        os.path.join(tls["dir"], "good.key"))
+    s = OneShotServer("close", context=ctx)
+    try:
+        rc, doc = fetch_many([s.url("/a", host="localhost")],
+                             "--allow-hosts", "localhost", "--ca-file",
+                             tls["ca"], "--count", 4, "--pool", *KEEP)
+        assert rc == 0, doc
+        assert_fetched(doc, {"/a": body(s.size)})
+        assert doc["pool"]["retried"] == 3, doc["pool"]
+        assert s.connections == 4
+    finally:
+        s.stop()
