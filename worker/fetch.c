@@ -1000,11 +1000,14 @@ head_done(struct fetch *f)
             !f->http10 && f->content_length >= 0 &&
             f->content_length <= REDIRECT_DRAIN_MAX) {
             /* Its (short) body is read and dropped, then the connection
-             * goes back to the pool and the next hop starts. */
+             * goes back to the pool and the next hop starts; a body that
+             * does not come within the first-byte timeout, or a connection
+             * that ends, only costs the connection. */
             f->mode = B_LENGTH;
             f->remaining = (uint64_t)f->content_length;
             f->phase = P_BODY;
             f->draining = 1;
+            arm(f->phase_timer, f->cfg->first_byte_ms);
             return 0;
         }
         return follow(f);
@@ -1252,6 +1255,12 @@ event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     int e = EVUTIL_SOCKET_ERROR();
+    if (f->draining && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        ERR_clear_error();
+        f->eof = 1;
+        follow(f);
+        return;
+    }
     if (f->reused && f->phase == P_WAIT_FIRST && f->first_byte_ms < 0 &&
         (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
         /* The server closed the kept-alive connection before it saw the
@@ -1320,7 +1329,9 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
     struct fetch *f = arg;
     (void)fd;
     (void)what;
-    if (f->phase == P_CONNECT)
+    if (f->draining)
+        follow(f); /* the redirect's body is late: not worth waiting */
+    else if (f->phase == P_CONNECT)
         connect_failed(f, 0);
     else
         fail(f, FETCH_TIMEOUT, 0,

@@ -73,6 +73,8 @@ class Handler(BaseHTTPRequestHandler):
                          closes
       /extra/N[/MS]      N bytes with Content-Length, then, unasked (MS
                          milliseconds later), a second response
+      /lateredirect      a redirect to /size/1000 whose body of 100 bytes
+                         stops after 10, the connection held for 60 s
     The server counts the connections it accepted (server.connections).
     """
     protocol_version = "HTTP/1.1"
@@ -144,6 +146,13 @@ class Handler(BaseHTTPRequestHandler):
                     self.server.stopping.wait(int(parts[3]) / 1000)
                 self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
                                  b"\r\nWRONG")
+            elif parts[1] == "lateredirect":
+                self.wfile.write(b"HTTP/1.1 302 Found\r\nLocation: /size/1000"
+                                 b"\r\nContent-Length: 100\r\n\r\n" +
+                                 b"0123456789")
+                self.wfile.flush()
+                self.server.stopping.wait(60)
+                self.close_connection = True
             elif parts[1] == "trickle":
                 n = int(parts[2])
                 self.send_response(200)
@@ -1111,3 +1120,16 @@ def test_pool_tls_request_sent_again_when_kept_connection_closed(tls):
         assert s.connections == 4
     finally:
         s.stop()
+
+
+def test_pool_redirect_body_late(server):
+    """A redirect whose body does not come is followed after the
+    first-byte timeout (not the server's 60 s), on a new connection."""
+    rc, doc = fetch_many([server.url("/lateredirect")], *ALLOW, "--pool",
+                         "--count", 1,
+                         "--first-byte-timeout", 300)
+    assert rc == 0, doc
+    assert_fetched(doc, {"/lateredirect": body(1000)})
+    assert doc["fetches"][0]["redirects"] == 1
+    assert doc["elapsed_ms"] < 30000, doc
+    assert doc["pool"]["opened"] == 2, doc["pool"]
