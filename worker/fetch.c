@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The URL fetcher (fetch.h): HTTP/1.1 over libevent bufferevents, TLS with
- * bufferevent_openssl, names with evdns_getaddrinfo.  One request per
- * connection ("Connection: close").  A fetch moves through these phases,
- * once per hop:
+ * bufferevent_openssl, names with evdns_getaddrinfo.  Without a pool one
+ * request per connection ("Connection: close"); with one (struct
+ * fetch_pool, at the end of this file) connections are kept alive.  A
+ * fetch moves through these phases, once per hop:
  *
  *   RESOLVE -> CONNECT -> WAIT_FIRST -> HEAD -> BODY -> (done)
  *                                        \-> redirect: RESOLVE of the next hop
+ *   (a pooled connection: straight to WAIT_FIRST; if it fails before the
+ *   first response byte, RESOLVE once on a new connection)
  *
  * Two timers bound it: the total timer (armed once, at the start) and the
  * phase timer (connect, then first byte; disarmed at the first byte).
@@ -46,6 +49,8 @@
 #define ADDRS_MAX 8
 /* Most header lines in one response. */
 #define HEADERS_MAX 200
+/* A redirect's body read (and dropped) to keep its connection, at most. */
+#define REDIRECT_DRAIN_MAX (64 * 1024)
 
 #define GONE 1
 
@@ -81,6 +86,7 @@ struct fetch {
     char peer_str[INET6_ADDRSTRLEN + 8];
     struct bufferevent *bev;
     int eof;
+    int reused; /* bev came from the pool (cleared when retried) */
 
     /* The response of the current hop. */
     int status;
@@ -94,6 +100,10 @@ struct fetch {
     enum body_mode mode;
     enum chunk_state cstate;
     uint64_t remaining;
+    int http10;     /* the response is HTTP/1.0 */
+    int draining;   /* reading a redirect's body, then to next_url */
+    char *next_url;
+    int conn_close; /* the response said "Connection: close" */
 
     uint64_t bytes;
     unsigned redirects;
@@ -421,6 +431,13 @@ fetch_ssl_ctx_new(const char *ca_file, struct fetch_error *err)
     return ctx;
 }
 
+/* ---- the pool's side, used by fetches (defined at the end) ---- */
+
+static int pool_put(struct fetch *f);
+static int pool_take(struct fetch *f);
+static void pool_count_opened(struct fetch_pool *pool);
+static void pool_count_retried(struct fetch_pool *pool);
+
 /* ---- the end of a fetch ---- */
 
 static void
@@ -471,6 +488,7 @@ fetch_free(struct fetch *f)
     free(f->target);
     free(f->content_type);
     free(f->location);
+    free(f->next_url);
     free(f);
 }
 
@@ -487,6 +505,8 @@ finish(struct fetch *f, const struct fetch_error *err)
 {
     struct fetch_error ok = {.type = FETCH_OK};
     struct fetch_facts facts;
+    if (err == NULL)
+        pool_put(f); /* takes f->bev when it may be reused */
     close_hop(f);
     fill_facts(f, &facts);
     if (f->cb.on_done != NULL)
@@ -549,11 +569,17 @@ name_is_invalid(const char *host)
            (n > 8 && strncmp(host + n - 8, ".invalid", 8) == 0);
 }
 
+static int resolve(struct fetch *f);
+static int send_request(struct fetch *f);
+
 static int
 start_hop(struct fetch *f)
 {
     f->phase = P_RESOLVE;
     f->eof = 0;
+    f->reused = 0;
+    f->http10 = 0;
+    f->conn_close = 0;
     f->status = 0;
     f->content_length = -1;
     f->chunked = 0;
@@ -569,6 +595,16 @@ start_hop(struct fetch *f)
                     "host name '%s' does not exist (names under .invalid "
                     "never resolve, RFC 6761): check the URL",
                     f->host);
+    if (pool_take(f))
+        return send_request(f);
+    return resolve(f);
+}
+
+/* Resolves the current hop's host and connects (from dns_cb). */
+static int
+resolve(struct fetch *f)
+{
+    f->phase = P_RESOLVE;
     struct evutil_addrinfo hints;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -632,6 +668,7 @@ connect_peer(struct fetch *f)
     }
     f->bev = bev;
     f->phase = P_CONNECT;
+    pool_count_opened(f->cfg->pool);
     bufferevent_setcb(bev, read_cb, NULL, event_cb, f);
     bufferevent_setwatermark(bev, EV_READ, 0, FETCH_READ_MAX);
     arm(f->phase_timer, f->cfg->connect_ms);
@@ -759,10 +796,11 @@ send_request(struct fetch *f)
             "User-Agent: %s\r\n"
             "Accept: */*\r\n"
             "Accept-Encoding: identity\r\n"
-            "Connection: close\r\n"
+            "%s"
             "\r\n",
             f->target, v6 ? "[" : "", f->host, v6 ? "]" : "", port,
-            f->cfg->user_agent ? f->cfg->user_agent : "celeriac") < 0 ||
+            f->cfg->user_agent ? f->cfg->user_agent : "celeriac",
+            f->cfg->pool ? "" : "Connection: close\r\n") < 0 ||
         bufferevent_enable(f->bev, f->paused ? EV_WRITE : EV_READ | EV_WRITE) !=
             0)
         return fail(f, FETCH_NO_MEMORY, 0, "cannot queue the request");
@@ -813,6 +851,7 @@ parse_status(struct fetch *f, const char *line)
         return bad_response(f, "its status line is not HTTP/1.x");
     f->status =
         (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+    f->http10 = line[7] == '0';
     if (f->status < 100)
         return bad_response(f, "its status is under 100");
     const char *r = line[12] ? line + 13 : "";
@@ -883,6 +922,20 @@ parse_header(struct fetch *f, const char *line)
         for (char *c = f->content_type; *c; c++)
             if (!isprint((unsigned char)*c))
                 *c = '?';
+    } else if (IS("Connection")) {
+        /* A "close" among its comma-separated options. */
+        const char *t = v;
+        while (t < v + vlen) {
+            size_t tlen = strcspn(t, ",");
+            if (tlen > (size_t)(v + vlen - t))
+                tlen = (size_t)(v + vlen - t);
+            const char *w = t;
+            size_t wlen = tlen;
+            trim(&w, &wlen);
+            if (wlen == 5 && strncasecmp(w, "close", 5) == 0)
+                f->conn_close = 1;
+            t += tlen + 1;
+        }
     } else if (IS("Location")) {
         if (vlen > URL_MAX)
             return bad_response(f, "its Location is longer than 8 KiB");
@@ -900,6 +953,21 @@ is_redirect(int status)
 {
     return status == 301 || status == 302 || status == 303 || status == 307 ||
            status == 308;
+}
+
+/* Goes to the redirect's next hop (f->next_url).  GONE. */
+static int
+follow(struct fetch *f)
+{
+    char *next = f->next_url;
+    f->next_url = NULL;
+    f->draining = 0;
+    pool_put(f);
+    close_hop(f);
+    if (set_hop(f, next) == GONE)
+        return GONE;
+    start_hop(f);
+    return GONE; /* start_hop may have ended f; stop processing */
 }
 
 /* The head is complete: follow, fail, or start the body. */
@@ -927,11 +995,22 @@ head_done(struct fetch *f)
         if (next == NULL)
             return fail(f, FETCH_NO_MEMORY, 0, "out of memory");
         f->redirects++;
-        close_hop(f);
-        if (set_hop(f, next) == GONE)
-            return GONE;
-        start_hop(f);
-        return GONE; /* start_hop may have ended f; stop processing */
+        f->next_url = next;
+        if (f->cfg->pool != NULL && !f->chunked && !f->conn_close &&
+            !f->http10 && f->content_length >= 0 &&
+            f->content_length <= REDIRECT_DRAIN_MAX) {
+            /* Its (short) body is read and dropped, then the connection
+             * goes back to the pool and the next hop starts; a body that
+             * does not come within the first-byte timeout, or a connection
+             * that ends, only costs the connection. */
+            f->mode = B_LENGTH;
+            f->remaining = (uint64_t)f->content_length;
+            f->phase = P_BODY;
+            f->draining = 1;
+            arm(f->phase_timer, f->cfg->first_byte_ms);
+            return 0;
+        }
+        return follow(f);
     }
     if ((f->status < 200 || f->status > 299) &&
         !(f->flags & FETCH_ACCEPT_ANY_STATUS))
@@ -1079,6 +1158,16 @@ process(struct fetch *f)
         if (r == GONE)
             return GONE;
     }
+    if (f->phase == P_BODY && f->draining) {
+        size_t n = evbuffer_get_length(in);
+        if (n > f->remaining)
+            n = (size_t)f->remaining;
+        evbuffer_drain(in, n);
+        f->remaining -= n;
+        if (f->remaining == 0 || f->eof)
+            return follow(f);
+        return 0;
+    }
     if (f->phase == P_BODY && !f->paused) {
         uint64_t took;
         switch (f->mode) {
@@ -1166,6 +1255,25 @@ event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     int e = EVUTIL_SOCKET_ERROR();
+    if (f->draining && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        ERR_clear_error();
+        f->eof = 1;
+        follow(f);
+        return;
+    }
+    if (f->reused && f->phase == P_WAIT_FIRST && f->first_byte_ms < 0 &&
+        (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        /* The server closed the kept-alive connection before it saw the
+         * request: once more on a new connection. */
+        pool_count_retried(f->cfg->pool);
+        bufferevent_free(f->bev);
+        f->bev = NULL;
+        f->reused = 0;
+        evtimer_del(f->phase_timer);
+        ERR_clear_error();
+        resolve(f);
+        return;
+    }
     if (what & BEV_EVENT_EOF) {
         f->eof = 1;
         bufferevent_disable(f->bev, EV_READ);
@@ -1221,7 +1329,9 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
     struct fetch *f = arg;
     (void)fd;
     (void)what;
-    if (f->phase == P_CONNECT)
+    if (f->draining)
+        follow(f); /* the redirect's body is late: not worth waiting */
+    else if (f->phase == P_CONNECT)
         connect_failed(f, 0);
     else
         fail(f, FETCH_TIMEOUT, 0,
@@ -1306,4 +1416,235 @@ fetch_resume(struct fetch *f)
         bufferevent_enable(f->bev, EV_READ);
     if (f->phase != P_START)
         event_active(f->kick, EV_TIMEOUT, 1);
+}
+
+/* ---- kept-alive connections ---- */
+
+/* An idle connection, in its pool's list (oldest first). */
+struct pool_conn {
+    struct pool_conn *prev, *next;
+    struct fetch_pool *pool;
+    char key[300]; /* "https://host:port" */
+    const struct netguard *guard;
+    SSL_CTX *ssl_ctx;
+    struct bufferevent *bev;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    char peer_str[INET6_ADDRSTRLEN + 8];
+    struct event *timer;
+};
+
+struct fetch_pool {
+    struct event_base *base;
+    unsigned max_per_host;
+    unsigned idle_ms;
+    struct pool_conn *head, *tail;
+    struct fetch_pool_stats stats;
+};
+
+struct fetch_pool *
+fetch_pool_new(struct event_base *base, unsigned max_idle_per_host,
+               unsigned idle_ms)
+{
+    struct fetch_pool *pool = calloc(1, sizeof(*pool));
+    if (pool == NULL)
+        return NULL;
+    pool->base = base;
+    pool->max_per_host = max_idle_per_host;
+    pool->idle_ms = idle_ms ? idle_ms : FETCH_POOL_IDLE_MS_DEFAULT;
+    return pool;
+}
+
+static void
+conn_unlink(struct pool_conn *c)
+{
+    struct fetch_pool *pool = c->pool;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        pool->head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    else
+        pool->tail = c->prev;
+    c->prev = c->next = NULL;
+    pool->stats.idle--;
+}
+
+/* Unlinks and closes an idle connection. */
+static void
+conn_close(struct pool_conn *c)
+{
+    conn_unlink(c);
+    bufferevent_free(c->bev);
+    event_free(c->timer);
+    free(c);
+}
+
+void
+fetch_pool_free(struct fetch_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    while (pool->head != NULL)
+        conn_close(pool->head);
+    free(pool);
+}
+
+void
+fetch_pool_get_stats(const struct fetch_pool *pool,
+                     struct fetch_pool_stats *out)
+{
+    *out = pool->stats;
+}
+
+static void
+pool_count_opened(struct fetch_pool *pool)
+{
+    if (pool != NULL)
+        pool->stats.opened++;
+}
+
+static void
+pool_count_retried(struct fetch_pool *pool)
+{
+    if (pool != NULL)
+        pool->stats.retried++;
+}
+
+/* An idle connection became readable: data nobody asked for, or EOF. */
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct pool_conn *c = arg;
+    (void)bev;
+    c->pool->stats.dropped++;
+    conn_close(c);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct pool_conn *c = arg;
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        ERR_clear_error();
+        c->pool->stats.dropped++;
+        conn_close(c);
+    }
+}
+
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pool_conn *c = arg;
+    (void)fd;
+    (void)what;
+    c->pool->stats.expired++;
+    conn_close(c);
+}
+
+static void
+pool_key(const struct fetch *f, char *key, size_t len)
+{
+    snprintf(key, len, "%s://%s:%u", f->https ? "https" : "http", f->host,
+             f->port);
+}
+
+/*
+ * Gives f's connection to the pool when its response was read completely
+ * and cleanly and the pool has room; f->bev is then NULL.  1 if given.
+ */
+static int
+pool_put(struct fetch *f)
+{
+    struct fetch_pool *pool = f->cfg->pool;
+    if (pool == NULL || f->bev == NULL || pool->max_per_host == 0 ||
+        f->phase != P_BODY || f->eof || f->conn_close || f->http10 ||
+        f->mode == B_CLOSE ||
+        evbuffer_get_length(bufferevent_get_input(f->bev)) != 0 ||
+        evbuffer_get_length(bufferevent_get_output(f->bev)) != 0)
+        return 0;
+    if (f->mode == B_LENGTH && f->remaining != 0)
+        return 0;
+    if (f->mode == B_CHUNKED && f->cstate != C_TRAILER)
+        return 0;
+    struct pool_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return 0;
+    c->timer = evtimer_new(pool->base, conn_timer_cb, c);
+    if (c->timer == NULL) {
+        free(c);
+        return 0;
+    }
+    pool_key(f, c->key, sizeof(c->key));
+    /* Room: the oldest of this key, then the oldest of all, go first. */
+    unsigned same = 0;
+    struct pool_conn *oldest = NULL;
+    for (struct pool_conn *o = pool->head; o != NULL; o = o->next)
+        if (strcmp(o->key, c->key) == 0 && same++ == 0)
+            oldest = o;
+    if (same >= pool->max_per_host) {
+        pool->stats.evicted++;
+        conn_close(oldest);
+    }
+    if (pool->stats.idle >= FETCH_POOL_IDLE_MAX) {
+        pool->stats.evicted++;
+        conn_close(pool->head);
+    }
+    c->pool = pool;
+    c->guard = f->cfg->guard;
+    c->ssl_ctx = f->cfg->ssl_ctx;
+    c->bev = f->bev;
+    memcpy(&c->peer, &f->peer, sizeof(c->peer));
+    c->peer_len = f->peer_len;
+    memcpy(c->peer_str, f->peer_str, sizeof(c->peer_str));
+    f->bev = NULL;
+    bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
+    c->prev = pool->tail;
+    if (pool->tail != NULL)
+        pool->tail->next = c;
+    else
+        pool->head = c;
+    pool->tail = c;
+    pool->stats.idle++;
+    pool->stats.returned++;
+    arm(c->timer, pool->idle_ms);
+    return 1;
+}
+
+/*
+ * Takes the most recently idle connection for f's hop (same scheme, host
+ * name, port, guard and TLS context) into f->bev.  1 if taken, else 0.
+ */
+static int
+pool_take(struct fetch *f)
+{
+    struct fetch_pool *pool = f->cfg->pool;
+    if (pool == NULL || pool->head == NULL)
+        return 0;
+    char key[sizeof(((struct pool_conn *)0)->key)];
+    pool_key(f, key, sizeof(key));
+    struct pool_conn *c = pool->tail;
+    while (c != NULL && (strcmp(c->key, key) != 0 ||
+                         c->guard != f->cfg->guard ||
+                         c->ssl_ctx != f->cfg->ssl_ctx))
+        c = c->prev;
+    if (c == NULL)
+        return 0;
+    conn_unlink(c);
+    f->bev = c->bev;
+    memcpy(&f->peer, &c->peer, sizeof(f->peer));
+    f->peer_len = c->peer_len;
+    memcpy(f->peer_str, c->peer_str, sizeof(f->peer_str));
+    f->naddrs = f->next_addr = 0;
+    f->reused = 1;
+    f->phase = P_CONNECT;
+    event_free(c->timer);
+    free(c);
+    bufferevent_setcb(f->bev, read_cb, NULL, event_cb, f);
+    pool->stats.reused++;
+    return 1;
 }

@@ -13,6 +13,29 @@
  * read (FETCH_READ_MAX bytes) and the headers (FETCH_HEAD_MAX); a caller
  * that cannot take more calls fetch_pause() from its chunk callback and
  * fetch_resume() later, and the socket is not read meanwhile.
+ *
+ * Kept-alive connections (fetch_pool_new(), struct fetch_config's pool):
+ * without a pool every request goes on a new connection and says
+ * "Connection: close".  With one, a connection whose response was read
+ * completely and cleanly (a Content-Length body read to its end, a chunked
+ * body to its last chunk and trailers, or no body) goes back to the pool
+ * and the next request to the same scheme, host name and port takes it
+ * instead of resolving and connecting again; redirect hops take and give
+ * back connections too.  Never reused: a connection after a close-delimited
+ * body, a response saying "Connection: close" or from an HTTP/1.0 server,
+ * an error, a timeout, a body over the limit, a cancel, or a stop from
+ * on_chunk (whatever was paused before).  Reuse opens no window for DNS
+ * rebinding: the address a pooled connection is connected to was checked
+ * by the SSRF guard when it was opened, and a request on it resolves
+ * nothing; a pooled connection is only given to a fetch with the same
+ * guard and TLS context, and a TLS one keeps its verified session (the
+ * host name, hence SNI and the certificate check, is part of the key).
+ * An idle connection is closed after the pool's idle time, when the server
+ * closes it, and when it becomes readable (a server has nothing to say on
+ * an idle connection).  A request on a reused connection that fails before
+ * any byte of its response (the server closed the connection while it was
+ * idle) is sent again once on a new connection: GET is idempotent; never
+ * after a response byte arrived.
  */
 #ifndef CELERIAC_FETCH_H
 #define CELERIAC_FETCH_H
@@ -81,6 +104,8 @@ struct fetch_config {
     unsigned first_byte_ms; /* per hop: request sent to first byte */
     unsigned total_ms;      /* whole fetch, redirects included */
     const char *user_agent; /* NULL: "celeriac" */
+    /* Added fields; a zeroed value keeps the behaviour before them. */
+    struct fetch_pool *pool; /* NULL: one connection per request */
 };
 
 /* Flags of one fetch. */
@@ -138,5 +163,43 @@ void fetch_resume(struct fetch *f);
  * callbacks (return non-zero from on_chunk instead).
  */
 void fetch_cancel(struct fetch *f);
+
+/* ---- kept-alive connections ---- */
+
+/* Idle connections one pool keeps at most, all hosts together. */
+#define FETCH_POOL_IDLE_MAX 1024
+/* The idle time used when fetch_pool_new() is given 0 (under nginx's 75 s
+ * keepalive_timeout default and the 5 s of many servers). */
+#define FETCH_POOL_IDLE_MS_DEFAULT 4000
+
+struct fetch_pool;
+
+/*
+ * A pool of idle connections on base: at most max_idle_per_host per scheme,
+ * host and port (0: none kept, so nothing is reused) and
+ * FETCH_POOL_IDLE_MAX in all (the oldest idle one is closed to make room),
+ * each closed after idle_ms idle (0: FETCH_POOL_IDLE_MS_DEFAULT).  Returns
+ * NULL when memory runs out.  The pool must outlive the fetches that use
+ * it; the caller frees it with fetch_pool_free(), which closes the idle
+ * connections.
+ */
+struct fetch_pool *fetch_pool_new(struct event_base *base,
+                                  unsigned max_idle_per_host,
+                                  unsigned idle_ms);
+void fetch_pool_free(struct fetch_pool *pool);
+
+/* What a pool did so far (counters since fetch_pool_new()). */
+struct fetch_pool_stats {
+    uint64_t opened;   /* connections opened by fetches using the pool */
+    uint64_t reused;   /* requests sent on a connection from the pool */
+    uint64_t retried;  /* requests sent again after a reused one failed */
+    uint64_t returned; /* connections given back after a response */
+    uint64_t dropped;  /* idle ones closed: server closed, readable */
+    uint64_t expired;  /* idle ones closed after the idle time */
+    uint64_t evicted;  /* idle ones closed to stay within the caps */
+    unsigned idle;     /* idle connections now */
+};
+void fetch_pool_get_stats(const struct fetch_pool *pool,
+                          struct fetch_pool_stats *out);
 
 #endif

@@ -5,7 +5,11 @@ driver, bin/fetchget, against HTTP and HTTPS servers this file starts on
 memory for a 20 MiB body, back-pressure, redirects, the SSRF guard on the
 first hop and on redirects, and each failure: unknown host, connection
 refused, a silent server, a trickling server, a body over the limit, a
-non-2xx status, refused schemes and bad certificates.
+non-2xx status, refused schemes and bad certificates.  With the connection
+pool (--pool): connections counted at the server are reused, sequentially
+and concurrently, over HTTP and TLS and across redirects; not after
+"Connection: close", a body cut short or over the limit; a kept-alive
+connection the server closed is replaced transparently.
 
 The driver prints one JSON object; each test reads the error type, the
 facts and the SHA-512 of the body from it.
@@ -63,11 +67,24 @@ class Handler(BaseHTTPRequestHandler):
       /loop              redirects to itself
       /to?URL            redirects to URL
       /trickle/N         N bytes, Content-Length N, one byte a second
+      /keepclose/N       N bytes, Content-Length N and "Connection: close",
+                         yet the connection stays open for more requests
+      /short/N           Content-Length N, N/2 bytes, then the connection
+                         closes
+      /extra/N[/MS]      N bytes with Content-Length, then, unasked (MS
+                         milliseconds later), a second response
+      /lateredirect      a redirect to /size/1000 whose body of 100 bytes
+                         stops after 10, the connection held for 60 s
+    The server counts the connections it accepted (server.connections).
     """
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
         pass
+
+    def setup(self):
+        super().setup()
+        self.server.connections.append(self.client_address)
 
     def _send(self, status, data, ctype="application/octet-stream",
               extra=()):
@@ -112,6 +129,30 @@ class Handler(BaseHTTPRequestHandler):
                 self._redirect("/loop")
             elif parts[1].startswith("to?"):
                 self._redirect(self.path.split("?", 1)[1])
+            elif parts[1] == "keepclose":
+                data = body(int(parts[2]))
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                                 b"Connection: close\r\n\r\n" % len(data) +
+                                 data)
+            elif parts[1] == "short":
+                n = int(parts[2])
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                                 b"\r\n" % n + body(n)[:n // 2])
+                self.close_connection = True
+            elif parts[1] == "extra":
+                self._send(200, body(int(parts[2])))
+                self.wfile.flush()
+                if len(parts) > 3:
+                    self.server.stopping.wait(int(parts[3]) / 1000)
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                 b"\r\nWRONG")
+            elif parts[1] == "lateredirect":
+                self.wfile.write(b"HTTP/1.1 302 Found\r\nLocation: /size/1000"
+                                 b"\r\nContent-Length: 100\r\n\r\n" +
+                                 b"0123456789")
+                self.wfile.flush()
+                self.server.stopping.wait(60)
+                self.close_connection = True
             elif parts[1] == "trickle":
                 n = int(parts[2])
                 self.send_response(200)
@@ -152,6 +193,7 @@ class Server:
         self.httpd.daemon_threads = True
         self.httpd.requests = []
         self.httpd.headers = []
+        self.httpd.connections = []
         self.httpd.stopping = threading.Event()
         self.port = self.httpd.server_address[1]
         self.httpd.port = self.port
@@ -166,6 +208,10 @@ class Server:
     @property
     def requests(self):
         return self.httpd.requests
+
+    @property
+    def connections(self):
+        return self.httpd.connections
 
     def url(self, path, host="127.0.0.1", scheme="http"):
         return "%s://%s:%d%s" % (scheme, host, self.port, path)
@@ -724,7 +770,7 @@ def tls():
                                 os.path.join(d, name + ".key"))
             servers.append(Server(context=ctx))
         yield {"ca": os.path.join(d, "ca.pem"), "good": servers[0],
-               "wrong": servers[1]}
+               "wrong": servers[1], "dir": d}
     finally:
         for s in servers:
             s.stop()
@@ -777,3 +823,313 @@ def test_https_bad_ca_file(tls, tmp_path):
     rc, doc = fetch(url, "--allow-hosts", "localhost", "--ca-file", bogus)
     assert rc == 1
     assert_error(doc, "TLSError", str(bogus), "PEM")
+
+
+# ---- kept-alive connections (--pool) -----------------------------------------
+
+
+# Idle connections kept far longer than any test's gap between fetches, so
+# that counts of connections do not depend on the machine's load.
+KEEP = ["--pool-idle-ms", 600000]
+
+
+def fetch_many(urls, *args, timeout=120):
+    """Runs the driver over several fetches (--count, --parallel, several
+    URLs); returns (exit status, its JSON)."""
+    assert os.path.exists(FETCHGET), \
+        "%s is missing: build it with `make testtools`" % FETCHGET
+    r = subprocess.run(PREFIX_CMD + [FETCHGET] + [str(a) for a in args] +
+                       list(urls), capture_output=True, text=True,
+                       timeout=timeout * SLOW)
+    assert r.returncode in (0, 1), \
+        "fetchget exited %d: %s %s" % (r.returncode, r.stdout, r.stderr)
+    doc = json.loads(r.stdout)
+    assert doc["ok"] == (r.returncode == 0), doc
+    return r.returncode, doc
+
+
+def assert_fetched(doc, want):
+    """Each fetch of doc succeeded with the body want[url] gives."""
+    for f in doc["fetches"]:
+        assert f["ok"], f
+        path = "/" + f["url"].split("/", 3)[3]
+        assert f["sha512"] == sha512(want[path]), f
+
+
+def test_pool_reuses_one_connection_sequentially(server):
+    """Fetches one after another, with Content-Length, chunked, empty
+    bodies and redirects (whose bodies are read to keep the connection),
+    go over one connection; each body is right; without the pool each
+    request said "Connection: close"."""
+    paths = ["/size/70000", "/chunked/100000", "/size/0", "/redirect/3"]
+    want = {"/size/70000": body(70000), "/chunked/100000": body(100000),
+            "/size/0": b"", "/redirect/3": body(1000)}
+    before, hbefore = len(server.connections), len(server.httpd.headers)
+    rc, doc = fetch_many([server.url(p) for p in paths], *ALLOW,
+                         "--count", 10, "--pool", *KEEP)
+    assert rc == 0, doc
+    assert len(doc["fetches"]) == 40
+    assert_fetched(doc, want)
+    assert len(server.connections) - before == 1, doc["pool"]
+    assert doc["pool"]["opened"] == 1, doc["pool"]
+    assert doc["pool"]["reused"] == 40 + 30 - 1, doc["pool"]
+    assert all("Connection" not in h
+               for h in server.httpd.headers[hbefore:]), \
+        server.httpd.headers[hbefore:]
+    # Without the pool: a connection per request, each says close.
+    before, hbefore = len(server.connections), len(server.httpd.headers)
+    rc, doc = fetch_many([server.url(p) for p in paths], *ALLOW,
+                         "--count", 2)
+    assert rc == 0, doc
+    assert_fetched(doc, want)
+    assert len(server.connections) - before == 2 * (3 + 4)
+    assert all(h.get("Connection") == "close"
+               for h in server.httpd.headers[hbefore:])
+
+
+def test_pool_concurrent_fetches_share_connections(server):
+    """60 fetches, 6 at once: at most 6 connections, every body right."""
+    before = len(server.connections)
+    rc, doc = fetch_many([server.url("/size/70000")], *ALLOW, "--count", 60,
+                         "--parallel", 6, "--pool", "--pool-max-idle", 6,
+                         *KEEP)
+    assert rc == 0, doc
+    assert len(doc["fetches"]) == 60
+    assert_fetched(doc, {"/size/70000": body(70000)})
+    opened = len(server.connections) - before
+    assert opened <= 6 and doc["pool"]["opened"] == opened, doc["pool"]
+    assert doc["pool"]["reused"] == 60 - opened, doc["pool"]
+
+
+def test_pool_over_tls(tls):
+    """Sequential HTTPS fetches reuse one verified TLS connection."""
+    good = tls["good"]
+    before = len(good.connections)
+    urls = [good.url("/size/65536", host="localhost", scheme="https"),
+            good.url("/chunked/300000", host="localhost", scheme="https")]
+    rc, doc = fetch_many(urls, "--allow-hosts", "localhost", "--ca-file",
+                         tls["ca"], "--count", 5, "--pool", *KEEP)
+    assert rc == 0, doc
+    assert_fetched(doc, {"/size/65536": body(65536),
+                         "/chunked/300000": body(300000)})
+    assert len(good.connections) - before == 1, doc["pool"]
+    assert doc["pool"]["reused"] == 9, doc["pool"]
+
+
+def test_pool_not_after_connection_close(server):
+    """A response saying "Connection: close" ends its connection, even
+    when the server would serve more on it."""
+    before = len(server.connections)
+    rc, doc = fetch_many([server.url("/keepclose/5000")], *ALLOW,
+                         "--count", 5, "--pool")
+    assert rc == 0, doc
+    assert_fetched(doc, {"/keepclose/5000": body(5000)})
+    assert len(server.connections) - before == 5
+    assert doc["pool"]["reused"] == 0, doc["pool"]
+
+
+def test_pool_not_after_short_body_or_limit(server):
+    """A body cut short fails with a clear error and the next fetch is
+    right on a new connection; so does one after a body over the limit
+    (whose unread rest would otherwise be taken for the next response)."""
+    before = len(server.connections)
+    rc, doc = fetch_many([server.url("/short/100000"),
+                          server.url("/size/1000")], *ALLOW, "--pool")
+    assert rc == 1, doc
+    cut, nxt = doc["fetches"]
+    assert not cut["ok"] and cut["error"] == "BadResponse", cut
+    assert "closed the connection after 50000 of 100000" in cut["message"]
+    assert nxt["ok"] and nxt["sha512"] == sha512(body(1000)), nxt
+    assert len(server.connections) - before == 2
+    before = len(server.connections)
+    rc, doc = fetch_many([server.url("/size/300000"),
+                          server.url("/size/1000")], *ALLOW, "--pool",
+                         "--max-bytes", 100000)
+    assert rc == 1, doc
+    big, nxt = doc["fetches"]
+    assert big["error"] == "BodyTooLarge", big
+    assert nxt["ok"] and nxt["sha512"] == sha512(body(1000)), nxt
+    assert len(server.connections) - before == 2
+    assert doc["pool"]["reused"] == 0, doc["pool"]
+
+
+class OneShotServer:
+    """Answers the first request of each connection (Content-Length, no
+    "Connection: close") with body(size), then, by mode:
+      "close"  reads the next request and closes without answering
+      "reset"  reads the next request and resets the connection
+      "idle"   closes the connection at once, as a server whose keep-alive
+               time is up
+    Counts connections and requests."""
+
+    def __init__(self, mode, size=20000, context=None):
+        self.mode, self.size, self.context = mode, size, context
+        self.connections = 0
+        self.requests = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = threading.Event()
+        self.threads = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def url(self, path="/", host="127.0.0.1"):
+        return "%s://%s:%d%s" % ("https" if self.context else "http", host,
+                                 self.port, path)
+
+    def _request(self, conn, buf):
+        while b"\r\n\r\n" not in buf:
+            d = conn.recv(65536)
+            if not d:
+                return None
+            buf += d
+        self.requests += 1
+        return buf.split(b"\r\n\r\n", 1)[1]
+
+    def _serve(self, conn):
+        with conn:
+            conn.settimeout(10)
+            try:
+                if self.context is not None:
+                    conn = self.context.wrap_socket(conn, server_side=True)
+                buf = self._request(conn, b"")
+                if buf is None:
+                    return
+                data = body(self.size)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                             b"\r\n" % len(data) + data)
+                if self.mode == "idle":
+                    return
+                if self._request(conn, buf) is None:
+                    return
+                if self.mode == "reset":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    b"\1\0\0\0\0\0\0\0")
+            except OSError:
+                pass
+
+    def _run(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.connections += 1
+            t = threading.Thread(target=self._serve, args=(conn,),
+                                 daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=10)
+        for t in self.threads:
+            t.join(timeout=10)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("mode", ["close", "reset"])
+def test_pool_request_sent_again_when_kept_connection_closed(mode):
+    """The server closes (or resets) each kept-alive connection when the
+    next request arrives on it: that request goes again, once, on a new
+    connection, and every fetch succeeds."""
+    s = OneShotServer(mode)
+    try:
+        rc, doc = fetch_many([s.url("/a")], *ALLOW, "--count", 5, "--pool")
+        assert rc == 0, doc
+        assert_fetched(doc, {"/a": body(s.size)})
+        assert doc["pool"]["retried"] == 4, doc["pool"]
+        assert s.connections == 5
+        assert s.requests == 9
+    finally:
+        s.stop()
+
+
+def test_pool_server_closes_idle_connections():
+    """The server closes each connection after its response: the pool
+    drops it when it sees the close, or the request goes again; every
+    fetch succeeds."""
+    s = OneShotServer("idle")
+    try:
+        rc, doc = fetch_many([s.url("/a")], *ALLOW, "--count", 8, "--pool",
+                             *KEEP)
+        assert rc == 0, doc
+        assert_fetched(doc, {"/a": body(s.size)})
+        p = doc["pool"]
+        assert s.connections == 8, p
+        assert p["dropped"] + p["retried"] >= 7, p
+    finally:
+        s.stop()
+
+
+def test_pool_idle_connections_expire(server):
+    """An idle connection is closed after --pool-idle-ms: with fetches
+    spaced by ten times that, none is reused; with a long idle time, all
+    go over one connection."""
+    before = len(server.connections)
+    rc, doc = fetch_many([server.url("/size/1000")], *ALLOW, "--count", 3,
+                         "--pool", "--pool-idle-ms", 100,
+                         "--interval-ms", 1000)
+    assert rc == 0, doc
+    assert_fetched(doc, {"/size/1000": body(1000)})
+    assert len(server.connections) - before == 3
+    assert doc["pool"]["expired"] == 2 and doc["pool"]["reused"] == 0, \
+        doc["pool"]
+    before = len(server.connections)
+    rc, doc = fetch_many([server.url("/size/1000")], *ALLOW, "--count", 3,
+                         "--pool", *KEEP, "--interval-ms", 300)
+    assert rc == 0, doc
+    assert len(server.connections) - before == 1, doc["pool"]
+
+
+@pytest.mark.parametrize("delay_ms", [0, 100])
+def test_pool_not_after_unasked_bytes(server, delay_ms):
+    """A server that sends more than the response (here a second, unasked
+    response, at once or while the connection is idle: the next fetch
+    starts 50 times later) does not get its connection reused: the next
+    fetch goes on a new connection and gets its own body, not those
+    bytes."""
+    before = len(server.connections)
+    rc, doc = fetch_many([server.url("/extra/3000/%d" % delay_ms),
+                          server.url("/size/2000")], *ALLOW, "--pool",
+                         *KEEP, "--interval-ms", 5000)
+    assert rc == 0, doc
+    assert_fetched(doc, {"/extra/3000/%d" % delay_ms: body(3000),
+                         "/size/2000": body(2000)})
+    assert len(server.connections) - before == 2
+    assert doc["pool"]["reused"] == 0, doc["pool"]
+
+
+def test_pool_tls_request_sent_again_when_kept_connection_closed(tls):
+    """Over TLS too, a request on a kept connection the server closes
+    goes again on a new, verified connection."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(tls["dir"], "good.pem"),
+                        os.path.join(tls["dir"], "good.key"))
+    s = OneShotServer("close", context=ctx)
+    try:
+        rc, doc = fetch_many([s.url("/a", host="localhost")],
+                             "--allow-hosts", "localhost", "--ca-file",
+                             tls["ca"], "--count", 4, "--pool", *KEEP)
+        assert rc == 0, doc
+        assert_fetched(doc, {"/a": body(s.size)})
+        assert doc["pool"]["retried"] == 3, doc["pool"]
+        assert s.connections == 4
+    finally:
+        s.stop()
+
+
+def test_pool_redirect_body_late(server):
+    """A redirect whose body does not come is followed after the
+    first-byte timeout (not the server's 60 s), on a new connection."""
+    rc, doc = fetch_many([server.url("/lateredirect")], *ALLOW, "--pool",
+                         "--count", 1,
+                         "--first-byte-timeout", 300)
+    assert rc == 0, doc
+    assert_fetched(doc, {"/lateredirect": body(1000)})
+    assert doc["fetches"][0]["redirects"] == 1
+    assert doc["elapsed_ms"] < 30000, doc
+    assert doc["pool"]["opened"] == 2, doc["pool"]
