@@ -1413,6 +1413,17 @@ parent_fetch_init(struct parent *p)
     fc->connect_ms = (unsigned)cfg->connect_ms;
     fc->first_byte_ms = (unsigned)cfg->first_byte_ms;
     fc->total_ms = (unsigned)cfg->fetch_ms;
+    /* Kept-alive connections: as many idle per host as may run at once
+     * (--per-host), so a steady stream of URLs of one site costs one
+     * round trip each, not a connection each. */
+    fc->pool = fetch_pool_new(p->base,
+                              cfg->per_host > 0 ? (unsigned)cfg->per_host
+                                                : (unsigned)cfg->max_fetches,
+                              0);
+    if (fc->pool == NULL) {
+        log_error("out of memory setting up URL sources");
+        return -1;
+    }
     fetchq_init(&p->fetchq, cfg->max_fetches, cfg->per_host);
     p->sem_ev = evtimer_new(p->base, parent_sem_timer_cb, p);
     TAILQ_INIT(&p->fetching);
@@ -1430,6 +1441,8 @@ parent_fetch_free(struct parent *p)
             s->fetch = NULL;
         }
     }
+    if (p->fetch_cfg.pool != NULL)
+        fetch_pool_free(p->fetch_cfg.pool);
     if (p->fetch_cfg.ssl_ctx != NULL)
         SSL_CTX_free(p->fetch_cfg.ssl_ctx);
     if (p->fetch_cfg.dns != NULL)

@@ -230,7 +230,10 @@ test_hash_refuses(void **state)
     assert_string_equal(err.type, "InvalidArgument");
     json_decref(args);
     args = json_loads("{\"algorithm\":\"sha999\"}", 0, NULL);
-    assert_int_equal(t->validate(args, &err), 0); /* known at init */
+    /* Refused by validate (the parent's check before a fetch) and by
+     * init alike. */
+    assert_int_equal(t->validate(args, &err), -1);
+    assert_string_equal(err.type, "UnknownAlgorithm");
     assert_null(t->init(args, &err));
     assert_string_equal(err.type, "UnknownAlgorithm");
     assert_non_null(strstr(err.message, "sha999"));
