@@ -182,24 +182,38 @@ ipc_end_parse(const unsigned char *p, size_t len, struct ipc_end *e)
     return 0;
 }
 
+/* The control buffer of a message carrying one descriptor. */
+union ipc_fd_ctl {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+};
+
+/* Points mh at the 4-byte data and the control buffer of an fd message. */
+static void
+ipc_fd_msg(struct msghdr *mh, struct iovec *iov, unsigned char data[4],
+           union ipc_fd_ctl *ctl)
+{
+    memset(mh, 0, sizeof(*mh));
+    memset(ctl, 0, sizeof(*ctl));
+    iov->iov_base = data;
+    iov->iov_len = 4;
+    mh->msg_iov = iov;
+    mh->msg_iovlen = 1;
+    mh->msg_control = ctl->buf;
+    mh->msg_controllen = sizeof(ctl->buf);
+}
+
 int
 ipc_fd_send(int chan, uint32_t seq, int fd)
 {
     unsigned char data[4];
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov = {data, sizeof(data)};
-    struct msghdr mh = {0};
+    union ipc_fd_ctl ctl;
+    struct iovec iov;
+    struct msghdr mh;
     struct cmsghdr *cm;
 
     ipc_put32(data, seq);
-    memset(&ctl, 0, sizeof(ctl));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl.buf;
-    mh.msg_controllen = sizeof(ctl.buf);
+    ipc_fd_msg(&mh, &iov, data, &ctl);
     cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
@@ -221,20 +235,14 @@ int
 ipc_fd_recv(int chan, uint32_t seq)
 {
     unsigned char data[4];
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov = {data, sizeof(data)};
-    struct msghdr mh = {0};
+    union ipc_fd_ctl ctl;
+    struct iovec iov;
+    struct msghdr mh;
     struct cmsghdr *cm;
     ssize_t n;
     int fd = -1;
 
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl.buf;
-    mh.msg_controllen = sizeof(ctl.buf);
+    ipc_fd_msg(&mh, &iov, data, &ctl);
     do
         n = recvmsg(chan, &mh, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
