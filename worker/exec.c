@@ -487,8 +487,8 @@ exec_stream_start(struct exec_stream *s, int feed, struct exec_out *out)
                             "this message names a '%s' source, which the "
                             "worker's parent opens, but it reached a child "
                             "as it is: the parent looks for url, path and "
-                            "upload sources only in messages of at most 64 KiB "
-                            "whose key is spelt plainly; send a smaller "
+                            "upload sources only in messages of at most 64 "
+                            "KiB whose key is spelt plainly; send a smaller "
                             "message with a plain \"%s\" key",
                             s->src.name, s->src.name);
         else

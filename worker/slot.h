@@ -23,8 +23,9 @@
  *   FETCH_WAIT  a url task on the fetch queue (fetchq.h), waiting for a
  *               fetch slot: --max-fetches, --per-host; it holds no child
  *   FETCHING    its URL is being fetched on the loop (or its upload
- *               stream read, worker/upload.h: it skips FETCH_WAIT): on the parent's
- *               fetching list until the response head is accepted, then
+ *               stream read, worker/upload.h: it skips FETCH_WAIT): on
+ *               the parent's fetching list until the response head is
+ *               accepted (an upload: until a child takes it), then
  *               on one child's stream list (the body goes to that child
  *               in IPC_CHUNK frames; its result may come in any order)
  *   RUNNING     on one child's list (the child answers in order)

@@ -87,7 +87,8 @@ int
 upload_key_ok(const char *prefix, const char *key)
 {
     size_t pl = strlen(prefix);
-    if (strncmp(key, prefix, pl) != 0 || strncmp(key + pl, KEYS_KIND_UPLOAD ":", 7) != 0)
+    if (strncmp(key, prefix, pl) != 0 ||
+        strncmp(key + pl, KEYS_KIND_UPLOAD ":", 7) != 0)
         return 0;
     const char *tok = key + pl + 7;
     size_t n = strlen(tok);
