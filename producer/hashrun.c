@@ -17,6 +17,7 @@
 #include "build.h"
 #include "cli.h"
 #include "hashtask.h"
+#include "hashup.h"
 #include "result.h"
 #include "submit.h"
 #include "version.h"
@@ -185,6 +186,58 @@ fail_outcome:
     free(buf);
     j->state = HASHJOB_DONE;
     return -1;
+}
+
+/* 1 when path names a regular file too large to go in a message. */
+static int
+hashrun_big(const char *path)
+{
+    struct stat st;
+    return strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
+           S_ISREG(st.st_mode) && (uint64_t)st.st_size > PROTOCOL_MAX_DATA;
+}
+
+/*
+ * Hashes j, a large regular file, through an upload stream (hashup.h)
+ * and marks it DONE.  Blocks until its result is in (the results of the
+ * tasks sent before it wait in the reply stream meanwhile).
+ */
+static void
+hashrun_upload(struct hashrun *h, struct hashjob *j)
+{
+    struct hashup_opts uo = {
+        .prefix = h->o->prefix,
+        .queue = h->o->queue,
+        .algorithm = h->o->algorithm,
+        .deadline_us = h->o->deadline_us,
+    };
+    struct stat st;
+    char *error = NULL;
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        j->missing = fd < 0 && errno == ENOENT;
+        hashrun_finish(h, j, HASHJOB_UNREADABLE,
+                       xstrdup(fd < 0 ? strerror(errno)
+                                      : "not a regular file any more"));
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    int r = hashup_file(h->conn, &uo, fd, (uint64_t)st.st_size, j->digest,
+                        sizeof(j->digest), &error);
+    close(fd);
+    j->size = (uint64_t)st.st_size;
+    if (r == HASHUP_OK && h->o->hexlen != 0 &&
+        strlen(j->digest) != h->o->hexlen) {
+        r = HASHUP_FAILED;
+        error = xstrdup("the worker sent a digest of the wrong length");
+    }
+    hashrun_finish(h, j,
+                   r == HASHUP_OK          ? HASHJOB_OK
+                   : r == HASHUP_TIMEOUT   ? HASHJOB_TIMEOUT
+                   : r == HASHUP_UNREADABLE ? HASHJOB_UNREADABLE
+                                           : HASHJOB_FAILED,
+                   error);
 }
 
 /*
@@ -461,6 +514,14 @@ hashrun_run(struct conn *c, const struct hashrun_opts *o, struct hashjob *jobs,
                     next_send++;
                     continue;
                 }
+            } else if (held == NULL && hashrun_big(j->path)) {
+                /* Too large for a message: through an upload stream, once
+                 * the tasks gathered so far are sent. */
+                if (h->nchunk > 0)
+                    break;
+                hashrun_upload(h, j);
+                next_send++;
+                continue;
             } else if (held == NULL) {
                 if (hashrun_load(j, o->deadline_us, &held, &held_len) < 0) {
                     hashrun_done(h, j);

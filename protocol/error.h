@@ -32,6 +32,10 @@
 #define ERROR_NOT_A_FILE "NotAFile"
 #define ERROR_PERMISSION_DENIED "PermissionDenied"
 #define ERROR_FILE_CHANGED "FileChanged"
+/* An upload source (worker/upload.h). */
+#define ERROR_UPLOAD_STALLED "UploadStalled"
+#define ERROR_UPLOAD_LOST "UploadLost"
+#define ERROR_UPLOAD_INCOMPLETE "UploadIncomplete"
 
 /* A fixed-size error: no allocation, so it can be filled anywhere. */
 struct proto_error {

@@ -55,6 +55,12 @@ keys_reply(char *buf, size_t n, const char *prefix, const char *token)
 }
 
 int
+keys_upload(char *buf, size_t n, const char *prefix, const char *token)
+{
+    return keys_fmt(buf, n, prefix, KEYS_KIND_UPLOAD, token);
+}
+
+int
 keys_dead(char *buf, size_t n, const char *prefix)
 {
     return keys_fmt(buf, n, prefix, KEYS_KIND_DEAD, NULL);

@@ -24,6 +24,7 @@
 #define KEYS_KIND_QUEUE "queue"
 #define KEYS_KIND_RESULT "result"
 #define KEYS_KIND_REPLY "reply"
+#define KEYS_KIND_UPLOAD "upload"
 #define KEYS_KIND_DEAD "dead"
 #define KEYS_KIND_SCHEDULED "scheduled"
 #define KEYS_KIND_WORKERS "workers"
@@ -82,6 +83,8 @@ int keys_queue(char *buf, size_t n, const char *prefix, const char *name);
 int keys_result(char *buf, size_t n, const char *prefix, const char *id);
 /* <prefix>reply:<token> — a reply stream made by a producer. */
 int keys_reply(char *buf, size_t n, const char *prefix, const char *token);
+/* <prefix>upload:<token> — a file a producer streams to a worker. */
+int keys_upload(char *buf, size_t n, const char *prefix, const char *token);
 /* <prefix>dead — the dead-letter stream. */
 int keys_dead(char *buf, size_t n, const char *prefix);
 /* <prefix>scheduled — delayed and retried tasks (sorted set). */

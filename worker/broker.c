@@ -1200,6 +1200,15 @@ broker_hostsem(struct broker *b, const char *op, const char *host,
     return 0;
 }
 
+int
+broker_call(struct broker *b, int argc, const char **argv,
+            const size_t *lens, redisCallbackFn *fn, void *priv)
+{
+    if (!b->wr.ready)
+        return -1;
+    return broker_send(&b->wr, fn, priv, argc, argv, lens);
+}
+
 /* ---- watchdog ---- */
 
 static long long

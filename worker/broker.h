@@ -209,6 +209,14 @@ typedef void broker_hostsem_fn(void *arg, uint64_t token, long long answer,
 int broker_hostsem(struct broker *b, const char *op, const char *host,
                    const char *lease, long lease_ms, unsigned limit,
                    broker_hostsem_fn *fn, void *arg, uint64_t token);
+/*
+ * Sends one command on the write connection (the upload reader's script
+ * calls); fn gets its reply, or NULL if the connection is lost first.
+ * Returns 0, or -1 if the write side is not usable (fn is then not
+ * called).
+ */
+int broker_call(struct broker *b, int argc, const char **argv,
+                const size_t *lens, redisCallbackFn *fn, void *priv);
 /* Ends a blocked read at once (CLIENT UNBLOCK through the write side). */
 void broker_unblock(struct broker *b);
 /* Disconnects both connections once their replies are in; no reconnect. */

@@ -23,6 +23,8 @@
 #define CONFIG_DEFAULT_CONNECT_MS 10000L
 #define CONFIG_DEFAULT_FIRST_BYTE_MS 30000L
 #define CONFIG_DEFAULT_FETCH_MS 600000L
+/* An upload stream silent this long fails its task (--upload-timeout). */
+#define CONFIG_DEFAULT_UPLOAD_MS 60000L
 
 struct netguard;
 
@@ -61,6 +63,7 @@ struct config {
     struct netguard *guard; /* owned by main: --allow-hosts */
     const char *files_root; /* --files-root, borrowed; NULL: none */
     int files_root_fd;      /* owned by main: the root opened, or -1 */
+    long upload_ms;         /* an upload with nothing new this long fails */
 };
 
 #endif

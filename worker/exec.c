@@ -71,8 +71,10 @@ struct exec_stream {
 
 /* The source arguments, in the order errors name them. */
 static const char *const exec_source_names[] = {
-    HASHTASK_DATA, HASHTASK_DATA_B64, "url", "path",
+    HASHTASK_DATA, HASHTASK_DATA_B64, "url", "path", "upload",
 };
+/* The size an upload source announces (with "upload" only). */
+#define EXEC_UPLOAD_BYTES "upload_bytes"
 #define EXEC_ACCEPT_STATUS "accept_status"
 
 static int exec_reply_ok(const struct exec_env *env, const char *reply_to);
@@ -282,8 +284,10 @@ exec_source_take(json_t *args, struct exec_source *src,
         return 0;
     src->name = first;
     src->held = json_incref(json_object_get(args, first));
-    if (strcmp(first, "url") == 0 || strcmp(first, "path") == 0) {
-        src->kind = first[0] == 'u' ? EXEC_SRC_URL : EXEC_SRC_PATH;
+    if (strcmp(first, "url") == 0 || strcmp(first, "path") == 0 ||
+        strcmp(first, "upload") == 0) {
+        /* An upload reaches the child as a stream, like a url's body. */
+        src->kind = first[0] == 'p' ? EXEC_SRC_PATH : EXEC_SRC_URL;
         if (!json_is_string(src->held) ||
             json_string_length(src->held) == 0) {
             proto_error_set(err, ERROR_INVALID_ARGUMENT,
@@ -306,6 +310,7 @@ exec_source_take(json_t *args, struct exec_source *src,
     for (size_t i = 0; i < n; i++)
         json_object_del(args, exec_source_names[i]);
     json_object_del(args, EXEC_ACCEPT_STATUS);
+    json_object_del(args, EXEC_UPLOAD_BYTES);
     return 0;
 fail:
     exec_source_clear(src);
@@ -481,9 +486,9 @@ exec_stream_start(struct exec_stream *s, int feed, struct exec_out *out)
             proto_error_set(&err, ERROR_INVALID_MESSAGE,
                             "this message names a '%s' source, which the "
                             "worker's parent opens, but it reached a child "
-                            "as it is: the parent looks for url and path "
-                            "sources only in messages of at most 64 KiB "
-                            "whose key is spelt plainly; send a smaller "
+                            "as it is: the parent looks for url, path and "
+                            "upload sources only in messages of at most 64 "
+                            "KiB whose key is spelt plainly; send a smaller "
                             "message with a plain \"%s\" key",
                             s->src.name, s->src.name);
         else

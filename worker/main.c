@@ -101,6 +101,8 @@ main_usage(FILE *f)
 "                           0: none)\n"
 "      --files-root DIR     path sources are files under DIR (default: none,\n"
 "                           path tasks fail with NoFilesRoot)\n"
+"      --upload-timeout S   an upload source with nothing new this long\n"
+"                           fails with UploadStalled (default %ld)\n"
 "Tasks (see README.md, \"Writing a task\"):\n"
 "      --load PATH          load the task plug-in PATH (a shared object;\n"
 "                           repeatable), before the children start\n"
@@ -134,7 +136,8 @@ main_usage(FILE *f)
             (long long)CONFIG_DEFAULT_MAX_FETCH_MIB << 20,
             CONFIG_DEFAULT_CONNECT_MS / 1000,
             CONFIG_DEFAULT_FIRST_BYTE_MS / 1000,
-            CONFIG_DEFAULT_FETCH_MS / 1000, SANDBOX_DEFAULT_USER);
+            CONFIG_DEFAULT_FETCH_MS / 1000, CONFIG_DEFAULT_UPLOAD_MS / 1000,
+            SANDBOX_DEFAULT_USER);
 }
 
 static int
@@ -290,6 +293,7 @@ main(int argc, char **argv)
         {"first-byte-timeout", required_argument, NULL, 1027},
         {"fetch-timeout", required_argument, NULL, 1028},
         {"files-root", required_argument, NULL, 1029},
+        {"upload-timeout", required_argument, NULL, 1060},
         {"load", required_argument, NULL, 1012},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -323,6 +327,7 @@ main(int argc, char **argv)
     cfg.connect_ms = CONFIG_DEFAULT_CONNECT_MS;
     cfg.first_byte_ms = CONFIG_DEFAULT_FIRST_BYTE_MS;
     cfg.fetch_ms = CONFIG_DEFAULT_FETCH_MS;
+    cfg.upload_ms = CONFIG_DEFAULT_UPLOAD_MS;
     cfg.files_root_fd = -1;
     cfg.guard = netguard_new();
     log_set_role("parent");
@@ -500,6 +505,11 @@ main(int argc, char **argv)
         case 1028:
             if (main_seconds("--fetch-timeout", optarg, 0, 7 * 86400,
                              &cfg.fetch_ms) < 0)
+                goto out;
+            break;
+        case 1060:
+            if (main_seconds("--upload-timeout", optarg, 0.1, 86400,
+                             &cfg.upload_ms) < 0)
                 goto out;
             break;
         case 1029:

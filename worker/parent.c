@@ -2,6 +2,7 @@
 /* The worker parent's event loop and task flow; see parent.h and slot.h. */
 #include "parent.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "scripts.h"
 #include "slot.h"
 #include "source.h"
+#include "upload.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -150,6 +152,7 @@ static void parent_fetch_start(struct parent *p);
 static void parent_fetch_stop(struct parent *p, struct slot *s);
 static void parent_streams_open(struct parent *p);
 static void parent_sem_renew(struct parent *p);
+static void parent_upload_begin(struct parent *p, struct slot *s);
 
 static long long
 parent_now_ms(void)
@@ -1033,10 +1036,15 @@ parent_route(struct parent *p, struct slot *s, int first)
         s->src_path = src.path;
         src.url = src.path = NULL;
         s->src_accept_any = src.accept_any;
+        s->upload_bytes = src.upload_bytes;
         memcpy(s->src_host, src.host, sizeof(s->src_host));
         source_clear(&src);
     }
     s->child = -1;
+    if (s->src_kind == SOURCE_UPLOAD && s->fail_type == NULL) {
+        parent_upload_begin(p, s);
+        return;
+    }
     if (s->src_kind == SOURCE_URL && s->fail_type == NULL) {
         slot_move(&p->slots, s, SLOT_FETCH_WAIT);
         if (first)
@@ -1265,6 +1273,10 @@ parent_fetch_stop(struct parent *p, struct slot *s)
         fetch_cancel(s->fetch);
         s->fetch = NULL;
     }
+    if (s->upload != NULL) {
+        upload_cancel(s->upload);
+        s->upload = NULL;
+    }
     fetchq_done(&p->fetchq, s);
     parent_sem_release(p, s);
     s->fetch_paused = 0;
@@ -1308,6 +1320,9 @@ parent_streams_open(struct parent *p)
         } else if (s->fetch != NULL && s->fetch_paused) {
             s->fetch_paused = 0;
             fetch_resume(s->fetch);
+        } else if (s->upload != NULL && s->fetch_paused) {
+            s->fetch_paused = 0;
+            upload_resume(s->upload);
         }
     }
 }
@@ -1382,8 +1397,83 @@ parent_on_drained(void *arg, struct pool_child *c)
         if (s->fetch != NULL && s->fetch_paused) {
             s->fetch_paused = 0;
             fetch_resume(s->fetch);
+        } else if (s->upload != NULL && s->fetch_paused) {
+            s->fetch_paused = 0;
+            upload_resume(s->upload);
         }
     }
+}
+
+/* ---- upload sources (worker/upload.h) ---- */
+
+static int
+parent_upload_chunk(struct upload *u, const unsigned char *data, size_t len,
+                    void *arg)
+{
+    struct slot *s = arg;
+    (void)u;
+    if (pool_stream_chunk(&parent_self->pool, s, data, len)) {
+        s->fetch_paused = 1; /* resumed by parent_on_drained */
+        return 1;
+    }
+    return 0;
+}
+
+static void
+parent_upload_done(struct upload *u, const char *err_type,
+                   const char *err_msg, const char *facts, void *arg)
+{
+    struct parent *p = parent_self;
+    struct slot *s = arg;
+    (void)u;
+    s->upload = NULL; /* freed when this returns */
+    s->fetch_paused = 0;
+    if (s->streaming) {
+        pool_stream_end(&p->pool, s, err_type, err_msg, facts);
+    } else {
+        /* Still waiting for a child: the answer is a verdict. */
+        TAILQ_REMOVE(&p->fetching, s, entry);
+        s->want_stream = 0;
+        parent_verdict(p, s, err_type ? err_type : ERROR_INTERNAL,
+                       err_msg ? err_msg : "the upload ended before a child "
+                                           "could take it",
+                       0, 0);
+    }
+    parent_kick(p);
+}
+
+static const struct upload_callbacks parent_upload_cbs = {
+    .on_chunk = parent_upload_chunk,
+    .on_done = parent_upload_done,
+};
+
+/*
+ * An upload task: its key must be in this prefix's upload namespace (like
+ * reply_to); it goes straight to FETCHING and its stream opens on a child
+ * as soon as one can take it; the reader starts paused until then.
+ */
+static void
+parent_upload_begin(struct parent *p, struct slot *s)
+{
+    if (!upload_key_ok(p->cfg->prefix, s->src_path)) {
+        char why[400];
+        snprintf(why, sizeof(why),
+                 "'upload' must name a key %supload:<token> (a token of "
+                 "letters, digits, '-' and '_'), not '%.200s'; nothing was "
+                 "read or written",
+                 p->cfg->prefix, s->src_path);
+        parent_verdict(p, s, ERROR_INVALID_MESSAGE, why, 0, 0);
+        return;
+    }
+    slot_move(&p->slots, s, SLOT_FETCHING);
+    s->started_us = result_now_us();
+    TAILQ_INSERT_TAIL(&p->fetching, s, entry);
+    s->want_stream = 1;
+    s->fetch_paused = 1;
+    s->upload = upload_start(p->base, &p->broker, s->src_path,
+                             s->upload_bytes, p->cfg->upload_ms, 1,
+                             &parent_upload_cbs, s);
+    parent_kick(p);
 }
 
 /* Sets up what fetches share: name resolution and TLS.  0 or -1. */
@@ -1440,6 +1530,10 @@ parent_fetch_free(struct parent *p)
             fetch_cancel(s->fetch);
             s->fetch = NULL;
         }
+        if (s->upload != NULL) {
+            upload_cancel(s->upload);
+            s->upload = NULL;
+        }
     }
     if (p->fetch_cfg.pool != NULL)
         fetch_pool_free(p->fetch_cfg.pool);
@@ -1460,6 +1554,12 @@ parent_main(const struct config *cfg)
     struct parent *p = xcalloc(1, sizeof(*p));
     int rc = 1;
 
+    /* Upload entries and fetched pieces (1 to 4 MiB, in hiredis replies
+     * and frame buffers) come from the heap and are reused, not mapped
+     * and faulted in afresh each time (that tripled the parent's CPU per
+     * uploaded byte); a buffer over 8 MiB is still mapped on its own. */
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
     p->cfg = cfg;
     parent_self = p;
     /* Results are JSON: a name that is not UTF-8 would make every

@@ -22,8 +22,10 @@
  *               task holds its open file, src_fd, from here on)
  *   FETCH_WAIT  a url task on the fetch queue (fetchq.h), waiting for a
  *               fetch slot: --max-fetches, --per-host; it holds no child
- *   FETCHING    its URL is being fetched on the loop: on the parent's
- *               fetching list until the response head is accepted, then
+ *   FETCHING    its URL is being fetched on the loop (or its upload
+ *               stream read, worker/upload.h: it skips FETCH_WAIT): on
+ *               the parent's fetching list until the response head is
+ *               accepted (an upload: until a child takes it), then
  *               on one child's stream list (the body goes to that child
  *               in IPC_CHUNK frames; its result may come in any order)
  *   RUNNING     on one child's list (the child answers in order)
@@ -44,6 +46,7 @@
 #include <sys/queue.h>
 
 struct fetch;
+struct upload;
 
 enum slot_state {
     SLOT_FREE = 0,
@@ -94,6 +97,8 @@ struct slot {
     char src_host[256];  /* the URL's host, lower-case, for throttling */
     int src_accept_any;  /* "accept_status": "any" */
     struct fetch *fetch; /* owned while FETCHING, until the fetch ends */
+    struct upload *upload; /* owned while an upload source is read */
+    unsigned long long upload_bytes; /* the size it announced */
     int fetch_paused;    /* paused for back-pressure */
     int fetch_admitted;  /* counted by the fetch queue */
     int streaming;       /* its stream is open on child `child` */

@@ -18,7 +18,8 @@ source_maybe(const char *msg, size_t len)
     if (msg == NULL || len > SOURCE_DECODE_MAX)
         return 0;
     return memmem(msg, len, "\"url\"", 5) != NULL ||
-           memmem(msg, len, "\"path\"", 6) != NULL;
+           memmem(msg, len, "\"path\"", 6) != NULL ||
+           memmem(msg, len, "\"upload\"", 8) != NULL;
 }
 
 void
@@ -73,22 +74,25 @@ source_parse(const char *msg, size_t len, struct source *src,
         message_clear(&m); /* the child says what is wrong */
         return 0;
     }
-    static const char *const names[] = {"data", "data_b64", "url", "path"};
-    const char *named[4];
+    static const char *const names[] = {"data", "data_b64", "url", "path",
+                                        "upload"};
+    const char *named[5];
     int n = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (json_object_get(m.args, names[i]) != NULL)
             named[n++] = names[i];
     json_t *url = json_object_get(m.args, "url");
     json_t *path = json_object_get(m.args, "path");
     json_t *acc = json_object_get(m.args, "accept_status");
-    if (url == NULL && path == NULL)
+    json_t *upload = json_object_get(m.args, "upload");
+    json_t *ubytes = json_object_get(m.args, "upload_bytes");
+    if (url == NULL && path == NULL && upload == NULL)
         goto out;
     if (n > 1) {
         rc = proto_error_set(err, ERROR_INVALID_ARGUMENT,
                              "the arguments name two sources, '%s' and "
                              "'%s'; give exactly one of data, data_b64, "
-                             "url and path",
+                             "url, path and upload",
                              named[0], named[1]);
         goto out;
     }
@@ -111,6 +115,19 @@ source_parse(const char *msg, size_t len, struct source *src,
         src->url = xstrdup(json_string_value(url));
         src->accept_any = acc != NULL;
         source_url_host(src->url, src->host, sizeof(src->host));
+    } else if (upload != NULL) {
+        if (!json_is_string(upload) || !json_is_integer(ubytes) ||
+            json_integer_value(ubytes) < 0) {
+            rc = proto_error_set(err, ERROR_INVALID_ARGUMENT,
+                                 "'upload' must be a string naming the "
+                                 "upload stream and 'upload_bytes' a whole "
+                                 "number, the file's size (celeriac hash "
+                                 "FILE writes both)");
+            goto out;
+        }
+        src->kind = SOURCE_UPLOAD;
+        src->path = xstrdup(json_string_value(upload));
+        src->upload_bytes = (unsigned long long)json_integer_value(ubytes);
     } else {
         if (!json_is_string(path)) {
             rc = proto_error_set(err, ERROR_INVALID_ARGUMENT,
@@ -121,8 +138,9 @@ source_parse(const char *msg, size_t len, struct source *src,
         src->kind = SOURCE_PATH;
         src->path = xstrdup(json_string_value(path));
     }
-    /* A url task's arguments are checked before anything is fetched. */
-    if (src->kind == SOURCE_URL) {
+    /* A url or upload task's arguments are checked before anything is
+     * fetched. */
+    if (src->kind == SOURCE_URL || src->kind == SOURCE_UPLOAD) {
         const struct celeriac_task *task = registry_find(m.task);
         char runs[512];
         if (task == NULL) {
@@ -136,8 +154,9 @@ source_parse(const char *msg, size_t len, struct source *src,
         if (task->input != CELERIAC_INPUT_BYTES) {
             rc = proto_error_set(err, ERROR_INVALID_ARGUMENT,
                                  "task '%.64s' takes no bytes, so it cannot "
-                                 "have a 'url'; leave the source out",
-                                 m.task);
+                                 "have a '%s'; leave the source out",
+                                 m.task,
+                                 src->kind == SOURCE_URL ? "url" : "upload");
             goto out;
         }
         if (task->validate != NULL) {
@@ -145,6 +164,8 @@ source_parse(const char *msg, size_t len, struct source *src,
             json_t *args = json_copy(m.args);
             json_object_del(args, "url");
             json_object_del(args, "accept_status");
+            json_object_del(args, "upload");
+            json_object_del(args, "upload_bytes");
             int bad = task->validate(args, &cerr);
             json_decref(args);
             if (bad) {

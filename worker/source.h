@@ -27,17 +27,20 @@ enum source_kind {
     SOURCE_INLINE = 0, /* data, data_b64 or none: a child does it all */
     SOURCE_URL,
     SOURCE_PATH,
+    SOURCE_UPLOAD, /* a stream a producer fills (worker/upload.h) */
 };
 
 struct source {
     enum source_kind kind;
     char *url;  /* owned, SOURCE_URL */
-    char *path; /* owned, SOURCE_PATH */
+    char *path; /* owned, SOURCE_PATH; the upload key, SOURCE_UPLOAD */
+    unsigned long long upload_bytes; /* SOURCE_UPLOAD: the file's size */
     int accept_any; /* "accept_status": "any" */
     char host[SOURCE_HOST_MAX + 1]; /* lower-case host of url; "" if none */
 };
 
-/* 1 when msg[0..len) may name a url or path source (the cheap test). */
+/* 1 when msg[0..len) may name a url, path or upload source (the cheap
+ * test). */
 int source_maybe(const char *msg, size_t len);
 
 /*
