@@ -83,7 +83,8 @@ def pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
             stat = f.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # Gone, or exiting between the open and the read (ESRCH).
         return False
     # The state follows the parenthesised command name.
     return stat[stat.rindex(")") + 2] not in "ZX"
@@ -98,7 +99,7 @@ def child_pids(pid):
             try:
                 with open(path) as f:
                     kids.update(int(x) for x in f.read().split())
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):
                 pass
     else:  # kernels without CONFIG_PROC_CHILDREN
         out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="],

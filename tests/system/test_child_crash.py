@@ -95,7 +95,7 @@ def busy_child(w):
         try:
             with open("/proc/%d/stat" % pid) as f:
                 stat = f.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             return -1
         return int(stat[stat.rindex(")") + 2:].split()[11])
 

@@ -93,7 +93,7 @@ def set_up(w, n=2):
         try:
             return len(kids) == n and all(
                 status(k)["NoNewPrivs"] == "1" for k in kids) and kids
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             return False
     return wait_until(ready, 30, what="%d sandboxed children" % n)
 
