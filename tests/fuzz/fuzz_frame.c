@@ -234,7 +234,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    hdr.version == fuzz_get32(buf + 8) &&
                    hdr.seq == fuzz_get32(buf + 12));
         FUZZ_CHECK(hdr.version == IPC_VERSION);
-        FUZZ_CHECK(hdr.type == IPC_TASK || hdr.type == IPC_STARTED ||
+        FUZZ_CHECK(hdr.type == IPC_TASK || hdr.type == IPC_CHUNK ||
+                   hdr.type == IPC_END || hdr.type == IPC_STARTED ||
                    hdr.type == IPC_RESULT);
         FUZZ_CHECK(hdr.len >= IPC_HDR_LEN && hdr.len <= IPC_MAX_FRAME);
         if (r == 0) {
