@@ -1303,6 +1303,20 @@ parent_stream_open(struct parent *p, struct slot *s)
 }
 
 /* Streams whose head came while no child could take them. */
+
+/* Reads a paused source (a URL's body, an upload) again. */
+static void
+parent_source_resume(struct slot *s)
+{
+    if (!s->fetch_paused)
+        return;
+    s->fetch_paused = 0;
+    if (s->fetch != NULL)
+        fetch_resume(s->fetch);
+    else if (s->upload != NULL)
+        upload_resume(s->upload);
+}
+
 static void
 parent_streams_open(struct parent *p)
 {
@@ -1317,12 +1331,8 @@ parent_streams_open(struct parent *p)
             pool_stream_end(&p->pool, s, NULL, NULL, s->end_facts);
             free(s->end_facts);
             s->end_facts = NULL;
-        } else if (s->fetch != NULL && s->fetch_paused) {
-            s->fetch_paused = 0;
-            fetch_resume(s->fetch);
-        } else if (s->upload != NULL && s->fetch_paused) {
-            s->fetch_paused = 0;
-            upload_resume(s->upload);
+        } else {
+            parent_source_resume(s);
         }
     }
 }
@@ -1393,15 +1403,8 @@ parent_on_drained(void *arg, struct pool_child *c)
 {
     struct slot *s;
     (void)arg;
-    TAILQ_FOREACH(s, &c->streams, entry) {
-        if (s->fetch != NULL && s->fetch_paused) {
-            s->fetch_paused = 0;
-            fetch_resume(s->fetch);
-        } else if (s->upload != NULL && s->fetch_paused) {
-            s->fetch_paused = 0;
-            upload_resume(s->upload);
-        }
-    }
+    TAILQ_FOREACH(s, &c->streams, entry)
+        parent_source_resume(s);
 }
 
 /* ---- upload sources (worker/upload.h) ---- */
