@@ -22,6 +22,7 @@
 #include "pathsrc.h"
 #include "registry.h"
 #include "sandbox.h"
+#include "settings.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -113,6 +114,18 @@ main_usage(FILE *f)
 "      --user NAME          the user children run as when the worker is\n"
 "                           started as root (default %s then)\n"
 "\n"
+"Configuration (see README.md, \"Configuring a worker\"):\n"
+"      --config FILE        read settings from FILE (default: the file named\n"
+"                           by CELERIAC_CONFIG, else none): \"key = value\"\n"
+"                           lines, keys named like the long options\n"
+"                           (concurrency = 4), blank lines and lines\n"
+"                           starting with # skipped; \"yes\" or \"no\" for an\n"
+"                           option without argument\n"
+"  Every long option can also be set in the environment: CELERIAC_ and its\n"
+"  name in upper case with _ for - (CELERIAC_CONCURRENCY=4; CELERIAC_REDIS_URL\n"
+"  for --redis).  A flag wins over the environment, which wins over the file,\n"
+"  which wins over the default; --load and --allow-hosts add up.\n"
+"\n"
 "  -l, --log-level LEVEL    error, warn, info or debug (default info)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
@@ -125,7 +138,7 @@ main_usage(FILE *f)
 "command line, 78 when Redis refuses the configuration at start-up (a wrong\n"
 "or missing password, no such database, a queue key that is not a stream),\n"
 "a --load plug-in cannot be loaded, or --files-root or --ca-file cannot be\n"
-"used.\n",
+"used, or a setting of the --config file or the environment is bad.\n",
             REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, sysconf(_SC_NPROCESSORS_ONLN),
             CONFIG_DEFAULT_PREFETCH_MIB, KEYS_DEFAULT_PREFIX,
             CONFIG_DEFAULT_RESULT_TTL, BROKER_REPLY_MAXLEN,
@@ -295,6 +308,7 @@ main(int argc, char **argv)
         {"files-root", required_argument, NULL, 1029},
         {"upload-timeout", required_argument, NULL, 1060},
         {"load", required_argument, NULL, 1012},
+        {"config", required_argument, NULL, 1070},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -303,7 +317,7 @@ main(int argc, char **argv)
     const char *queues = KEYS_DEFAULT_QUEUE;
     char *redis = NULL; /* a copy of --redis: argv's is scrubbed; owned */
     long v;
-    int ch, rc = 2;
+    int ch = -1, rc = 2;
     const char **loads = NULL; /* --load paths, borrowed from argv */
     int nloads = 0;
 
@@ -332,7 +346,18 @@ main(int argc, char **argv)
     cfg.guard = netguard_new();
     log_set_role("parent");
 
-    while ((ch = getopt_long(argc, argv, "r:Q:c:n:l:hV", longopts, NULL)) !=
+    /* Settings from --config FILE and CELERIAC_* (settings.h) come first
+     * in st.argv, so that a flag wins; a bad one is a configuration error. */
+    static const char shortopts[] = "r:Q:c:n:l:hV";
+    struct settings st;
+    char *st_err = NULL;
+    if (settings_expand(&st, argc, argv, longopts, shortopts, &st_err) < 0) {
+        fprintf(stderr, "celeriac-worker: %s\n", st_err);
+        free(st_err);
+        rc = BROKER_EXIT_CONFIG;
+        goto out;
+    }
+    while ((ch = getopt_long(st.argc, st.argv, shortopts, longopts, NULL)) !=
            -1) {
         switch (ch) {
         case 'r':
@@ -515,6 +540,8 @@ main(int argc, char **argv)
         case 1029:
             cfg.files_root = optarg;
             break;
+        case 1070: /* --config: read by settings_expand() */
+            break;
         case 1012:
             loads = xrealloc(loads, sizeof(*loads) * (size_t)(nloads + 1));
             loads[nloads++] = optarg;
@@ -535,7 +562,7 @@ main(int argc, char **argv)
     }
     if (optind < argc) {
         /* It may be a URL with a password given without --redis. */
-        char *shown = redisurl_redact(argv[optind]);
+        char *shown = redisurl_redact(st.argv[optind]);
         fprintf(stderr, "celeriac-worker: unexpected argument '%s'; try "
                         "'celeriac-worker --help'\n",
                 shown);
@@ -586,6 +613,15 @@ main(int argc, char **argv)
     event_set_log_callback(main_libevent_log);
     rc = parent_main(&cfg);
 out:
+    if (rc == 2 && ch != -1 && settings_origin(&st, optind - 1) != NULL) {
+        /* The value the parser refused came from the file or environment. */
+        char *bad = escape_dup(st.argv[optind - 1], 0);
+        fprintf(stderr, "celeriac-worker: %s: the setting above (%s)\n",
+                settings_origin(&st, optind - 1), bad);
+        free(bad);
+        rc = BROKER_EXIT_CONFIG;
+    }
+    settings_free(&st);
     free(loads);
     free(redis);
     redisurl_clear(&cfg.url);
