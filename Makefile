@@ -225,3 +225,49 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- man pages and installation (README.md, "Install") ----
+# The man pages in man/ are generated from --help and PROTOCOL.md by
+# scripts/mkman.py (`make man`, then commit them); scripts/check-docs.sh
+# fails when they are out of step.  `make install` copies the programs,
+# the man pages, the systemd unit celeriac-worker@.service, the bash
+# completion and an example worker configuration under DESTDIR + PREFIX;
+# `make uninstall` removes them again.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/celeriac
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALLED = $(BINDIR)/celeriac-worker $(BINDIR)/celeriac \
+	$(MANDIR)/man1/celeriac.1 $(MANDIR)/man8/celeriac-worker.8 \
+	$(MANDIR)/man7/celeriac-protocol.7 \
+	$(SYSTEMDUNITDIR)/celeriac-worker@.service \
+	$(BASHCOMPDIR)/celeriac $(BASHCOMPDIR)/celeriac-worker \
+	$(DOCDIR)/worker.conf.example $(DOCDIR)/PROTOCOL.md
+
+.PHONY: man install uninstall
+man: all
+	$(PYTHON) scripts/mkman.py --bin $(BIN) --out man
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(DOCDIR)
+	install -m 755 $(BIN)/celeriac-worker $(BIN)/celeriac $(DESTDIR)$(BINDIR)/
+	install -m 644 man/celeriac.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/celeriac-protocol.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 man/celeriac-worker.8 $(DESTDIR)$(MANDIR)/man8/
+	sed 's|@BINDIR@|$(BINDIR)|g' 'dist/celeriac-worker@.service.in' \
+		> '$(DESTDIR)$(SYSTEMDUNITDIR)/celeriac-worker@.service'
+	chmod 644 '$(DESTDIR)$(SYSTEMDUNITDIR)/celeriac-worker@.service'
+	install -m 644 dist/celeriac.bash-completion $(DESTDIR)$(BASHCOMPDIR)/celeriac
+	ln -sf celeriac $(DESTDIR)$(BASHCOMPDIR)/celeriac-worker
+	install -m 644 dist/worker.conf.example protocol/PROTOCOL.md \
+		$(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(addprefix '$(DESTDIR),$(addsuffix ',$(INSTALLED)))
+	-rmdir '$(DESTDIR)$(DOCDIR)' 2>/dev/null

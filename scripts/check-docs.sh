@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Keeps the documentation true of the code: README.md must quote the --help
-# of celeriac-worker and of every celeriac command verbatim, and
-# protocol/PROTOCOL.md must quote the finish script of protocol/scripts.c
-# verbatim.  Usage: scripts/check-docs.sh [BIN_DIR] (default bin/, built
+# Keeps the documentation true of the code: the man pages in man/ must be
+# what scripts/mkman.py makes of today's --help of celeriac-worker and of
+# every celeriac command (and of PROTOCOL.md), protocol/PROTOCOL.md must
+# quote the finish script of protocol/scripts.c verbatim, and README.md must
+# have its tour (which tests/system/test_readme_tour.py runs).  Usage: scripts/check-docs.sh [BIN_DIR] (default bin/, built
 # with make first).  Prints "check-docs: N passed, N failed".
 set -euo pipefail
 
@@ -15,9 +16,12 @@ if [ ! -x "$BIN/celeriac-worker" ] || [ ! -x "$BIN/celeriac" ]; then
 fi
 
 /usr/bin/python3 - "$ROOT" "$BIN" <<'EOF'
+import difflib
+import os
 import re
 import subprocess
 import sys
+import tempfile
 
 root, bindir = sys.argv[1], sys.argv[2]
 passed = failed = 0
@@ -37,19 +41,32 @@ def blocks(text):
     return re.findall(r"^```[a-z]*\n(.*?)^```", text, re.S | re.M)
 
 
-def cores(text):
-    """The worker's help names this machine's core count; ignore it."""
-    return re.sub(r"online cores, \d+ here", "online cores, N here", text)
+# The man pages are generated from --help (scripts/mkman.py, which finds
+# every command in `celeriac --help`): regenerate them and compare.
+with tempfile.TemporaryDirectory() as tmp:
+    p = subprocess.run([sys.executable, root + "/scripts/mkman.py",
+                        "--bin", bindir, "--out", tmp],
+                       capture_output=True, text=True)
+    check(p.returncode == 0, "scripts/mkman.py runs" +
+          ("" if p.returncode == 0 else ":\n" + p.stderr))
+    for name in sorted(os.listdir(tmp)):
+        path = os.path.join(root, "man", name)
+        have = open(path).read() if os.path.exists(path) else None
+        new = open(os.path.join(tmp, name)).read()
+        diff = "" if have == new else "".join(list(difflib.unified_diff(
+            (have or "").splitlines(True), new.splitlines(True),
+            "man/" + name, "generated"))[:40])
+        check(have == new, "man/%s is in step with its source%s" % (
+            name, "" if have == new else
+            " (run `make man` and commit it):\n" + diff))
 
-
+# The README's tour (run by tests/system/test_readme_tour.py).
 readme = open(root + "/README.md").read()
-quoted = [cores(b) for b in blocks(readme)]
-for argv in (["celeriac-worker", "--help"], ["celeriac", "--help"],
-             ["celeriac", "send", "--help"], ["celeriac", "hash", "--help"],
-             ["celeriac", "status", "--help"], ["celeriac", "dead", "--help"]):
-    out = subprocess.run([bindir + "/" + argv[0]] + argv[1:],
-                         capture_output=True, text=True).stdout
-    check(cores(out) in quoted, "README.md quotes `%s` verbatim" % " ".join(argv))
+tour = re.search(r"^<!-- tour: begin -->\n(.*?)^<!-- tour: end -->",
+                 readme, re.S | re.M)
+check(tour is not None and "```sh" in tour.group(1),
+      "README.md has the tour between <!-- tour: begin --> and "
+      "<!-- tour: end -->")
 
 src = open(root + "/protocol/scripts.c").read()
 m = re.search(r"const char scripts_finish\[\] =\n(.*?);\n", src, re.S)
