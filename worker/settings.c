@@ -297,7 +297,7 @@ settings_expand(struct settings *s, int argc, char **argv,
         s->argv[1 + i] = s->added[i];
     for (int i = 1; i < argc; i++)
         s->argv[s->nadded + i] = argv[i];
-    optind = 1;
+    optind = 0; /* glibc: the next getopt_long starts afresh */
     return rc;
 }
 

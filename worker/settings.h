@@ -48,7 +48,8 @@ struct settings {
  * print after "celeriac-worker: " (for a file, "FILE:LINE: ..."): an
  * unreadable file, a line that is not "key = value", a key that is no
  * long option, a value missing or not a boolean for an option without
- * argument.  Leaves getopt's state as it found it (optind = 1).
+ * argument.  Leaves getopt to start afresh (optind = 0, which glibc
+ * reads as a full reset) on s->argv.
  */
 int settings_expand(struct settings *s, int argc, char **argv,
                     const struct option *opts, const char *shortopts,
