@@ -19,7 +19,7 @@ static int settings_add(struct settings *s, const struct option *o,
                         const char *value, char *origin, char **err);
 static const char *settings_config_path(int argc, char **argv,
                                         const struct option *opts,
-                                        const char *shortopts);
+                                        const char *shortopts, int *acts);
 static int settings_file(struct settings *s, const char *path,
                          const struct option *opts, char **err);
 static int settings_line(struct settings *s, const char *path, long n,
@@ -112,11 +112,12 @@ settings_add(struct settings *s, const struct option *o, const char *value,
 /*
  * The --config of the command line, found by getopt_long itself (so that
  * "--config=F", "--conf F" and "-n --config" read as they will later), or
- * CELERIAC_CONFIG, or NULL.
+ * CELERIAC_CONFIG, or NULL.  *acts is set when the command line asks for
+ * --help or --version, which no setting can spoil.
  */
 static const char *
 settings_config_path(int argc, char **argv, const struct option *opts,
-                     const char *shortopts)
+                     const char *shortopts, int *acts)
 {
     const char *path = NULL;
     char **copy = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -124,11 +125,25 @@ settings_config_path(int argc, char **argv, const struct option *opts,
     int saved_opterr = opterr, ch, idx;
     opterr = 0;
     optind = 0; /* glibc: start afresh */
+    *acts = 0;
     while (idx = -1,
-           (ch = getopt_long(argc, copy, shortopts, opts, &idx)) != -1)
-        if (ch != '?' && ch != ':' && idx >= 0 &&
-            strcmp(opts[idx].name, SETTINGS_CONFIG_OPTION) == 0)
+           (ch = getopt_long(argc, copy, shortopts, opts, &idx)) != -1) {
+        if (ch == '?' || ch == ':')
+            continue;
+        const char *name = NULL;
+        if (idx >= 0) {
+            name = opts[idx].name;
+        } else {
+            for (const struct option *o = opts; o->name != NULL; o++)
+                if (o->flag == NULL && o->val == ch)
+                    name = o->name;
+        }
+        if (name != NULL && strcmp(name, SETTINGS_CONFIG_OPTION) == 0)
             path = optarg; /* points into argv's strings */
+        if (name != NULL &&
+            (strcmp(name, "help") == 0 || strcmp(name, "version") == 0))
+            *acts = 1;
+    }
     opterr = saved_opterr;
     optind = 0;
     free(copy);
@@ -268,8 +283,12 @@ settings_expand(struct settings *s, int argc, char **argv,
 {
     memset(s, 0, sizeof(*s));
     *err = NULL;
-    const char *path = settings_config_path(argc, argv, opts, shortopts);
+    int acts;
+    const char *path = settings_config_path(argc, argv, opts, shortopts,
+                                            &acts);
     int rc = 0;
+    if (acts)
+        path = NULL; /* --help and --version work whatever is set */
     if (path != NULL)
         rc = settings_file(s, path, opts, err);
     if (rc == 0) {
@@ -288,7 +307,7 @@ settings_expand(struct settings *s, int argc, char **argv,
             }
             s->nadded = j;
         }
-        rc = settings_env(s, opts, err);
+        rc = acts ? 0 : settings_env(s, opts, err);
     }
     s->argc = argc + s->nadded;
     s->argv = xcalloc((size_t)s->argc + 1, sizeof(char *));

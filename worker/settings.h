@@ -16,7 +16,8 @@
  * '_' for '-' (CELERIAC_CONCURRENCY for --concurrency), except --redis,
  * whose variable CELERIAC_REDIS_URL the Redis URL code reads itself (it
  * only makes the file's "redis" line yield here).  An empty variable is
- * unset.  CELERIAC_CONFIG names the file when --config does not.
+ * unset.  CELERIAC_CONFIG names the file when --config does not.  With
+ * --help or --version on the command line neither is read.
  *
  * This module owns the expanded argument vector and the origin of every
  * option it added; the command line's strings stay the caller's.
