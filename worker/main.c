@@ -315,6 +315,8 @@ main(int argc, char **argv)
     };
     struct config cfg;
     const char *queues = KEYS_DEFAULT_QUEUE;
+    /* The argument of a value refused after the parse (settings.h). */
+    const char *redis_arg = NULL, *suspect = NULL;
     char *redis = NULL; /* a copy of --redis: argv's is scrubbed; owned */
     long v;
     int ch = -1, rc = 2;
@@ -364,6 +366,7 @@ main(int argc, char **argv)
             /* Keep a copy, then hide the password from ps. */
             free(redis);
             redis = xstrdup(optarg);
+            redis_arg = optarg;
             redisurl_scrub(optarg);
             break;
         case 'Q':
@@ -569,8 +572,10 @@ main(int argc, char **argv)
         free(shown);
         goto out;
     }
-    if (main_queues(queues, &cfg) < 0)
+    if (main_queues(queues, &cfg) < 0) {
+        suspect = queues;
         goto out;
+    }
     if (cfg.prefetch == 0)
         cfg.prefetch = 4 * cfg.concurrency;
     if (cfg.prefix == NULL)
@@ -589,6 +594,7 @@ main(int argc, char **argv)
         fprintf(stderr, "celeriac-worker: %s\n", safe);
         free(safe);
         free(cause);
+        suspect = redis_arg;
         goto out;
     }
     if (cfg.files_root != NULL) {
@@ -613,13 +619,14 @@ main(int argc, char **argv)
     event_set_log_callback(main_libevent_log);
     rc = parent_main(&cfg);
 out:
-    if (rc == 2 && ch != -1 && settings_origin(&st, optind - 1) != NULL) {
-        /* The value the parser refused came from the file or environment. */
-        char *bad = escape_dup(st.argv[optind - 1], 0);
-        fprintf(stderr, "celeriac-worker: %s: the setting above (%s)\n",
-                settings_origin(&st, optind - 1), bad);
-        free(bad);
-        rc = BROKER_EXIT_CONFIG;
+    if (rc == 2) {
+        /* The value refused came from the file or environment. */
+        int at = ch != -1 ? optind - 1 : settings_holding(&st, suspect);
+        if (settings_origin(&st, at) != NULL) {
+            fprintf(stderr, "celeriac-worker: %s: the setting above\n",
+                    settings_origin(&st, at));
+            rc = BROKER_EXIT_CONFIG;
+        }
     }
     settings_free(&st);
     free(loads);

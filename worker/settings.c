@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +327,17 @@ settings_origin(const struct settings *s, int index)
     if (index < 1 || index > s->nadded)
         return NULL;
     return s->origin[index - 1];
+}
+
+int
+settings_holding(const struct settings *s, const char *p)
+{
+    for (int i = 0; p != NULL && i < s->nadded; i++) {
+        uintptr_t a = (uintptr_t)s->added[i], q = (uintptr_t)p;
+        if (q >= a && q <= a + strlen(s->added[i]))
+            return i + 1;
+    }
+    return 0;
 }
 
 void

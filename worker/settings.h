@@ -58,6 +58,9 @@ int settings_expand(struct settings *s, int argc, char **argv,
 /* Where s->argv[index] came from ("FILE:LINE", "CELERIAC_X"), or NULL for
  * the command line. */
 const char *settings_origin(const struct settings *s, int index);
+/* The index in s->argv of the option whose string holds p (a pointer
+ * into it, such as getopt's optarg), or 0. */
+int settings_holding(const struct settings *s, const char *p);
 /* The environment variable of long option name (owned; free()). */
 char *settings_env_name(const char *name);
 void settings_free(struct settings *s);

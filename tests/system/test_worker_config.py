@@ -111,8 +111,15 @@ def test_bad_values_name_their_line(tmp_dir):
     conf = write(tmp_dir, "name = ok\nconcurrency = lots\n")
     err = refused(["--config", conf],
                   ["--concurrency must be a whole number",
-                   conf + ":2: the setting above (--concurrency=lots)"])
+                   conf + ":2: the setting above"])
     assert len(err.strip().splitlines()) == 2, err
+    # Values checked after the parse name their line too.
+    conf = write(tmp_dir, "# queues\nqueues = a b\n")
+    refused(["--config", conf], ["bad queue name 'a b'",
+                                 conf + ":2: the setting above"])
+    conf = write(tmp_dir, "redis = http://x\n")
+    refused(["--config", conf], ["bad Redis URL",
+                                 conf + ":1: the setting above"])
     refused(["--config", conf + ".missing"], ["--config: cannot read",
                                               "No such file"])
     refused([], ["CELERIAC_SANDBOX: the setting above"],
