@@ -4,7 +4,8 @@
 (set -euo pipefail) in a scratch directory whose bin/ is the binaries
 under test.  The tour starts its own private redis-server (a unix socket,
 no port) and worker, so a command or an option the binaries no longer
-accept, or output that changed, fails this test."""
+accept, or output that changed, fails this test.  The README's --batch
+lines and its worker configuration file are run too."""
 
 import glob
 import hashlib
@@ -91,3 +92,41 @@ def test_tour_runs_as_written(tmp_dir):
     wait_until(lambda: not os.path.exists(pidfile) or
                not pid_alive(int(open(pidfile).read().strip() or 0)),
                30, what="the tour's redis-server to exit")
+
+
+def readme_block(after, indent=""):
+    """The first ``` block after the heading `after` in README.md."""
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    i = readme.index(after)
+    m = re.search(r"^%s```\n(.*?)^%s```" % (indent, indent), readme[i:],
+                  re.S | re.M)
+    assert m, "no ``` block after %r in README.md" % after
+    return "".join(line[len(indent):] + "\n"
+                   for line in m.group(1).splitlines())
+
+
+def test_batch_lines_of_the_readme(worker, celeriac):
+    lines = readme_block("### Many tasks at once")
+    worker()
+    run = celeriac("send", "--batch", "-", "--wait", "--timeout", 120,
+                   input=lines)
+    assert run.rc == 0, run
+    docs = [json.loads(l) for l in run.stdout.decode().splitlines()]
+    assert len(docs) == len(lines.splitlines()) == 3, run
+    assert {d["status"] for d in docs} == {"SUCCESS"}, run
+    assert "job-2" in {d["id"] for d in docs}, run
+
+
+def test_config_file_of_the_readme(redis_server, r, worker, tmp_dir):
+    conf = os.path.join(tmp_dir, "default.conf")
+    with open(conf, "w") as f:
+        f.write(readme_block("### Configuring a worker", indent="  "))
+    # CELERIAC_REDIS_URL wins over the file's redis.example, and the
+    # fixture's --concurrency over its concurrency.
+    worker("--config", conf, redis_url="",
+           env={"CELERIAC_REDIS_URL": redis_server.url})
+    r.xadd("celeriac:queue:fast", {"msg": json.dumps(
+        {"task": "hash", "id": "fast1", "args": {"data": "abc"}})})
+    raw = wait_until(lambda: r.get("celeriac:result:fast1"), 30,
+                     what="the result of a task on the queue fast")
+    assert json.loads(raw)["status"] == "SUCCESS"
