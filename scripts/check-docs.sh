@@ -39,7 +39,7 @@ def blocks(text):
 
 def cores(text):
     """The worker's help names this machine's core count; ignore it."""
-    return re.sub(r"online cores, \d+ here", "online cores, N here", text)
+    return re.sub(r"(online|usable) cores, \d+ here", r"\1 cores, N here", text)
 
 
 readme = open(root + "/README.md").read()
