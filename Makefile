@@ -227,3 +227,10 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# The compose cluster run for real and broken (tests/cluster/README.md):
+# starts its own dockerd when none runs (as root).  CLUSTER_ARGS passes
+# options to tests/cluster/scenario.py, e.g. CLUSTER_ARGS="--tasks 2000".
+.PHONY: cluster-test
+cluster-test:
+	tests/cluster/run.sh $(CLUSTER_ARGS)
