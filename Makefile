@@ -43,6 +43,8 @@ WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c \
 	worker/task_hash.c worker/child.c worker/claim.c
 # The parent's fetch admission and source look-up (tests/unit/test_fetchq.c).
 WORKER_LIB += worker/fetchq.c worker/source.c
+# --concurrency's default: cores, affinity, cgroup CPU quota (test_cpus.c).
+WORKER_LIB += worker/cpus.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
@@ -271,3 +273,9 @@ install: all
 uninstall:
 	rm -f $(addprefix '$(DESTDIR),$(addsuffix ',$(INSTALLED)))
 	-rmdir '$(DESTDIR)$(DOCDIR)' 2>/dev/null
+# The compose cluster run for real and broken (tests/cluster/README.md):
+# starts its own dockerd when none runs (as root).  CLUSTER_ARGS passes
+# options to tests/cluster/scenario.py, e.g. CLUSTER_ARGS="--tasks 2000".
+.PHONY: cluster-test
+cluster-test:
+	tests/cluster/run.sh $(CLUSTER_ARGS)

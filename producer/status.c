@@ -36,6 +36,7 @@ status_usage(FILE *out)
 {
     fprintf(out,
 "Usage: celeriac status [--json]\n"
+"       celeriac status --alive NAME\n"
 "\n"
 "Shows, for the key prefix: every queue stream <prefix>queue:* with its\n"
 "length (entries not yet finished), pending count (read by a worker, not\n"
@@ -58,10 +59,14 @@ status_usage(FILE *out)
 "                 \"counters\" its task counters as numbers (received,\n"
 "                 succeeded, failed, retried, expired, dead, recovered,\n"
 "                 duplicates, child_deaths), absent for a gone worker\n"
+"  --alive NAME   print nothing; exit 0 if the worker NAME has a heartbeat\n"
+"                 record in state \"running\", else 1 (one HGET: cheap\n"
+"                 enough for a container health check; a worker in a\n"
+"                 container is named <hostname>:1)\n"
 "\n%s"
 "\n"
-"Exit codes: 0 shown, 2 usage error, 4 Redis unreachable or refused a "
-"command.\n",
+"Exit codes: 0 shown (or alive), 1 not alive, 2 usage error, 4 Redis\n"
+"unreachable or refused a command.\n",
             cli_global_help);
 }
 /* clang-format on */
@@ -480,14 +485,54 @@ status_print(json_t *doc, double now_ms)
     }
 }
 
+/*
+ * --alive NAME: the worker's record <prefix>worker:<name> says "running".
+ * Its TTL (5 heartbeats) makes a stalled or dead worker's record vanish.
+ */
+static int
+status_alive(struct cli *cli, const char *name)
+{
+    struct conn conn;
+    char key[KEYS_MAX];
+    int rc = CLI_EXIT_REDIS;
+
+    if (!keys_valid_worker(name) ||
+        keys_worker(key, sizeof(key), cli->prefix, name) < 0)
+        return cli_usage("status", "--alive: '%s' is not a worker name",
+                         cli_safe(name));
+    memset(&conn, 0, sizeof(conn));
+    if (conn_init(&conn, cli->redis) < 0 || conn_connect(&conn) < 0)
+        goto done;
+    redisReply *r = conn_call(&conn, "HGET", key, KEYS_HB_STATE,
+                              (const char *)NULL);
+    if (r == NULL) {
+        if (conn_lost(&conn))
+            conn_report_lost(&conn, "reading the worker's record");
+        goto done;
+    }
+    rc = r->type == REDIS_REPLY_STRING && strcmp(r->str, "running") == 0
+             ? CLI_EXIT_OK
+             : CLI_EXIT_FAILED;
+    if (rc != CLI_EXIT_OK)
+        fprintf(stderr, "celeriac status: worker %s is not alive (no "
+                        "heartbeat record in state running)\n",
+                cli_safe(name));
+    freeReplyObject(r);
+done:
+    conn_close(&conn);
+    return rc;
+}
+
 int
 status_main(struct cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {
         CLI_LONG_OPTIONS,
         {"json", no_argument, NULL, 'j'},
+        {"alive", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
+    const char *alive = NULL;
     struct conn conn;
     json_t *doc = NULL, *names = NULL;
     int opt, as_json = 0, rc = CLI_EXIT_USAGE;
@@ -498,6 +543,9 @@ status_main(struct cli *cli, int argc, char **argv)
         switch (opt) {
         case 'j':
             as_json = 1;
+            break;
+        case 'a':
+            alive = optarg;
             break;
         case 'h':
         case CLI_OPT_HELP:
@@ -514,6 +562,10 @@ status_main(struct cli *cli, int argc, char **argv)
     if (optind < argc)
         return cli_usage("status", "status takes no arguments ('%s')",
                          argv[optind]);
+    if (alive != NULL)
+        return as_json ? cli_usage("status", "--alive and --json exclude "
+                                             "each other")
+                       : status_alive(cli, alive);
     if (conn_init(&conn, cli->redis) < 0)
         goto done;
     rc = CLI_EXIT_REDIS;

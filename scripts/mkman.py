@@ -15,7 +15,7 @@ A --help text becomes: its "Usage:" lines the SYNOPSIS; a line at column 0
 ending in ':' a subsection; an indented line starting with '-' an option
 (its description, the lines indented deeper, kept as written); other
 indented lines kept as written; other lines filled as prose.  Nothing
-depends on the machine: "online cores, N here" loses its N.
+depends on the machine: "online cores, N here" (or "usable cores") loses its N.
 Python's standard library only."""
 
 import argparse
@@ -41,7 +41,7 @@ def run(argv):
         sys.exit("mkman: %s exited %d:\n%s" % (" ".join(argv), p.returncode,
                                                 p.stderr))
     # The worker's default concurrency names this machine's core count.
-    return re.sub(r"online cores, \d+ here", "online cores", p.stdout)
+    return re.sub(r"(online|usable) cores, \d+ here", r"\1 cores", p.stdout)
 
 
 def indent_of(line):

@@ -14,6 +14,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "cpus.h"
 #include "escape.h"
 #include "keys.h"
 #include "log.h"
@@ -29,6 +30,7 @@
 #define WORKER_VERSION "0.1.0"
 
 static void main_usage(FILE *f);
+static int main_cpus(void);
 static int main_number(const char *opt, const char *s, long min, long max,
                        long *out);
 static int main_queues(const char *list, struct config *cfg);
@@ -37,6 +39,15 @@ static int main_seconds(const char *opt, const char *s, double min,
 static void main_libevent_log(int severity, const char *msg);
 static int main_sandbox(struct config *cfg, char **argv);
 static int main_load(const char **paths, int n);
+
+/* --concurrency's default: the cores this process may use (cpus.h). */
+static int
+main_cpus(void)
+{
+    struct cpus_info in;
+    cpus_available(&in);
+    return in.count;
+}
 
 static void
 main_usage(FILE *f)
@@ -51,7 +62,9 @@ main_usage(FILE *f)
 "                           %s.  A password can be given in\n"
 "                           CELERIAC_REDIS_PASSWORD instead of the URL.\n"
 "  -Q, --queues A,B         queues to consume, comma-separated (default %s)\n"
-"  -c, --concurrency N      child processes (default: online cores, %ld here)\n"
+"  -c, --concurrency N      child processes (default: usable cores, %d here:\n"
+"                           the online cores, CPU affinity and cgroup CPU\n"
+"                           quota, whichever is fewest)\n"
 "      --prefetch N         tasks in flight in this worker at most\n"
 "                           (default 4 x concurrency)\n"
 "      --prefetch-mib N     their messages' size at most, MiB (default %ld;\n"
@@ -139,7 +152,7 @@ main_usage(FILE *f)
 "or missing password, no such database, a queue key that is not a stream),\n"
 "a --load plug-in cannot be loaded, or --files-root or --ca-file cannot be\n"
 "used, or a setting of the --config file or the environment is bad.\n",
-            REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, sysconf(_SC_NPROCESSORS_ONLN),
+            REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, main_cpus(),
             CONFIG_DEFAULT_PREFETCH_MIB, KEYS_DEFAULT_PREFIX,
             CONFIG_DEFAULT_RESULT_TTL, BROKER_REPLY_MAXLEN,
             CONFIG_DEFAULT_VISIBILITY_MS / 1000, CONFIG_DEFAULT_MAX_DELIVERIES,
@@ -321,12 +334,12 @@ main(int argc, char **argv)
     long v;
     int ch = -1, rc = 2;
     const char **loads = NULL; /* --load paths, borrowed from argv */
+    struct cpus_info cpus;     /* --concurrency's default */
     int nloads = 0;
 
     memset(&cfg, 0, sizeof(cfg));
-    cfg.concurrency = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (cfg.concurrency < 1)
-        cfg.concurrency = 1;
+    cpus_available(&cpus);
+    cfg.concurrency = cpus.count;
     cfg.prefetch_bytes = CONFIG_DEFAULT_PREFETCH_MIB << 20;
     cfg.result_ttl = CONFIG_DEFAULT_RESULT_TTL;
     cfg.block_ms = CONFIG_DEFAULT_BLOCK_MS;
@@ -614,6 +627,10 @@ main(int argc, char **argv)
     }
     if (main_sandbox(&cfg, argv) < 0)
         goto out;
+    if (cpus.by != CPUS_BY_ONLINE && cfg.concurrency == cpus.count)
+        log_info("concurrency %d: the %s allows no more (%ld online cores)",
+                 cpus.count, cpus_limit_name(cpus.by),
+                 sysconf(_SC_NPROCESSORS_ONLN));
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
     event_set_log_callback(main_libevent_log);
