@@ -225,3 +225,7 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# `celeriac send` checks a hash task's algorithm with the worker's code
+# (producer/validate.c).
+$(BIN)/celeriac: $(call obj,worker/hash.c)
