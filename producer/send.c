@@ -26,8 +26,10 @@
  * terminal, the waiting line is redrawn that often). */
 #define SEND_BLOCK_MS 5000
 #define SEND_TTY_BLOCK_MS 1000
-/* getopt_long value of --no-check (above the global options' values). */
-#define SEND_OPT_NO_CHECK 0x1100
+/* getopt_long values of send's own long options (clear of cli.h and
+ * delivery.h). */
+#define SEND_OPT_NO_CHECK 0x1200
+#define SEND_OPT_ORDERED 0x1201
 
 /* What the result callback looks for and keeps. */
 struct send_wait {
@@ -85,8 +87,13 @@ send_usage(FILE *out)
 "                         \"retry_jitter\" (true or false); a line's field\n"
 "                         wins over the option.  Prints one task id per\n"
 "                         line; with --wait, one result document per line\n"
-"                         as results arrive (in any order).  Bad lines are\n"
-"                         reported as \"line N: ...\" and skipped.\n"
+"                         as results arrive (in any order), with the input\n"
+"                         line number of its task as a last member\n"
+"                         \"line\": N.  Bad lines are reported as\n"
+"                         \"line N: ...\" and skipped.\n"
+"  --ordered              with --batch --wait: print the results in input\n"
+"                         order (a result is held back until those before\n"
+"                         it came; after --timeout the rest in order)\n"
 "\n"
 "Delivery options (with --batch, for every line that does not set the\n"
 "field itself):\n"
@@ -217,11 +224,12 @@ send_main(struct cli *cli, int argc, char **argv)
         {"timeout", required_argument, NULL, 't'},
         {"batch", required_argument, NULL, 'b'},
         {"no-check", no_argument, NULL, SEND_OPT_NO_CHECK},
+        {"ordered", no_argument, NULL, SEND_OPT_ORDERED},
         DELIVERY_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct delivery dl;
-    struct batch_opts bo = {NULL, KEYS_DEFAULT_QUEUE, 0, 0, &dl};
+    struct batch_opts bo = {NULL, KEYS_DEFAULT_QUEUE, 0, 0, 0, &dl};
     json_t *args = json_object();
     int opt, rc = CLI_EXIT_USAGE, nargs = 0, no_check = 0;
 
@@ -265,6 +273,9 @@ send_main(struct cli *cli, int argc, char **argv)
         case SEND_OPT_NO_CHECK:
             no_check = 1;
             break;
+        case SEND_OPT_ORDERED:
+            bo.ordered = 1;
+            break;
         case 'h':
         case CLI_OPT_HELP:
             send_usage(stdout);
@@ -283,6 +294,11 @@ send_main(struct cli *cli, int argc, char **argv)
     }
     if (bo.timeout_us != 0 && !bo.wait) {
         rc = cli_usage("send", "--timeout only applies with --wait");
+        goto done;
+    }
+    if (bo.ordered && (bo.file == NULL || !bo.wait)) {
+        rc = cli_usage("send", "--ordered only applies with --batch and "
+                               "--wait");
         goto done;
     }
     if (bo.file != NULL) {
