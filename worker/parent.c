@@ -1150,7 +1150,8 @@ parent_revoked_cb(redisAsyncContext *ac, void *reply, void *priv)
     free(lens);
 }
 
-/* Reads the revocations still in force (score >= now), bounded. */
+/* Reads the revocations still in force (score >= now), bounded; with
+ * ZRANGEBYSCORE, which the worker's ACL (docs/SECURITY.md) allows. */
 static void
 parent_revoked_refresh(struct parent *p)
 {
@@ -1159,9 +1160,9 @@ parent_revoked_refresh(struct parent *p)
         return;
     snprintf(now, sizeof(now), "%lld", (long long)(result_now_us() / 1000));
     snprintf(max, sizeof(max), "%d", REVOKED_MAX);
-    const char *argv[] = {"ZRANGE", key,   "+inf", now,
-                          "BYSCORE", "REV", "LIMIT", "0", max};
-    broker_call(&p->broker, 9, argv, NULL, parent_revoked_cb, p);
+    const char *argv[] = {"ZRANGEBYSCORE", key, now, "+inf",
+                          "LIMIT",         "0", max};
+    broker_call(&p->broker, 7, argv, NULL, parent_revoked_cb, p);
 }
 
 /* ---- the cluster-wide per-host semaphore (--cluster-per-host) ---- */
