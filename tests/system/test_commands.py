@@ -12,6 +12,7 @@ and `revoke`, and the CLI's "did you mean" for a mistyped command.
 """
 
 import json
+import re
 import time
 
 from harness import (QUEUE, assert_success, enqueue, pending_count,
@@ -153,3 +154,57 @@ def test_revoke_usage(celeriac):
     assert celeriac("revoke").rc == 2
     assert celeriac("revoke", "--ttl", "0", "x").rc == 2
     assert celeriac("revoke", "").rc == 2
+
+
+def test_status_lines_lag_age_hidden_and_pruned(worker, celeriac, r):
+    # A queue nobody reads: 3 waiting, the oldest 5 s old.
+    old_ms = int(time.time() * 1000) - 5000
+    for i in range(3):
+        r.xadd("celeriac:queue:idle", {"msg": "{}"}, id="%d-%d" % (old_ms, i))
+    # An old empty queue: its last entry was added long ago.
+    r.xadd("celeriac:queue:ancient", {"msg": "{}"}, id="1000-0")
+    r.xdel("celeriac:queue:ancient", "1000-0")
+    # A worker gone two hours ago, and one gone a minute ago.
+    now = int(time.time() * 1000)
+    r.zadd("celeriac:workers", {"long-gone": now - 7200 * 1000,
+                                "just-gone": now - 60 * 1000})
+    worker("--name", "alive")
+
+    got = celeriac("status", "--json")
+    assert got.rc == 0, got
+    doc = json.loads(got.stdout)
+    queues = {q["name"]: q for q in doc["queues"]}
+    # (default too, if the worker has not read yet: no consumer so far)
+    assert "ancient" not in queues and doc["hidden_queues"] >= 1, doc
+    idle = queues["idle"]
+    assert idle["length"] == 3 and idle["pending"] == 0
+    assert idle["lag"] == 3, idle
+    assert idle["oldest_age_ms"] >= 4000, idle
+    assert idle["last_added_ms"] == old_ms, idle
+    assert doc["pruned_workers"] == 1
+    assert r.zscore("celeriac:workers", "long-gone") is None
+    assert r.zscore("celeriac:workers", "just-gone") is not None
+    workers = {w["name"]: w for w in doc["workers"]}
+    assert set(workers) == {"alive", "just-gone"}, workers
+    assert workers["just-gone"]["gone"] is True
+    alive = workers["alive"]
+    assert isinstance(alive["fields"]["pid"], int)
+    assert isinstance(alive["fields"]["concurrency"], int)
+    assert isinstance(alive["counters"]["received"], int)
+    assert alive["age_ms"] >= 0
+
+    got = celeriac("status", "--all", "--json")
+    assert "ancient" in {q["name"] for q in json.loads(got.stdout)["queues"]}
+
+    text = celeriac("status").text()
+    lines = text.splitlines()
+    assert any(ln.split()[:5] == ["idle", "3", "3", "0", "0"]
+               for ln in lines), text
+    assert re.search(r"\d old empty queues? hidden", text), text
+    worker_lines = [ln for ln in lines if ln.startswith(("alive ",
+                                                         "just-gone "))]
+    assert len(worker_lines) == 2, text
+    assert worker_lines[0].split()[1] in ("running", "gone"), text
+    # One line per worker: no record fields without --verbose.
+    assert "started_at" not in text
+    assert "started_at" in celeriac("status", "--verbose").text()
