@@ -208,3 +208,13 @@ def test_status_lines_lag_age_hidden_and_pruned(worker, celeriac, r):
     # One line per worker: no record fields without --verbose.
     assert "started_at" not in text
     assert "started_at" in celeriac("status", "--verbose").text()
+
+
+def test_short_redis_option_before_any_command(redis_server, celeriac, r):
+    bad = {"CELERIAC_REDIS_URL": "redis://127.0.0.1:1/0"}
+    got = celeriac("-r", redis_server.url, "revoke", "x", env=bad)
+    assert got.rc == 0, got
+    got = celeriac("result", "-r", redis_server.url, "x", env=bad)
+    assert got.rc == 1 and got.text() == "x none\n", got
+    got = celeriac("status", "-r", redis_server.url, env=bad)
+    assert got.rc == 0, got
