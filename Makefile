@@ -279,3 +279,9 @@ uninstall:
 .PHONY: cluster-test
 cluster-test:
 	tests/cluster/run.sh $(CLUSTER_ARGS)
+# `celeriac send` checks a hash task's algorithm with the worker's code
+# (producer/validate.c).
+$(BIN)/celeriac: $(call obj,worker/hash.c)
+
+# The worker's revoked-task check (tests/unit/test_revoked.c).
+$(O)/tests/test_revoked: $(call obj,worker/revoked.c)

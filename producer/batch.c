@@ -66,6 +66,14 @@ struct batch {
     struct submit sub;
     struct wait wait; /* with --wait only */
     struct idmap ids; /* ids whose results are awaited (--wait) */
+    /* By sequence number (the order tasks were queued, --wait): the
+     * input line, and with --ordered the result held back until the
+     * earlier ones are printed (owned; NULL: not here or printed). */
+    unsigned long *seq_line;
+    char **seq_doc;
+    size_t seq_cap;
+    uint64_t nseq;       /* tasks awaited so far */
+    uint64_t print_next; /* --ordered: the next sequence number to print */
     struct progress prog;
     struct lines in;
     struct batch_chunk chunks[2];
@@ -94,6 +102,8 @@ static void batch_head(struct batch *b);
 static void batch_fill(struct batch *b, struct batch_chunk *ch);
 static int batch_collect(struct batch *b, struct batch_chunk *ch);
 static void batch_result(const char *doc, size_t len, void *arg);
+static void batch_expect(struct batch *b, const char *id, size_t idlen,
+                         unsigned long lineno);
 static int batch_send_all(struct batch *b);
 static int batch_wait_all(struct batch *b);
 
@@ -428,7 +438,7 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
             const char *id = it->user_id ? it->user_id : tid;
             size_t idlen = strlen(id);
             if (b->o->wait) {
-                idmap_add(&b->ids, id, idlen);
+                batch_expect(b, id, idlen, it->lineno);
             } else {
                 /* A user's id may hold control characters. */
                 puts(cli_safe(id));
@@ -463,22 +473,72 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
     return rc;
 }
 
-/* wait_fn: prints a result of ours the first time it comes. */
+/* Expects the result of the task of input line lineno. */
+static void
+batch_expect(struct batch *b, const char *id, size_t idlen,
+             unsigned long lineno)
+{
+    uint64_t seq = b->nseq++;
+    if (seq >= b->seq_cap) {
+        size_t cap = b->seq_cap ? b->seq_cap * 2 : 4096;
+        b->seq_line = xrealloc(b->seq_line, cap * sizeof(*b->seq_line));
+        if (b->o->ordered) {
+            b->seq_doc = xrealloc(b->seq_doc, cap * sizeof(*b->seq_doc));
+            memset(b->seq_doc + b->seq_cap, 0,
+                   (cap - b->seq_cap) * sizeof(*b->seq_doc));
+        }
+        b->seq_cap = cap;
+    }
+    b->seq_line[seq] = lineno;
+    idmap_add(&b->ids, id, idlen, seq);
+}
+
+/* Prints the held-back results from print_next on, up to the first one
+ * missing (all of them, skipping the missing, when all is set). */
+static void
+batch_flush_ordered(struct batch *b, int all)
+{
+    for (; b->print_next < b->nseq; b->print_next++) {
+        char *d = b->seq_doc[b->print_next];
+        if (d == NULL) {
+            if (all)
+                continue;
+            break;
+        }
+        puts(d);
+        free(d);
+        b->seq_doc[b->print_next] = NULL;
+    }
+}
+
+/* wait_fn: prints a result of ours the first time it comes, with the
+ * input line of its task as a last member "line". */
 static void
 batch_result(const char *doc, size_t len, void *arg)
 {
     struct batch *b = arg;
     json_t *root = json_loadb(doc, len, 0, NULL);
     json_t *idv = json_object_get(root, BUILD_F_ID);
+    uint64_t seq;
 
-    if (json_is_string(idv) &&
-        idmap_take(&b->ids, json_string_value(idv), json_string_length(idv))) {
+    if (json_is_object(root) && json_is_string(idv) && len > 0 &&
+        doc[len - 1] == '}' &&
+        idmap_take(&b->ids, json_string_value(idv), json_string_length(idv),
+                   &seq)) {
         const char *st = json_string_value(json_object_get(root, RESULT_F_STATUS));
         b->done++;
         if (st == NULL || strcmp(st, RESULT_SUCCESS) != 0)
             b->failed++;
-        fwrite(doc, 1, len, stdout);
-        putchar('\n');
+        char *out = xasprintf("%.*s%s\"line\":%lu}", (int)(len - 1), doc,
+                              json_object_size(root) > 0 ? "," : "",
+                              b->seq_line[seq]);
+        if (b->o->ordered) {
+            b->seq_doc[seq] = out;
+            batch_flush_ordered(b, 0);
+        } else {
+            puts(out);
+            free(out);
+        }
     }
     json_decref(root);
 }
@@ -587,6 +647,8 @@ batch_main(struct cli *cli, const struct batch_opts *o)
     rc = CLI_EXIT_OK;
     if (o->wait) {
         rc = batch_wait_all(b);
+        if (o->ordered) /* after a timeout, the others in order */
+            batch_flush_ordered(b, 1);
         wait_cleanup(&b->wait);
     }
     if (rc == CLI_EXIT_OK && (b->bad > 0 || b->failed > 0 || b->input_error))
@@ -607,6 +669,11 @@ done:
     for (int i = 0; i < 2; i++)
         free(b->chunks[i].items);
     idmap_free(&b->ids);
+    if (b->seq_doc != NULL)
+        for (uint64_t i = 0; i < b->nseq; i++)
+            free(b->seq_doc[i]);
+    free(b->seq_doc);
+    free(b->seq_line);
     conn_close(&b->conn);
     build_free(&b->fast);
     build_free(&b->slow);

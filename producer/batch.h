@@ -16,6 +16,7 @@ struct batch_opts {
     const char *file;   /* input path, "-" for stdin; borrowed */
     const char *queue;  /* queue name; borrowed */
     int wait;           /* --wait */
+    int ordered;        /* --ordered: results in input order */
     int64_t timeout_us; /* --timeout, 0 = none */
     /* The delivery options (--countdown, --expires, ...); borrowed. */
     const struct delivery *delivery;

@@ -58,6 +58,7 @@ int
 cli_global_option(struct cli *cli, int opt, char *arg)
 {
     switch (opt) {
+    case 'r': /* -r: the worker's short option too */
     case CLI_OPT_REDIS:
         /* Keep a copy, then hide the password from ps. */
         free(cli->redis);
@@ -176,4 +177,46 @@ cli_flush_stdout(void)
     if (errno != EPIPE)
         cli_warn("cannot write to standard output");
     return -1;
+}
+
+/* Levenshtein distance of a and b, or more than max when it is. */
+static size_t
+cli_distance(const char *a, const char *b, size_t max)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return max + 1;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *
+cli_nearest(const char *word, const char *const *names, size_t max)
+{
+    const char *best = NULL;
+    size_t bestd = max + 1;
+    for (size_t i = 0; names[i] != NULL; i++) {
+        size_t d = cli_distance(word, names[i], max);
+        if (d < bestd) {
+            bestd = d;
+            best = names[i];
+        }
+    }
+    return best;
 }

@@ -8,6 +8,7 @@
 #define CELERIAC_CLI_H
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CLI_VERSION "0.1.0"
@@ -79,6 +80,12 @@ int cli_usage(const char *cmd, const char *fmt, ...)
  * Stores microseconds in *us.  Returns 0, or -1 if s is not such a number.
  */
 int cli_parse_seconds(const char *s, int64_t *us);
+/*
+ * The name in names (NULL-terminated) nearest to word, if its edit
+ * distance is at most max (for "did you mean"); else NULL.
+ */
+const char *cli_nearest(const char *word, const char *const *names,
+                        size_t max);
 /* A monotonic clock in microseconds, for deadlines. */
 int64_t cli_now_us(void);
 /* The deadline for a timeout in microseconds from now; 0 (none) stays 0. */

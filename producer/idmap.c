@@ -59,16 +59,28 @@ idmap_grow(struct idmap *m)
 }
 
 void
-idmap_add(struct idmap *m, const char *id, size_t len)
+idmap_add(struct idmap *m, const char *id, size_t len, uint64_t seq)
 {
     uint64_t h = idmap_hash(id, len);
 
+    if (seq >= m->next_cap) {
+        size_t cap = m->next_cap ? m->next_cap : 4096;
+        while (cap <= seq)
+            cap *= 2;
+        m->next = xrealloc(m->next, cap * sizeof(*m->next));
+        m->next_cap = cap;
+    }
+    m->next[seq] = UINT64_MAX;
     /* Keep the load under 1/2 so that probes stay short. */
     if ((m->used + 1) * 2 > m->cap)
         idmap_grow(m);
     struct idmap_slot *s = idmap_find(m, id, len, h);
     if (s->hash != 0) {
-        s->count++;
+        if (s->count++ == 0)
+            s->first = seq;
+        else
+            m->next[s->last] = seq;
+        s->last = seq;
         return;
     }
     if (m->arena_len + len > m->arena_cap) {
@@ -82,12 +94,13 @@ idmap_add(struct idmap *m, const char *id, size_t len)
     s->off = m->arena_len;
     s->len = (uint32_t)len;
     s->count = 1;
+    s->first = s->last = seq;
     m->arena_len += len;
     m->used++;
 }
 
 int
-idmap_take(struct idmap *m, const char *id, size_t len)
+idmap_take(struct idmap *m, const char *id, size_t len, uint64_t *seq)
 {
     if (m->cap == 0)
         return 0;
@@ -95,6 +108,8 @@ idmap_take(struct idmap *m, const char *id, size_t len)
     if (s->hash == 0 || s->count == 0)
         return 0;
     s->count--;
+    *seq = s->first;
+    s->first = m->next[s->first];
     return 1;
 }
 
@@ -103,5 +118,6 @@ idmap_free(struct idmap *m)
 {
     free(m->slots);
     free(m->arena);
+    free(m->next);
     memset(m, 0, sizeof(*m));
 }

@@ -14,7 +14,10 @@
 #include "dead.h"
 #include "hashcmd.h"
 #include "log.h"
+#include "purge.h"
 #include "redisurl.h"
+#include "resultcmd.h"
+#include "revoke.h"
 #include "send.h"
 #include "status.h"
 #include "version.h"
@@ -29,6 +32,7 @@ struct main_cmd {
 static void main_usage(FILE *out);
 static const struct main_cmd *main_find(const char *name);
 static int main_help(const char *name);
+static const char *main_suggest(const char *name);
 
 static const struct main_cmd main_cmds[] = {
     {"send", send_main, send_usage,
@@ -39,13 +43,20 @@ static const struct main_cmd main_cmds[] = {
      "show queues, pending tasks, consumers and workers"},
     {"dead", dead_main, dead_usage,
      "list dead letters; --requeue them, or --purge"},
+    {"result", resultcmd_main, resultcmd_usage,
+     "print the results of tasks by id; --wait for them"},
+    {"purge", purge_main, purge_usage,
+     "delete the tasks waiting in a queue (--yes)"},
+    {"revoke", revoke_main, revoke_usage,
+     "cancel tasks by id before they run"},
 };
 
 static void
 main_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: celeriac [--redis URL] [--prefix P] COMMAND [ARGS...]\n"
+            "Usage: celeriac [-r|--redis URL] [--prefix P] COMMAND "
+            "[ARGS...]\n"
             "       celeriac help COMMAND | --help | --version\n"
             "\n"
             "Producer for the celeriac task queue: puts tasks on Redis "
@@ -75,6 +86,33 @@ main_find(const char *name)
     return NULL;
 }
 
+/*
+ * "; did you mean 'X'?" for the command nearest to name (edit distance
+ * at most 2), else the list of commands.  A static string.
+ */
+static const char *
+main_suggest(const char *name)
+{
+    static char buf[256];
+    const char *names[sizeof(main_cmds) / sizeof(main_cmds[0]) + 2];
+    size_t n = 0;
+    for (; n < sizeof(main_cmds) / sizeof(main_cmds[0]); n++)
+        names[n] = main_cmds[n].name;
+    names[n++] = "help";
+    names[n] = NULL;
+    const char *best = cli_nearest(name, names, 2);
+    if (best != NULL) {
+        snprintf(buf, sizeof(buf), "; did you mean '%s'?", best);
+        return buf;
+    }
+    size_t off = (size_t)snprintf(buf, sizeof(buf), "; the commands are");
+    for (size_t i = 0; i < n && off < sizeof(buf); i++)
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s %s",
+                                i == 0 ? "" : i + 1 == n ? " and" : ",",
+                                names[i]);
+    return buf;
+}
+
 static int
 main_help(const char *name)
 {
@@ -84,10 +122,8 @@ main_help(const char *name)
     }
     const struct main_cmd *cmd = main_find(name);
     if (cmd == NULL)
-        return cli_usage(NULL,
-                         "no command '%s'; the commands are send, "
-                         "hash, status, dead and help",
-                         name);
+        return cli_usage(NULL, "no command '%s'%s", name,
+                         main_suggest(name));
     cmd->usage(stdout);
     return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
@@ -109,7 +145,7 @@ main(int argc, char **argv)
     cli_init(&cli);
 
     /* "+": stop at the command name; its options are its own. */
-    while ((opt = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+hVr:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'h':
         case CLI_OPT_HELP:
@@ -137,10 +173,7 @@ main(int argc, char **argv)
     if (cmd == NULL) {
         /* It may be a URL with a password given without --redis. */
         char *shown = redisurl_redact(name);
-        cli_usage(NULL,
-                  "no command '%s'; the commands are send, hash, status, "
-                  "dead and help",
-                  shown);
+        cli_usage(NULL, "no command '%s'%s", shown, main_suggest(name));
         free(shown);
         return CLI_EXIT_USAGE;
     }

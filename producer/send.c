@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "build.h"
@@ -16,12 +17,19 @@
 #include "result.h"
 #include "submit.h"
 #include "token.h"
+#include "validate.h"
 #include "version.h"
 #include "wait.h"
 #include "xmalloc.h"
 
-/* How long one XREAD blocks while waiting, in milliseconds. */
+/* How long one XREAD blocks while waiting, in milliseconds (on a
+ * terminal, the waiting line is redrawn that often). */
 #define SEND_BLOCK_MS 5000
+#define SEND_TTY_BLOCK_MS 1000
+/* getopt_long values of send's own long options (clear of cli.h and
+ * delivery.h). */
+#define SEND_OPT_NO_CHECK 0x1200
+#define SEND_OPT_ORDERED 0x1201
 
 /* What the result callback looks for and keeps. */
 struct send_wait {
@@ -32,10 +40,11 @@ struct send_wait {
 
 static int send_arg(json_t *args, const char *spec);
 static int send_json(json_t *args, const char *text);
-static int send_one(struct cli *cli, const char *task, json_t *args,
-                    const struct batch_opts *o);
+static int send_one(struct cli *cli, const char *task, const char *check,
+                    json_t *args, const struct batch_opts *o);
 static void send_notes(const struct batch_opts *o, int64_t now_us);
 static void send_result(const char *doc, size_t len, void *arg);
+static void send_waiting(int tty, const char *id, int64_t t0, int clear);
 
 /* clang-format off */
 void
@@ -51,12 +60,17 @@ send_usage(FILE *out)
 "Puts a task on a queue and prints its task id (QUEUE/ENTRY-ID, with the\n"
 "stream entry id; for a delayed task, the id celeriac picked).\n"
 "\n"
-"  -a, --arg KEY=VALUE    an argument with a string value\n"
-"  -a, --arg KEY:=JSON    an argument with a JSON value: n:=3, f:=true,\n"
+"  -A, --arg KEY=VALUE    an argument with a string value\n"
+"  -A, --arg KEY:=JSON    an argument with a JSON value: n:=3, f:=true,\n"
 "                         o:='{\"x\":1}'\n"
 "  -j, --json OBJECT      arguments as one JSON object; options are applied\n"
 "                         in order, so a later --arg overrides a key\n"
 "  -q, --queue Q          the queue (default \"default\")\n"
+"  --no-check             send a built-in task (hash) without first checking\n"
+"                         its arguments and algorithm as a worker would\n"
+"                         (the check uses this machine's OpenSSL); with a\n"
+"                         check, a task a worker would refuse is not sent\n"
+"                         (exit 2)\n"
 "  -w, --wait             wait for the result and print the result document\n"
 "                         (one line of JSON) on stdout instead of the id;\n"
 "                         for a delayed task, once it has run\n"
@@ -73,8 +87,13 @@ send_usage(FILE *out)
 "                         \"retry_jitter\" (true or false); a line's field\n"
 "                         wins over the option.  Prints one task id per\n"
 "                         line; with --wait, one result document per line\n"
-"                         as results arrive (in any order).  Bad lines are\n"
-"                         reported as \"line N: ...\" and skipped.\n"
+"                         as results arrive (in any order), with the input\n"
+"                         line number of its task as a last member\n"
+"                         \"line\": N.  Bad lines are reported as\n"
+"                         \"line N: ...\" and skipped.\n"
+"  --ordered              with --batch --wait: print the results in input\n"
+"                         order (a result is held back until those before\n"
+"                         it came; after --timeout the rest in order)\n"
 "\n"
 "Delivery options (with --batch, for every line that does not set the\n"
 "field itself):\n"
@@ -198,26 +217,32 @@ send_main(struct cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {
         CLI_LONG_OPTIONS,
-        {"arg", required_argument, NULL, 'a'},
+        {"arg", required_argument, NULL, 'A'},
         {"json", required_argument, NULL, 'j'},
         {"queue", required_argument, NULL, 'q'},
         {"wait", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 't'},
         {"batch", required_argument, NULL, 'b'},
+        {"no-check", no_argument, NULL, SEND_OPT_NO_CHECK},
+        {"ordered", no_argument, NULL, SEND_OPT_ORDERED},
         DELIVERY_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct delivery dl;
-    struct batch_opts bo = {NULL, KEYS_DEFAULT_QUEUE, 0, 0, &dl};
+    struct batch_opts bo = {NULL, KEYS_DEFAULT_QUEUE, 0, 0, 0, &dl};
     json_t *args = json_object();
-    int opt, rc = CLI_EXIT_USAGE, nargs = 0;
+    int opt, rc = CLI_EXIT_USAGE, nargs = 0, no_check = 0;
 
     delivery_init(&dl);
 
-    while ((opt = getopt_long(argc, argv, "a:j:q:wt:b:h", longopts, NULL)) !=
+    while ((opt = getopt_long(argc, argv, "A:aj:q:wt:b:r:h", longopts, NULL)) !=
            -1) {
         switch (opt) {
         case 'a':
+            rc = cli_usage("send", "-a is --algorithm in 'celeriac hash'; "
+                                   "give an argument with -A or --arg");
+            goto done;
+        case 'A':
             nargs++;
             if (send_arg(args, optarg) < 0)
                 goto done;
@@ -245,6 +270,12 @@ send_main(struct cli *cli, int argc, char **argv)
         case 'b':
             bo.file = optarg;
             break;
+        case SEND_OPT_NO_CHECK:
+            no_check = 1;
+            break;
+        case SEND_OPT_ORDERED:
+            bo.ordered = 1;
+            break;
         case 'h':
         case CLI_OPT_HELP:
             send_usage(stdout);
@@ -263,6 +294,11 @@ send_main(struct cli *cli, int argc, char **argv)
     }
     if (bo.timeout_us != 0 && !bo.wait) {
         rc = cli_usage("send", "--timeout only applies with --wait");
+        goto done;
+    }
+    if (bo.ordered && (bo.file == NULL || !bo.wait)) {
+        rc = cli_usage("send", "--ordered only applies with --batch and "
+                               "--wait");
         goto done;
     }
     if (bo.file != NULL) {
@@ -286,7 +322,8 @@ send_main(struct cli *cli, int argc, char **argv)
                        argv[optind + 1]);
         goto done;
     }
-    rc = send_one(cli, argv[optind], args, &bo);
+    rc = send_one(cli, argv[optind], no_check ? NULL : argv[optind], args,
+                  &bo);
 done:
     json_decref(args);
     return rc;
@@ -305,6 +342,20 @@ send_result(const char *doc, size_t len, void *arg)
         sw->len = len;
     }
     json_decref(root);
+}
+
+/* On a terminal: draws (or clears) the line that says we are waiting. */
+static void
+send_waiting(int tty, const char *id, int64_t t0, int clear)
+{
+    if (!tty)
+        return;
+    if (clear)
+        fputs("\r\033[K", stderr);
+    else
+        fprintf(stderr, "\r\033[Kwaiting for %s ... %llds", cli_safe(id),
+                (long long)((cli_now_us() - t0) / 1000000));
+    fflush(stderr);
 }
 
 /* Tells about a task that cannot run as the options say (not an error). */
@@ -327,8 +378,9 @@ send_notes(const struct batch_opts *o, int64_t now_us)
         cli_warnx("note: --timeout ends before the task is due");
 }
 
+/* check: the task name to check the arguments of (validate.h), or NULL. */
 static int
-send_one(struct cli *cli, const char *task, json_t *args,
+send_one(struct cli *cli, const char *task, const char *check, json_t *args,
          const struct batch_opts *o)
 {
     struct conn conn;
@@ -350,6 +402,12 @@ send_one(struct cli *cli, const char *task, json_t *args,
     size_t tlen = strlen(task);
     if (tlen == 0 || tlen > PROTOCOL_MAX_NAME) {
         cli_warnx("the task name must be 1 to %d bytes", PROTOCOL_MAX_NAME);
+        goto done;
+    }
+    struct proto_error perr;
+    if (check != NULL && validate_task(check, args, &perr) < 0) {
+        cli_warnx("task not sent: a worker would refuse it: %s: %s",
+                  perr.type, perr.message);
         goto done;
     }
     if (conn_init(&conn, cli->redis) < 0 ||
@@ -419,9 +477,18 @@ send_one(struct cli *cli, const char *task, json_t *args,
     }
 
     sw.id = id;
+    /* The id first, so that an interrupted wait does not lose it. */
+    cli_warnx("sent task %s; waiting for its result (read it later with "
+              "'celeriac result %s')",
+              id, id);
+    int tty = isatty(STDERR_FILENO);
+    int64_t t0 = cli_now_us();
     while (sw.doc == NULL) {
-        if (wait_next(&w, 16, SEND_BLOCK_MS, send_result, &sw) >= 0)
+        send_waiting(tty, id, t0, 0);
+        if (wait_next(&w, 16, tty ? SEND_TTY_BLOCK_MS : SEND_BLOCK_MS,
+                      send_result, &sw) >= 0)
             continue;
+        send_waiting(tty, id, t0, 1);
         if (w.timed_out) {
             cli_warnx("no result for task %s within %.3g s: %s", id,
                       (double)o->timeout_us / 1e6, conn_timeout_hint(&conn));
@@ -429,6 +496,7 @@ send_one(struct cli *cli, const char *task, json_t *args,
         }
         goto done;
     }
+    send_waiting(tty, id, t0, 1);
     fwrite(sw.doc, 1, sw.len, stdout);
     fputc('\n', stdout);
     rc = CLI_EXIT_OK;

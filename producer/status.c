@@ -12,21 +12,36 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conn.h"
 #include "keys.h"
 #include "xmalloc.h"
 
+/* A queue that is empty, has nothing pending and got no entry for this
+ * long is hidden unless --all. */
+#define STATUS_OLD_QUEUE_MS (24LL * 3600 * 1000)
+/* A gone worker whose last beat is older than this is removed from the
+ * registry. */
+#define STATUS_PRUNE_MS (3600LL * 1000)
+
 
 static int status_scan(struct conn *c, const char *prefix, json_t *names);
 static int status_queues(struct conn *c, const char *prefix, json_t *names,
-                         json_t *out);
+                         json_t *out, double now_ms);
+static void status_stream(json_t *q, const redisReply *info,
+                          const redisReply *groups, double now_ms);
+static const redisReply *status_field(const redisReply *r, const char *name);
+static long long status_id_ms(const char *id);
+static json_t *status_number(const char *s);
+static double status_iso_ms(const char *s);
 static int status_extra(struct conn *c, const char *prefix, json_t *doc);
-static int status_workers(struct conn *c, const char *prefix, json_t *out);
+static int status_workers(struct conn *c, const char *prefix, json_t *out,
+                          double now_ms, long long *pruned);
 static long long status_int(const redisReply *r);
 static json_t *status_counters(json_t *fields);
 static json_t *status_consumers(const redisReply *r);
-static void status_print(json_t *doc, double now_ms);
+static void status_print(json_t *doc, double now_ms, int verbose);
 static void status_age(char *buf, size_t n, double ms);
 static int status_cmp(const void *a, const void *b);
 
@@ -35,28 +50,40 @@ void
 status_usage(FILE *out)
 {
     fprintf(out,
-"Usage: celeriac status [--json]\n"
+"Usage: celeriac status [--all] [--verbose] [--json]\n"
 "       celeriac status --alive NAME\n"
 "\n"
-"Shows, for the key prefix: every queue stream <prefix>queue:* with its\n"
-"length (entries not yet finished), pending count (read by a worker, not\n"
-"yet acknowledged) and consumers (name, pending, idle time); the\n"
+"Shows, for the key prefix, one line per queue stream <prefix>queue:*:\n"
+"its length (entries not yet finished), waiting (not yet taken by any\n"
+"worker: the consumer group's lag, Redis 7+), pending (taken by a worker,\n"
+"not yet acknowledged), consumers, and the age of its oldest entry; the\n"
 "dead-letter stream <prefix>dead and the scheduled set <prefix>scheduled\n"
-"when they exist; and the workers in the registry <prefix>workers with the\n"
-"fields of their <prefix>worker:<name> record (\"gone\" when that record\n"
-"has expired, i.e. the worker stopped beating).\n"
+"when they exist; and one line per worker of the registry\n"
+"<prefix>workers: state, tasks in hand, tasks done and failed since it\n"
+"started, its rate (tasks done per second since it started) and its last\n"
+"heartbeat.  A worker whose record <prefix>worker:<name> expired shows as\n"
+"\"gone\"; one gone for over an hour is removed from the registry.  A\n"
+"queue that is empty, has nothing pending, no consumers and got no task\n"
+"for a day is hidden unless --all.\n"
 "\n"
-"  --json         print one JSON document instead of text:\n"
-"                 {\"redis\", \"prefix\", \"time_ms\",\n"
+"  -a, --all      also show old empty queues\n"
+"  -v, --verbose  also show each queue's consumers and each worker's\n"
+"                 whole record\n"
+"  -j, --json     print one JSON document instead of text:\n"
+"                 {\"redis\", \"prefix\", \"time_ms\", \"hidden_queues\",\n"
+"                  \"pruned_workers\",\n"
 "                  \"queues\": [{\"name\", \"key\", \"length\", \"pending\",\n"
+"                              \"lag\", \"oldest_age_ms\", \"last_added_ms\",\n"
 "                              \"group\", \"consumers\": [{\"name\",\n"
 "                              \"pending\", \"idle_ms\"}]}],\n"
 "                  \"dead\": {\"key\", \"length\"} or null,\n"
 "                  \"scheduled\": {\"key\", \"size\"} or null,\n"
-"                  \"workers\": [{\"name\", \"last_beat\", \"gone\",\n"
-"                               \"fields\": {...}, \"counters\": {...}}]}\n"
-"                 \"fields\" holds the worker's record as strings;\n"
-"                 \"counters\" its task counters as numbers (received,\n"
+"                  \"workers\": [{\"name\", \"last_beat\", \"age_ms\",\n"
+"                               \"gone\", \"rate\", \"fields\": {...},\n"
+"                               \"counters\": {...}}]}\n"
+"                 Numbers are JSON numbers (null when unknown): in\n"
+"                 \"fields\" (the worker's record) every decimal value;\n"
+"                 \"counters\" holds the task counters (received,\n"
 "                 succeeded, failed, retried, expired, dead, recovered,\n"
 "                 duplicates, child_deaths), absent for a gone worker\n"
 "  --alive NAME   print nothing; exit 0 if the worker NAME has a heartbeat\n"
@@ -144,6 +171,104 @@ done:
     return rc;
 }
 
+/* The value of field name in a flat [name, value, ...] reply, or NULL. */
+static const redisReply *
+status_field(const redisReply *r, const char *name)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(r->element[i]->str, name) == 0)
+            return r->element[i + 1];
+    return NULL;
+}
+
+/* The milliseconds part of a stream entry id "ms-seq", or -1. */
+static long long
+status_id_ms(const char *id)
+{
+    char *end;
+    if (id == NULL || *id < '0' || *id > '9')
+        return -1;
+    errno = 0;
+    long long ms = strtoll(id, &end, 10);
+    return errno == 0 && *end == '-' ? ms : -1;
+}
+
+/*
+ * From XINFO STREAM and XINFO GROUPS (either may be an error reply, e.g.
+ * NOPERM: then those members are null): "lag" (entries the group has not
+ * delivered; Redis 7+), "oldest_age_ms" (age of the first entry) and
+ * "last_added_ms" (Unix ms of the last entry ever added).
+ */
+static void
+status_stream(json_t *q, const redisReply *info, const redisReply *groups,
+              double now_ms)
+{
+    json_t *lag = json_null(), *oldest = json_null(), *last = json_null();
+    const redisReply *first = status_field(info, "first-entry");
+    if (first != NULL && first->type == REDIS_REPLY_ARRAY &&
+        first->elements > 0 && first->element[0]->type == REDIS_REPLY_STRING) {
+        long long ms = status_id_ms(first->element[0]->str);
+        if (ms >= 0)
+            oldest = json_integer(now_ms > ms ? (json_int_t)(now_ms - ms) : 0);
+    }
+    const redisReply *lid = status_field(info, "last-generated-id");
+    if (lid != NULL && lid->type == REDIS_REPLY_STRING) {
+        long long ms = status_id_ms(lid->str);
+        if (ms > 0)
+            last = json_integer(ms);
+    }
+    for (size_t i = 0; groups != NULL && groups->type == REDIS_REPLY_ARRAY &&
+                       i < groups->elements;
+         i++) {
+        const redisReply *name = status_field(groups->element[i], "name");
+        const redisReply *l = status_field(groups->element[i], "lag");
+        if (name != NULL && name->type == REDIS_REPLY_STRING &&
+            strcmp(name->str, KEYS_GROUP) == 0 && l != NULL &&
+            l->type == REDIS_REPLY_INTEGER) {
+            json_decref(lag);
+            lag = json_integer(l->integer);
+        }
+    }
+    /* No group yet: nothing was delivered, every entry waits. */
+    if (json_is_null(lag) && json_is_false(json_object_get(q, "group")))
+        lag = json_integer(json_integer_value(json_object_get(q, "length")));
+    json_object_set_new(q, "lag", lag);
+    json_object_set_new(q, "oldest_age_ms", oldest);
+    json_object_set_new(q, "last_added_ms", last);
+}
+
+/* A decimal integer string as a JSON integer, anything else as a string. */
+static json_t *
+status_number(const char *s)
+{
+    char *end;
+    if (s != NULL && ((*s >= '0' && *s <= '9') || (*s == '-' && s[1]))) {
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno == 0 && *end == '\0' && (s[0] != '0' || s[1] == '\0'))
+            return json_integer(v);
+    }
+    return json_string(s ? s : "");
+}
+
+/* Unix ms of "YYYY-MM-DDTHH:MM:SS[.ffffff]Z", or -1. */
+static double
+status_iso_ms(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (rest == NULL)
+        return -1;
+    double frac = 0;
+    if (*rest == '.')
+        frac = strtod(rest, NULL);
+    return ((double)timegm(&tm) + frac) * 1000;
+}
+
 /* The consumers of an XINFO CONSUMERS reply, as a new JSON array. */
 static json_t *
 status_consumers(const redisReply *r)
@@ -177,7 +302,8 @@ status_consumers(const redisReply *r)
  * Appends one object per queue to out.  Returns 0 or -1.
  */
 static int
-status_queues(struct conn *c, const char *prefix, json_t *names, json_t *out)
+status_queues(struct conn *c, const char *prefix, json_t *names, json_t *out,
+              double now_ms)
 {
     size_t n = json_array_size(names);
     char(*keys)[KEYS_MAX] = xcalloc(n ? n : 1, KEYS_MAX);
@@ -191,6 +317,8 @@ status_queues(struct conn *c, const char *prefix, json_t *names, json_t *out)
         const char *a1[] = {"XLEN", keys[i]};
         const char *a2[] = {"XPENDING", keys[i], KEYS_GROUP};
         const char *a3[] = {"XINFO", "CONSUMERS", keys[i], KEYS_GROUP};
+        const char *a4[] = {"XINFO", "STREAM", keys[i]};
+        const char *a5[] = {"XINFO", "GROUPS", keys[i]};
         size_t l[4];
         l[0] = 4;
         l[1] = strlen(keys[i]);
@@ -203,15 +331,18 @@ status_queues(struct conn *c, const char *prefix, json_t *names, json_t *out)
         l[2] = strlen(keys[i]);
         l[3] = strlen(KEYS_GROUP);
         conn_append(c, 4, a3, l);
+        l[1] = 6;
+        conn_append(c, 3, a4, l);
+        conn_append(c, 3, a5, l);
     }
     for (i = 0; i < n; i++) {
-        redisReply *r[3] = {NULL, NULL, NULL};
+        redisReply *r[5] = {NULL, NULL, NULL, NULL, NULL};
         int j;
-        for (j = 0; j < 3; j++)
+        for (j = 0; j < 5; j++)
             if ((r[j] = conn_reply(c)) == NULL)
                 break;
-        if (j < 3) {
-            for (j = 0; j < 3; j++)
+        if (j < 5) {
+            for (j = 0; j < 5; j++)
                 if (r[j] != NULL)
                     freeReplyObject(r[j]);
             goto done;
@@ -230,10 +361,11 @@ status_queues(struct conn *c, const char *prefix, json_t *names, json_t *out)
                                 json_integer(group && r[1]->elements > 0
                                                  ? status_int(r[1]->element[0])
                                                  : 0));
+            status_stream(q, r[3], r[4], now_ms);
             json_object_set_new(q, "consumers", status_consumers(r[2]));
         }
         json_array_append_new(out, q);
-        for (j = 0; j < 3; j++)
+        for (j = 0; j < 5; j++)
             freeReplyObject(r[j]);
     }
     rc = 0;
@@ -284,18 +416,22 @@ done:
  * each <prefix>worker:<name>, pipelined.  Returns 0 or -1.
  */
 static int
-status_workers(struct conn *c, const char *prefix, json_t *out)
+status_workers(struct conn *c, const char *prefix, json_t *out, double now_ms,
+               long long *pruned)
 {
     char zkey[KEYS_MAX], hkey[KEYS_MAX];
     redisReply *z = NULL;
+    json_t *prune = json_array();
     int rc = -1;
 
-    if (keys_workers(zkey, sizeof(zkey), prefix) < 0)
+    if (keys_workers(zkey, sizeof(zkey), prefix) < 0) {
+        json_decref(prune);
         return -1;
+    }
     z = conn_call(c, "ZRANGE", zkey, "0", "-1", "WITHSCORES",
                   (const char *)NULL);
     if (z == NULL)
-        return -1;
+        goto done;
     if (z->type != REDIS_REPLY_ARRAY) {
         conn_report_error(c, "ZRANGE of the worker registry", z);
         goto done;
@@ -320,6 +456,19 @@ status_workers(struct conn *c, const char *prefix, json_t *out)
                                 ? json_integer((json_int_t)beat)
                                 : json_real(beat));
         int gone = h->type != REDIS_REPLY_ARRAY || h->elements == 0;
+        /* The score is the time of the last beat, in s or ms. */
+        double beat_ms = beat > 1e11 ? beat : beat * 1000;
+        if (gone && now_ms - beat_ms > STATUS_PRUNE_MS) {
+            /* Removed after the pipelined replies are read. */
+            json_array_append_new(prune, json_stringn(z->element[i]->str,
+                                                      z->element[i]->len));
+            freeReplyObject(h);
+            json_decref(fields);
+            json_decref(w);
+            continue;
+        }
+        json_object_set_new(w, "age_ms",
+                            json_integer((json_int_t)(now_ms - beat_ms)));
         json_object_set_new(w, "gone", json_boolean(gone));
         if (!gone) {
             /* Known fields first, in their order; then the rest sorted. */
@@ -332,8 +481,7 @@ status_workers(struct conn *c, const char *prefix, json_t *out)
                         0)
                         json_object_set_new(
                             fields, h->element[e]->str,
-                            json_stringn(h->element[e + 1]->str,
-                                         h->element[e + 1]->len));
+                            status_number(h->element[e + 1]->str));
             for (size_t e = 0; e + 1 < h->elements; e += 2)
                 if (json_object_get(fields, h->element[e]->str) == NULL)
                     rest[k++] = h->element[e]->str;
@@ -343,17 +491,45 @@ status_workers(struct conn *c, const char *prefix, json_t *out)
                     if (h->element[e]->str == rest[f])
                         json_object_set_new(
                             fields, rest[f],
-                            json_stringn(h->element[e + 1]->str,
-                                         h->element[e + 1]->len));
+                            status_number(h->element[e + 1]->str));
             free(rest);
-            json_object_set_new(w, "counters", status_counters(fields));
+            json_t *cnt = status_counters(fields);
+            json_object_set_new(w, "counters", cnt);
+            /* Tasks done per second since it started. */
+            double t0 = status_iso_ms(json_string_value(
+                json_object_get(fields, KEYS_HB_STARTED_AT)));
+            double t1 = status_iso_ms(json_string_value(
+                json_object_get(fields, KEYS_HB_LAST_BEAT)));
+            json_int_t done =
+                json_integer_value(json_object_get(cnt, KEYS_HB_SUCCEEDED)) +
+                json_integer_value(json_object_get(cnt, KEYS_HB_FAILED)) +
+                json_integer_value(json_object_get(cnt, KEYS_HB_EXPIRED));
+            json_object_set_new(w, "rate",
+                                t0 > 0 && t1 > t0
+                                    ? json_real((double)done * 1000 / (t1 - t0))
+                                    : json_null());
         }
         json_object_set_new(w, "fields", fields);
         json_array_append_new(out, w);
         freeReplyObject(h);
     }
+    /* Best effort: a user without ZREM (docs/SECURITY.md) sees them again
+     * next time. */
+    size_t k;
+    json_t *name;
+    json_array_foreach(prune, k, name)
+    {
+        redisReply *zr = conn_call(c, "ZREM", zkey, json_string_value(name),
+                                   (const char *)NULL);
+        if (zr == NULL)
+            goto done;
+        if (zr->type == REDIS_REPLY_INTEGER && zr->integer == 1)
+            (*pruned)++;
+        freeReplyObject(zr);
+    }
     rc = 0;
 done:
+    json_decref(prune);
     freeReplyObject(z);
     return rc;
 }
@@ -368,14 +544,9 @@ status_counters(json_t *fields)
     json_t *out = json_object();
     for (size_t f = 0; keys_heartbeat_counters[f] != NULL; f++) {
         const char *k = keys_heartbeat_counters[f];
-        const char *v = json_string_value(json_object_get(fields, k));
-        char *end;
-        if (v == NULL || *v < '0' || *v > '9')
-            continue;
-        errno = 0;
-        unsigned long long n = strtoull(v, &end, 10);
-        if (errno == 0 && *end == '\0' && n <= (unsigned long long)INT64_MAX)
-            json_object_set_new(out, k, json_integer((json_int_t)n));
+        json_t *v = json_object_get(fields, k);
+        if (json_is_integer(v) && json_integer_value(v) >= 0)
+            json_object_set_new(out, k, json_integer(json_integer_value(v)));
     }
     return out;
 }
@@ -397,57 +568,93 @@ status_age(char *buf, size_t n, double ms)
         snprintf(buf, n, "%dd%02dh", (int)(s / 86400), (int)s / 3600 % 24);
 }
 
+/* A JSON integer as text, "-" when it is not one. */
+static const char *
+status_num(char *buf, size_t n, const json_t *v)
+{
+    if (!json_is_integer(v))
+        return "-";
+    snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+    return buf;
+}
+
 static void
-status_print(json_t *doc, double now_ms)
+status_print_queues(json_t *doc, int verbose)
 {
     json_t *queues = json_object_get(doc, "queues");
+    const char *prefix = json_string_value(json_object_get(doc, "prefix"));
+    long long hidden = json_integer_value(json_object_get(doc,
+                                                          "hidden_queues"));
+    char age[32], n1[24], n2[24];
+    size_t i, j;
+    json_t *q, *c;
+
+    if (json_array_size(queues) == 0 && hidden == 0) {
+        printf("No queues (no %s" KEYS_KIND_QUEUE ":* keys): nothing was "
+               "sent with this prefix yet.\n",
+               cli_safe(prefix));
+        return;
+    }
+    if (json_array_size(queues) > 0)
+        printf("%-24s %9s %9s %9s %9s  %s\n", "QUEUE", "LENGTH", "WAITING",
+               "PENDING", "CONSUMERS", "OLDEST");
+    json_array_foreach(queues, i, q)
+    {
+        const char *name = json_string_value(json_object_get(q, "name"));
+        json_t *err = json_object_get(q, "error");
+        if (err != NULL) {
+            printf("%-24s (not a stream: %s)\n", cli_safe(name),
+                   cli_safe(json_string_value(err)));
+            continue;
+        }
+        json_t *cs = json_object_get(q, "consumers");
+        json_t *old = json_object_get(q, "oldest_age_ms");
+        if (json_is_integer(old))
+            status_age(age, sizeof(age), (double)json_integer_value(old));
+        else
+            snprintf(age, sizeof(age), "-");
+        printf("%-24s %9lld %9s %9lld %9zu  %s%s\n", cli_safe(name),
+               json_integer_value(json_object_get(q, "length")),
+               status_num(n1, sizeof(n1), json_object_get(q, "lag")),
+               json_integer_value(json_object_get(q, "pending")),
+               json_array_size(cs), age,
+               json_is_true(json_object_get(q, "group"))
+                   ? ""
+                   : "  (no consumer group yet)");
+        if (!verbose)
+            continue;
+        json_array_foreach(cs, j, c)
+        {
+            status_age(age, sizeof(age),
+                       (double)json_integer_value(json_object_get(c,
+                                                                  "idle_ms")));
+            printf("  consumer %-30s pending %-8s idle %s\n",
+                   cli_safe(json_string_value(json_object_get(c, "name"))),
+                   status_num(n2, sizeof(n2), json_object_get(c, "pending")),
+                   age);
+        }
+    }
+    if (hidden > 0)
+        printf("(%lld old empty queue%s hidden; --all shows them)\n", hidden,
+               hidden == 1 ? "" : "s");
+}
+
+static void
+status_print(json_t *doc, double now_ms, int verbose)
+{
     json_t *workers = json_object_get(doc, "workers");
     json_t *dead = json_object_get(doc, "dead");
     json_t *sched = json_object_get(doc, "scheduled");
     const char *prefix = json_string_value(json_object_get(doc, "prefix"));
-    char age[32];
-    size_t i, j;
-    json_t *q, *w;
+    char age[32], n1[24], n2[24], n3[24], busy[48], rate[32];
+    size_t i;
+    json_t *w;
 
+    (void)now_ms;
     printf("Redis %s, prefix \"%s\"\n\n",
            cli_safe(json_string_value(json_object_get(doc, "redis"))),
            cli_safe(prefix));
-    if (json_array_size(queues) == 0) {
-        printf("No queues (no %s" KEYS_KIND_QUEUE ":* keys): nothing was sent with this "
-               "prefix yet.\n",
-               cli_safe(prefix));
-    } else {
-        printf("%-24s %10s %10s %10s\n", "QUEUE", "LENGTH", "PENDING",
-               "CONSUMERS");
-        json_array_foreach(queues, i, q)
-        {
-            const char *name = json_string_value(json_object_get(q, "name"));
-            json_t *err = json_object_get(q, "error");
-            if (err != NULL) {
-                printf("%-24s (not a stream: %s)\n", cli_safe(name),
-                       cli_safe(json_string_value(err)));
-                continue;
-            }
-            json_t *cs = json_object_get(q, "consumers");
-            printf("%-24s %10lld %10lld %10zu%s\n", cli_safe(name),
-                   json_integer_value(json_object_get(q, "length")),
-                   json_integer_value(json_object_get(q, "pending")),
-                   json_array_size(cs),
-                   json_is_true(json_object_get(q, "group"))
-                       ? ""
-                       : "  (no consumer group yet)");
-            json_t *c;
-            json_array_foreach(cs, j, c)
-            {
-                status_age(
-                    age, sizeof(age),
-                    (double)json_integer_value(json_object_get(c, "idle_ms")));
-                printf("  consumer %-30s pending %-8lld idle %s\n",
-                       cli_safe(json_string_value(json_object_get(c, "name"))),
-                       json_integer_value(json_object_get(c, "pending")), age);
-            }
-        }
-    }
+    status_print_queues(doc, verbose);
     if (json_is_object(dead))
         printf("\nDead letters: %lld in %s (see them with: celeriac dead)\n",
                json_integer_value(json_object_get(dead, "length")),
@@ -459,30 +666,85 @@ status_print(json_t *doc, double now_ms)
 
     printf("\n");
     if (json_array_size(workers) == 0) {
-        printf("No workers registered in %s" KEYS_KIND_WORKERS ".\n", cli_safe(prefix));
+        printf("No workers registered in %s" KEYS_KIND_WORKERS ".\n",
+               cli_safe(prefix));
         return;
     }
-    printf("WORKERS (%zu)\n", json_array_size(workers));
+    printf("%-28s %-8s %9s %9s %9s %8s  %s\n", "WORKER", "STATE", "IN-HAND",
+           "DONE", "FAILED", "DONE/S", "LAST BEAT");
     json_array_foreach(workers, i, w)
     {
-        double beat = json_number_value(json_object_get(w, "last_beat"));
-        /* The score is the time of the last beat, in s or ms. */
-        double beat_ms = beat > 1e11 ? beat : beat * 1000;
-        status_age(age, sizeof(age), now_ms - beat_ms);
-        printf("%s", cli_safe(json_string_value(json_object_get(w, "name"))));
-        if (json_is_true(json_object_get(w, "gone"))) {
-            printf("  gone (record expired; last beat %s ago)\n", age);
+        json_t *fields = json_object_get(w, "fields");
+        json_t *cnt = json_object_get(w, "counters");
+        int gone = json_is_true(json_object_get(w, "gone"));
+        status_age(age, sizeof(age),
+                   (double)json_integer_value(json_object_get(w, "age_ms")));
+        const char *state =
+            gone ? "gone"
+                 : json_string_value(json_object_get(fields, KEYS_HB_STATE));
+        json_t *inf = json_object_get(fields, KEYS_HB_IN_FLIGHT);
+        json_t *conc = json_object_get(fields, KEYS_HB_CONCURRENCY);
+        if (json_is_integer(inf) && json_is_integer(conc))
+            snprintf(busy, sizeof(busy), "%lld/%lld",
+                     (long long)json_integer_value(inf),
+                     (long long)json_integer_value(conc));
+        else
+            snprintf(busy, sizeof(busy), "-");
+        json_t *rt = json_object_get(w, "rate");
+        if (json_is_number(rt))
+            snprintf(rate, sizeof(rate), "%.1f", json_number_value(rt));
+        else
+            snprintf(rate, sizeof(rate), "-");
+        printf("%-28s %-8s %9s %9s %9s %8s  %s ago\n",
+               cli_safe(json_string_value(json_object_get(w, "name"))),
+               cli_safe(state ? state : "?"), busy,
+               status_num(n1, sizeof(n1),
+                          json_object_get(cnt, KEYS_HB_SUCCEEDED)),
+               status_num(n2, sizeof(n2), json_object_get(cnt, KEYS_HB_FAILED)),
+               rate, age);
+        if (!verbose || gone)
             continue;
-        }
-        printf("  last beat %s ago\n", age);
         const char *k;
         json_t *v;
-        json_object_foreach(json_object_get(w, "fields"), k, v)
+        json_object_foreach(fields, k, v)
         {
             printf("    %-12s %s\n", cli_safe(k),
-                   cli_safe(json_string_value(v)));
+                   json_is_string(v) ? cli_safe(json_string_value(v))
+                                     : status_num(n3, sizeof(n3), v));
         }
     }
+    long long pruned = json_integer_value(json_object_get(doc,
+                                                          "pruned_workers"));
+    if (pruned > 0)
+        printf("(%lld worker%s gone for over an hour removed from the "
+               "registry)\n",
+               pruned, pruned == 1 ? "" : "s");
+}
+
+/* Drops the old empty queues from the list (unless all); counts them. */
+static void
+status_hide(json_t *doc, double now_ms, int all)
+{
+    json_t *queues = json_object_get(doc, "queues");
+    long long hidden = 0;
+    for (size_t i = 0; !all && i < json_array_size(queues);) {
+        json_t *q = json_array_get(queues, i);
+        json_t *last = json_object_get(q, "last_added_ms");
+        int old = json_object_get(q, "error") == NULL &&
+                  json_integer_value(json_object_get(q, "length")) == 0 &&
+                  json_integer_value(json_object_get(q, "pending")) == 0 &&
+                  json_array_size(json_object_get(q, "consumers")) == 0 &&
+                  (!json_is_integer(last) ||
+                   now_ms - (double)json_integer_value(last) >
+                       STATUS_OLD_QUEUE_MS);
+        if (old) {
+            json_array_remove(queues, i);
+            hidden++;
+        } else {
+            i++;
+        }
+    }
+    json_object_set_new(doc, "hidden_queues", json_integer(hidden));
 }
 
 /*
@@ -529,22 +791,31 @@ status_main(struct cli *cli, int argc, char **argv)
     static const struct option longopts[] = {
         CLI_LONG_OPTIONS,
         {"json", no_argument, NULL, 'j'},
-        {"alive", required_argument, NULL, 'a'},
+        {"all", no_argument, NULL, 'a'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"alive", required_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     const char *alive = NULL;
     struct conn conn;
     json_t *doc = NULL, *names = NULL;
-    int opt, as_json = 0, rc = CLI_EXIT_USAGE;
+    int opt, as_json = 0, all = 0, verbose = 0, rc = CLI_EXIT_USAGE;
+    long long pruned = 0;
     double now_ms = 0;
 
     memset(&conn, 0, sizeof(conn));
-    while ((opt = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "javr:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'j':
             as_json = 1;
             break;
         case 'a':
+            all = 1;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case 'A':
             alive = optarg;
             break;
         case 'h':
@@ -591,17 +862,19 @@ status_main(struct cli *cli, int argc, char **argv)
     json_object_set_new(doc, "scheduled", json_null());
     json_object_set_new(doc, "workers", workers);
     if (status_scan(&conn, cli->prefix, names) < 0 ||
-        status_queues(&conn, cli->prefix, names, queues) < 0 ||
+        status_queues(&conn, cli->prefix, names, queues, now_ms) < 0 ||
         status_extra(&conn, cli->prefix, doc) < 0)
         goto lost;
-    if (status_workers(&conn, cli->prefix, workers) < 0)
+    if (status_workers(&conn, cli->prefix, workers, now_ms, &pruned) < 0)
         goto lost;
+    status_hide(doc, now_ms, all);
+    json_object_set_new(doc, "pruned_workers", json_integer(pruned));
 
     if (as_json) {
         json_dumpf(doc, stdout, JSON_INDENT(2));
         putchar('\n');
     } else {
-        status_print(doc, now_ms);
+        status_print(doc, now_ms, verbose);
     }
     rc = cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
     goto done;

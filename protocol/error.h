@@ -36,6 +36,8 @@
 #define ERROR_UPLOAD_STALLED "UploadStalled"
 #define ERROR_UPLOAD_LOST "UploadLost"
 #define ERROR_UPLOAD_INCOMPLETE "UploadIncomplete"
+/* Not run: its id is in <prefix>revoked (result status REVOKED). */
+#define ERROR_REVOKED "Revoked"
 
 /* A fixed-size error: no allocation, so it can be filled anywhere. */
 struct proto_error {

@@ -212,3 +212,9 @@ keys_valid_worker(const char *name)
     }
     return 1;
 }
+
+int
+keys_revoked(char *buf, size_t n, const char *prefix)
+{
+    return keys_fmt(buf, n, prefix, KEYS_KIND_REVOKED, NULL);
+}

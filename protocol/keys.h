@@ -127,4 +127,12 @@ int keys_valid_prefix(const char *prefix);
  * UTF-8 with no spaces, commas or control characters. */
 int keys_valid_worker(const char *name);
 
+/*
+ * <prefix>revoked — revoked task ids (sorted set: member = task id, score
+ * = Unix ms until which the revocation holds), written by `celeriac
+ * revoke` and read by workers (PROTOCOL.md, "Revoked tasks").
+ */
+#define KEYS_KIND_REVOKED "revoked"
+int keys_revoked(char *buf, size_t n, const char *prefix);
+
 #endif

@@ -31,6 +31,7 @@
 #define RESULT_FAILURE "FAILURE"
 #define RESULT_RETRY "RETRY"     /* failed; another attempt is scheduled */
 #define RESULT_EXPIRED "EXPIRED" /* taken after its "expires" time */
+#define RESULT_REVOKED "REVOKED" /* not run: revoked (celeriac revoke) */
 
 /* What goes into one document; every pointer is borrowed. */
 struct result {

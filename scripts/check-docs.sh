@@ -75,6 +75,12 @@ lua = lua.encode().decode("unicode_escape")
 proto = open(root + "/protocol/PROTOCOL.md").read()
 check(lua in blocks(proto), "PROTOCOL.md quotes scripts_finish verbatim")
 
+src = open(root + "/producer/purge.c").read()
+m = re.search(r"static const char purge_script\[\] =\n(.*?);\n", src, re.S)
+lua = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
+lua = lua.encode().decode("unicode_escape")
+check(lua in blocks(proto), "PROTOCOL.md quotes the purge script verbatim")
+
 print("check-docs: %d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
 EOF

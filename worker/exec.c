@@ -195,6 +195,8 @@ exec_finish(const struct exec_attempt *a, const json_t *value,
     out->status = EXEC_SUCCESS;
     if (err != NULL) {
         r.status = expired ? RESULT_EXPIRED : RESULT_FAILURE;
+        if (strcmp(err->type, ERROR_REVOKED) == 0)
+            r.status = RESULT_REVOKED; /* not retried: may_retry is 0 */
         r.err_type = err->type;
         r.err_msg = err->message;
         out->status = expired ? EXEC_EXPIRED : EXEC_FAILURE;

@@ -25,6 +25,7 @@
 #include "pathsrc.h"
 #include "pool.h"
 #include "result.h"
+#include "revoked.h"
 #include "scripts.h"
 #include "slot.h"
 #include "source.h"
@@ -96,6 +97,7 @@ struct parent {
     enum parent_mode mode;
     int exit_code;
     struct parent_stats stats;
+    struct revoked revoked; /* <prefix>revoked, refreshed per heartbeat */
 };
 
 static void parent_kick(struct parent *p);
@@ -153,6 +155,7 @@ static void parent_fetch_stop(struct parent *p, struct slot *s);
 static void parent_streams_open(struct parent *p);
 static void parent_sem_renew(struct parent *p);
 static void parent_upload_begin(struct parent *p, struct slot *s);
+static void parent_revoked_refresh(struct parent *p);
 
 static long long
 parent_now_ms(void)
@@ -346,6 +349,9 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
         KEYS_HB_DUPLICATES,  nums[7],
         KEYS_HB_CHILD_DEATHS, nums[8],
     };
+    /* Before the heartbeat: its answer comes first, so the first read
+     * (after the first heartbeat) already checks revoked ids. */
+    parent_revoked_refresh(p);
     broker_heartbeat(&p->broker, kv, (int)(sizeof(kv) / sizeof(kv[0]) / 2),
                      5 * cfg->heartbeat_ms, parent_now_ms());
     parent_sem_renew(p);
@@ -581,6 +587,15 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
                  deliveries, from ? from : "this one",
                  p->cfg->max_deliveries);
         parent_verdict(p, s, ERROR_MAX_DELIVERIES, why, 0, 1);
+        return;
+    }
+    if (revoked_message(&p->revoked, msg, len, p->cfg->queues[queue],
+                        entry_id)) {
+        log_info("entry %s is a revoked task; not running it", entry_id);
+        parent_verdict(p, s, ERROR_REVOKED,
+                       "the task was revoked (celeriac revoke) before it "
+                       "ran",
+                       0, 0);
         return;
     }
     log_debug("received %s (%zu bytes, delivery %u)", entry_id, len,
@@ -825,6 +840,36 @@ parent_verdict(struct parent *p, struct slot *s, const char *type,
 
 /* ---- pool callbacks ---- */
 
+/*
+ * Logs the outcome of a task: a success at debug level, anything else at
+ * info level with the error's type and message (read from the document,
+ * which is small: a few KiB, PROTOCOL.md "Result").
+ */
+static void
+parent_log_result(const struct ipc_result *r)
+{
+    if (r->status == IPC_STATUS_SUCCESS) {
+        log_debug("task %.*s succeeded", (int)r->id_len, r->id);
+        return;
+    }
+    json_t *doc = r->doc_len <= PARENT_DECODE_MAX
+                      ? json_loadb(r->doc, r->doc_len, 0, NULL)
+                      : NULL;
+    json_t *e = json_object_get(doc, RESULT_F_ERROR);
+    const char *st = json_string_value(json_object_get(doc, RESULT_F_STATUS));
+    const char *type = json_string_value(json_object_get(e,
+                                         RESULT_F_ERROR_TYPE));
+    const char *msg = json_string_value(json_object_get(e,
+                                        RESULT_F_ERROR_MESSAGE));
+    const char *what = r->status == IPC_STATUS_RETRY ? "will be retried"
+                       : st != NULL && strcmp(st, RESULT_FAILURE) != 0
+                           ? st
+                           : "failed";
+    log_info("task %.*s %s: %s: %s", (int)r->id_len, r->id, what,
+             type ? type : "(no error type)", msg ? msg : "(no message)");
+    json_decref(doc);
+}
+
 static void
 parent_on_result(void *arg, struct slot *s, const struct ipc_result *r)
 {
@@ -860,10 +905,7 @@ parent_on_result(void *arg, struct slot *s, const struct ipc_result *r)
                         none);
         break;
     }
-    if (r->status != IPC_STATUS_SUCCESS)
-        log_info("task %.*s %s: %.*s", (int)r->id_len, r->id,
-                 r->status == IPC_STATUS_RETRY ? "will be retried" : "failed",
-                 (int)(r->doc_len > 400 ? 400 : r->doc_len), r->doc);
+    parent_log_result(r);
     if (s->fail_dead && r->status == IPC_STATUS_FAILURE) {
         /* The answer to a dead-letter verdict: its result doc, then the
          * message and the reason go to the dead-letter stream. */
@@ -1071,6 +1113,56 @@ parent_route(struct parent *p, struct slot *s, int first)
         TAILQ_INSERT_HEAD(&p->ready, s, entry);
     else
         TAILQ_INSERT_TAIL(&p->ready, s, entry);
+}
+
+/* ---- revoked tasks (revoked.h) ---- */
+
+static void
+parent_revoked_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct parent *p = priv;
+    redisReply *r = reply;
+    (void)ac;
+    if (r == NULL) /* connection lost or closing: keep the old copy */
+        return;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        if (r->type == REDIS_REPLY_ERROR)
+            log_warnx("reading the revoked tasks failed: %s; checking the "
+                      "ids read before",
+                      r->str);
+        return;
+    }
+    const char **ids = xmalloc((r->elements + 1) * sizeof(*ids));
+    size_t *lens = xmalloc((r->elements + 1) * sizeof(*lens));
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING)
+            continue;
+        ids[n] = e->str;
+        lens[n++] = e->len;
+    }
+    size_t before = p->revoked.n;
+    revoked_load(&p->revoked, ids, lens, n);
+    if (p->revoked.n != before)
+        log_debug("%zu revoked task ids", p->revoked.n);
+    free(ids);
+    free(lens);
+}
+
+/* Reads the revocations still in force (score >= now), bounded; with
+ * ZRANGEBYSCORE, which the worker's ACL (docs/SECURITY.md) allows. */
+static void
+parent_revoked_refresh(struct parent *p)
+{
+    char key[KEYS_MAX], now[24], max[24];
+    if (keys_revoked(key, sizeof(key), p->cfg->prefix) < 0)
+        return;
+    snprintf(now, sizeof(now), "%lld", (long long)(result_now_us() / 1000));
+    snprintf(max, sizeof(max), "%d", REVOKED_MAX);
+    const char *argv[] = {"ZRANGEBYSCORE", key, now, "+inf",
+                          "LIMIT",         "0", max};
+    broker_call(&p->broker, 7, argv, NULL, parent_revoked_cb, p);
 }
 
 /* ---- the cluster-wide per-host semaphore (--cluster-per-host) ---- */
@@ -1689,6 +1781,7 @@ out:
     event_free(p->sigint_ev);
     event_base_free(p->base);
     slot_table_free(&p->slots);
+    revoked_clear(&p->revoked);
     free(p->done);
     free(p->queue_list);
     free(p);

@@ -45,11 +45,47 @@ def test_batch_10000_wait(r, worker, celeriac):
     stored = all_results(r)
     assert len(stored) == N
     assert set(stored) == set(ids)
+    # Each printed document is the stored one with its input line last.
     for doc in docs:
+        line = doc.pop("line")
+        assert list(doc) + ["line"] == list(json.loads(
+            json.dumps(doc)).keys()) + ["line"]
+        assert doc["result"]["digest"] == hashlib_digest(
+            "sha512", datas[line - 1].encode())
         assert stored[doc["id"]] == doc
 
     assert r.xlen(QUEUE) == 0
     assert pending_count(r) == 0
+
+
+def test_batch_ordered_with_line_numbers(r, worker, celeriac):
+    """--ordered prints in input order; bad and blank lines keep their
+    numbers out of the results; a duplicate id gets both its lines."""
+    worker()
+    lines = []
+    for i in range(300):
+        # Early lines are the slow ones, so results come out of order.
+        it = 20000 if i < 10 else 1
+        lines.append(json.dumps({"task": "hash", "id": "o%d" % i,
+                                 "args": {"data": str(i), "iterations": it}}))
+    lines[5] = "not json"
+    lines[6] = ""
+    lines.append(json.dumps({"task": "hash", "id": "o0",
+                             "args": {"data": "0"}}))
+    run = celeriac("send", "--batch", "-", "--wait", "--ordered",
+                   "--timeout", "240", input="\n".join(lines) + "\n",
+                   timeout=300)
+    assert run.rc == 1, run  # the bad line
+    assert b"line 6:" in run.stderr, run
+    docs = parse_lines(run.stdout)
+    want = [n for n in range(1, len(lines) + 1) if n not in (6, 7)]
+    assert [d["line"] for d in docs] == want
+    for d in docs:
+        i = int(d["id"][1:])
+        assert d["status"] == "SUCCESS"
+        if d["line"] != len(lines):
+            assert i == d["line"] - 1
+    assert celeriac("send", "hash", "-A", "data=x", "--ordered").rc == 2
 
 
 def test_batch_with_ids_mixed(r, worker, celeriac, tmp_dir):

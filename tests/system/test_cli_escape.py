@@ -62,7 +62,7 @@ def setup_evil_keys(r):
 
 def test_status_escapes_names(r, celeriac):
     setup_evil_keys(r)
-    run = celeriac("status")
+    run = celeriac("status", "--verbose")
     assert run.rc == 0, run
     assert controls(run.stdout) == [], run
     text = run.text()

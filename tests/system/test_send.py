@@ -4,6 +4,7 @@ document and exit status, --arg/--json arguments, --queue, --timeout
 without a worker, and an unreachable Redis."""
 
 import json
+import re
 
 from harness import (QUEUE, assert_failure, assert_success, free_port,
                      result_of, wait_result)
@@ -47,9 +48,35 @@ def test_send_json_args(r, worker, celeriac):
 def test_send_wait_failure_exits_1(r, worker, celeriac):
     worker()
     run = celeriac("send", "hash", "--arg", "data=x", "--arg",
-                   "algorithm=sha999", "--wait", "--timeout", "60")
+                   "algorithm=sha999", "--wait", "--timeout", "60",
+                   "--no-check")
     assert run.rc == 1, run
     assert_failure(one_doc(run), "UnknownAlgorithm", "sha999")
+
+
+def test_send_checks_arguments_first(r, celeriac):
+    for args in (["-A", "data=x", "-A", "algorithm=sha999"],
+                 ["-A", "data=x", "-A", "iterations:=0"],
+                 ["-A", "data_b64=!!"],
+                 ["-A", "algorithm=sha256"]):
+        run = celeriac("send", "hash", *args, "--wait", "--timeout", "60")
+        assert run.rc == 2, run
+        assert b"task not sent" in run.stderr, run
+    assert r.exists(QUEUE) == 0
+    # Tasks it does not know (plug-ins) are sent as they are.
+    run = celeriac("send", "wc", "-A", "anything=1")
+    assert run.rc == 0 and r.xlen(QUEUE) == 1, run
+    run = celeriac("send", "hash", "-a", "data=x")
+    assert run.rc == 2 and b"-A or --arg" in run.stderr, run
+
+
+def test_send_wait_prints_the_id_first(r, worker, celeriac):
+    run = celeriac("send", "hash", "-A", "data=x", "--wait", "--timeout",
+                   "0.5")
+    assert run.rc == 3, run
+    m = re.search(rb"sent task (default/[0-9]+-[0-9]+); waiting", run.stderr)
+    assert m, run
+    assert r.xrange(QUEUE)[0][0] == m.group(1).split(b"/")[1]
 
 
 def test_send_to_queue(r, worker, celeriac):

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* The local copy of revoked task ids and the check of a message. */
+#include "revoked.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "version.h"
+#include "xmalloc.h"
+
+void
+revoked_init(struct revoked *r)
+{
+    r->ids = NULL;
+    r->n = 0;
+}
+
+void
+revoked_clear(struct revoked *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->ids[i]);
+    free(r->ids);
+    revoked_init(r);
+}
+
+static int
+revoked_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+revoked_load(struct revoked *r, const char *const *ids, const size_t *lens,
+             size_t n)
+{
+    revoked_clear(r);
+    if (n > REVOKED_MAX)
+        n = REVOKED_MAX;
+    if (n == 0)
+        return;
+    r->ids = xmalloc(n * sizeof(*r->ids));
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] == 0 || lens[i] > PROTOCOL_MAX_NAME ||
+            memchr(ids[i], '\0', lens[i]) != NULL)
+            continue;
+        r->ids[r->n++] = xstrndup(ids[i], lens[i]);
+    }
+    qsort(r->ids, r->n, sizeof(*r->ids), revoked_cmp);
+}
+
+int
+revoked_has(const struct revoked *r, const char *id)
+{
+    if (r->n == 0 || id == NULL)
+        return 0;
+    return bsearch(&id, r->ids, r->n, sizeof(*r->ids), revoked_cmp) != NULL;
+}
+
+int
+revoked_message(const struct revoked *r, const char *msg, size_t len,
+                const char *queue, const char *entry_id)
+{
+    if (r->n == 0)
+        return 0;
+    if (msg != NULL && len <= REVOKED_DECODE_MAX) {
+        json_t *root = json_loadb(msg, len, 0, NULL);
+        json_t *id = json_object_get(root, "id");
+        if (json_is_string(id)) {
+            int hit = revoked_has(r, json_string_value(id));
+            json_decref(root);
+            return hit;
+        }
+        json_decref(root);
+    }
+    char tid[KEYS_MAX];
+    if (keys_task_id(tid, sizeof(tid), queue, entry_id) < 0)
+        return 0;
+    return revoked_has(r, tid);
+}

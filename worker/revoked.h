@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker's local copy of the revoked task ids (<prefix>revoked,
+ * PROTOCOL.md "Revoked tasks"), refreshed once per heartbeat, and the
+ * check of a received message against it.  Owns the copy of the ids.
+ *
+ * Cheap: with no revoked ids (the usual case) a message is not looked at.
+ * Otherwise a message of at most REVOKED_DECODE_MAX bytes is decoded for
+ * its "id"; a larger one is checked by its "<queue>/<entry id>" id only
+ * (the parent never parses a large message on its loop).
+ */
+#ifndef CELERIAC_REVOKED_H
+#define CELERIAC_REVOKED_H
+
+#include <stddef.h>
+
+/* Ids kept at most (those revoked longest ahead are dropped first). */
+#define REVOKED_MAX 10000
+#define REVOKED_DECODE_MAX (64 * 1024)
+
+struct revoked {
+    char **ids; /* sorted (strcmp); owned */
+    size_t n;
+};
+
+void revoked_init(struct revoked *r);
+void revoked_clear(struct revoked *r);
+/* Replaces the copy with ids[0..n) (ids[i] of lens[i] bytes; an id with
+ * a NUL byte or of more than 200 bytes is skipped).  At most REVOKED_MAX
+ * are kept. */
+void revoked_load(struct revoked *r, const char *const *ids,
+                  const size_t *lens, size_t n);
+/* 1 when id is revoked. */
+int revoked_has(const struct revoked *r, const char *id);
+/*
+ * 1 when the message msg[0..len) taken from entry entry_id of queue (its
+ * name) is revoked, else 0.
+ */
+int revoked_message(const struct revoked *r, const char *msg, size_t len,
+                    const char *queue, const char *entry_id);
+
+#endif
