@@ -12,7 +12,9 @@
 
 #include "cli.h"
 #include "dead.h"
+#include "events.h"
 #include "hashcmd.h"
+#include "inspect.h"
 #include "log.h"
 #include "redisurl.h"
 #include "send.h"
@@ -39,6 +41,12 @@ static const struct main_cmd main_cmds[] = {
      "show queues, pending tasks, consumers and workers"},
     {"dead", dead_main, dead_usage,
      "list dead letters; --requeue them, or --purge"},
+    {"events", events_main, events_usage,
+     "print worker and task events; --follow them"},
+    {"inspect", inspect_main, inspect_usage,
+     "ask running workers: ping, stats, active, registered, conf"},
+    {"control", control_main, control_usage,
+     "tell running workers: shutdown, pause/resume, grow/shrink, loglevel"},
 };
 
 static void
@@ -86,7 +94,8 @@ main_help(const char *name)
     if (cmd == NULL)
         return cli_usage(NULL,
                          "no command '%s'; the commands are send, "
-                         "hash, status, dead and help",
+                         "hash, status, dead, events, inspect, control "
+                         "and help",
                          name);
     cmd->usage(stdout);
     return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
@@ -139,7 +148,7 @@ main(int argc, char **argv)
         char *shown = redisurl_redact(name);
         cli_usage(NULL,
                   "no command '%s'; the commands are send, hash, status, "
-                  "dead and help",
+                  "dead, events, inspect, control and help",
                   shown);
         free(shown);
         return CLI_EXIT_USAGE;

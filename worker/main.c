@@ -17,6 +17,7 @@
 #include "escape.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "netguard.h"
 #include "parent.h"
 #include "pathsrc.h"
@@ -112,6 +113,12 @@ main_usage(FILE *f)
 "                           in each child (default on; off for debugging)\n"
 "      --user NAME          the user children run as when the worker is\n"
 "                           started as root (default %s then)\n"
+"\n"
+"Watching (see README.md, \"Watching a cluster\"):\n"
+"      --events             write an event per task step to <prefix>events\n"
+"                           (worker events are always written)\n"
+"      --metrics ADDR:PORT  serve Prometheus metrics at /metrics (default\n"
+"                           off; a bare PORT listens on 127.0.0.1)\n"
 "\n"
 "  -l, --log-level LEVEL    error, warn, info or debug (default info)\n"
 "  -h, --help               show this help and exit\n"
@@ -295,6 +302,8 @@ main(int argc, char **argv)
         {"files-root", required_argument, NULL, 1029},
         {"upload-timeout", required_argument, NULL, 1060},
         {"load", required_argument, NULL, 1012},
+        {"events", no_argument, NULL, 1070},
+        {"metrics", required_argument, NULL, 1071},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -518,6 +527,18 @@ main(int argc, char **argv)
         case 1012:
             loads = xrealloc(loads, sizeof(*loads) * (size_t)(nloads + 1));
             loads[nloads++] = optarg;
+            break;
+        case 1070:
+            cfg.events = 1;
+            break;
+        case 1071:
+            if (metrics_parse_addr(optarg, NULL, 0, NULL) < 0) {
+                fprintf(stderr, "celeriac-worker: --metrics needs ADDR:PORT "
+                                "or PORT (e.g. 127.0.0.1:9808), not '%s'\n",
+                        optarg);
+                goto out;
+            }
+            cfg.metrics_addr = optarg;
             break;
         case 'h':
             main_usage(stdout);
