@@ -299,7 +299,7 @@ control_entry(struct control *c, const redisReply *fields)
     free(text);
     c->handled++;
     char *safe = escape_dup(rq.cmd, 0);
-    log_info("control: answered '%.64s'%s", safe, ok ? "" : " (refused)");
+    log_debug("control: answered '%.64s'%s", safe, ok ? "" : " (refused)");
     free(safe);
 }
 
