@@ -181,8 +181,8 @@ events_main(struct cli *cli, int argc, char **argv)
     char key[KEYS_MAX], cnt[24], last[64] = "0-0";
     keys_events(key, sizeof(key), cli->prefix);
     snprintf(cnt, sizeof(cnt), "%ld", count);
-    redisReply *r = conn_call(&conn, "XREVRANGE", key, "+", "-", "COUNT", cnt,
-                              (const char *)NULL);
+    redisReply *r = conn_call(&conn, "XREVRANGE", key, "+", "-", "COUNT",
+                              count > 0 ? cnt : "1", (const char *)NULL);
     if (r == NULL)
         goto lost;
     if (r->type != REDIS_REPLY_ARRAY) {
