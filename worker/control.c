@@ -26,6 +26,7 @@ static void control_end_cb(redisAsyncContext *ac, void *r, void *priv);
 static void control_read(struct control *c);
 static void control_read_cb(redisAsyncContext *ac, void *r, void *priv);
 static void control_entry(struct control *c, const redisReply *fields);
+static void control_report(const struct control *c, const char *err);
 
 int
 control_start(struct control *c, struct event_base *base,
@@ -159,7 +160,8 @@ control_setup_cb(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     (void)priv;
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        log_warnx("control: Redis refused the connection's set-up: %s",
+        /* The broker's connections report a refused set-up. */
+        log_debug("control: Redis refused the connection's set-up: %s",
                   reply->str);
         redisAsyncDisconnect(ac);
     }
@@ -174,7 +176,7 @@ control_end_cb(redisAsyncContext *ac, void *r, void *priv)
     if (reply == NULL || c->ac != ac)
         return;
     if (reply->type == REDIS_REPLY_ERROR) {
-        log_warnx("control: cannot read %s: %s", c->key, reply->str);
+        control_report(c, reply->str);
         redisAsyncDisconnect(ac);
         return;
     }
@@ -217,7 +219,7 @@ control_read_cb(redisAsyncContext *ac, void *r, void *priv)
         return; /* disconnected: the retry follows */
     evtimer_del(c->watch_ev);
     if (reply->type == REDIS_REPLY_ERROR) {
-        log_warnx("control: reading %s failed: %s", c->key, reply->str);
+        control_report(c, reply->str);
         redisAsyncDisconnect(ac);
         return;
     }
@@ -242,6 +244,19 @@ control_read_cb(redisAsyncContext *ac, void *r, void *priv)
         }
     }
     control_read(c);
+}
+
+/* A refused read: a key of the wrong type is worth a warning; the rest
+ * (a password, a database) the broker's connections report. */
+static void
+control_report(const struct control *c, const char *err)
+{
+    if (strncmp(err, "WRONGTYPE", 9) == 0)
+        log_warnx("control: %s is not a stream (%s); inspect and control "
+                  "cannot reach this worker until it is deleted",
+                  c->key, err);
+    else
+        log_debug("control: reading %s failed: %s", c->key, err);
 }
 
 /* The value of field name in a stream entry's field list, or NULL. */

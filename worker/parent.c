@@ -405,6 +405,13 @@ parent_on_beat(void *arg, int ok)
         p->registered = 1;
         log_info("registered in Redis; consuming");
         events_worker(&p->events, EVENTS_WORKER_ONLINE, "", NULL);
+        /* Control requests, once Redis took the configuration. */
+        if (!p->control_on &&
+            control_start(&p->control, p->base, &p->cfg->url,
+                          p->cfg->prefix, p->cfg->name,
+                          p->cfg->redis_timeout_ms, parent_on_control,
+                          p) == 0)
+            p->control_on = 1;
         parent_kick(p);
     }
 }
@@ -2081,13 +2088,6 @@ parent_main(const struct config *cfg)
         goto out;
     p->broker.reply_maxlen = cfg->reply_maxlen;
     events_init(&p->events, &p->broker, cfg->prefix, cfg->name, cfg->events);
-    if (control_start(&p->control, p->base, &cfg->url, cfg->prefix,
-                      cfg->name, cfg->redis_timeout_ms, parent_on_control,
-                      p) < 0) {
-        log_error("the control stream's key name is too long");
-        goto out;
-    }
-    p->control_on = 1;
     if (cfg->metrics_addr != NULL) {
         p->metrics = metrics_start(p->base, cfg->metrics_addr, &p->broker,
                                    cfg->prefix, p->worker_name, cfg->queues,
