@@ -43,6 +43,8 @@ WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c \
 	worker/task_hash.c worker/child.c worker/claim.c
 # The parent's fetch admission and source look-up (tests/unit/test_fetchq.c).
 WORKER_LIB += worker/fetchq.c worker/source.c
+# Events and metrics: the task message scanner (tests/unit/test_taskscan.c).
+WORKER_LIB += worker/taskscan.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 

@@ -21,9 +21,6 @@ struct broker;
 /* Longest task name and id an event carries (longer: cut). */
 #define EVENTS_NAME_MAX 64
 #define EVENTS_ID_MAX 200
-/* The most bytes of a message looked at for its task name and id. */
-#define EVENTS_SCAN_MAX (64 * 1024)
-
 /* Event types ("type" field). */
 #define EVENTS_WORKER_ONLINE "worker-online"
 #define EVENTS_WORKER_OFFLINE "worker-offline"
@@ -57,14 +54,4 @@ void events_task(struct events *ev, const char *type, const char *id,
                  double runtime_s, double queued_s);
 /* Tries to write what is queued now, without blocking (a cold stop). */
 void events_flush(struct events *ev);
-/*
- * The top-level "task" and "id" strings of a task message (its first
- * EVENTS_SCAN_MAX bytes, without decoding it): copied into task and id
- * (each n bytes), "" when absent, escaped or too long.
- */
-void events_scan(const char *msg, size_t len, char *task, char *id,
-                 size_t n);
-/* Unix ms of a stream entry id "<ms>-<seq>", or 0. */
-long long events_id_ms(const char *entry_id);
-
 #endif

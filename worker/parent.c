@@ -20,6 +20,7 @@
 #include "control.h"
 #include "error.h"
 #include "events.h"
+#include "taskscan.h"
 #include "exec.h"
 #include "failure.h"
 #include "fetch.h"
@@ -1646,7 +1647,7 @@ parent_task_event(struct parent *p, const struct slot *s, const char *type,
     if (!p->events.tasks && p->metrics == NULL)
         return;
     const char *queue = p->cfg->queues[s->queue];
-    events_scan(s->msg, s->msg_len, task, id, sizeof(id));
+    taskscan_message(s->msg, s->msg_len, task, id, sizeof(id));
     if (id[0] == '\0' &&
         keys_task_id(id, sizeof(id), queue, s->entry_id) < 0)
         snprintf(id, sizeof(id), "%s", s->entry_id);
@@ -1654,7 +1655,7 @@ parent_task_event(struct parent *p, const struct slot *s, const char *type,
     if (strcmp(type, EVENTS_TASK_RECEIVED) == 0 ||
         strcmp(type, EVENTS_TASK_TAKEN_OVER) == 0 ||
         strcmp(type, EVENTS_TASK_STARTED) == 0) {
-        long long at = events_id_ms(s->entry_id);
+        long long at = taskscan_entry_ms(s->entry_id);
         long long now = result_now_us() / 1000;
         if (at > 0)
             queued = now > at ? (double)(now - at) / 1000.0 : 0.0;
@@ -1794,7 +1795,7 @@ parent_ctl_active(struct parent *p)
             continue;
         char task[EVENTS_ID_MAX + 1], id[EVENTS_ID_MAX + 1];
         const char *queue = p->cfg->queues[s->queue];
-        events_scan(s->msg, s->msg_len, task, id, sizeof(id));
+        taskscan_message(s->msg, s->msg_len, task, id, sizeof(id));
         if (id[0] == '\0' &&
             keys_task_id(id, sizeof(id), queue, s->entry_id) < 0)
             snprintf(id, sizeof(id), "%s", s->entry_id);
