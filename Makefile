@@ -45,6 +45,8 @@ WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c \
 WORKER_LIB += worker/fetchq.c worker/source.c
 # --concurrency's default: cores, affinity, cgroup CPU quota (test_cpus.c).
 WORKER_LIB += worker/cpus.c
+# Events and metrics: the task message scanner (tests/unit/test_taskscan.c).
+WORKER_LIB += worker/taskscan.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 

@@ -12,7 +12,9 @@
 
 #include "cli.h"
 #include "dead.h"
+#include "events.h"
 #include "hashcmd.h"
+#include "inspect.h"
 #include "log.h"
 #include "purge.h"
 #include "redisurl.h"
@@ -49,6 +51,12 @@ static const struct main_cmd main_cmds[] = {
      "delete the tasks waiting in a queue (--yes)"},
     {"revoke", revoke_main, revoke_usage,
      "cancel tasks by id before they run"},
+    {"events", events_main, events_usage,
+     "print worker and task events; --follow them"},
+    {"inspect", inspect_main, inspect_usage,
+     "ask running workers: ping, stats, active, registered, conf"},
+    {"control", control_main, control_usage,
+     "tell running workers: shutdown, pause/resume, grow/shrink, loglevel"},
 };
 
 static void

@@ -11,7 +11,8 @@ const char *const keys_heartbeat_fields[] = {
     KEYS_HB_NAME,       KEYS_HB_HOST,       KEYS_HB_PID,
     KEYS_HB_STARTED_AT, KEYS_HB_LAST_BEAT,  KEYS_HB_VERSION,
     KEYS_HB_CONCURRENCY, KEYS_HB_PREFETCH,  KEYS_HB_QUEUES,
-    KEYS_HB_IN_FLIGHT,  KEYS_HB_STATE,      KEYS_HB_RECEIVED,
+    KEYS_HB_IN_FLIGHT,  KEYS_HB_STATE,      KEYS_HB_RATE,
+    KEYS_HB_PAUSED,     KEYS_HB_RECEIVED,
     KEYS_HB_SUCCEEDED,  KEYS_HB_FAILED,     KEYS_HB_RETRIED,
     KEYS_HB_EXPIRED,    KEYS_HB_DEAD,       KEYS_HB_RECOVERED,
     KEYS_HB_DUPLICATES, KEYS_HB_CHILD_DEATHS, NULL,
@@ -217,4 +218,16 @@ int
 keys_revoked(char *buf, size_t n, const char *prefix)
 {
     return keys_fmt(buf, n, prefix, KEYS_KIND_REVOKED, NULL);
+}
+
+int
+keys_events(char *buf, size_t n, const char *prefix)
+{
+    return keys_fmt(buf, n, prefix, "events", NULL);
+}
+
+int
+keys_control(char *buf, size_t n, const char *prefix)
+{
+    return keys_fmt(buf, n, prefix, "control", NULL);
 }

@@ -56,6 +56,10 @@
 #define KEYS_HB_QUEUES "queues"
 #define KEYS_HB_IN_FLIGHT "in_flight"
 #define KEYS_HB_STATE "state"
+/* Tasks finished a second, averaged over about a minute; the queues not
+ * read (celeriac control pause), comma-separated. */
+#define KEYS_HB_RATE "rate_1m"
+#define KEYS_HB_PAUSED "paused"
 /* The counters, since the worker started, in this order. */
 #define KEYS_HB_RECEIVED "received"
 #define KEYS_HB_SUCCEEDED "succeeded"
@@ -134,5 +138,11 @@ int keys_valid_worker(const char *name);
  */
 #define KEYS_KIND_REVOKED "revoked"
 int keys_revoked(char *buf, size_t n, const char *prefix);
+/* <prefix>events — the capped stream of worker and task events
+ * (PROTOCOL.md, "Events"). */
+int keys_events(char *buf, size_t n, const char *prefix);
+/* <prefix>control — the broadcast stream of inspect and control requests
+ * (PROTOCOL.md, "Control"). */
+int keys_control(char *buf, size_t n, const char *prefix);
 
 #endif

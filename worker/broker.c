@@ -111,6 +111,7 @@ broker_start(struct broker *b, struct event_base *base,
     b->rescan_from = xcalloc((size_t)nqueues, sizeof(*b->rescan_from));
     b->rescan_done = xcalloc((size_t)nqueues, 1);
     b->rescan_page = xcalloc((size_t)nqueues, 1);
+    b->paused = xcalloc((size_t)nqueues, 1);
     b->rd.b = b->wr.b = b;
     b->rd.role = "read";
     b->wr.role = "write";
@@ -413,6 +414,8 @@ broker_step_cb(redisAsyncContext *ac, void *r, void *privdata)
         else
             log_debug("connected to Redis at %s (%s connection)", b->where,
                       c->role);
+        if (b->connected_once)
+            b->reconnects++;
         c->ready = 1;
         c->failures = 0;
         c->backoff_ms = BROKER_BACKOFF_MIN_MS;
@@ -537,10 +540,18 @@ broker_read(struct broker *b, unsigned count, long block_ms)
     argv[argc++] = "BLOCK";
     argv[argc++] = blk;
     argv[argc++] = "STREAMS";
+    int nread = 0;
     for (int i = 0; i < n; i++)
-        argv[argc++] = b->streams[i];
-    for (int i = 0; i < n; i++)
+        if (!b->paused[i]) {
+            argv[argc++] = b->streams[i];
+            nread++;
+        }
+    for (int i = 0; i < nread; i++)
         argv[argc++] = ">";
+    if (nread == 0) { /* every queue is paused */
+        free(argv);
+        return -1;
+    }
     /* A blocked read answers after its BLOCK time at the latest. */
     int rc = broker_push(&b->rd, broker_read_cb, NULL, b->timeout_ms + block_ms,
                          argc, argv, NULL);
@@ -549,6 +560,13 @@ broker_read(struct broker *b, unsigned count, long block_ms)
         return -1;
     b->reading = 1;
     return 0;
+}
+
+void
+broker_pause(struct broker *b, int q, int on)
+{
+    if (q >= 0 && q < b->nstreams)
+        b->paused[q] = on ? 1 : 0;
 }
 
 /*
@@ -1339,6 +1357,7 @@ broker_free(struct broker *b)
     free(b->rescan_from);
     free(b->rescan_done);
     free(b->rescan_page);
+    free(b->paused);
     free(b->pend);
     free(b->where);
     memset(b, 0, sizeof(*b));

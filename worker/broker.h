@@ -141,6 +141,8 @@ struct broker {
     struct broker_pend *pend; /* owned: XPENDING rows of that page */
     size_t npend, pend_cap;
     struct slot_table *slots; /* borrowed: finish batches move slots */
+    unsigned char *paused;    /* owned: per queue, not read (control) */
+    unsigned long reconnects; /* connections set up again after a loss */
     struct broker_cbs cbs;
     void *arg;
 };
@@ -164,6 +166,9 @@ int broker_can_read(const struct broker *b);
  * delivery count (an entry the owner holds already must not be run again).
  * Returns 0, or -1 if it cannot be sent now. */
 int broker_read(struct broker *b, unsigned count, long block_ms);
+/* Stops (on 1) or resumes (on 0) reading queue q; the tasks in hand are
+ * not affected.  A read in flight ends by its BLOCK time at the latest. */
+void broker_pause(struct broker *b, int q, int on);
 /* 1 if finish batches can be sent now. */
 int broker_can_write(const struct broker *b);
 /*

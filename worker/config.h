@@ -64,6 +64,10 @@ struct config {
     const char *files_root; /* --files-root, borrowed; NULL: none */
     int files_root_fd;      /* owned by main: the root opened, or -1 */
     long upload_ms;         /* an upload with nothing new this long fails */
+
+    /* Watching (README.md, "Watching a cluster"). */
+    int events;               /* --events: per-task events */
+    const char *metrics_addr; /* --metrics ADDR:PORT, borrowed; NULL off */
 };
 
 #endif

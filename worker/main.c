@@ -18,6 +18,7 @@
 #include "escape.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "netguard.h"
 #include "parent.h"
 #include "pathsrc.h"
@@ -138,6 +139,11 @@ main_usage(FILE *f)
 "  name in upper case with _ for - (CELERIAC_CONCURRENCY=4; CELERIAC_REDIS_URL\n"
 "  for --redis).  A flag wins over the environment, which wins over the file,\n"
 "  which wins over the default; --load and --allow-hosts add up.\n"
+"Watching (see README.md, \"Watching a cluster\"):\n"
+"      --events             write an event per task step to <prefix>events\n"
+"                           (worker events are always written)\n"
+"      --metrics ADDR:PORT  serve Prometheus metrics at /metrics (default\n"
+"                           off; a bare PORT listens on 127.0.0.1)\n"
 "\n"
 "  -l, --log-level LEVEL    error, warn, info or debug (default info)\n"
 "  -h, --help               show this help and exit\n"
@@ -322,6 +328,8 @@ main(int argc, char **argv)
         {"upload-timeout", required_argument, NULL, 1060},
         {"load", required_argument, NULL, 1012},
         {"config", required_argument, NULL, 1070},
+        {"events", no_argument, NULL, 1080},
+        {"metrics", required_argument, NULL, 1081},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -561,6 +569,18 @@ main(int argc, char **argv)
         case 1012:
             loads = xrealloc(loads, sizeof(*loads) * (size_t)(nloads + 1));
             loads[nloads++] = optarg;
+            break;
+        case 1080:
+            cfg.events = 1;
+            break;
+        case 1081:
+            if (metrics_parse_addr(optarg, NULL, 0, NULL) < 0) {
+                fprintf(stderr, "celeriac-worker: --metrics needs ADDR:PORT "
+                                "or PORT (e.g. 127.0.0.1:9808), not '%s'\n",
+                        optarg);
+                goto out;
+            }
+            cfg.metrics_addr = optarg;
             break;
         case 'h':
             main_usage(stdout);

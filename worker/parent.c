@@ -3,7 +3,9 @@
 #include "parent.h"
 
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +17,20 @@
 #include <event2/event.h>
 
 #include "broker.h"
+#include "control.h"
 #include "error.h"
+#include "events.h"
+#include "taskscan.h"
 #include "exec.h"
 #include "failure.h"
 #include "fetch.h"
 #include "fetchq.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "pathsrc.h"
 #include "pool.h"
+#include "registry.h"
 #include "result.h"
 #include "revoked.h"
 #include "scripts.h"
@@ -98,7 +105,23 @@ struct parent {
     int exit_code;
     struct parent_stats stats;
     struct revoked revoked; /* <prefix>revoked, refreshed per heartbeat */
+    /* Watching the worker (README.md, "Watching a cluster"). */
+    struct events events;
+    struct control control;
+    int control_on;
+    struct metrics *metrics;  /* --metrics, or NULL */
+    double rate;              /* tasks finished a second, ~1 min average */
+    unsigned long rate_done;  /* finished at the last beat */
+    long long rate_ms;        /* when that was */
+    char gone[8][128];        /* workers announced presumed dead lately */
+    long long gone_ms[8];
 };
+
+static void parent_task_event(struct parent *p, const struct slot *s,
+                              const char *type, double runtime_s);
+static void parent_presumed_dead(struct parent *p, const char *from);
+static json_t *parent_on_control(void *arg, const struct control_req *rq,
+                                 int *ok);
 
 static void parent_kick(struct parent *p);
 static void parent_pump_cb(evutil_socket_t fd, short what, void *arg);
@@ -251,8 +274,10 @@ parent_pump(struct parent *p)
         while ((s = TAILQ_FIRST(&p->ready)) != NULL &&
                (c = pool_pick(&p->pool)) != NULL) {
             TAILQ_REMOVE(&p->ready, s, entry);
-            if (s->fail_type == NULL)
+            if (s->fail_type == NULL) {
                 s->started_us = result_now_us();
+                parent_task_event(p, s, EVENTS_TASK_STARTED, -1);
+            }
             if (pool_send(&p->pool, c, s) < 0)
                 parent_verdict(p, s, ERROR_INTERNAL,
                                "the worker could not pass the open file to "
@@ -292,6 +317,8 @@ parent_pump(struct parent *p)
             return;
         log_info("all tasks in hand are finished; stopping the children");
         p->mode = PARENT_CLOSING;
+        events_worker(&p->events, EVENTS_WORKER_OFFLINE,
+                      p->exit_code == 0 ? "warm" : "error", NULL);
         broker_deregister(&p->broker);
         pool_stop(&p->pool);
     }
@@ -306,6 +333,7 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
     struct parent *p = arg;
     const struct config *cfg = p->cfg;
     char host[256], pid[24], conc[24], pre[24], beat[32], used[24];
+    char rate[32], paused[1024];
     /* In the order of keys_heartbeat_counters. */
     char nums[KEYS_HB_NCOUNTERS][24];
     unsigned long vals[KEYS_HB_NCOUNTERS] = {
@@ -324,6 +352,23 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
     snprintf(conc, sizeof(conc), "%d", cfg->concurrency);
     snprintf(pre, sizeof(pre), "%d", cfg->prefetch);
     snprintf(used, sizeof(used), "%u", p->slots.used);
+    /* Tasks finished a second: an average over about a minute. */
+    long long now = parent_now_ms();
+    unsigned long done = p->stats.succeeded + p->stats.failed +
+                         p->stats.retried + p->stats.expired;
+    if (p->rate_ms > 0 && now > p->rate_ms) {
+        double dt = (double)(now - p->rate_ms) / 1000.0;
+        double inst = (double)(done - p->rate_done) / dt;
+        p->rate += (1.0 - exp(-dt / 60.0)) * (inst - p->rate);
+    }
+    p->rate_done = done;
+    p->rate_ms = now;
+    snprintf(rate, sizeof(rate), "%.3f", p->rate);
+    paused[0] = '\0';
+    for (int q = 0, at = 0; q < cfg->nqueues; q++)
+        if (p->broker.paused[q] && at < (int)sizeof(paused))
+            at += snprintf(paused + at, sizeof(paused) - (size_t)at, "%s%s",
+                           at ? "," : "", cfg->queues[q]);
     result_format_time(beat, result_now_us());
     for (int i = 0; i < KEYS_HB_NCOUNTERS; i++)
         snprintf(nums[i], sizeof(nums[i]), "%lu", vals[i]);
@@ -339,6 +384,8 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
         KEYS_HB_QUEUES,      p->queue_list,
         KEYS_HB_IN_FLIGHT,   used,
         KEYS_HB_STATE,       p->mode == PARENT_RUNNING ? "running" : "stopping",
+        KEYS_HB_RATE,        rate,
+        KEYS_HB_PAUSED,      paused,
         KEYS_HB_RECEIVED,    nums[0],
         KEYS_HB_SUCCEEDED,   nums[1],
         KEYS_HB_FAILED,      nums[2],
@@ -364,6 +411,14 @@ parent_on_beat(void *arg, int ok)
     if (ok && !p->registered) {
         p->registered = 1;
         log_info("registered in Redis; consuming");
+        events_worker(&p->events, EVENTS_WORKER_ONLINE, "", NULL);
+        /* Control requests, once Redis took the configuration. */
+        if (!p->control_on &&
+            control_start(&p->control, p->base, &p->cfg->url,
+                          p->cfg->prefix, p->cfg->name,
+                          p->cfg->redis_timeout_ms, parent_on_control,
+                          p) == 0)
+            p->control_on = 1;
         parent_kick(p);
     }
 }
@@ -493,6 +548,8 @@ parent_signal_cb(evutil_socket_t sig, short what, void *arg)
               sig == SIGINT ? "SIGINT" : "SIGTERM", p->slots.used);
     pool_kill(&p->pool);
     p->exit_code = 1;
+    events_worker(&p->events, EVENTS_WORKER_OFFLINE, "cold", NULL);
+    events_flush(&p->events);
     event_base_loopbreak(p->base);
 }
 
@@ -559,6 +616,7 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
         p->stats.recovered++;
         log_info("took over task %s from %s (delivery %u)", entry_id, from,
                  deliveries);
+        parent_presumed_dead(p, from);
     }
     if (msg == NULL) {
         parent_fail(p, s, NULL, 0, ERROR_INVALID_MESSAGE,
@@ -600,6 +658,11 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
     }
     log_debug("received %s (%zu bytes, delivery %u)", entry_id, len,
               deliveries);
+    parent_task_event(p, s,
+                      from != NULL && strcmp(from, p->cfg->name) != 0
+                          ? EVENTS_TASK_TAKEN_OVER
+                          : EVENTS_TASK_RECEIVED,
+                      -1);
     parent_route(p, s, 0);
 }
 
@@ -707,15 +770,19 @@ parent_store(struct parent *p, struct slot *s, const struct exec_out *o)
     switch (o->status) {
     case EXEC_SUCCESS:
         p->stats.succeeded++;
+        parent_task_event(p, s, EVENTS_TASK_SUCCEEDED, -1);
         break;
     case EXEC_FAILURE:
         p->stats.failed++;
+        parent_task_event(p, s, EVENTS_TASK_FAILED, -1);
         break;
     case EXEC_EXPIRED:
         p->stats.expired++;
+        parent_task_event(p, s, EVENTS_TASK_EXPIRED, -1);
         break;
     case EXEC_RETRY:
         p->stats.retried++;
+        parent_task_event(p, s, EVENTS_TASK_RETRIED, -1);
         break;
     }
     if (o->status == EXEC_RETRY) {
@@ -767,6 +834,7 @@ parent_set_dead(struct parent *p, struct slot *s, const struct exec_out *o,
     result_format_time(at, result_now_us());
     char *rs = failure_reason_new(type, why, s->attempts, p->cfg->name, at);
     p->stats.dead++;
+    parent_task_event(p, s, EVENTS_TASK_DEAD, -1);
     struct slot_bytes id = {o->id, strlen(o->id)};
     struct slot_bytes rt = {o->reply_to, o->reply_to ? strlen(o->reply_to)
                                                      : 0};
@@ -794,6 +862,7 @@ parent_dead(struct parent *p, struct slot *s, const char *type,
                  type, safe, result_now_us(), 0, &out);
     log_error("task %s is dead-lettered: %s", out.id, safe);
     p->stats.failed++;
+    parent_task_event(p, s, EVENTS_TASK_FAILED, -1);
     parent_set_dead(p, s, &out, type, safe);
     exec_out_clear(&out);
 }
@@ -883,6 +952,16 @@ parent_on_result(void *arg, struct slot *s, const struct ipc_result *r)
     /* A streamed task answered before its source ended (a FAILURE: it
      * refused its arguments or a chunk): the fetch is of no use now. */
     parent_fetch_stop(p, s);
+    double runtime = s->started_us
+                         ? (double)(result_now_us() - s->started_us) / 1e6
+                         : -1;
+    parent_task_event(p, s,
+                      r->status == IPC_STATUS_SUCCESS ? EVENTS_TASK_SUCCEEDED
+                      : r->status == IPC_STATUS_RETRY ? EVENTS_TASK_RETRIED
+                      : r->status == IPC_STATUS_EXPIRED
+                          ? EVENTS_TASK_EXPIRED
+                          : EVENTS_TASK_FAILED,
+                      runtime);
     switch (r->status) {
     case IPC_STATUS_SUCCESS:
         p->stats.succeeded++;
@@ -1468,6 +1547,10 @@ parent_fetch_done(struct fetch *f, const struct fetch_facts *facts,
     (void)f;
     s->fetch = NULL; /* freed when this returns */
     s->fetch_paused = 0;
+    metrics_fetch(p->metrics, err->type == FETCH_OK,
+                  s->started_us
+                      ? (double)(result_now_us() - s->started_us) / 1e6
+                      : -1);
     fetchq_done(&p->fetchq, s);
     parent_sem_release(p, s);
     if (s->streaming) {
@@ -1643,6 +1726,346 @@ parent_fetch_free(struct parent *p)
 
 /* ---- main ---- */
 
+/* ---- watching: events and remote control ---- */
+
+/* A task event (--events) for s: its name and id read from its message
+ * without decoding it (events_scan); the time it was queued for, from its
+ * entry id, when it is received or started. */
+static void
+parent_task_event(struct parent *p, const struct slot *s, const char *type,
+                  double runtime_s)
+{
+    char task[EVENTS_ID_MAX + 1], id[EVENTS_ID_MAX + 1];
+    if (!p->events.tasks && p->metrics == NULL)
+        return;
+    const char *queue = p->cfg->queues[s->queue];
+    taskscan_message(s->msg, s->msg_len, task, id, sizeof(id));
+    if (id[0] == '\0' &&
+        keys_task_id(id, sizeof(id), queue, s->entry_id) < 0)
+        snprintf(id, sizeof(id), "%s", s->entry_id);
+    double queued = -1;
+    if (strcmp(type, EVENTS_TASK_RECEIVED) == 0 ||
+        strcmp(type, EVENTS_TASK_TAKEN_OVER) == 0 ||
+        strcmp(type, EVENTS_TASK_STARTED) == 0) {
+        long long at = taskscan_entry_ms(s->entry_id);
+        long long now = result_now_us() / 1000;
+        if (at > 0)
+            queued = now > at ? (double)(now - at) / 1000.0 : 0.0;
+    }
+    if (p->metrics != NULL) {
+        static const char *const outcomes[METRICS_NOUTCOMES] = {
+            [METRICS_SUCCEEDED] = EVENTS_TASK_SUCCEEDED,
+            [METRICS_FAILED] = EVENTS_TASK_FAILED,
+            [METRICS_RETRIED] = EVENTS_TASK_RETRIED,
+            [METRICS_EXPIRED] = EVENTS_TASK_EXPIRED,
+        };
+        if (strcmp(type, EVENTS_TASK_RECEIVED) == 0 ||
+            strcmp(type, EVENTS_TASK_TAKEN_OVER) == 0)
+            metrics_wait(p->metrics, s->queue, queued);
+        for (int o = 0; o < METRICS_NOUTCOMES; o++)
+            if (strcmp(type, outcomes[o]) == 0)
+                metrics_task(p->metrics, s->queue, task,
+                             (enum metrics_outcome)o, runtime_s);
+    }
+    if (!p->events.tasks)
+        return;
+    events_task(&p->events, type, id, task, queue, s->attempts, runtime_s,
+                queued);
+}
+
+/* Tasks of worker `from` were taken over: it is presumed dead (once per
+ * visibility timeout and worker). */
+static void
+parent_presumed_dead(struct parent *p, const char *from)
+{
+    long long now = parent_now_ms();
+    int oldest = 0;
+    for (int i = 0; i < 8; i++) {
+        if (strcmp(p->gone[i], from) == 0 &&
+            now - p->gone_ms[i] < p->cfg->visibility_ms)
+            return;
+        if (p->gone_ms[i] < p->gone_ms[oldest])
+            oldest = i;
+    }
+    snprintf(p->gone[oldest], sizeof(p->gone[oldest]), "%s", from);
+    p->gone_ms[oldest] = now;
+    events_worker(&p->events, EVENTS_WORKER_OFFLINE, "presumed-dead", from);
+}
+
+/* The parent's gauges at a scrape of /metrics. */
+static void
+parent_metrics_gauges(void *arg, struct metrics_gauges *g)
+{
+    struct parent *p = arg;
+    g->held = (long)p->slots.used;
+    g->window = p->cfg->prefetch;
+    g->children = pool_alive(&p->pool);
+    g->children_target = p->pool.active;
+    g->child_restarts = p->pool.deaths;
+    g->redis_reconnects = p->broker.reconnects;
+    g->takeovers = p->stats.recovered;
+    g->dead_letters = p->stats.dead;
+}
+
+/* The index of queue name in --queues, or -1. */
+static int
+parent_queue_index(const struct parent *p, const char *name)
+{
+    for (int q = 0; q < p->cfg->nqueues; q++)
+        if (strcmp(p->cfg->queues[q], name) == 0)
+            return q;
+    return -1;
+}
+
+static json_t *parent_ctl_error(int *ok, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static json_t *
+parent_ctl_error(int *ok, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    *ok = 0;
+    return json_pack("{s:s}", "error", buf);
+}
+
+static json_t *
+parent_ctl_paused(const struct parent *p)
+{
+    json_t *a = json_array();
+    for (int q = 0; q < p->cfg->nqueues; q++)
+        if (p->broker.paused[q])
+            json_array_append_new(a, json_string(p->cfg->queues[q]));
+    return a;
+}
+
+static json_t *
+parent_ctl_stats(struct parent *p)
+{
+    const struct config *cfg = p->cfg;
+    char host[256];
+    if (gethostname(host, sizeof(host)) < 0)
+        snprintf(host, sizeof(host), "?");
+    host[sizeof(host) - 1] = '\0';
+    json_t *queues = json_array();
+    for (int q = 0; q < cfg->nqueues; q++)
+        json_array_append_new(queues, json_string(cfg->queues[q]));
+    json_t *counters = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "received",
+        (json_int_t)p->stats.received, "succeeded",
+        (json_int_t)p->stats.succeeded, "failed", (json_int_t)p->stats.failed,
+        "retried", (json_int_t)p->stats.retried, "expired",
+        (json_int_t)p->stats.expired, "dead", (json_int_t)p->stats.dead,
+        "recovered", (json_int_t)p->stats.recovered, "duplicates",
+        (json_int_t)p->stats.duplicates, "child_deaths",
+        (json_int_t)p->pool.deaths, "redelivered",
+        (json_int_t)p->stats.redelivered);
+    return json_pack(
+        "{s:s,s:s,s:I,s:s,s:s,s:i,s:i,s:i,s:i,s:o,s:o,s:o,s:f,s:I}", "name",
+        p->worker_name, "host", host, "pid", (json_int_t)getpid(),
+        "started_at", p->started_at, "state",
+        p->mode == PARENT_RUNNING ? "running" : "stopping", "concurrency",
+        p->pool.active, "children_alive", pool_alive(&p->pool), "prefetch",
+        cfg->prefetch, "in_flight", (int)p->slots.used, "queues", queues,
+        "paused", parent_ctl_paused(p), "counters", counters, "rate_1m",
+        p->rate, "redis_reconnects", (json_int_t)p->broker.reconnects);
+}
+
+/* The tasks in hand, not yet finished: id, queue, task, state, runtime. */
+static json_t *
+parent_ctl_active(struct parent *p)
+{
+    json_t *a = json_array();
+    long long now = result_now_us();
+    for (uint32_t i = 0; i < p->slots.n; i++) {
+        const struct slot *s = &p->slots.slots[i];
+        if (s->state == SLOT_FREE || s->state == SLOT_DONE ||
+            s->state == SLOT_FINISHING)
+            continue;
+        char task[EVENTS_ID_MAX + 1], id[EVENTS_ID_MAX + 1];
+        const char *queue = p->cfg->queues[s->queue];
+        taskscan_message(s->msg, s->msg_len, task, id, sizeof(id));
+        if (id[0] == '\0' &&
+            keys_task_id(id, sizeof(id), queue, s->entry_id) < 0)
+            snprintf(id, sizeof(id), "%s", s->entry_id);
+        int started = s->started_us > 0 && (s->state == SLOT_RUNNING ||
+                                            s->state == SLOT_FETCHING);
+        json_array_append_new(
+            a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:f}", "id", id, "entry",
+                         s->entry_id, "queue", queue, "task", task, "state",
+                         slot_state_name(s->state), "attempt",
+                         (int)s->attempts, "runtime",
+                         started ? (double)(now - s->started_us) / 1e6
+                                 : 0.0));
+    }
+    return json_pack("{s:o}", "tasks", a);
+}
+
+static json_t *
+parent_ctl_registered(void)
+{
+    char names[REGISTRY_MAX * (REGISTRY_NAME_MAX + 2) + 1], *save = NULL;
+    json_t *a = json_array();
+    registry_names(names, sizeof(names));
+    for (char *t = strtok_r(names, ", ", &save); t != NULL;
+         t = strtok_r(NULL, ", ", &save))
+        json_array_append_new(a, json_string(t));
+    return json_pack("{s:o}", "tasks", a);
+}
+
+/* The effective options, as celeriac-worker --help names them. */
+static json_t *
+parent_ctl_conf(struct parent *p)
+{
+    const struct config *cfg = p->cfg;
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    int lv = (int)log_get_level();
+    char *where = redisurl_describe(&cfg->url);
+    json_t *queues = json_array();
+    for (int q = 0; q < cfg->nqueues; q++)
+        json_array_append_new(queues, json_string(cfg->queues[q]));
+    json_t *o = json_pack(
+        "{s:s,s:o,s:i,s:i,s:I,s:s,s:s,s:I,s:I}", "redis", where, "queues",
+        queues, "concurrency", p->pool.active, "prefetch", cfg->prefetch,
+        "prefetch_mib", (json_int_t)(cfg->prefetch_bytes >> 20), "name",
+        p->worker_name, "prefix", cfg->prefix, "result_ttl",
+        (json_int_t)cfg->result_ttl, "reply_maxlen",
+        (json_int_t)(cfg->reply_maxlen ? cfg->reply_maxlen
+                                       : BROKER_REPLY_MAXLEN));
+    free(where);
+    json_object_set_new(o, "visibility_timeout",
+                        json_real(cfg->visibility_ms / 1000.0));
+    json_object_set_new(o, "max_deliveries",
+                        json_integer(cfg->max_deliveries));
+    json_object_set_new(o, "time_limit",
+                        json_real(cfg->time_limit_ms / 1000.0));
+    json_object_set_new(o, "max_tasks_per_child",
+                        json_integer((json_int_t)cfg->max_tasks_per_child));
+    json_object_set_new(o, "max_memory_per_child",
+                        json_integer((json_int_t)cfg->max_memory_kb));
+    json_object_set_new(o, "heartbeat", json_real(cfg->heartbeat_ms / 1000.0));
+    json_object_set_new(o, "redis_timeout",
+                        json_real(cfg->redis_timeout_ms / 1000.0));
+    json_object_set_new(o, "max_fetches", json_integer(cfg->max_fetches));
+    json_object_set_new(o, "per_host", json_integer(cfg->per_host));
+    json_object_set_new(o, "cluster_per_host",
+                        json_integer(cfg->cluster_per_host));
+    json_object_set_new(o, "max_redirects", json_integer(cfg->max_redirects));
+    json_object_set_new(o, "max_fetch_bytes",
+                        json_integer((json_int_t)cfg->max_fetch_bytes));
+    json_object_set_new(o, "connect_timeout",
+                        json_real(cfg->connect_ms / 1000.0));
+    json_object_set_new(o, "first_byte_timeout",
+                        json_real(cfg->first_byte_ms / 1000.0));
+    json_object_set_new(o, "fetch_timeout", json_real(cfg->fetch_ms / 1000.0));
+    json_object_set_new(o, "upload_timeout",
+                        json_real(cfg->upload_ms / 1000.0));
+    json_object_set_new(o, "files_root", cfg->files_root
+                                             ? json_string(cfg->files_root)
+                                             : json_null());
+    json_object_set_new(o, "sandbox", json_string(cfg->sandbox ? "on" : "off"));
+    json_object_set_new(o, "log_level",
+                        json_string(lv >= 0 && lv < 4 ? levels[lv] : "?"));
+    json_object_set_new(o, "events", json_boolean(cfg->events));
+    json_object_set_new(o, "metrics", cfg->metrics_addr
+                                          ? json_string(cfg->metrics_addr)
+                                          : json_null());
+    return o;
+}
+
+/* Parses the N of grow N / shrink N: 1 to 256. */
+static int
+parent_ctl_count(const char *arg)
+{
+    char *end;
+    long n = strtol(arg, &end, 10);
+    if (end == arg || *end != '\0' || n < 1 || n > 256)
+        return -1;
+    return (int)n;
+}
+
+/* Answers a control request (control.h; PROTOCOL.md, "Control"). */
+static json_t *
+parent_on_control(void *arg, const struct control_req *rq, int *ok)
+{
+    struct parent *p = arg;
+    const char *cmd = rq->cmd;
+    *ok = 1;
+    if (strcmp(cmd, "ping") == 0)
+        return json_pack("{s:b,s:s}", "pong", 1, "state",
+                         p->mode == PARENT_RUNNING ? "running" : "stopping");
+    if (strcmp(cmd, "stats") == 0)
+        return parent_ctl_stats(p);
+    if (strcmp(cmd, "active") == 0)
+        return parent_ctl_active(p);
+    if (strcmp(cmd, "registered") == 0)
+        return parent_ctl_registered();
+    if (strcmp(cmd, "conf") == 0)
+        return parent_ctl_conf(p);
+    if (strcmp(cmd, "shutdown") == 0) {
+        if (p->mode == PARENT_RUNNING) {
+            log_info("control: warm shutdown — no new tasks, finishing %u "
+                     "in hand",
+                     p->slots.used);
+            p->mode = PARENT_WARM;
+            parent_kick(p);
+        }
+        return json_pack("{s:s,s:i}", "shutdown", "warm", "in_flight",
+                         (int)p->slots.used);
+    }
+    if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
+        int on = cmd[0] == 'p';
+        int q = parent_queue_index(p, rq->arg);
+        if (q < 0)
+            return parent_ctl_error(ok, "this worker does not consume a "
+                                        "queue named '%.100s'",
+                                    rq->arg);
+        if (p->broker.paused[q] != on) {
+            broker_pause(&p->broker, q, on);
+            log_info("control: %s queue %s", on ? "paused" : "resumed",
+                     rq->arg);
+            /* The read in flight names the old set of queues. */
+            broker_unblock(&p->broker);
+            parent_kick(p);
+        }
+        return json_pack("{s:o}", "paused", parent_ctl_paused(p));
+    }
+    if (strcmp(cmd, "grow") == 0 || strcmp(cmd, "shrink") == 0) {
+        int n = parent_ctl_count(rq->arg);
+        if (n < 0)
+            return parent_ctl_error(ok, "%s needs a number of children "
+                                        "from 1 to 256, not '%.40s'",
+                                    cmd, rq->arg);
+        int want = cmd[0] == 'g' ? p->pool.active + n : p->pool.active - n;
+        int got = pool_resize(&p->pool, want);
+        json_t *r = json_pack("{s:i,s:i}", "concurrency", got, "max",
+                              p->pool.n);
+        if (got != want)
+            json_object_set_new(r, "limited",
+                                json_string(got < want
+                                                ? "at most the --concurrency "
+                                                  "given times 4 (up to 256)"
+                                                : "at least one child"));
+        return r;
+    }
+    if (strcmp(cmd, "loglevel") == 0) {
+        int lv = log_parse_level(rq->arg);
+        if (lv < 0)
+            return parent_ctl_error(ok, "the log level must be error, warn, "
+                                        "info or debug, not '%.40s'",
+                                    rq->arg);
+        log_set_level((enum log_level)lv);
+        log_info("control: log level set to %s", rq->arg);
+        return json_pack("{s:s}", "loglevel", rq->arg);
+    }
+    return parent_ctl_error(ok, "unknown command '%.64s'; see celeriac "
+                                "inspect --help and celeriac control --help",
+                            cmd);
+}
+
 int
 parent_main(const struct config *cfg)
 {
@@ -1726,6 +2149,12 @@ parent_main(const struct config *cfg)
         .drained = parent_on_drained,
     };
     p->pool.max_tasks = cfg->max_tasks_per_child;
+    /* celeriac control grow: up to 4 x --concurrency children, 256 at
+     * most (the --concurrency limit). */
+    p->pool.grow_max = 4 * cfg->concurrency < 256 ? 4 * cfg->concurrency
+                                                  : 256;
+    if (p->pool.grow_max < cfg->concurrency)
+        p->pool.grow_max = cfg->concurrency;
     p->pool.max_rss_kb = cfg->max_memory_kb;
     if (pool_start(&p->pool, p->base, cfg->concurrency, child_max, &p->slots,
                    cfg->queues, &p->env, &pcbs, p) < 0) {
@@ -1751,6 +2180,16 @@ parent_main(const struct config *cfg)
                      p) < 0)
         goto out;
     p->broker.reply_maxlen = cfg->reply_maxlen;
+    events_init(&p->events, &p->broker, cfg->prefix, cfg->name, cfg->events);
+    if (cfg->metrics_addr != NULL) {
+        p->metrics = metrics_start(p->base, cfg->metrics_addr, &p->broker,
+                                   cfg->prefix, p->worker_name, cfg->queues,
+                                   cfg->nqueues, parent_metrics_gauges, p);
+        if (p->metrics == NULL) {
+            rc = BROKER_EXIT_CONFIG;
+            goto out;
+        }
+    }
     char *where = redisurl_describe(&cfg->url);
     log_info("celeriac-worker %s: %d children, prefetch %d, queues %s, "
              "Redis %s",
@@ -1766,8 +2205,11 @@ parent_main(const struct config *cfg)
              p->stats.failed, p->stats.retried, p->stats.expired,
              p->stats.dead, p->stats.redelivered, p->stats.duplicates);
 out:
+    if (p->control_on)
+        control_stop(&p->control);
     p->broker.stopping = 1;
     broker_free(&p->broker);
+    metrics_free(p->metrics); /* after the broker: it may answer it */
     pool_kill(&p->pool);
     pool_reap(&p->pool); /* no zombie outlives us */
     pool_free(&p->pool);

@@ -56,18 +56,21 @@ pool_start(struct pool *p, struct event_base *base, int n,
            const struct exec_env *env, const struct pool_cbs *cbs, void *arg)
 {
     unsigned long max_tasks = p->max_tasks, max_rss_kb = p->max_rss_kb;
+    int grow_max = p->grow_max;
     memset(p, 0, sizeof(*p));
+    p->grow_max = grow_max;
     p->max_tasks = max_tasks; /* set by the caller before */
     p->max_rss_kb = max_rss_kb;
     p->base = base;
-    p->n = n;
+    p->n = grow_max > n ? grow_max : n;
+    p->active = n;
     p->child_max = child_max;
     p->slots = slots;
     p->queues = queues;
     p->env = env;
     p->cbs = *cbs;
     p->arg = arg;
-    p->children = xcalloc((size_t)n, sizeof(*p->children));
+    p->children = xcalloc((size_t)p->n, sizeof(*p->children));
     p->tokens = POOL_RESPAWN_BURST(n);
     p->tokens_ms = pool_now_ms();
     p->steal_ev = evtimer_new(base, pool_steal_cb, p);
@@ -77,7 +80,7 @@ pool_start(struct pool *p, struct event_base *base, int n,
         return -1;
     }
     int started = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < p->n; i++) {
         struct pool_child *c = &p->children[i];
         c->index = i;
         c->pool = p;
@@ -86,7 +89,7 @@ pool_start(struct pool *p, struct event_base *base, int n,
         c->fdchan = -1;
         c->respawn_ev = evtimer_new(base, pool_respawn_cb, c);
         c->limit_ev = evtimer_new(base, pool_limit_cb, c);
-        if (pool_spawn(c) == 0)
+        if (i < n && pool_spawn(c) == 0)
             started++;
     }
     return started > 0 ? 0 : -1;
@@ -205,7 +208,8 @@ pool_spawn(struct pool_child *c)
 static int
 pool_usable(const struct pool_child *c)
 {
-    return c->bev != NULL && !c->eof && !c->reaped && !c->retiring;
+    return c->bev != NULL && !c->eof && !c->reaped && !c->retiring &&
+           c->index < c->pool->active;
 }
 
 struct pool_child *
@@ -572,7 +576,9 @@ static void
 pool_after_result(struct pool_child *c, uint32_t rss_kb)
 {
     struct pool *p = c->pool;
-    if (!c->retiring) {
+    if (!c->retiring && c->index >= p->active) {
+        c->retiring = 1; /* the pool shrank */
+    } else if (!c->retiring) {
         if (p->max_tasks && c->tasks >= p->max_tasks) {
             log_info("child %d (pid %ld) ran %lu tasks; recycling it",
                      c->index, (long)c->pid, c->tasks);
@@ -727,6 +733,12 @@ pool_gone(struct pool_child *c)
             p->cbs.stopped(p->arg);
         return;
     }
+    if (c->index >= p->active) { /* the pool shrank: not replaced */
+        c->retiring = 0;
+        if (p->cbs.idle)
+            p->cbs.idle(p->arg);
+        return;
+    }
     /* A child that keeps dying at once is replaced ever more slowly. */
     long long lived = pool_now_ms() - c->spawned_ms;
     if (!expected && c->killed_ms == 0)
@@ -779,7 +791,7 @@ pool_respawn_cb(evutil_socket_t fd, short what, void *arg)
     struct pool_child *c = arg;
     (void)fd;
     (void)what;
-    if (c->pool->stopping || c->pid != 0)
+    if (c->pool->stopping || c->pid != 0 || c->index >= c->pool->active)
         return;
     long wait_ms = pool_token_wait_ms(c->pool);
     if (wait_ms > 0) {
@@ -795,6 +807,42 @@ pool_respawn_cb(evutil_socket_t fd, short what, void *arg)
     log_info("child %d replaced by pid %ld", c->index, (long)c->pid);
     if (c->pool->cbs.idle)
         c->pool->cbs.idle(c->pool->arg);
+}
+
+int
+pool_resize(struct pool *p, int n)
+{
+    if (n < 1)
+        n = 1;
+    if (n > p->n)
+        n = p->n;
+    if (p->stopping)
+        return p->active;
+    int old = p->active;
+    p->active = n;
+    for (int i = n; i < old; i++) { /* no new tasks; exit once idle */
+        struct pool_child *c = &p->children[i];
+        evtimer_del(c->respawn_ev);
+        c->retiring = 1;
+        if (c->load == 0 && c->nstreams == 0 && c->bev != NULL && !c->eof)
+            shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    }
+    for (int i = old; i < n; i++) {
+        struct pool_child *c = &p->children[i];
+        if (c->pid != 0)
+            continue; /* still leaving: replaced when it is gone */
+        c->retiring = 0;
+        c->quick_deaths = 0;
+        if (pool_spawn(c) < 0) {
+            struct timeval tv = {1, 0};
+            evtimer_add(c->respawn_ev, &tv);
+        }
+    }
+    if (n != old)
+        log_info("pool resized from %d to %d children", old, n);
+    if (p->cbs.idle)
+        p->cbs.idle(p->arg);
+    return n;
 }
 
 void

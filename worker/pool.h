@@ -82,7 +82,11 @@ struct pool_child {
 struct pool {
     struct event_base *base; /* borrowed */
     struct pool_child *children; /* owned array of n */
-    int n;
+    int n;                    /* places: grow_max, or the starting size */
+    int active;               /* places [0, active) run a child; the
+                                 others stay empty (pool_resize) */
+    int grow_max;             /* set before pool_start: the most children
+                                 pool_resize may ask for (0: no growing) */
     unsigned child_max;       /* tasks queued in one child at most */
     struct slot_table *slots; /* borrowed */
     const struct exec_env *env; /* borrowed: what children run with */
@@ -160,6 +164,12 @@ size_t pool_pending_bytes(const struct pool_child *c);
  * long enough.  Returns how many were taken back.
  */
 unsigned pool_steal(struct pool *p, struct slot_list *ready);
+/*
+ * Grows or shrinks the pool to n children (1 to the places there are):
+ * new places fork at once; a removed child takes no new task and exits
+ * once its tasks are done, and is not replaced.  Returns the new size.
+ */
+int pool_resize(struct pool *p, int n);
 /* Closes every child's socket; they finish their work and exit. */
 void pool_stop(struct pool *p);
 /* Sends SIGKILL to every child (for a cold shutdown). */

@@ -6,6 +6,7 @@ not a process start per task)."""
 
 import json
 import os
+import shlex
 
 import workloads
 
@@ -40,6 +41,8 @@ class Celeriac(StreamSystem):
                "--log-level", "warn"]
         if "prefetch" in self.cfg:
             cmd += ["--prefetch", str(self.cfg["prefetch"])]
+        # More worker options, e.g. --events to measure what it costs.
+        cmd += shlex.split(os.environ.get("CELERIAC_BENCH_WORKER_ARGS", ""))
         return [cmd]
 
     def producer_cmd(self, wl, mode, count, start):

@@ -43,19 +43,20 @@ def test_idle_worker_keeps_its_connections(make_redis, worker, capsys):
     srv = make_redis()
     client = srv.client(socket_timeout=30)
     w = worker(redis_url=srv.url, client=client)  # default settings
-    # Consuming: one connection blocked in XREADGROUP, the other writing
-    # heartbeats.  (The server's readiness probe may still be connected,
-    # idle since its PING: not the worker's.)
+    # Consuming: one connection blocked in XREADGROUP, one writing
+    # heartbeats, one blocked in XREAD on the control stream.  (The
+    # server's readiness probe may still be connected, idle since its
+    # PING: not the worker's.)
     def worker_clients():
         return {i: c for i, c in other_clients(client).items()
                 if c.get("cmd") != "ping"}
 
     def consuming():
         cmds = sorted(c.get("cmd") for c in worker_clients().values())
-        return len(cmds) == 2 and "xreadgroup" in cmds
+        return len(cmds) == 3 and "xreadgroup" in cmds and "xread" in cmds
 
-    wait_until(consuming, 30, what="the worker's 2 connections, one of "
-               "them blocked in XREADGROUP")
+    wait_until(consuming, 30, what="the worker's 3 connections, one of "
+               "them blocked in XREADGROUP, one in XREAD")
     before = worker_clients()
     received = connections_received(client)
 
