@@ -14,6 +14,7 @@
 #include "dead.h"
 #include "hashcmd.h"
 #include "log.h"
+#include "monitor.h"
 #include "redisurl.h"
 #include "send.h"
 #include "status.h"
@@ -39,6 +40,8 @@ static const struct main_cmd main_cmds[] = {
      "show queues, pending tasks, consumers and workers"},
     {"dead", dead_main, dead_usage,
      "list dead letters; --requeue them, or --purge"},
+    {"monitor", monitor_main, monitor_usage,
+     "the queues and workers live in the terminal (--once: as text)"},
 };
 
 static void
@@ -86,7 +89,7 @@ main_help(const char *name)
     if (cmd == NULL)
         return cli_usage(NULL,
                          "no command '%s'; the commands are send, "
-                         "hash, status, dead and help",
+                         "hash, status, dead, monitor and help",
                          name);
     cmd->usage(stdout);
     return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
@@ -139,7 +142,7 @@ main(int argc, char **argv)
         char *shown = redisurl_redact(name);
         cli_usage(NULL,
                   "no command '%s'; the commands are send, hash, status, "
-                  "dead and help",
+                  "dead, monitor and help",
                   shown);
         free(shown);
         return CLI_EXIT_USAGE;
