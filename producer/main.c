@@ -19,6 +19,7 @@
 #include "send.h"
 #include "status.h"
 #include "version.h"
+#include "web.h"
 
 struct main_cmd {
     const char *name;
@@ -42,6 +43,8 @@ static const struct main_cmd main_cmds[] = {
      "list dead letters; --requeue them, or --purge"},
     {"monitor", monitor_main, monitor_usage,
      "the queues and workers live in the terminal (--once: as text)"},
+    {"web", web_main, web_usage,
+     "the web dashboard (read-only unless --allow-control)"},
 };
 
 static void
@@ -89,7 +92,7 @@ main_help(const char *name)
     if (cmd == NULL)
         return cli_usage(NULL,
                          "no command '%s'; the commands are send, "
-                         "hash, status, dead, monitor and help",
+                         "hash, status, dead, monitor, web and help",
                          name);
     cmd->usage(stdout);
     return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
@@ -142,7 +145,7 @@ main(int argc, char **argv)
         char *shown = redisurl_redact(name);
         cli_usage(NULL,
                   "no command '%s'; the commands are send, hash, status, "
-                  "dead, monitor and help",
+                  "dead, monitor, web and help",
                   shown);
         free(shown);
         return CLI_EXIT_USAGE;
