@@ -328,6 +328,12 @@ web_action(struct web *w, struct evhttp_request *req, const char *path)
     const char *query =
         evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 
+    if (strcmp(path, "/api/requeue") != 0 && strcmp(path, "/api/pause") != 0 &&
+        strcmp(path, "/api/resume") != 0 &&
+        strcmp(path, "/api/shutdown") != 0) {
+        web_error(req, 404, "Not Found", "no such action");
+        return;
+    }
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                           "POST");
@@ -374,7 +380,7 @@ web_action(struct web *w, struct evhttp_request *req, const char *path)
             args[2] = queue;
         else
             bad = "pause and resume take queue=NAME (a valid queue name)";
-    } else if (strcmp(path, "/api/shutdown") == 0) {
+    } else { /* /api/shutdown */
         args[0] = "control";
         args[1] = "--to";
         if (worker != NULL && keys_valid_worker(worker) && worker[0] != '-')
@@ -382,10 +388,6 @@ web_action(struct web *w, struct evhttp_request *req, const char *path)
         else
             bad = "shutdown takes worker=NAME (a valid worker name)";
         args[3] = "shutdown";
-    } else {
-        web_error(req, 404, "Not Found", "no such action");
-        evhttp_clear_headers(&q);
-        return;
     }
     if (bad != NULL)
         web_error(req, 400, "Bad Request", bad);
