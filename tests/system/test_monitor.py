@@ -195,3 +195,24 @@ def test_monitor_bad_usage_and_unreachable_redis(celeriac):
     run = celeriac("monitor", "--once",
                    env={"CELERIAC_REDIS_URL": "redis://127.0.0.1:1/0"})
     assert run.rc == 4, run
+
+
+def test_monitor_bad_data_in_redis(r, celeriac):
+    """Keys of the wrong type, garbage in a worker record and control
+    characters in names are shown (escaped), never obeyed or fatal."""
+    r.set("celeriac:queue:notastream", "x")
+    r.xadd("celeriac:queue:evil\x1b[2J", {"msg": "{}"})
+    r.hset("celeriac:worker:odd\x1b]0;x\x07", mapping={
+        "host": "h\x1b[31m", "started_at": "yesterday", "in_flight": "-5",
+        "concurrency": "99999999999999999999999", "succeeded": "abc"})
+    r.zadd("celeriac:workers", {"odd\x1b]0;x\x07": 1, "ghost": 2})
+    r.set(DEAD, "not a stream")
+    r.set("celeriac:scheduled", "not a set")
+    run = celeriac("monitor", "--once")
+    assert run.rc == 0, run
+    text = run.text()
+    assert "\x1b" not in text and "\x07" not in text, run
+    assert "notastream" in text and "not a stream" in text, run
+    assert "evil\\x1b[2J" in text, run
+    assert "odd\\x1b]0;x\\x07" in text and "ghost" in text, run
+    assert "gone" in text, run
