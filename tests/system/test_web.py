@@ -105,6 +105,8 @@ def web(redis_server, tmp_dir):
                 print("---- stderr of celeriac web ----\n%s"
                       % w.log().decode(errors="replace"))
                 assert rc == 0, "celeriac web exited %s" % rc
+                # The snapshot process never died on the way.
+                assert b"snapshot process ended" not in w.log()
 
 
 def known_state(r, worker, celeriac):
