@@ -216,3 +216,25 @@ def test_monitor_bad_data_in_redis(r, celeriac):
     assert "evil\\x1b[2J" in text, run
     assert "odd\\x1b]0;x\\x07" in text and "ghost" in text, run
     assert "gone" in text, run
+
+
+def test_monitor_survives_redis_going_away(make_redis):
+    """Redis stops under the full screen: the monitor says so, keeps
+    trying, and still quits on q."""
+    server = make_redis()
+    server.client().xadd("celeriac:queue:before", {"msg": "{}"})
+    t = start_monitor(server)
+    try:
+        wait_until(lambda: row(t.screen(), "before"), 60,
+                   what="the monitor's screen")
+        server.stop()
+        wait_until(lambda: "Redis unreachable" in t.screen() or
+                   "lost the connection" in t.screen(), 60,
+                   what="the monitor to report Redis gone")
+        t.tmux("send-keys", "-t", "mon", "q")
+        after = wait_until(lambda: (lambda s: s if re.search(
+            r"-?icanon -?echo", s) else None)(t.screen()), 60,
+            what="the monitor to quit")
+        assert "EXITED=0" in after, after
+    finally:
+        t.kill()

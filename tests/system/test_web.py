@@ -391,3 +391,23 @@ def test_web_connections_are_bounded(r, web):
     finally:
         for c in held:
             c.close()
+
+
+def test_web_survives_redis_going_away(make_redis, tmp_dir):
+    """Redis stops: /api/snapshot says so (the page shows it) and the
+    server keeps serving."""
+    server = make_redis()
+    server.client().xadd("celeriac:queue:before", {"msg": "{}"})
+    w = Web(server.url, tmp_dir)
+    try:
+        wait_until(lambda: (w.snapshot() or {}).get("queues"), 30,
+                   what="a first snapshot")
+        server.stop()
+        d = wait_until(lambda: (lambda d: d if d and d.get("error") else
+                                None)(w.snapshot()), 60,
+                       what="the snapshot to report Redis gone")
+        assert "unreachable" in d["error"], d
+        assert w.request("GET", "/")[0] == 200
+    finally:
+        rc = w.stop()
+        assert rc == 0, w.log()
