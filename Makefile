@@ -225,3 +225,8 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# The monitor's arithmetic and screen (tests/unit/test_monview.c) need
+# the producer modules they are made of.
+$(O)/tests/test_monview: $(call obj,producer/monview.c producer/snapshot.c \
+		producer/conn.c producer/cli.c)
