@@ -26,6 +26,7 @@
 
 static volatile sig_atomic_t monitor_stop;
 static volatile sig_atomic_t monitor_resized;
+static volatile sig_atomic_t monitor_suspend;
 static struct termios monitor_saved;
 static int monitor_tty_saved; /* monitor_saved holds stdin's modes */
 static int monitor_screen;    /* the alternate screen is shown */
@@ -53,8 +54,8 @@ monitor_usage(FILE *out)
 "read), consumers, rates in and out and the age of its oldest task; each\n"
 "worker's host, time up, busy/all children, window, tasks done and\n"
 "failed, rate and last beat; and the last dead letters.  q quits (so do\n"
-"Ctrl-C and SIGTERM); the terminal is restored.  Rates need two\n"
-"snapshots: they show as - at first.\n"
+"Ctrl-C and SIGTERM; Ctrl-Z suspends); the terminal is restored.  Rates\n"
+"need two snapshots: they show as - at first.\n"
 "\n"
 "  --interval S   seconds between two snapshots (fractions allowed)\n"
 "  --once         print one snapshot as plain text and exit; the default\n"
@@ -72,6 +73,8 @@ monitor_signal(int sig)
 {
     if (sig == SIGWINCH)
         monitor_resized = 1;
+    else if (sig == SIGTSTP)
+        monitor_suspend = 1;
     else
         monitor_stop = 1;
 }
@@ -95,19 +98,21 @@ monitor_restore(void)
 }
 
 /* Signals, stdin's modes (keys without Enter, no echo) and the alternate
- * screen.  Returns 0, or -1 after saying why. */
+ * screen; again after a suspension.  Returns 0, or -1 after saying why. */
 static int
 monitor_enter(void)
 {
+    static int once;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = monitor_signal;
     sigemptyset(&sa.sa_mask);
     /* No SA_RESTART: poll() returns at once with EINTR. */
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         sigaction(sigs[i], &sa, NULL);
-    atexit(monitor_restore);
+    if (!once++)
+        atexit(monitor_restore);
     if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &monitor_saved) == 0) {
         struct termios raw = monitor_saved;
         raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
@@ -278,6 +283,20 @@ monitor_loop(struct conn *c, const char *prefix, int64_t interval_us)
             }
             if (monitor_stop)
                 break;
+            if (monitor_suspend) {
+                /* Ctrl-Z: give the terminal back, stop, and take it
+                 * again when continued. */
+                monitor_restore();
+                signal(SIGTSTP, SIG_DFL);
+                raise(SIGTSTP);
+                monitor_suspend = 0;
+                if (monitor_enter() < 0) {
+                    rc = CLI_EXIT_FAILED;
+                    monitor_stop = 1;
+                    break;
+                }
+                monitor_resized = 1;
+            }
             if (!monitor_resized && cli_now_us() >= next)
                 break;
             if (!monitor_resized)

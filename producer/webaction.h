@@ -20,7 +20,7 @@
 
 #define WEBACTION_MAX_RUNNING 4
 #define WEBACTION_MAX_OUTPUT (64 * 1024)
-#define WEBACTION_TIMEOUT_S 60
+#define WEBACTION_TIMEOUT_S 25 /* under the server's idle timeout (30 s) */
 #define WEBACTION_MAX_ARGS 16
 
 struct webaction; /* one running child */

@@ -238,3 +238,36 @@ def test_monitor_survives_redis_going_away(make_redis):
         assert "EXITED=0" in after, after
     finally:
         t.kill()
+
+
+def test_monitor_ctrl_z_and_fg(r, redis_server, worker):
+    """Ctrl-Z in an interactive shell: the shell's screen is back while
+    the monitor is stopped; fg takes the full screen again; q quits."""
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    worker("--name", WORKER)
+    t = Tmux("bash --norc --noprofile -i",
+             {"CELERIAC_REDIS_URL": redis_server.url, "LANG": "C.UTF-8"})
+    try:
+        t.tmux("send-keys", "-t", "mon",
+               "%s monitor --interval 0.2" % PRODUCER_BIN, "Enter")
+        wait_until(lambda: row(t.screen(), WORKER), 60,
+                   what="the monitor's screen")
+        t.tmux("send-keys", "-t", "mon", "C-z")
+        wait_until(lambda: "Stopped" in t.screen(), 30,
+                   what="the shell to report the monitor stopped")
+        assert "celeriac monitor (q quits)" not in t.screen()
+        t.tmux("send-keys", "-t", "mon", "fg", "Enter")
+        wait_until(lambda: t.screen().startswith(
+            "celeriac monitor (q quits)"), 30, what="the screen again")
+        t.tmux("send-keys", "-t", "mon", "q")
+        # The shell's prompt is back (keys typed before would go to the
+        # monitor).
+        wait_until(lambda: re.search(r"\n[^\n]*[#$] *\n*$", t.screen()) and
+                   "(q quits)" not in t.screen(), 30,
+                   what="the shell's prompt after q")
+        t.tmux("send-keys", "-t", "mon", "echo EXITED=$?", "Enter")
+        wait_until(lambda: "EXITED=0" in t.screen(), 30,
+                   what="the monitor to quit after fg")
+    finally:
+        t.kill()
