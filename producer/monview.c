@@ -22,7 +22,7 @@ static const char *monview_int(char *buf, size_t n, const json_t *x);
 static const char *monview_rate(char *buf, size_t n, const json_t *x);
 static void monview_spark(char *buf, size_t n, const struct snapshot_history *h,
                           int width, int utf8);
-static void monview_share(size_t want[3], size_t avail);
+static void monview_share(size_t want[4], size_t avail);
 
 void
 monview_clear(struct monview *v)
@@ -119,18 +119,18 @@ monview_spark(char *buf, size_t n, const struct snapshot_history *h,
 }
 
 /*
- * Shares avail rows among three lists that want want[i] rows each: each
+ * Shares avail rows among four lists that want want[i] rows each: each
  * gets what it wants if everything fits, else a fair share (what one
  * does not need goes to the others).  Rewrites want with the shares.
  */
 static void
-monview_share(size_t want[3], size_t avail)
+monview_share(size_t want[4], size_t avail)
 {
-    size_t got[3] = {0, 0, 0};
+    size_t got[4] = {0, 0, 0, 0};
     int progress = 1;
     while (avail > 0 && progress) {
         progress = 0;
-        for (int i = 0; i < 3 && avail > 0; i++)
+        for (int i = 0; i < 4 && avail > 0; i++)
             if (got[i] < want[i]) {
                 got[i]++;
                 avail--;
@@ -196,10 +196,13 @@ monview_render(struct monview *v, const json_t *doc,
                 monview_int(d, sizeof(d), json_object_get(doc, "failed_total")));
 
     /* The rows each list may use: all when there is no limit. */
-    size_t share[3] = {json_array_size(queues), json_array_size(workers),
-                       json_array_size(last)};
+    json_t *failures = json_object_get(doc, "failures");
+    size_t share[4] = {json_array_size(queues), json_array_size(workers),
+                       json_array_size(last), json_array_size(failures)};
     if (rows > 0) {
-        size_t used = v->n + MONVIEW_FIXED_ROWS - 3;
+        /* The failures' blank line and header only when there are some. */
+        size_t used = v->n + MONVIEW_FIXED_ROWS - 3 +
+                      (json_array_size(failures) > 0 ? 2 : 0);
         monview_share(share, (size_t)rows > used ? (size_t)rows - used : 0);
     }
 
@@ -273,7 +276,11 @@ monview_render(struct monview *v, const json_t *doc,
                     monview_int(c, sizeof(c), json_object_get(x, "window")),
                     monview_int(d, sizeof(d), json_object_get(x, "processed")),
                     monview_int(e, sizeof(e), json_object_get(x, "failed")),
-                    monview_rate(f, sizeof(f), json_object_get(x, "rate")), g);
+                    monview_rate(f, sizeof(f),
+                                 json_is_number(json_object_get(x, "rate"))
+                                     ? json_object_get(x, "rate")
+                                     : json_object_get(x, "rate_1m")),
+                    g);
     }
     if (json_array_size(workers) == 0 && (rows <= 0 || share[1] > 0))
         monview_add(v, cols, "(no workers in the registry)");
@@ -292,5 +299,22 @@ monview_render(struct monview *v, const json_t *doc,
                     cli_safe(json_string_value(json_object_get(x, "task"))),
                     cli_safe(err && *err ? err : "failed"),
                     cli_safe(json_string_value(json_object_get(x, "message"))));
+    }
+    if (json_array_size(failures) == 0)
+        return;
+    monview_add(v, cols, "%s", "");
+    monview_add(v, cols, "RECENT FAILURES (latest first; from the events)");
+    json_array_foreach(failures, i, x)
+    {
+        if (i >= share[3])
+            break;
+        snapshot_age(g, sizeof(g),
+                     (double)json_integer_value(json_object_get(x, "age_ms")));
+        monview_add(v, cols, "%s ago %s %s %s on %s attempt %s",
+                    g, cli_safe(json_string_value(json_object_get(x, "queue"))),
+                    cli_safe(json_string_value(json_object_get(x, "id"))),
+                    cli_safe(json_string_value(json_object_get(x, "task"))),
+                    cli_safe(json_string_value(json_object_get(x, "worker"))),
+                    cli_safe(json_string_value(json_object_get(x, "attempt"))));
     }
 }

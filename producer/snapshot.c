@@ -17,6 +17,8 @@
 #include "keys.h"
 #include "xmalloc.h"
 
+/* Events looked through for the latest failures. */
+#define SNAPSHOT_EVENTS_SCAN 1000
 /* Stored strings of a dead letter longer than these are not shown. */
 #define SNAPSHOT_DEAD_MSG_MAX 8192
 #define SNAPSHOT_DEAD_REASON_MAX 4096
@@ -351,6 +353,15 @@ snapshot_worker(const redisReply *name, const redisReply *score,
                                  json_integer_value(failed));
     }
     json_object_set_new(w, "processed", processed);
+    /* Written by workers that keep a rate and can pause queues. */
+    const char *r1 = FIELD("rate_1m");
+    char *end = NULL;
+    double rate = r1 ? strtod(r1, &end) : 0;
+    json_object_set_new(w, "rate_1m", r1 && end != r1 && *end == '\0' &&
+                                          rate >= 0
+                                          ? json_real(rate)
+                                          : json_null());
+    json_object_set_new(w, "paused", json_string(FIELD("paused") ? FIELD("paused") : ""));
     json_object_set_new(w, "succeeded", ok);
     json_object_set_new(w, "failed", failed);
 #undef FIELD
@@ -513,6 +524,81 @@ snapshot_dead(struct conn *c, const char *prefix, json_t *doc)
     return 0;
 }
 
+#ifdef KEYS_HB_PAUSED
+/*
+ * KEYS[1] the events stream (PROTOCOL.md, "Events"), ARGV[1] how many
+ * failures, ARGV[2] how many events to look through.  Returns the latest
+ * task-failed events, newest first, each {entry id, id, task, queue,
+ * worker, attempt, runtime}.
+ */
+static const char snapshot_failed_lua[] =
+    "local k = KEYS[1]\n"
+    "if redis.call('TYPE', k)['ok'] ~= 'stream' then return {} end\n"
+    "local out, want = {}, tonumber(ARGV[1])\n"
+    "for _, e in ipairs(redis.call('XREVRANGE', k, '+', '-', 'COUNT',"
+    " ARGV[2])) do\n"
+    "  local f, r, failed = e[2], {e[1], '', '', '', '', '', ''}, false\n"
+    "  for i = 1, #f, 2 do\n"
+    "    local v = string.sub(f[i + 1], 1, 512)\n"
+    "    if f[i] == 'type' then failed = v == 'task-failed'\n"
+    "    elseif f[i] == 'id' then r[2] = v\n"
+    "    elseif f[i] == 'task' then r[3] = v\n"
+    "    elseif f[i] == 'queue' then r[4] = v\n"
+    "    elseif f[i] == 'worker' then r[5] = v\n"
+    "    elseif f[i] == 'attempt' then r[6] = v\n"
+    "    elseif f[i] == 'runtime' then r[7] = v end\n"
+    "  end\n"
+    "  if failed then out[#out + 1] = r end\n"
+    "  if #out >= want then break end\n"
+    "end\n"
+    "return out\n";
+
+/* The latest task failures from the events stream, when workers write
+ * one (--events); an empty list otherwise. */
+static int
+snapshot_failures(struct conn *c, const char *prefix, double now_ms,
+                  json_t *doc)
+{
+    char key[KEYS_MAX], want[16], look[16];
+    json_t *list = json_array();
+    static const char *const names[] = {"entry", "id", "task", "queue",
+                                        "worker", "attempt", "runtime"};
+
+    json_object_set_new(doc, "failures", list);
+    if (keys_events(key, sizeof(key), prefix) < 0)
+        return -1;
+    snprintf(want, sizeof(want), "%d", SNAPSHOT_DEAD_LAST);
+    snprintf(look, sizeof(look), "%d", SNAPSHOT_EVENTS_SCAN);
+    redisReply *r = conn_call(c, "EVAL", snapshot_failed_lua, "1", key, want,
+                              look, (const char *)NULL);
+    if (r == NULL)
+        return -1;
+    if (r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *e = r->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements < 7)
+                continue;
+            json_t *f = json_object();
+            for (size_t j = 0; j < 7; j++)
+                json_object_set_new(f, names[j],
+                                    json_string(e->element[j]->type ==
+                                                        REDIS_REPLY_STRING
+                                                    ? e->element[j]->str
+                                                    : ""));
+            double at = e->element[0]->type == REDIS_REPLY_STRING
+                            ? snapshot_id_ms(e->element[0]->str)
+                            : 0;
+            json_object_set_new(f, "age_ms",
+                                json_integer((json_int_t)(now_ms > at
+                                                              ? now_ms - at
+                                                              : 0)));
+            json_array_append_new(list, f);
+        }
+    freeReplyObject(r);
+    return 0;
+}
+#endif
+
 json_t *
 snapshot_take(struct conn *c, const char *prefix)
 {
@@ -546,6 +632,12 @@ snapshot_take(struct conn *c, const char *prefix)
         snapshot_workers(c, prefix, now_ms, doc) < 0 ||
         snapshot_dead(c, prefix, doc) < 0)
         goto fail;
+#ifdef KEYS_HB_PAUSED
+    if (snapshot_failures(c, prefix, now_ms, doc) < 0)
+        goto fail;
+#else
+    json_object_set_new(doc, "failures", json_array());
+#endif
     if (keys_scheduled(sched, sizeof(sched), prefix) < 0)
         goto fail;
     redisReply *z = conn_call(c, "ZCARD", sched, (const char *)NULL);

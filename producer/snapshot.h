@@ -39,9 +39,12 @@
  *    "workers": [{"name", "host", "pid", "state", "started_at", "up_s",
  *                 "beat_age_ms", "gone", "concurrency", "in_flight",
  *                 "busy", "idle", "window", "processed", "succeeded",
- *                 "failed"}],
+ *                 "failed", "rate_1m", "paused"}],
  *    "workers_more", "dead": {"length", "last": [{"entry", "task",
  *    "name", "queue", "error", "message", "worker", "at"}]},
+ *    "failures": [{"entry", "id", "task", "queue", "worker", "attempt",
+ *                  "runtime", "age_ms"}] (the latest task-failed events,
+ *                  when workers write events; else empty),
  *    "scheduled": count, "failed_total": sum of the workers' failed}
  * Numbers a worker did not write are null.  Returns NULL on failure
  * (conn.h convention: lost connection, or an error already printed).
