@@ -411,3 +411,27 @@ def test_web_survives_redis_going_away(make_redis, tmp_dir):
     finally:
         rc = w.stop()
         assert rc == 0, w.log()
+
+
+def test_web_recent_failures_from_events(r, celeriac, web):
+    """task-failed events (workers started with --events) are the recent
+    failures; a build without the events stream shows none."""
+    r.xadd("celeriac:events", {"type": "task-succeeded", "worker": "w",
+                               "id": "ok-1"})
+    r.xadd("celeriac:events", {"type": "task-failed", "worker": "w9",
+                               "id": "bad-1", "task": "hash",
+                               "queue": "default", "attempt": "2",
+                               "runtime": "0.25"})
+    r.xadd("celeriac:queue:default", {"msg": "{}"})
+    has_events = celeriac("help", "events").rc == 0
+    w = web()
+    d = wait_until(w.snapshot, 30, what="a first snapshot")
+    if not has_events:
+        assert d["failures"] == []
+        return
+    assert len(d["failures"]) == 1, d["failures"]
+    f = d["failures"][0]
+    assert (f["id"], f["task"], f["queue"], f["worker"], f["attempt"],
+            f["runtime"]) == ("bad-1", "hash", "default", "w9", "2", "0.25")
+    run = celeriac("monitor", "--once")
+    assert "RECENT FAILURES" in run.text() and "bad-1" in run.text(), run

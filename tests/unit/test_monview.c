@@ -118,6 +118,13 @@ test_screen_fits_80x24(void **state)
 
     for (int n = 0; n <= 40; n += 5) {
         json_t *d = doc_with(5000, n, 10, 5);
+        json_t *fails = json_array();
+        for (int i = 0; i < n / 5; i++)
+            json_array_append_new(
+                fails, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "id", "t",
+                                 "task", "hash", "queue", "q", "worker", "w",
+                                 "attempt", "1", "age_ms", 1000));
+        json_object_set_new(d, "failures", fails);
         monview_render(&v, d, &h, NULL, 80, 24, 1, 1);
         assert_true(v.n <= 24);
         for (size_t i = 0; i < v.n; i++)
@@ -131,7 +138,8 @@ test_screen_fits_80x24(void **state)
         }
         /* No limit (--once): everything. */
         monview_render(&v, d, &h, NULL, 0, 0, 0, 0);
-        assert_int_equal(v.n, (size_t)(2 * (n ? n : 1) + 9));
+        assert_int_equal(v.n, (size_t)(2 * (n ? n : 1) + 9 +
+                                       (n ? n / 5 + 2 : 0)));
         json_decref(d);
     }
     monview_clear(&v);
