@@ -271,3 +271,23 @@ def test_monitor_ctrl_z_and_fg(r, redis_server, worker):
                    what="the monitor to quit after fg")
     finally:
         t.kill()
+
+
+def test_monitor_follows_a_resized_terminal(r, redis_server, worker):
+    """30 queues are cut at 80x24 and all shown once the window grows."""
+    worker("--name", WORKER)
+    for i in range(30):
+        r.xadd("celeriac:queue:q%02d" % i, {"msg": "{}"})
+    t = start_monitor(redis_server)
+    try:
+        wait_until(lambda: "more queues" in t.screen(), 60,
+                   what="a cut queue list")
+        t.tmux("resize-window", "-t", "mon", "-x", "120", "-y", "60")
+        screen = wait_until(
+            lambda: (lambda s: s if row(s, "q29") and "more queues" not in s
+                     else None)(t.screen()), 60, what="the whole list")
+        assert row(screen, "q00") and row(screen, WORKER), screen
+        t.tmux("send-keys", "-t", "mon", "q")
+        wait_until(lambda: "EXITED=0" in t.screen(), 30, what="quit")
+    finally:
+        t.kill()
