@@ -17,12 +17,14 @@
 #include "inspect.h"
 #include "log.h"
 #include "purge.h"
+#include "monitor.h"
 #include "redisurl.h"
 #include "resultcmd.h"
 #include "revoke.h"
 #include "send.h"
 #include "status.h"
 #include "version.h"
+#include "web.h"
 
 struct main_cmd {
     const char *name;
@@ -57,6 +59,10 @@ static const struct main_cmd main_cmds[] = {
      "ask running workers: ping, stats, active, registered, conf"},
     {"control", control_main, control_usage,
      "tell running workers: shutdown, pause/resume, grow/shrink, loglevel"},
+    {"monitor", monitor_main, monitor_usage,
+     "the queues and workers live in the terminal (--once: as text)"},
+    {"web", web_main, web_usage,
+     "the web dashboard (read-only unless --allow-control)"},
 };
 
 static void
