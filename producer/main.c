@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "beat.h"
 #include "cli.h"
 #include "dead.h"
 #include "hashcmd.h"
@@ -39,6 +40,8 @@ static const struct main_cmd main_cmds[] = {
      "show queues, pending tasks, consumers and workers"},
     {"dead", dead_main, dead_usage,
      "list dead letters; --requeue them, or --purge"},
+    {"beat", beat_main, beat_usage,
+     "fire periodic tasks from a schedule file (cron lines)"},
 };
 
 static void
@@ -86,7 +89,7 @@ main_help(const char *name)
     if (cmd == NULL)
         return cli_usage(NULL,
                          "no command '%s'; the commands are send, "
-                         "hash, status, dead and help",
+                         "hash, status, dead, beat and help",
                          name);
     cmd->usage(stdout);
     return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
@@ -139,7 +142,7 @@ main(int argc, char **argv)
         char *shown = redisurl_redact(name);
         cli_usage(NULL,
                   "no command '%s'; the commands are send, hash, status, "
-                  "dead and help",
+                  "dead, beat and help",
                   shown);
         free(shown);
         return CLI_EXIT_USAGE;

@@ -212,3 +212,21 @@ keys_valid_worker(const char *name)
     }
     return 1;
 }
+
+int
+keys_beat_lease(char *buf, size_t n, const char *prefix)
+{
+    return keys_fmt(buf, n, prefix, KEYS_KIND_BEAT, "lease");
+}
+
+int
+keys_beat_token(char *buf, size_t n, const char *prefix)
+{
+    return keys_fmt(buf, n, prefix, KEYS_KIND_BEAT, "token");
+}
+
+int
+keys_beat_last(char *buf, size_t n, const char *prefix)
+{
+    return keys_fmt(buf, n, prefix, KEYS_KIND_BEAT, "last");
+}
