@@ -243,8 +243,10 @@ def test_instances_fire_each_tick_once(beat, r):
     if not os.path.exists(FAKETIME_LIB):
         pytest.skip("libfaketime is not installed (scripts/deps.sh test)")
     lease = 3.0
+    # (An ASan build accepts a preloaded library only with the check off.)
     skew = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+30s",
-            "FAKETIME_DONT_RESET": "1"}
+            "FAKETIME_DONT_RESET": "1",
+            "ASAN_OPTIONS": "verify_asan_link_order=0"}
     out = subprocess.run(["date", "+%s"], env=dict(os.environ, **skew),
                          capture_output=True, text=True).stdout
     assert int(out) >= time.time() + 25, "libfaketime did not skew the clock"
@@ -255,6 +257,7 @@ def test_instances_fire_each_tick_once(beat, r):
     first = beat(text, "--lease", lease, env=skew)
     wait_until(lambda: "leading as" in first.log(), 30,
                what="the first instance to lead")
+    led_at = redis_now(r)
     others = [beat(text, "--lease", lease) for _ in range(2)]
     wait_until(lambda: all("started with" in b.log() for b in others), 30,
                what="the other instances to start")
@@ -274,6 +277,11 @@ def test_instances_fire_each_tick_once(beat, r):
     wait_until(lambda: redis_now(r) >= start + seconds, seconds + 30,
                interval=0.2)
     end = redis_now(r)
+    want = [m for m in range(int(start) // 60 * 60 + 60, int(end) - 2, 60)]
+    # The ticks due by now have been fired (a loaded leader may be late).
+    wait_until(lambda: int(end) - 1 in ticks_of(stream_ticks(r), "tick") and
+               set(want) <= set(ticks_of(stream_ticks(r), "minute")), 30,
+               interval=0.2, what="the ticks due before the end")
     for b in [first] + others:
         if b is not leader:
             assert b.stop() == 0, b.log()
@@ -288,13 +296,12 @@ def test_instances_fire_each_tick_once(beat, r):
     assert not early, early
     secs = ticks_of(ticks, "tick")
     assert secs == sorted(secs)
-    assert secs[0] <= start + 3, (start, secs[:3])
-    assert secs[-1] >= end - 3, (end, secs[-3:])
+    assert start - 1 <= secs[0] <= led_at, (start, led_at, secs[:3])
+    assert secs[-1] >= int(end) - 1, (end, secs[-3:])
     missing = sorted(set(range(secs[0], secs[-1] + 1)) - set(secs))
     assert not missing, "ticks missing: %s" % missing
     minutes = ticks_of(ticks, "minute")
-    want = [m for m in range(int(start) // 60 * 60 + 60, int(end) - 2, 60)]
-    assert minutes == want, (minutes, want)
+    assert [m for m in minutes if m < int(end) - 2] == want, (minutes, want)
     late = max(ms / 1000 - int(i.rsplit(":", 1)[1]) for i, ms in ticks)
     print("beat: %.0f s, %d @every 1s ticks and %d minute ticks, each once; "
           "leader %d killed, lease taken over after %.2f s (lease %.1f s); "
