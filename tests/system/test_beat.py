@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from faultlib import aof_redis  # noqa: F401 (a fixture)
 from harness import (PRODUCER_BIN, QUEUE, all_results, live_pids,
                      result_of, stop_pid, wait_until)
 
@@ -309,3 +310,50 @@ def test_instances_fire_each_tick_once(beat, r):
           % (end - start, len(secs), len(minutes), leader.pid, takeover,
              lease, late))
     assert takeover <= lease * 4 / 3 + 3, takeover
+
+
+def test_sigterm_hands_the_lease_over(beat, r):
+    """A leader stopped with SIGTERM deletes its lease: another instance
+    leads at its next lease call, well within the lease time."""
+    text = "tick @every 1s hash {\"data\": \"t\"}\n"
+    a = beat(text, "--lease", 30)
+    wait_until(lambda: "leading as" in a.log(), 30, what="a to lead")
+    b = beat(text, "--lease", 30)
+    wait_until(lambda: "started with" in b.log(), 30, what="b to start")
+    first = max(ticks_of(stream_ticks(r), "tick"))
+    assert a.stop() == 0
+    stopped = redis_now(r)
+    wait_until(lambda: "leading as" in b.log(), 30, what="b to lead")
+    took = redis_now(r) - stopped
+    wait_until(lambda: max(ticks_of(stream_ticks(r), "tick")) >= first + 15,
+               60, what="more ticks")
+    assert b.stop() == 0
+    secs = ticks_of(stream_ticks(r), "tick")
+    assert secs == list(range(secs[0], secs[0] + len(secs))), secs
+    print("beat: SIGTERM hand-over after %.2f s (lease 30 s)" % took)
+    assert took < 15, took
+
+
+def test_redis_restart_keeps_ticks_once(beat, aof_redis):
+    """Redis is killed and restarted (AOF): the instances reconnect, and
+    the ticks due while it was down are fired late, once each."""
+    srv = aof_redis()
+    c = srv.client()
+    text = "tick @every 1s hash {\"data\": \"t\"}\n"
+    env = {"CELERIAC_REDIS_URL": srv.url}
+    a = beat(text, "--lease", 3, env=env)
+    wait_until(lambda: "leading as" in a.log(), 30, what="a to lead")
+    b = beat(text, "--lease", 3, env=env)
+    wait_until(lambda: len(ticks_of(stream_ticks(c), "tick")) >= 3, 30,
+               what="three ticks")
+    srv.kill()
+    srv.start()
+    c = srv.client()
+    t0 = int(redis_now(c))
+    wait_until(lambda: max(ticks_of(stream_ticks(c), "tick")) >= t0 + 5, 60,
+               what="ticks after the restart")
+    assert a.stop() == 0 and b.stop() == 0
+    secs = ticks_of(stream_ticks(c), "tick")
+    ids = [i for i, _ in stream_ticks(c)]
+    assert len(ids) == len(set(ids)), "a tick fired twice"
+    assert secs == list(range(secs[0], secs[0] + len(secs))), secs
