@@ -3,6 +3,7 @@
 # Keeps the documentation true of the code: README.md must quote the --help
 # of celeriac-worker and of every celeriac command verbatim, and
 # protocol/PROTOCOL.md must quote the finish script of protocol/scripts.c
+# (and the beat lease and fire scripts)
 # verbatim.  Usage: scripts/check-docs.sh [BIN_DIR] (default bin/, built
 # with make first).  Prints "check-docs: N passed, N failed".
 set -euo pipefail
@@ -57,6 +58,11 @@ lua = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
 lua = lua.encode().decode("unicode_escape")
 proto = open(root + "/protocol/PROTOCOL.md").read()
 check(lua in blocks(proto), "PROTOCOL.md quotes scripts_finish verbatim")
+for name in ("scripts_beat_lease", "scripts_beat_fire"):
+    m = re.search(r"const char %s\[\] =\n(.*?);\n" % name, src, re.S)
+    text = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
+    text = text.encode().decode("unicode_escape")
+    check(text in blocks(proto), "PROTOCOL.md quotes %s verbatim" % name)
 
 print("check-docs: %d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
