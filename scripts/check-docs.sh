@@ -47,7 +47,8 @@ readme = open(root + "/README.md").read()
 quoted = [cores(b) for b in blocks(readme)]
 for argv in (["celeriac-worker", "--help"], ["celeriac", "--help"],
              ["celeriac", "send", "--help"], ["celeriac", "hash", "--help"],
-             ["celeriac", "status", "--help"], ["celeriac", "dead", "--help"]):
+             ["celeriac", "status", "--help"], ["celeriac", "dead", "--help"],
+             ["celeriac", "beat", "--help"]):
     out = subprocess.run([bindir + "/" + argv[0]] + argv[1:],
                          capture_output=True, text=True).stdout
     check(cores(out) in quoted, "README.md quotes `%s` verbatim" % " ".join(argv))
