@@ -44,7 +44,8 @@ struct beat {
     int leader;
     int64_t lease_ms;
     int quiet;
-    uint64_t fired, skipped;
+    int transient; /* the last error was LOADING or BUSY */
+    uint64_t fired;
 };
 
 static volatile sig_atomic_t beat_stop;
@@ -135,6 +136,22 @@ beat_list(const struct beatfile *bf, int count)
     return cli_flush_stdout() < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
+/*
+ * Reports an error reply; one Redis gives only for a while (LOADING after
+ * a restart, BUSY) is noted instead, to be waited out.
+ */
+static void
+beat_error(struct beat *b, const char *what, const redisReply *r)
+{
+    if (conn_transient(r)) {
+        b->transient = 1;
+        log_info("beat: Redis answered %s with %.80s; trying again", what,
+                 r->str);
+        return;
+    }
+    conn_report_error(&b->conn, what, r);
+}
+
 /* Redis' clock in ms, or -1 (see the conn.h error convention). */
 static int64_t
 beat_redis_ms(struct beat *b)
@@ -149,7 +166,7 @@ beat_redis_ms(struct beat *b)
         ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
              strtoll(r->element[1]->str, NULL, 10) / 1000;
     else
-        conn_report_error(&b->conn, "TIME", r);
+        beat_error(b, "TIME", r);
     freeReplyObject(r);
     return ms;
 }
@@ -187,7 +204,7 @@ beat_lead(struct beat *b, int64_t now_s)
         if (r == NULL)
             return -1;
         if (r->type == REDIS_REPLY_ERROR) {
-            conn_report_error(&b->conn, "HGET of the last fired ticks", r);
+            beat_error(b, "HGET of the last fired ticks", r);
             freeReplyObject(r);
             return -1;
         }
@@ -220,7 +237,7 @@ beat_lease(struct beat *b, int64_t now_s)
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_INTEGER ||
         r->element[1]->type != REDIS_REPLY_STRING) {
-        conn_report_error(&b->conn, "the beat lease script", r);
+        beat_error(b, "the beat lease script", r);
         freeReplyObject(r);
         return -1;
     }
@@ -284,7 +301,7 @@ beat_fire(struct beat *b, size_t i, int64_t t)
         b->held[0] = '\0';
         out = BEAT_NOT_LEADER;
     } else {
-        conn_report_error(&b->conn, "the beat fire script", r);
+        beat_error(b, "the beat fire script", r);
     }
     freeReplyObject(r);
     return out;
@@ -366,17 +383,34 @@ beat_sleep_ms(int64_t ms)
     nanosleep(&ts, NULL); /* a signal ends it early: fine */
 }
 
-/* Handles a failed step: reconnects after a loss, else gives up. */
+/*
+ * Handles a failed step: waits out a transient error, reconnects after a
+ * loss (until it works or a signal stops beat), else gives up (-1).
+ */
 static int
 beat_recover(struct beat *b, const char *doing)
 {
+    if (b->transient) {
+        b->transient = 0;
+        beat_sleep_ms(500);
+        return 0;
+    }
     if (!conn_lost(&b->conn))
         return -1;
     if (b->leader)
         log_info("beat: not leading while disconnected");
     b->leader = 0;
     conn_report_lost(&b->conn, doing);
-    return conn_reconnect(&b->conn, 0);
+    redisFree(b->conn.ctx);
+    b->conn.ctx = NULL;
+    for (int64_t ms = 100; !beat_stop; ms = ms * 2 > 2000 ? 2000 : ms * 2) {
+        if (conn_connect(&b->conn) == 0) {
+            log_info("beat: reconnected to Redis");
+            return 0;
+        }
+        beat_sleep_ms(ms);
+    }
+    return 0;
 }
 
 static int

@@ -357,3 +357,15 @@ def test_redis_restart_keeps_ticks_once(beat, aof_redis):
     ids = [i for i, _ in stream_ticks(c)]
     assert len(ids) == len(set(ids)), "a tick fired twice"
     assert secs == list(range(secs[0], secs[0] + len(secs))), secs
+
+
+def test_sigterm_while_redis_is_down(beat, aof_redis):
+    """An instance waiting for Redis to come back still stops on SIGTERM."""
+    srv = aof_redis()
+    b = beat("tick @every 1s hash {\"data\": \"t\"}\n",
+             env={"CELERIAC_REDIS_URL": srv.url})
+    wait_until(lambda: "leading as" in b.log(), 30, what="beat to lead")
+    srv.kill()
+    wait_until(lambda: "lost connection" in b.log(), 30,
+               what="beat to notice")
+    assert b.stop() == 0, b.log()
