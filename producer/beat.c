@@ -45,6 +45,7 @@ struct beat {
     int64_t lease_ms;
     int quiet;
     int transient; /* the last error was LOADING or BUSY */
+    int64_t renewed_us; /* cli_now_us() of the last lease call */
     uint64_t fired;
 };
 
@@ -221,8 +222,10 @@ beat_lead(struct beat *b, int64_t now_s)
 }
 
 /*
- * One lease call (acquire/renew).  Returns 0, or -1 (lost connection, or
- * an error already printed).
+ * One lease call (acquire/renew).  A new leader starts leading at now_s
+ * (Redis' clock); with now_s < 0 it only renews (b->leader is then 0 if
+ * the lease is not held as it was).  Returns 0, or -1 (lost connection,
+ * or an error already printed).
  */
 static int
 beat_lease(struct beat *b, int64_t now_s)
@@ -253,7 +256,13 @@ beat_lease(struct beat *b, int64_t now_s)
     }
     snprintf(b->held, sizeof(b->held), "%s", r->element[1]->str);
     freeReplyObject(r);
-    if (!b->leader)
+    b->renewed_us = cli_now_us();
+    if (state == 2 && b->leader) {
+        /* The lease had expired: a new token, so start afresh. */
+        log_info("beat: the lease had expired; leading again");
+        b->leader = 0;
+    }
+    if (!b->leader && now_s >= 0)
         return beat_lead(b, now_s);
     return 0;
 }
@@ -304,6 +313,15 @@ beat_fire(struct beat *b, size_t i, int64_t t)
         beat_error(b, "the beat fire script", r);
     }
     freeReplyObject(r);
+    /* A long catch-up keeps the lease: renewed as often as the loop does
+     * (durations on the local monotonic clock only). */
+    if ((out == BEAT_FIRED || out == BEAT_DONE_BEFORE) &&
+        cli_now_us() - b->renewed_us > b->lease_ms * 1000 / 3) {
+        if (beat_lease(b, -1) < 0)
+            return BEAT_ERROR;
+        if (!b->leader)
+            return BEAT_NOT_LEADER;
+    }
     return out;
 }
 

@@ -369,3 +369,30 @@ def test_sigterm_while_redis_is_down(beat, aof_redis):
     wait_until(lambda: "lost connection" in b.log(), 30,
                what="beat to notice")
     assert b.stop() == 0, b.log()
+
+
+def test_frozen_leader_does_not_fire_twice(beat, r):
+    """The leader is frozen (SIGSTOP) past its lease: another leads; the
+    old one, thawed, finds its lease gone and follows."""
+    text = "tick @every 1s hash {\"data\": \"t\"}\n"
+    a = beat(text, "--lease", 2)
+    wait_until(lambda: "leading as" in a.log(), 30, what="a to lead")
+    b = beat(text, "--lease", 2)
+    wait_until(lambda: "started with" in b.log(), 30, what="b to start")
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: "leading as" in b.log(), 30, what="b to lead")
+        t = int(redis_now(r))
+        wait_until(lambda: max(ticks_of(stream_ticks(r), "tick")) >= t + 2,
+                   30, what="b's ticks")
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: "following" in a.log(), 30, what="a to follow")
+    t = int(redis_now(r))
+    wait_until(lambda: max(ticks_of(stream_ticks(r), "tick")) >= t + 3, 30,
+               what="more ticks")
+    assert a.stop() == 0 and b.stop() == 0
+    ids = [i for i, _ in stream_ticks(r)]
+    assert len(ids) == len(set(ids)), "a tick fired twice"
+    secs = ticks_of(stream_ticks(r), "tick")
+    assert secs == list(range(secs[0], secs[0] + len(secs))), secs
