@@ -321,8 +321,8 @@ def test_sigterm_hands_the_lease_over(beat, r):
     b = beat(text, "--lease", 30)
     wait_until(lambda: "started with" in b.log(), 30, what="b to start")
     first = max(ticks_of(stream_ticks(r), "tick"))
-    assert a.stop() == 0
     stopped = redis_now(r)
+    assert a.stop() == 0
     wait_until(lambda: "leading as" in b.log(), 30, what="b to lead")
     took = redis_now(r) - stopped
     wait_until(lambda: max(ticks_of(stream_ticks(r), "tick")) >= first + 15,
