@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "beatfile.h"
+#include "beatplan.h"
 #include "conn.h"
 #include "keys.h"
 #include "log.h"
@@ -24,8 +25,6 @@
 #define BEAT_OPT_LIST 0x1401
 #define BEAT_OPT_COUNT 0x1402
 #define BEAT_OPT_LEASE 0x1403
-/* Days a catch-up looks back at most (older ticks count as missed). */
-#define BEAT_LOOKBACK_S (400LL * 86400)
 
 /* A fired tick's outcome (scripts_beat_fire). */
 enum beat_fired { BEAT_FIRED, BEAT_DONE_BEFORE, BEAT_NOT_LEADER,
@@ -326,70 +325,35 @@ beat_fire(struct beat *b, size_t i, int64_t t)
 }
 
 /*
- * Fires entry i's ticks due at now_s: those within its grace time, and the
- * missed ones (older) as its misfire policy says.  Returns 0, 1 when the
+ * Fires entry i's ticks due at now_s (beatplan.h).  Returns 0, 1 when the
  * lease was lost, -1 on an error.
  */
 static int
 beat_due(struct beat *b, size_t i, int64_t now_s)
 {
     const struct beatfile_entry *e = &b->bf.entries[i];
-    const struct cron *c = &e->cron;
-    int64_t t = b->next[i];
-    int64_t edge = now_s - e->grace; /* ticks before it are missed */
-    int64_t *ticks = NULL;
-    size_t nt = 0;
+    struct beatplan p;
+    int rc = 0;
 
-    if (t < 0 || t > now_s)
-        return 0;
-    if (t < edge) {
-        int64_t newest = cron_last(c, edge - 1);
-        if (e->misfire == BEATFILE_ONCE && newest >= t) {
-            ticks = xmalloc(sizeof(*ticks));
-            ticks[nt++] = newest;
-        } else if (e->misfire == BEATFILE_ALL && newest >= t) {
-            /* The latest max_catchup missed ticks, oldest first. */
-            size_t cap = (size_t)e->max_catchup, head = 0, count = 0;
-            ticks = xmalloc(cap * sizeof(*ticks));
-            int64_t from = t;
-            if (c->every > 0 && newest - from > (int64_t)cap * c->every)
-                from = newest - ((int64_t)cap - 1) * c->every;
-            else if (from < edge - BEAT_LOOKBACK_S)
-                from = cron_next(c, edge - BEAT_LOOKBACK_S);
-            for (int64_t u = from; u >= 0 && u < edge; u = cron_next(c, u)) {
-                ticks[(head + count) % cap] = u;
-                if (count < cap)
-                    count++;
-                else
-                    head = (head + 1) % cap;
-            }
-            int64_t *sorted = xmalloc(cap * sizeof(*sorted));
-            for (size_t k = 0; k < count; k++)
-                sorted[k] = ticks[(head + k) % cap];
-            free(ticks);
-            ticks = sorted;
-            nt = count;
-        }
+    beatplan_due(&e->cron, e->misfire, e->max_catchup, e->grace, b->next[i],
+                 now_s, &p);
+    if (p.missed) {
+        size_t old = 0;
+        while (old < p.n && p.ticks[old] < p.edge)
+            old++;
         log_info("beat: %s missed ticks from %" PRId64 " to before %" PRId64
                  " (misfire=%s): firing %zu of them",
-                 e->name, t, edge, beatfile_misfire_name(e->misfire), nt);
-        t = cron_next(c, edge - 1);
+                 e->name, b->next[i], p.edge,
+                 beatfile_misfire_name(e->misfire), old);
     }
-    int rc = 0;
-    for (size_t k = 0; k < nt && rc == 0; k++) {
-        enum beat_fired f = beat_fire(b, i, ticks[k]);
+    for (size_t k = 0; k < p.n && rc == 0; k++) {
+        enum beat_fired f = beat_fire(b, i, p.ticks[k]);
         rc = f == BEAT_ERROR ? -1 : f == BEAT_NOT_LEADER ? 1 : 0;
     }
-    free(ticks);
-    while (rc == 0 && t >= 0 && t <= now_s) {
-        enum beat_fired f = beat_fire(b, i, t);
-        rc = f == BEAT_ERROR ? -1 : f == BEAT_NOT_LEADER ? 1 : 0;
-        if (rc == 0)
-            t = cron_next(c, t);
-    }
+    free(p.ticks);
     if (rc == 0)
-        b->next[i] = t;
-    return rc < 0 ? -1 : rc;
+        b->next[i] = p.next;
+    return rc;
 }
 
 static void

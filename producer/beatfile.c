@@ -37,11 +37,11 @@ beatfile_err(const char *path, int line, const char *fmt, ...)
 }
 
 const char *
-beatfile_misfire_name(enum beatfile_misfire m)
+beatfile_misfire_name(enum beatplan_misfire m)
 {
     switch (m) {
-    case BEATFILE_SKIP: return "skip";
-    case BEATFILE_ALL: return "all";
+    case BEATPLAN_SKIP: return "skip";
+    case BEATPLAN_ALL: return "all";
     default: return "once";
     }
 }
@@ -114,11 +114,11 @@ beatfile_option(struct beatfile_entry *e, char *opt, char *why, size_t n)
             return -1;
     } else if (strcmp(k, "misfire") == 0) {
         if (strcmp(v, "once") == 0)
-            e->misfire = BEATFILE_ONCE;
+            e->misfire = BEATPLAN_ONCE;
         else if (strcmp(v, "skip") == 0)
-            e->misfire = BEATFILE_SKIP;
+            e->misfire = BEATPLAN_SKIP;
         else if (strcmp(v, "all") == 0)
-            e->misfire = BEATFILE_ALL;
+            e->misfire = BEATPLAN_ALL;
         else {
             snprintf(why, n, "misfire=%s: expected once, skip or all", v);
             return -1;
@@ -294,7 +294,7 @@ beatfile_parse(struct beatfile_entry *e, char *line, char *why, size_t n)
     e->max_catchup = BEATFILE_DEFAULT_CATCHUP;
     e->grace = BEATFILE_DEFAULT_GRACE;
     e->max_retries = -1;
-    e->misfire = BEATFILE_ONCE;
+    e->misfire = BEATPLAN_ONCE;
     if (!beatfile_valid_name(name, strlen(name))) {
         snprintf(why, n, "the name '%.80s' must be 1 to %d bytes of letters, "
                  "digits, '_', '.' and '-'", name, BEATFILE_NAME_MAX);

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "beatplan.h"
 #include "cron.h"
 
 #define BEATFILE_NAME_MAX 64
@@ -39,19 +40,12 @@
 /* Longest grace: one day. */
 #define BEATFILE_MAX_GRACE 86400
 
-/* What happens to ticks missed for longer than the grace time. */
-enum beatfile_misfire {
-    BEATFILE_ONCE, /* the latest of them fires, once */
-    BEATFILE_SKIP, /* none fires */
-    BEATFILE_ALL,  /* each fires, the latest max_catchup of them */
-};
-
 struct beatfile_entry {
     char name[BEATFILE_NAME_MAX + 1];
     char *task;  /* owned */
     char *queue; /* owned */
     struct cron cron;
-    enum beatfile_misfire misfire;
+    enum beatplan_misfire misfire;
     int max_catchup;
     int64_t grace;   /* seconds */
     int64_t expires; /* seconds after the scheduled time; 0: none */
@@ -87,6 +81,6 @@ char *beatfile_message(const struct beatfile_entry *e, int64_t t,
 void beatfile_task_id(const struct beatfile_entry *e, int64_t t, char *buf,
                       size_t n);
 /* The name of a misfire policy. */
-const char *beatfile_misfire_name(enum beatfile_misfire m);
+const char *beatfile_misfire_name(enum beatplan_misfire m);
 
 #endif
