@@ -34,6 +34,9 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm
 
 COMMON = common/log.c common/xmalloc.c common/redisurl.c common/escape.c
+# Cron schedules of `celeriac beat` and the ticks it fires
+# (tests/unit/test_cron.c, test_beatplan.c).
+COMMON += common/cron.c common/beatplan.c
 PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/message.c protocol/hashtask.c protocol/result.c \
 	protocol/scripts.c protocol/policy.c protocol/build.c

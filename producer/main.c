@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "beat.h"
 #include "cli.h"
 #include "dead.h"
 #include "events.h"
@@ -63,6 +64,8 @@ static const struct main_cmd main_cmds[] = {
      "the queues and workers live in the terminal (--once: as text)"},
     {"web", web_main, web_usage,
      "the web dashboard (read-only unless --allow-control)"},
+    {"beat", beat_main, beat_usage,
+     "fire periodic tasks from a schedule file (cron lines)"},
 };
 
 static void

@@ -231,3 +231,21 @@ keys_control(char *buf, size_t n, const char *prefix)
 {
     return keys_fmt(buf, n, prefix, "control", NULL);
 }
+
+int
+keys_beat_lease(char *buf, size_t n, const char *prefix)
+{
+    return keys_fmt(buf, n, prefix, KEYS_KIND_BEAT, "lease");
+}
+
+int
+keys_beat_token(char *buf, size_t n, const char *prefix)
+{
+    return keys_fmt(buf, n, prefix, KEYS_KIND_BEAT, "token");
+}
+
+int
+keys_beat_last(char *buf, size_t n, const char *prefix)
+{
+    return keys_fmt(buf, n, prefix, KEYS_KIND_BEAT, "last");
+}

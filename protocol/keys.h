@@ -144,5 +144,16 @@ int keys_events(char *buf, size_t n, const char *prefix);
 /* <prefix>control — the broadcast stream of inspect and control requests
  * (PROTOCOL.md, "Control"). */
 int keys_control(char *buf, size_t n, const char *prefix);
+/*
+ * The keys of `celeriac beat` (PROTOCOL.md, "Periodic tasks (beat)"):
+ * <prefix>beat:lease (string: the leader's "<instance> <token>", with a
+ * TTL), <prefix>beat:token (string: the fencing counter, INCR'd on every
+ * new lease) and <prefix>beat:last (hash: entry name -> the scheduled Unix
+ * time of its last tick fired).
+ */
+#define KEYS_KIND_BEAT "beat"
+int keys_beat_lease(char *buf, size_t n, const char *prefix);
+int keys_beat_token(char *buf, size_t n, const char *prefix);
+int keys_beat_last(char *buf, size_t n, const char *prefix);
 
 #endif

@@ -143,4 +143,40 @@ extern const char scripts_hostsem[];
 /* The name the design gives it. */
 #define SCRIPTS_HOSTSEM scripts_hostsem
 
+/*
+ * `celeriac beat`'s leader lease (PROTOCOL.md, "Periodic tasks (beat)").
+ *
+ *   KEYS[1]  <prefix>beat:lease    KEYS[2]  <prefix>beat:token
+ *   ARGV[1]  SCRIPTS_BEAT_ACQUIRE or SCRIPTS_BEAT_RELEASE
+ *   ARGV[2]  the lease value this instance holds ("" for none)
+ *   ARGV[3]  lease time in ms      ARGV[4]  this instance's id
+ *
+ * acquire: if the lease holds ARGV[2], renews it (PEXPIRE) and returns
+ *   {1, value}; if another value holds it, returns {0, that value}; if
+ *   nobody does, INCRs the token and SETs the lease to "<ARGV[4]> <token>"
+ *   with PX lease time, returning {2, the new value}.
+ * release: deletes the lease if it holds ARGV[2]; returns 1, else 0.
+ * Keys of another type are refused with "WRONGTYPE beat: ..." and left
+ * alone.
+ */
+#define SCRIPTS_BEAT_ACQUIRE "acquire"
+#define SCRIPTS_BEAT_RELEASE "release"
+extern const char scripts_beat_lease[];
+
+/*
+ * Fires one tick of a periodic task, at most once for all instances.
+ *
+ *   KEYS[1]  <prefix>beat:lease    KEYS[2]  <prefix>beat:token
+ *   KEYS[3]  <prefix>beat:last     KEYS[4]  the queue stream
+ *   ARGV[1]  the lease value held  ARGV[2]  its token
+ *   ARGV[3]  the entry name        ARGV[4]  the scheduled time (Unix s)
+ *   ARGV[5]  the task message (id "beat:<name>:<time>")
+ *
+ * Returns "lease" (the lease is not held with ARGV[1]) or "fence" (the
+ * token moved on) without writing; 0 when the entry's last fired time is
+ * already >= ARGV[4]; otherwise HSETs the time, XADDs the message and
+ * returns 1.  Keys of another type: "WRONGTYPE beat: ...", nothing written.
+ */
+extern const char scripts_beat_fire[];
+
 #endif

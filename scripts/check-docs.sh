@@ -3,7 +3,8 @@
 # Keeps the documentation true of the code: the man pages in man/ must be
 # what scripts/mkman.py makes of today's --help of celeriac-worker and of
 # every celeriac command (and of PROTOCOL.md), protocol/PROTOCOL.md must
-# quote the finish script of protocol/scripts.c verbatim, and README.md must
+# quote the finish, beat lease and beat fire scripts of protocol/scripts.c
+# and the purge script verbatim, and README.md must
 # have its tour (which tests/system/test_readme_tour.py runs).  Usage: scripts/check-docs.sh [BIN_DIR] (default bin/, built
 # with make first).  Prints "check-docs: N passed, N failed".
 set -euo pipefail
@@ -74,6 +75,11 @@ lua = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
 lua = lua.encode().decode("unicode_escape")
 proto = open(root + "/protocol/PROTOCOL.md").read()
 check(lua in blocks(proto), "PROTOCOL.md quotes scripts_finish verbatim")
+for name in ("scripts_beat_lease", "scripts_beat_fire"):
+    m = re.search(r"const char %s\[\] =\n(.*?);\n" % name, src, re.S)
+    text = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
+    text = text.encode().decode("unicode_escape")
+    check(text in blocks(proto), "PROTOCOL.md quotes %s verbatim" % name)
 
 src = open(root + "/producer/purge.c").read()
 m = re.search(r"static const char purge_script\[\] =\n(.*?);\n", src, re.S)

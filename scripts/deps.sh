@@ -18,6 +18,8 @@ bench)
     ;;
 *) echo "usage: $0 [build|run|test|bench]" >&2; exit 2 ;;
 esac
+# celeriac beat's tests: time zones, and a process with a skewed clock.
+[ "$what" = test ] && pkgs="$pkgs tzdata libfaketime"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

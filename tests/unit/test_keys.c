@@ -249,6 +249,21 @@ test_hostsem(void **state)
     assert_int_equal(keys_hostsem(buf, sizeof(buf), prefix, host), 0);
 }
 
+/* The keys of `celeriac beat`. */
+static void
+test_beat(void **state)
+{
+    (void)state;
+    char buf[KEYS_MAX];
+    assert_int_equal(keys_beat_lease(buf, sizeof(buf), "celeriac:"), 0);
+    assert_string_equal(buf, "celeriac:beat:lease");
+    assert_int_equal(keys_beat_token(buf, sizeof(buf), "p:"), 0);
+    assert_string_equal(buf, "p:beat:token");
+    assert_int_equal(keys_beat_last(buf, sizeof(buf), "celeriac:"), 0);
+    assert_string_equal(buf, "celeriac:beat:last");
+    assert_int_equal(keys_beat_last(buf, 10, "celeriac:"), -1);
+}
+
 int
 main(void)
 {
@@ -264,6 +279,7 @@ main(void)
         cmocka_unit_test(test_valid_prefix),
         cmocka_unit_test(test_valid_worker),
         cmocka_unit_test(test_hostsem),
+        cmocka_unit_test(test_beat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
