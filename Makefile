@@ -37,6 +37,7 @@ COMMON = common/log.c common/xmalloc.c common/redisurl.c common/escape.c
 PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/message.c protocol/hashtask.c protocol/result.c \
 	protocol/scripts.c protocol/policy.c protocol/build.c
+PROTOCOL += protocol/unique.c
 WORKER = $(wildcard worker/*.c)
 WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c \
 	worker/failure.c worker/netguard.c worker/pathsrc.c worker/registry.c \

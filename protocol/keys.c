@@ -212,3 +212,16 @@ keys_valid_worker(const char *name)
     }
     return 1;
 }
+
+int
+keys_unique(char *buf, size_t n, const char *prefix, const char *digest)
+{
+    size_t len = strlen(digest);
+    if (len != 64)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        if (!((digest[i] >= '0' && digest[i] <= '9') ||
+              (digest[i] >= 'a' && digest[i] <= 'f')))
+            return -1;
+    return keys_fmt(buf, n, prefix, KEYS_KIND_UNIQUE, digest);
+}

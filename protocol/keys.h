@@ -127,4 +127,13 @@ int keys_valid_prefix(const char *prefix);
  * UTF-8 with no spaces, commas or control characters. */
 int keys_valid_worker(const char *name);
 
+/*
+ * <prefix>unique:<digest> — the lock of a unique task (string holding the
+ * task id, with a TTL; protocol/unique.h).  digest must be 64 lower-case
+ * hex digits (refused, -1, otherwise), so that nothing a message carries
+ * names another kind of key.
+ */
+#define KEYS_KIND_UNIQUE "unique"
+int keys_unique(char *buf, size_t n, const char *prefix, const char *digest);
+
 #endif

@@ -143,4 +143,34 @@ extern const char scripts_hostsem[];
 /* The name the design gives it. */
 #define SCRIPTS_HOSTSEM scripts_hostsem
 
+/*
+ * Sends a unique task (PROTOCOL.md, "Unique tasks"): takes its lock and
+ * adds the message in one step, or neither.
+ *
+ *   KEYS[1]  the queue stream, or the scheduled sorted set (delayed)
+ *   KEYS[2]  the lock, "<prefix>unique:<digest>" (keys_unique())
+ *   ARGV[1]  the message   ARGV[2]  unique_for, whole seconds
+ *   ARGV[3]  the task id the message names, or "" (then the id is
+ *            ARGV[4] .. "/" .. the new entry id)
+ *   ARGV[4]  the queue name   ARGV[5]  the due time in Unix ms for a
+ *            delayed task (ZADD), or "" (XADD ... * msg)
+ *
+ * If the lock is held, nothing is added and the answer is {0, the task id
+ * it holds}; otherwise the message is added, the lock set to its task id
+ * with EX ARGV[2], and the answer is {1, the task id}.  A lock or target
+ * key of the wrong type is refused with an error reply ("WRONGTYPE
+ * unique: ...") and nothing changes.
+ */
+extern const char scripts_unique_send[];
+
+/*
+ * Releases the locks of finished unique tasks: ARGV holds pairs (lock key,
+ * task id); each lock is deleted only if it still holds that task id (a
+ * later task's lock is left alone).  Returns how many were deleted.  A
+ * worker sends it right behind the finish script that stores those
+ * tasks' results (the same pipeline), for records F and D only (a retried
+ * task keeps its lock).
+ */
+extern const char scripts_unique_release[];
+
 #endif

@@ -15,6 +15,7 @@
 #include "keys.h"
 #include "log.h"
 #include "scripts.h"
+#include "unique_release.h"
 #include "xmalloc.h"
 
 #define BROKER_BACKOFF_MIN_MS 100
@@ -848,6 +849,7 @@ broker_finish(struct broker *b, int queue, struct slot_list *done,
         broker_batch_fail(bb);
         return -1;
     }
+    unique_release_batch(b, &bb->slots);
     return n;
 }
 
