@@ -173,4 +173,22 @@ extern const char scripts_unique_send[];
  */
 extern const char scripts_unique_release[];
 
+/*
+ * A cluster-wide rate limit (worker --rate-limit; PROTOCOL.md, "Rate and
+ * concurrency limits"): a token bucket in a hash, on Redis' clock.
+ *
+ *   KEYS[1]  the bucket, "<prefix>ratelimit:<scope>:<name>" (keys_limit())
+ *   ARGV[1]  N tokens   ARGV[2]  per this many ms   ARGV[3]  the bucket's
+ *            size (a number >= 1: how many may go at once after a pause)
+ *
+ * The bucket (fields "tokens" and "at": the time it was last filled up,
+ * in ms since Unix time 1700000000, with microseconds) gains
+ * N / ARGV[2] tokens per ms up to its size; a new bucket is full.  If it
+ * holds a whole token, one is taken and the answer is 0 (go); otherwise
+ * nothing is taken and the answer is the ms until one is there (>= 1).
+ * The key lives as long as the bucket takes to fill, plus a second.  A key
+ * of another type is refused ("WRONGTYPE ratelimit: ...") and not touched.
+ */
+extern const char scripts_ratelimit[];
+
 #endif

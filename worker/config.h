@@ -27,6 +27,7 @@
 #define CONFIG_DEFAULT_UPLOAD_MS 60000L
 
 struct netguard;
+struct limit_conf;
 
 struct config {
     struct redisurl url; /* owned strings */
@@ -64,6 +65,10 @@ struct config {
     const char *files_root; /* --files-root, borrowed; NULL: none */
     int files_root_fd;      /* owned by main: the root opened, or -1 */
     long upload_ms;         /* an upload with nothing new this long fails */
+    /* Cluster-wide limits (worker/throttle.h): --rate-limit and
+     * --concurrency-limit, in the order given. */
+    struct limit_conf *limits; /* owned array */
+    int nlimits;
 };
 
 #endif

@@ -22,6 +22,7 @@
 #include "pathsrc.h"
 #include "registry.h"
 #include "sandbox.h"
+#include "throttle.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -103,6 +104,17 @@ main_usage(FILE *f)
 "                           path tasks fail with NoFilesRoot)\n"
 "      --upload-timeout S   an upload source with nothing new this long\n"
 "                           fails with UploadStalled (default %ld)\n"
+"Cluster-wide limits (see README.md, \"Unique tasks and limits\"):\n"
+"      --rate-limit [task:|queue:]NAME=N/s|N/m|N/h\n"
+"                           start at most N tasks NAME (or of queue NAME)\n"
+"                           a second, minute or hour, all workers together\n"
+"                           (a token bucket in Redis; repeatable)\n"
+"      --concurrency-limit [task:|queue:]NAME=N\n"
+"                           run at most N of them at once, all workers\n"
+"                           together (leases that expire with a dead\n"
+"                           worker; repeatable).  Give every worker the same\n"
+"                           limits\n"
+"\n"
 "Tasks (see README.md, \"Writing a task\"):\n"
 "      --load PATH          load the task plug-in PATH (a shared object;\n"
 "                           repeatable), before the children start\n"
@@ -294,6 +306,8 @@ main(int argc, char **argv)
         {"fetch-timeout", required_argument, NULL, 1028},
         {"files-root", required_argument, NULL, 1029},
         {"upload-timeout", required_argument, NULL, 1060},
+        {"rate-limit", required_argument, NULL, 1070},
+        {"concurrency-limit", required_argument, NULL, 1071},
         {"load", required_argument, NULL, 1012},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -515,6 +529,25 @@ main(int argc, char **argv)
         case 1029:
             cfg.files_root = optarg;
             break;
+        case 1070:
+        case 1071: {
+            char why[400];
+            if (cfg.nlimits >= THROTTLE_MAX) {
+                fprintf(stderr, "celeriac-worker: at most %d limits\n",
+                        THROTTLE_MAX);
+                goto out;
+            }
+            cfg.limits = xrealloc(cfg.limits, sizeof(*cfg.limits) *
+                                                  (size_t)(cfg.nlimits + 1));
+            if (throttle_parse(optarg, ch == 1070, &cfg.limits[cfg.nlimits],
+                               why, sizeof(why)) < 0) {
+                fprintf(stderr, "celeriac-worker: --%s %s\n",
+                        ch == 1070 ? "rate-limit" : "concurrency-limit", why);
+                goto out;
+            }
+            cfg.nlimits++;
+            break;
+        }
         case 1012:
             loads = xrealloc(loads, sizeof(*loads) * (size_t)(nloads + 1));
             loads[nloads++] = optarg;
@@ -595,6 +628,9 @@ out:
     free(cfg.name);
     free(cfg.prefix);
     netguard_free(cfg.guard);
+    for (int i = 0; i < cfg.nlimits; i++)
+        throttle_conf_clear(&cfg.limits[i]);
+    free(cfg.limits);
     if (cfg.files_root_fd >= 0)
         close(cfg.files_root_fd);
     return rc;

@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/* Cluster-wide rate and concurrency limits; see throttle.h. */
+#include "throttle.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "keys.h"
+#include "log.h"
+#include "scripts.h"
+#include "version.h"
+#include "xmalloc.h"
+
+struct limit {
+    struct throttle *L;
+    int index;
+    struct limit_conf c; /* name borrowed from the configuration */
+    char key[KEYS_MAX];
+    char n[24], per[24], size[32]; /* the script's arguments */
+    struct slot_list waiting;      /* LIMIT_WAIT, oldest first */
+    int asking;                    /* a request is in flight */
+    struct event *timer;           /* asks again */
+};
+
+/* One request in flight. */
+struct throttle_req {
+    struct limit *lim;
+    uint32_t index, gen;
+};
+
+static void throttle_ask(struct limit *lim);
+static void throttle_pass(struct throttle *L, struct slot *s);
+
+int
+throttle_parse(const char *spec, int rate, struct limit_conf *out, char *why,
+             size_t n)
+{
+    memset(out, 0, sizeof(*out));
+    const char *eq = strrchr(spec, '=');
+    const char *name = spec;
+    if (strncmp(spec, "queue:", 6) == 0) {
+        out->queue_scope = 1;
+        name += 6;
+    } else if (strncmp(spec, "task:", 5) == 0) {
+        name += 5;
+    }
+    if (eq == NULL || eq <= name) {
+        snprintf(why, n, "'%s': expected [task:|queue:]NAME=%s", spec,
+                 rate ? "N/s (or N/m, N/h)" : "N");
+        return -1;
+    }
+    out->name = xstrndup(name, (size_t)(eq - name));
+    if (!keys_valid_name(out->name)) {
+        snprintf(why, n, "'%s': a task or queue name is 1 to 200 printable "
+                         "bytes with no space or comma", spec);
+        throttle_conf_clear(out);
+        return -1;
+    }
+    out->rate = rate;
+    char *end;
+    errno = 0;
+    long v = strtol(eq + 1, &end, 10);
+    if (errno != 0 || end == eq + 1 || v < 1 || v > 1000000) {
+        snprintf(why, n, "'%s': the limit must be a whole number from 1 to "
+                         "1000000", spec);
+        throttle_conf_clear(out);
+        return -1;
+    }
+    out->n = v;
+    if (rate) {
+        if (strcmp(end, "/s") == 0)
+            out->per_ms = 1000;
+        else if (strcmp(end, "/m") == 0)
+            out->per_ms = 60000;
+        else if (strcmp(end, "/h") == 0)
+            out->per_ms = 3600000;
+        else
+            end = NULL;
+    }
+    if (end == NULL || (!rate && *end != '\0')) {
+        snprintf(why, n, "'%s': expected %s after '='", spec,
+                 rate ? "N/s, N/m or N/h" : "a whole number");
+        throttle_conf_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+void
+throttle_conf_clear(struct limit_conf *c)
+{
+    free(c->name);
+    c->name = NULL;
+}
+
+static void
+throttle_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    throttle_ask(arg);
+}
+
+int
+throttle_init(struct throttle *L, const struct limit_conf *conf, int n,
+            struct event_base *base, struct broker *broker,
+            struct slot_table *slots, const char *prefix,
+            const char *worker, char *const *queues, long lease_ms,
+            const struct throttle_cbs *cbs, void *arg)
+{
+    memset(L, 0, sizeof(*L));
+    L->base = base;
+    L->broker = broker;
+    L->slots = slots;
+    L->worker = worker;
+    L->queues = queues;
+    L->lease_ms = lease_ms;
+    L->cbs = *cbs;
+    L->arg = arg;
+    if (n == 0)
+        return 0;
+    L->v = xcalloc((size_t)n, sizeof(*L->v));
+    L->n = n;
+    for (int i = 0; i < n; i++) {
+        struct limit *lim = &L->v[i];
+        lim->L = L;
+        lim->index = i;
+        lim->c = conf[i];
+        TAILQ_INIT(&lim->waiting);
+        lim->timer = evtimer_new(base, throttle_timer_cb, lim);
+        if (keys_limit(lim->key, sizeof(lim->key), prefix,
+                       conf[i].rate ? KEYS_KIND_RATELIMIT
+                                    : KEYS_KIND_CONCLIMIT,
+                       conf[i].queue_scope ? "queue" : "task",
+                       conf[i].name) < 0) {
+            log_error("the key of the limit on %s is too long; use a "
+                      "shorter --prefix or name",
+                      conf[i].name);
+            return -1;
+        }
+        snprintf(lim->n, sizeof(lim->n), "%ld", conf[i].n);
+        snprintf(lim->per, sizeof(lim->per), "%ld", conf[i].per_ms);
+        if (conf[i].rate) {
+            /* A tenth of a second's tokens, at least one. */
+            double size = (double)conf[i].n * 100.0 / (double)conf[i].per_ms;
+            snprintf(lim->size, sizeof(lim->size), "%.3f",
+                     size < 1 ? 1.0 : size);
+        }
+    }
+    return 0;
+}
+
+void
+throttle_free(struct throttle *L)
+{
+    for (int i = 0; i < L->n; i++)
+        if (L->v[i].timer != NULL)
+            event_free(L->v[i].timer);
+    free(L->v);
+    L->v = NULL;
+    L->n = 0;
+}
+
+/* The top-level member "task" of a JSON object, its string value. */
+static const char *
+throttle_skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* p at an opening quote: the byte after the closing one, or NULL. */
+static const char *
+throttle_skip_string(const char *p, const char *end)
+{
+    const char *q = p + 1;
+    for (;;) {
+        q = memchr(q, '"', (size_t)(end - q));
+        if (q == NULL)
+            return NULL;
+        size_t bs = 0;
+        while (q - bs > p + 1 && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        if (bs % 2 == 0)
+            return q + 1;
+        q++;
+    }
+}
+
+/* p at a value: the byte after it, or NULL. */
+static const char *
+throttle_skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            p = throttle_skip_string(p, end);
+            if (p == NULL)
+                return NULL;
+            if (depth == 0)
+                return p;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return p;
+            if (--depth == 0)
+                return p + 1;
+        } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' ||
+                                  c == '\n' || c == '\r')) {
+            return p;
+        }
+        p++;
+    }
+    return depth == 0 ? p : NULL;
+}
+
+/* The string token tok[0..n) (quotes included), decoded into out. */
+static int
+throttle_string(const char *tok, size_t n, char *out, size_t outlen)
+{
+    if (memchr(tok, '\\', n) == NULL) {
+        if (n - 2 >= outlen || memchr(tok + 1, '\0', n - 2) != NULL)
+            return 0;
+        memcpy(out, tok + 1, n - 2);
+        out[n - 2] = '\0';
+        return 1;
+    }
+    json_t *v = json_loadb(tok, n, JSON_DECODE_ANY, NULL);
+    int ok = json_is_string(v) && json_string_length(v) < outlen &&
+             strlen(json_string_value(v)) == json_string_length(v);
+    if (ok)
+        memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    json_decref(v);
+    return ok;
+}
+
+int
+throttle_task_name(const char *msg, size_t len, char *out, size_t n)
+{
+    const char *end = msg + len, *p = throttle_skip_ws(msg, end);
+    char key[8];
+    if (p == end || *p != '{')
+        return 0;
+    p = throttle_skip_ws(p + 1, end);
+    while (p < end && *p == '"') {
+        const char *k = p;
+        p = throttle_skip_string(p, end);
+        if (p == NULL)
+            return 0;
+        int is_task = (size_t)(p - k) <= 12 &&
+                      throttle_string(k, (size_t)(p - k), key, sizeof(key)) &&
+                      strcmp(key, "task") == 0;
+        p = throttle_skip_ws(p, end);
+        if (p == end || *p != ':')
+            return 0;
+        p = throttle_skip_ws(p + 1, end);
+        const char *v = p;
+        p = throttle_skip_value(p, end);
+        if (p == NULL)
+            return 0;
+        if (is_task)
+            return *v == '"' && throttle_string(v, (size_t)(p - v), out, n) &&
+                   out[0] != '\0';
+        p = throttle_skip_ws(p, end);
+        if (p < end && *p == ',')
+            p = throttle_skip_ws(p + 1, end);
+        else
+            break;
+    }
+    return 0;
+}
+
+/* The limit of s's kind (rate or not) that applies: its task's, else its
+ * queue's; -1 for none. */
+static int
+throttle_find(const struct throttle *L, int rate, const char *task,
+            const char *queue)
+{
+    int found = -1;
+    for (int i = 0; i < L->n; i++) {
+        const struct limit_conf *c = &L->v[i].c;
+        if (c->rate != rate)
+            continue;
+        if (!c->queue_scope && task != NULL && strcmp(c->name, task) == 0)
+            return i;
+        if (c->queue_scope && found < 0 && strcmp(c->name, queue) == 0)
+            found = i;
+    }
+    return found;
+}
+
+static void
+throttle_wait_on(struct throttle *L, struct slot *s, int li, int state)
+{
+    struct limit *lim = &L->v[li];
+    if (s->state != SLOT_LIMIT_WAIT)
+        slot_move(L->slots, s, SLOT_LIMIT_WAIT);
+    s->lim_state = state;
+    TAILQ_INSERT_TAIL(&lim->waiting, s, entry);
+    throttle_ask(lim);
+}
+
+int
+throttle_hold(struct throttle *L, struct slot *s)
+{
+    char task[PROTOCOL_MAX_NAME + 1];
+    if (L->n == 0 || s->lim_state == THROTTLE_SLOT_PASSED)
+        return 0;
+    if (s->lim_state != THROTTLE_SLOT_NEW)
+        return 1; /* cannot happen: it is on a list already */
+    int have = throttle_task_name(s->msg, s->msg_len, task, sizeof(task));
+    const char *queue = L->queues[s->queue];
+    s->lim_rate = throttle_find(L, 1, have ? task : NULL, queue);
+    s->lim_conc = throttle_find(L, 0, have ? task : NULL, queue);
+    if (s->lim_rate >= 0) {
+        throttle_wait_on(L, s, s->lim_rate, THROTTLE_SLOT_RATE);
+        return 1;
+    }
+    if (s->lim_conc >= 0) {
+        throttle_wait_on(L, s, s->lim_conc, THROTTLE_SLOT_CONC);
+        return 1;
+    }
+    s->lim_state = THROTTLE_SLOT_PASSED;
+    return 0;
+}
+
+/* s got its token or its lease: on to the next limit, or admitted. */
+static void
+throttle_pass(struct throttle *L, struct slot *s)
+{
+    if (s->lim_state == THROTTLE_SLOT_RATE && s->lim_conc >= 0) {
+        throttle_wait_on(L, s, s->lim_conc, THROTTLE_SLOT_CONC);
+        return;
+    }
+    s->lim_state = THROTTLE_SLOT_PASSED;
+    L->cbs.admit(L->arg, s);
+}
+
+static void
+throttle_lease_id(const struct throttle *L, uint32_t index, uint32_t gen,
+                char *out, size_t n)
+{
+    snprintf(out, n, "%s/L%u/%u", L->worker, index, gen);
+}
+
+static void
+throttle_sem(struct limit *lim, const char *op, const char *lease,
+           redisCallbackFn *fn, void *priv)
+{
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%ld", lim->L->lease_ms);
+    const char *argv[] = {"EVAL", scripts_hostsem, "1", lim->key,
+                          op,     lease,           ms,  lim->n};
+    if (broker_call(lim->L->broker, 8, argv, NULL, fn, priv) < 0 &&
+        fn != NULL)
+        fn(NULL, NULL, priv); /* the write side is down: as if lost */
+}
+
+/* Waits ms, then the head asks again. */
+static void
+throttle_later(struct limit *lim, long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(lim->timer, &tv);
+}
+
+static void
+throttle_reply_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct throttle_req *rq = priv;
+    struct limit *lim = rq->lim;
+    struct throttle *L = lim->L;
+    redisReply *reply = r;
+    (void)ac;
+    lim->asking = 0;
+    struct slot *s = slot_get(L->slots, rq->index);
+    int current = s != NULL && s->state == SLOT_LIMIT_WAIT &&
+                  s->lim_gen == rq->gen && TAILQ_FIRST(&lim->waiting) == s;
+    long long answer = -1;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+        answer = reply->integer;
+    int granted = lim->c.rate ? answer == 0 : answer == 1;
+    if (!current) {
+        if (granted && !lim->c.rate) { /* a lease nobody wants now */
+            char lease[320];
+            throttle_lease_id(L, rq->index, rq->gen, lease, sizeof(lease));
+            throttle_sem(lim, SCRIPTS_HOSTSEM_RELEASE, lease, NULL, NULL);
+        }
+        free(rq);
+        throttle_ask(lim);
+        return;
+    }
+    free(rq);
+    if (granted) {
+        TAILQ_REMOVE(&lim->waiting, s, entry);
+        if (!lim->c.rate)
+            s->lim_held = 1;
+        throttle_pass(L, s);
+        throttle_ask(lim);
+        return;
+    }
+    if (answer < 0) {
+        if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+            log_warnx("the cluster-wide limit on %s could not be checked: "
+                      "%s; trying again in a second",
+                      lim->c.name, reply->str);
+        throttle_later(lim, 1000);
+        return;
+    }
+    long ms = THROTTLE_POLL_MS;
+    if (lim->c.rate)
+        ms = answer > 60000 ? 60000 : (long)answer;
+    throttle_later(lim, ms);
+}
+
+/* The head of lim's list asks Redis, unless a request is in flight or
+ * the limit is waiting for its timer. */
+static void
+throttle_ask(struct limit *lim)
+{
+    struct throttle *L = lim->L;
+    struct slot *s = TAILQ_FIRST(&lim->waiting);
+    if (s == NULL || lim->asking || evtimer_pending(lim->timer, NULL))
+        return;
+    struct throttle_req *rq = xcalloc(1, sizeof(*rq));
+    rq->lim = lim;
+    rq->index = s->index;
+    lim->asking = 1;
+    if (lim->c.rate) {
+        rq->gen = s->lim_gen;
+        const char *argv[] = {"EVAL",  scripts_ratelimit, "1",
+                              lim->key, lim->n,          lim->per,
+                              lim->size};
+        if (broker_call(L->broker, 7, argv, NULL, throttle_reply_cb, rq) < 0)
+            throttle_reply_cb(NULL, NULL, rq);
+        return;
+    }
+    char lease[320];
+    s->lim_gen = ++L->gen;
+    rq->gen = s->lim_gen;
+    throttle_lease_id(L, s->index, s->lim_gen, lease, sizeof(lease));
+    throttle_sem(lim, SCRIPTS_HOSTSEM_ACQUIRE, lease, throttle_reply_cb, rq);
+}
+
+void
+throttle_done(struct throttle *L, struct slot *s)
+{
+    char lease[320];
+    if (!s->lim_held || s->lim_conc < 0 || s->lim_conc >= L->n)
+        return;
+    s->lim_held = 0;
+    throttle_lease_id(L, s->index, s->lim_gen, lease, sizeof(lease));
+    /* If it cannot be sent, the lease expires by itself. */
+    throttle_sem(&L->v[s->lim_conc], SCRIPTS_HOSTSEM_RELEASE, lease, NULL,
+               NULL);
+}
+
+void
+throttle_forget(struct throttle *L, struct slot *s)
+{
+    int li = s->lim_state == THROTTLE_SLOT_RATE   ? s->lim_rate
+             : s->lim_state == THROTTLE_SLOT_CONC ? s->lim_conc
+                                                : -1;
+    if (s->state == SLOT_LIMIT_WAIT && li >= 0) {
+        TAILQ_REMOVE(&L->v[li].waiting, s, entry);
+        s->lim_gen = ++L->gen; /* a reply in flight is for nobody now */
+    }
+    throttle_done(L, s);
+    s->lim_state = THROTTLE_SLOT_PASSED;
+}
+
+static void
+throttle_renewed_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+    (void)ac;
+    (void)priv;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+        reply->integer == 0)
+        log_warnx("a task lost its lease of a cluster-wide concurrency "
+                  "limit (it expired: was this worker paused?); the task "
+                  "goes on");
+    else if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_warnx("renewing a concurrency lease failed: %s", reply->str);
+}
+
+void
+throttle_renew(struct throttle *L)
+{
+    char lease[320];
+    for (uint32_t i = 0; i < L->slots->n && L->n > 0; i++) {
+        struct slot *s = &L->slots->slots[i];
+        if (s->state == SLOT_FREE || !s->lim_held || s->lim_conc < 0)
+            continue;
+        throttle_lease_id(L, s->index, s->lim_gen, lease, sizeof(lease));
+        throttle_sem(&L->v[s->lim_conc], SCRIPTS_HOSTSEM_RENEW, lease,
+                   throttle_renewed_cb, NULL);
+    }
+}
