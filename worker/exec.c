@@ -14,6 +14,7 @@
 #include "policy.h"
 #include "registry.h"
 #include "result.h"
+#include "throttle_conf.h"
 #include "unique.h"
 #include "xmalloc.h"
 
@@ -427,7 +428,8 @@ exec_stream_start(struct exec_stream *s, int feed, struct exec_out *out)
         goto fail;
     s->have_pol = 1;
     struct unique uq;
-    if (unique_decode(s->m.root, s->len, &uq, &err) < 0)
+    if (unique_decode(s->m.root, s->len, &uq, &err) < 0 ||
+        throttle_check_message(s->m.root, &err) < 0)
         goto fail;
     if (s->m.reply_to != NULL && !exec_reply_ok(env, s->m.reply_to)) {
         const char *pre = env->prefix ? env->prefix : KEYS_DEFAULT_PREFIX;

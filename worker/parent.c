@@ -1634,12 +1634,11 @@ parent_main(const struct config *cfg)
         return 1;
     }
     /* Room for --prefetch tasks being computed, as many results being
-     * stored, a read that returns `count` from every queue, and the
-     * take-over reserve. */
+     * stored, a read that returns `count` from every queue, the
+     * take-over reserve, and as many tasks held back by limits. */
     slot_table_init(&p->slots,
                     (uint32_t)(2 * cfg->prefetch + cfg->nqueues - 1 +
-                               parent_claim_reserve(cfg) +
-                               (cfg->nlimits > 0 ? cfg->prefetch : 0)));
+                               parent_claim_reserve(cfg) + cfg->prefetch));
     TAILQ_INIT(&p->ready);
     p->done = xcalloc((size_t)cfg->nqueues, sizeof(*p->done));
     for (int q = 0; q < cfg->nqueues; q++)

@@ -40,51 +40,65 @@ throttle_timer_cb(evutil_socket_t fd, short what, void *arg)
     throttle_ask(arg);
 }
 
+/* The script's arguments for N per per_ms. */
+static void
+throttle_figures(struct limit *lim, long n, long per_ms)
+{
+    lim->c.n = n;
+    lim->c.per_ms = per_ms;
+    snprintf(lim->n, sizeof(lim->n), "%ld", n);
+    snprintf(lim->per, sizeof(lim->per), "%ld", per_ms);
+    if (lim->c.rate) {
+        /* A tenth of a second's tokens, at least one. */
+        double size = (double)n * 100.0 / (double)per_ms;
+        snprintf(lim->size, sizeof(lim->size), "%.3f", size < 1 ? 1.0 : size);
+    }
+}
+
+/* Sets up v[i] for conf (copied; its name owned by the caller). */
+static int
+throttle_setup(struct throttle *L, int i, const struct limit_conf *conf)
+{
+    struct limit *lim = &L->v[i];
+    lim->L = L;
+    lim->index = i;
+    lim->c = *conf;
+    TAILQ_INIT(&lim->waiting);
+    if (keys_limit(lim->key, sizeof(lim->key), L->prefix,
+                   conf->rate ? KEYS_KIND_RATELIMIT : KEYS_KIND_CONCLIMIT,
+                   conf->queue_scope ? "queue" : "task", conf->name) < 0)
+        return -1;
+    lim->timer = evtimer_new(L->base, throttle_timer_cb, lim);
+    throttle_figures(lim, conf->n, conf->per_ms);
+    return 0;
+}
+
 int
 throttle_init(struct throttle *L, const struct limit_conf *conf, int n,
-            struct event_base *base, struct broker *broker,
-            struct slot_table *slots, const char *prefix,
-            const char *worker, char *const *queues, long lease_ms,
-            const struct throttle_cbs *cbs, void *arg)
+              struct event_base *base, struct broker *broker,
+              struct slot_table *slots, const char *prefix,
+              const char *worker, char *const *queues, long lease_ms,
+              const struct throttle_cbs *cbs, void *arg)
 {
     memset(L, 0, sizeof(*L));
     L->base = base;
     L->broker = broker;
     L->slots = slots;
+    L->prefix = prefix;
     L->worker = worker;
     L->queues = queues;
     L->lease_ms = lease_ms;
     L->cbs = *cbs;
     L->arg = arg;
-    if (n == 0)
-        return 0;
-    L->v = xcalloc((size_t)n, sizeof(*L->v));
-    L->n = n;
-    for (int i = 0; i < n; i++) {
-        struct limit *lim = &L->v[i];
-        lim->L = L;
-        lim->index = i;
-        lim->c = conf[i];
-        TAILQ_INIT(&lim->waiting);
-        lim->timer = evtimer_new(base, throttle_timer_cb, lim);
-        if (keys_limit(lim->key, sizeof(lim->key), prefix,
-                       conf[i].rate ? KEYS_KIND_RATELIMIT
-                                    : KEYS_KIND_CONCLIMIT,
-                       conf[i].queue_scope ? "queue" : "task",
-                       conf[i].name) < 0) {
+    L->v = xcalloc(THROTTLE_MAX, sizeof(*L->v));
+    for (int i = 0; i < n && i < THROTTLE_MAX; i++) {
+        if (throttle_setup(L, i, &conf[i]) < 0) {
             log_error("the key of the limit on %s is too long; use a "
                       "shorter --prefix or name",
                       conf[i].name);
             return -1;
         }
-        snprintf(lim->n, sizeof(lim->n), "%ld", conf[i].n);
-        snprintf(lim->per, sizeof(lim->per), "%ld", conf[i].per_ms);
-        if (conf[i].rate) {
-            /* A tenth of a second's tokens, at least one. */
-            double size = (double)conf[i].n * 100.0 / (double)conf[i].per_ms;
-            snprintf(lim->size, sizeof(lim->size), "%.3f",
-                     size < 1 ? 1.0 : size);
-        }
+        L->n = L->nconf = i + 1;
     }
     return 0;
 }
@@ -92,9 +106,12 @@ throttle_init(struct throttle *L, const struct limit_conf *conf, int n,
 void
 throttle_free(struct throttle *L)
 {
-    for (int i = 0; i < L->n; i++)
+    for (int i = 0; i < L->n; i++) {
         if (L->v[i].timer != NULL)
             event_free(L->v[i].timer);
+        if (i >= L->nconf)
+            free(L->v[i].c.name);
+    }
     free(L->v);
     L->v = NULL;
     L->n = 0;
@@ -107,7 +124,7 @@ throttle_find(const struct throttle *L, int rate, const char *task,
             const char *queue)
 {
     int found = -1;
-    for (int i = 0; i < L->n; i++) {
+    for (int i = 0; i < L->nconf; i++) {
         const struct limit_conf *c = &L->v[i].c;
         if (c->rate != rate)
             continue;
@@ -130,18 +147,63 @@ throttle_wait_on(struct throttle *L, struct slot *s, int li, int state)
     throttle_ask(lim);
 }
 
+/*
+ * The limit a message names for its task (rate or not), added the first
+ * time (its figures updated by every message that names it); -1 for none.
+ */
+static int
+throttle_from_message(struct throttle *L, int rate, const char *task,
+                      long n, long per_ms)
+{
+    if (n <= 0 || !keys_valid_name(task))
+        return -1;
+    for (int i = L->nconf; i < L->n; i++) {
+        struct limit *lim = &L->v[i];
+        if (lim->c.rate == rate && strcmp(lim->c.name, task) == 0) {
+            if (lim->c.n != n || lim->c.per_ms != per_ms)
+                throttle_figures(lim, n, per_ms);
+            return i;
+        }
+    }
+    if (L->n >= THROTTLE_MAX) {
+        if (!L->warned)
+            log_warnx("messages name more than %d limits: task %s runs "
+                      "without its %s limit",
+                      THROTTLE_MAX, task, rate ? "rate" : "concurrency");
+        L->warned = 1;
+        return -1;
+    }
+    struct limit_conf c = {.queue_scope = 0, .name = xstrdup(task),
+                           .rate = rate, .n = n, .per_ms = per_ms};
+    if (throttle_setup(L, L->n, &c) < 0) {
+        free(c.name);
+        return -1;
+    }
+    return L->n++;
+}
+
 int
 throttle_hold(struct throttle *L, struct slot *s)
 {
-    char task[PROTOCOL_MAX_NAME + 1];
-    if (L->n == 0 || s->lim_state == THROTTLE_SLOT_PASSED)
+    struct throttle_msg m;
+    if (s->lim_state == THROTTLE_SLOT_PASSED)
         return 0;
     if (s->lim_state != THROTTLE_SLOT_NEW)
         return 1; /* cannot happen: it is on a list already */
-    int have = throttle_task_name(s->msg, s->msg_len, task, sizeof(task));
+    if (L->nconf == 0 &&
+        memmem(s->msg, s->msg_len, "_limit\"", 7) == NULL) {
+        s->lim_state = THROTTLE_SLOT_PASSED;
+        return 0;
+    }
+    int have = throttle_scan(s->msg, s->msg_len, &m);
     const char *queue = L->queues[s->queue];
-    s->lim_rate = throttle_find(L, 1, have ? task : NULL, queue);
-    s->lim_conc = throttle_find(L, 0, have ? task : NULL, queue);
+    s->lim_rate = throttle_find(L, 1, have ? m.task : NULL, queue);
+    s->lim_conc = throttle_find(L, 0, have ? m.task : NULL, queue);
+    if (s->lim_rate < 0 && have)
+        s->lim_rate = throttle_from_message(L, 1, m.task, m.rate_n,
+                                            m.rate_per_ms);
+    if (s->lim_conc < 0 && have)
+        s->lim_conc = throttle_from_message(L, 0, m.task, m.conc_n, 0);
     if (s->lim_rate >= 0) {
         throttle_wait_on(L, s, s->lim_rate, THROTTLE_SLOT_RATE);
         return 1;

@@ -32,21 +32,10 @@
 
 #include "broker.h"
 #include "slot.h"
+#include "throttle_conf.h"
 
 /* A held-back task asks again for a concurrency lease this often. */
 #define THROTTLE_POLL_MS 50
-/* How many limits a worker takes at most. */
-#define THROTTLE_MAX 64
-
-/* One --rate-limit or --concurrency-limit, as parsed. */
-struct limit_conf {
-    int queue_scope;  /* 1: NAME is a queue; 0: a task */
-    char *name;       /* owned */
-    int rate;         /* 1: a rate limit; 0: a concurrency limit */
-    long n;           /* rate: tokens per per_ms; concurrency: at most */
-    long per_ms;      /* rate: 1000, 60000 or 3600000 */
-};
-
 /* A slot's progress through its limits (slot->lim_state). */
 enum {
     THROTTLE_SLOT_NEW = 0, /* not looked at yet */
@@ -54,15 +43,6 @@ enum {
     THROTTLE_SLOT_CONC,    /* waiting for a lease */
     THROTTLE_SLOT_PASSED,  /* may run (a lease held if lim_conc >= 0) */
 };
-
-/*
- * Parses "[task:|queue:]NAME=VALUE" (rate: VALUE is N/s, N/m or N/h;
- * concurrency: a whole N >= 1) into *out.  Returns 0, or -1 with a
- * sentence in why[0..n).
- */
-int throttle_parse(const char *spec, int rate, struct limit_conf *out,
-                 char *why, size_t n);
-void throttle_conf_clear(struct limit_conf *c);
 
 struct limit; /* one limit at run time */
 
@@ -72,8 +52,11 @@ struct throttle_cbs {
 };
 
 struct throttle {
-    struct limit *v; /* owned array of n */
+    struct limit *v; /* owned array of THROTTLE_MAX, n in use */
     int n;
+    int nconf;       /* the first nconf are the worker's own */
+    const char *prefix;          /* borrowed */
+    int warned;      /* "too many limits" was logged */
     struct event_base *base;     /* borrowed */
     struct broker *broker;       /* borrowed */
     struct slot_table *slots;    /* borrowed */
@@ -86,7 +69,8 @@ struct throttle {
 };
 
 /*
- * Sets up the limits of conf[0..n) (their key names under prefix).
+ * Sets up the worker's limits conf[0..n) (their key names under prefix);
+ * those messages name are added as they come (throttle_conf.h).
  * Returns 0, or -1 after logging why (a key name too long).
  */
 int throttle_init(struct throttle *L, const struct limit_conf *conf, int n,
@@ -99,6 +83,8 @@ void throttle_free(struct throttle *L);
  * Looks at s (just read, READY on no list) the first time: returns 0 when
  * it may go on (no limit applies, or it passed them already), 1 when a
  * limit holds it back (now LIMIT_WAIT, on a list; admit comes later).
+ * With no limit of its own, a worker looks only at messages that mention
+ * "_limit" (one memmem).
  */
 int throttle_hold(struct throttle *L, struct slot *s);
 /* s's task ended (its result is stored, or it left): frees its lease. */
@@ -108,12 +94,4 @@ void throttle_done(struct throttle *L, struct slot *s);
 void throttle_forget(struct throttle *L, struct slot *s);
 /* Renews the leases held (once per heartbeat). */
 void throttle_renew(struct throttle *L);
-/*
- * The "task" of the message text msg[0..len) into out[0..n): returns 1,
- * or 0 when it has none that fits (the child will say what is wrong).
- * Reads only the top level of the object; strings are skipped with
- * memchr, so a large payload costs little.
- */
-int throttle_task_name(const char *msg, size_t len, char *out, size_t n);
-
 #endif

@@ -196,3 +196,39 @@ def test_bad_values_are_refused(worker, opt, value):
     w = worker(opt, value, wait_ready=False)
     assert w.wait(30) == 2
     assert opt in w.log()
+
+
+def test_limits_named_by_messages(r, worker):
+    # No limits on the workers: the messages name them for their task.
+    for i in range(2):
+        worker("--heartbeat", "0.5", concurrency=2)
+    n = 12
+    enqueue_many(r, [{"task": "hash", "id": "m%d" % i, "args": SLOW,
+                      "concurrency_limit": 2} for i in range(n)])
+    docs = [wait_result(r, "m%d" % i, 120) for i in range(n)]
+    assert all(d["status"] == "SUCCESS" for d in docs)
+    assert max_overlap(intervals(docs)) == 2
+    # A rate: 20 tasks at 10/s start over about 2 s (the bucket holds 1).
+    enqueue_many(r, [{"task": "hash", "id": "mr%d" % i,
+                      "args": {"data": str(i)}, "rate_limit": "10/s"}
+                     for i in range(20)])
+    docs = [wait_result(r, "mr%d" % i, 120) for i in range(20)]
+    starts = sorted(ts(d["started_at"]) for d in docs)
+    assert 1.7 <= starts[-1] - starts[0] <= 3.0, starts[-1] - starts[0]
+
+
+@pytest.mark.parametrize("fields", [
+    {"rate_limit": 5}, {"rate_limit": "5"}, {"rate_limit": "0/s"},
+    {"rate_limit": "5/d"}, {"rate_limit": "1000001/s"},
+    {"concurrency_limit": "3"}, {"concurrency_limit": 0},
+    {"concurrency_limit": 1.5}, {"concurrency_limit": 10 ** 7},
+])
+def test_bad_message_limits_are_invalid_message(r, worker, fields):
+    worker()
+    msg = {"task": "hash", "id": "bad", "args": {"data": "x"}}
+    msg.update(fields)
+    enqueue(r, msg)
+    doc = wait_result(r, "bad")
+    assert doc["status"] == "FAILURE" and \
+        doc["error"]["type"] == "InvalidMessage", doc
+    assert list(fields)[0] in doc["error"]["message"]

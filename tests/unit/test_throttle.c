@@ -121,6 +121,57 @@ test_task_name(void **state)
 }
 
 static void
+test_scan(void **state)
+{
+    (void)state;
+    struct throttle_msg m;
+    const char *msg = "{\"task\":\"hash\",\"args\":{\"rate_limit\":\"9/s\"},"
+                      "\"rate_limit\":\"50/m\",\"concurrency_limit\":3}";
+    assert_int_equal(throttle_scan(msg, strlen(msg), &m), 1);
+    assert_string_equal(m.task, "hash");
+    assert_int_equal(m.rate_n, 50);
+    assert_int_equal(m.rate_per_ms, 60000);
+    assert_int_equal(m.conc_n, 3);
+    const char *bad = "{\"rate_limit\":5,\"concurrency_limit\":1.5,"
+                      "\"task\":\"t\"}";
+    assert_int_equal(throttle_scan(bad, strlen(bad), &m), 1);
+    assert_int_equal(m.rate_n, 0);
+    assert_int_equal(m.conc_n, 0);
+    const char *big = "{\"task\":\"t\",\"concurrency_limit\":10000000}";
+    assert_int_equal(throttle_scan(big, strlen(big), &m), 1);
+    assert_int_equal(m.conc_n, 0);
+}
+
+static int
+check(const char *text)
+{
+    json_t *root = json_loads(text, 0, NULL);
+    assert_non_null(root);
+    struct proto_error err;
+    int rc = throttle_check_message(root, &err);
+    if (rc < 0)
+        assert_string_equal(err.type, ERROR_INVALID_MESSAGE);
+    json_decref(root);
+    return rc;
+}
+
+static void
+test_check_message(void **state)
+{
+    (void)state;
+    assert_int_equal(check("{}"), 0);
+    assert_int_equal(check("{\"rate_limit\":null}"), 0);
+    assert_int_equal(check("{\"rate_limit\":\"1/h\"}"), 0);
+    assert_int_equal(check("{\"concurrency_limit\":1000000}"), 0);
+    assert_int_equal(check("{\"rate_limit\":\"1/d\"}"), -1);
+    assert_int_equal(check("{\"rate_limit\":\" 1/s\"}"), -1);
+    assert_int_equal(check("{\"rate_limit\":60}"), -1);
+    assert_int_equal(check("{\"concurrency_limit\":1000001}"), -1);
+    assert_int_equal(check("{\"concurrency_limit\":\"2\"}"), -1);
+    assert_int_equal(check("{\"concurrency_limit\":true}"), -1);
+}
+
+static void
 test_keys(void **state)
 {
     (void)state;
@@ -153,6 +204,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_task_name),
+        cmocka_unit_test(test_scan),
+        cmocka_unit_test(test_check_message),
         cmocka_unit_test(test_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
