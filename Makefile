@@ -44,7 +44,7 @@ WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c \
 	worker/task_hash.c worker/child.c worker/claim.c
 # The parent's fetch admission and source look-up (tests/unit/test_fetchq.c).
 WORKER_LIB += worker/fetchq.c worker/source.c
-WORKER_LIB += worker/throttle_conf.c
+WORKER_LIB += worker/throttle_conf.c worker/priority.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 

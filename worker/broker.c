@@ -517,6 +517,24 @@ broker_can_read(const struct broker *b)
     return b->rd.ready && !b->reading && !b->cooling && !b->stopping;
 }
 
+/* --priority: reads up to count entries of queue q alone, without
+ * blocking (the read callback tells the policy what it brought). */
+static int
+broker_read_one(struct broker *b, int q, unsigned count)
+{
+    char cnt[24];
+    snprintf(cnt, sizeof(cnt), "%u", count);
+    const char *argv[] = {"XREADGROUP", "GROUP", KEYS_GROUP, b->consumer,
+                          "COUNT",      cnt,     "STREAMS",  b->streams[q],
+                          ">"};
+    if (broker_push(&b->rd, broker_read_cb, (void *)(intptr_t)2,
+                    b->timeout_ms, 9, argv, NULL) < 0)
+        return -1;
+    b->prio_q = q;
+    b->reading = 1;
+    return 0;
+}
+
 int
 broker_read(struct broker *b, unsigned count, long block_ms)
 {
@@ -524,6 +542,11 @@ broker_read(struct broker *b, unsigned count, long block_ms)
         return -1;
     if (b->rescan && broker_rescan(b, count) == 0)
         return 0;
+    if (b->prio != NULL && b->prio->mode != PRIORITY_ALL) {
+        int q = priority_next(b->prio);
+        if (q >= 0)
+            return broker_read_one(b, q, count);
+    }
     int argc = 0, n = b->nstreams;
     const char **argv = xcalloc((size_t)(9 + 2 * n), sizeof(char *));
     char cnt[24], blk[24];
@@ -724,6 +747,7 @@ broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
     struct broker_conn *c = ac->data;
     struct broker *b = c->b;
     redisReply *reply = r;
+    unsigned long got = 0;
 
     b->reading = 0;
     if (reply == NULL)
@@ -737,12 +761,12 @@ broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
         evtimer_add(b->cool_ev, &tv);
         goto done;
     }
-    if (privdata != NULL) { /* a page of the re-read */
+    if (privdata == (void *)(intptr_t)1) { /* a page of the re-read */
         broker_rescanned(b, reply);
         goto done;
     }
     if (reply->type != REDIS_REPLY_ARRAY)
-        goto done; /* NIL: the block timed out or was cut short */
+        goto told; /* NIL: the block timed out or was cut short */
     for (size_t i = 0; i < reply->elements; i++) {
         redisReply *st = reply->element[i];
         if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
@@ -762,8 +786,14 @@ broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
             size_t len;
             broker_entry_msg(ent->element[1], &msg, &len);
             b->cbs.entry(b->arg, q, ent->element[0]->str, msg, len, 1, NULL);
+            got++;
         }
     }
+told:
+    if (b->prio != NULL && privdata == (void *)(intptr_t)2)
+        priority_result(b->prio, b->prio_q, got);
+    else if (b->prio != NULL)
+        priority_reset(b->prio);
 done:
     if (b->cbs.read_done)
         b->cbs.read_done(b->arg);

@@ -25,6 +25,7 @@
 #include <hiredis/async.h>
 
 #include "redisurl.h"
+#include "priority.h"
 #include "slot.h"
 
 /* Default approximate length bound of a reply stream (--reply-maxlen). */
@@ -141,6 +142,10 @@ struct broker {
     struct broker_pend *pend; /* owned: XPENDING rows of that page */
     size_t npend, pend_cap;
     struct slot_table *slots; /* borrowed: finish batches move slots */
+    /* --priority (priority.h), borrowed; NULL: every queue in each read.
+     * prio_q is the queue of a one-queue read in flight. */
+    struct priority *prio;
+    int prio_q;
     struct broker_cbs cbs;
     void *arg;
 };

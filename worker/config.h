@@ -69,6 +69,8 @@ struct config {
      * --concurrency-limit, in the order given. */
     struct limit_conf *limits; /* owned array */
     int nlimits;
+    /* --priority (worker/priority.h), borrowed from argv; NULL: none. */
+    const char *priority;
 };
 
 #endif

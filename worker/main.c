@@ -20,6 +20,7 @@
 #include "netguard.h"
 #include "parent.h"
 #include "pathsrc.h"
+#include "priority.h"
 #include "registry.h"
 #include "sandbox.h"
 #include "throttle.h"
@@ -114,6 +115,11 @@ main_usage(FILE *f)
 "                           together (leases that expire with a dead\n"
 "                           worker; repeatable).  Give every worker the same\n"
 "                           limits\n"
+"      --priority strict|QUEUE:W,...\n"
+"                           the order --queues are read in: strict (a\n"
+"                           later queue only when the earlier ones are\n"
+"                           empty) or weighted (QUEUE gets W shares of the\n"
+"                           reads; others weigh 1).  Default: all at once\n"
 "\n"
 "Tasks (see README.md, \"Writing a task\"):\n"
 "      --load PATH          load the task plug-in PATH (a shared object;\n"
@@ -308,6 +314,7 @@ main(int argc, char **argv)
         {"upload-timeout", required_argument, NULL, 1060},
         {"rate-limit", required_argument, NULL, 1070},
         {"concurrency-limit", required_argument, NULL, 1071},
+        {"priority", required_argument, NULL, 1072},
         {"load", required_argument, NULL, 1012},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -548,6 +555,9 @@ main(int argc, char **argv)
             cfg.nlimits++;
             break;
         }
+        case 1072:
+            cfg.priority = optarg;
+            break;
         case 1012:
             loads = xrealloc(loads, sizeof(*loads) * (size_t)(nloads + 1));
             loads[nloads++] = optarg;
@@ -577,6 +587,16 @@ main(int argc, char **argv)
     }
     if (main_queues(queues, &cfg) < 0)
         goto out;
+    if (cfg.priority != NULL) {
+        struct priority prio;
+        char why[400];
+        if (priority_parse(&prio, cfg.priority, cfg.queues, cfg.nqueues, why,
+                           sizeof(why)) < 0) {
+            fprintf(stderr, "celeriac-worker: --priority %s\n", why);
+            goto out;
+        }
+        priority_free(&prio);
+    }
     if (cfg.prefetch == 0)
         cfg.prefetch = 4 * cfg.concurrency;
     if (cfg.prefix == NULL)

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "pathsrc.h"
 #include "pool.h"
+#include "priority.h"
 #include "result.h"
 #include "scripts.h"
 #include "slot.h"
@@ -77,6 +78,7 @@ struct parent {
     struct slot_list fetching; /* FETCHING before their stream opens */
     struct fetch_config fetch_cfg;
     struct throttle limits; /* cluster-wide limits: LIMIT_WAIT */
+    struct priority prio;   /* --priority: which queue is read next */
     struct event *sem_ev; /* looks again when a lease may be free */
     long long sem_at;     /* when it fires (Unix ms), 0 when not armed */
     uint32_t sem_gen;     /* lease generations */
@@ -1703,6 +1705,10 @@ parent_main(const struct config *cfg)
                      p) < 0)
         goto out;
     p->broker.reply_maxlen = cfg->reply_maxlen;
+    char pwhy[8];
+    if (priority_parse(&p->prio, cfg->priority, cfg->queues, cfg->nqueues,
+                       pwhy, sizeof(pwhy)) == 0) /* checked by main */
+        p->broker.prio = &p->prio;
     const struct throttle_cbs tcbs = {.admit = parent_on_admit};
     if (throttle_init(&p->limits, cfg->limits, cfg->nlimits, p->base,
                       &p->broker, &p->slots, cfg->prefix, cfg->name,
@@ -1726,6 +1732,7 @@ out:
     p->broker.stopping = 1;
     broker_free(&p->broker);
     throttle_free(&p->limits);
+    priority_free(&p->prio);
     pool_kill(&p->pool);
     pool_reap(&p->pool); /* no zombie outlives us */
     pool_free(&p->pool);
