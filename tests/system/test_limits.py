@@ -69,13 +69,14 @@ def test_rate_limit_across_three_workers(r, worker):
     print("1000 tasks at %d/s: %.3f s from the first start to the last"
           % (rate, span))
     assert 19.0 <= span <= 21.0, span
-    # Every whole second holds at most the rate plus the bucket (and a
-    # little for the worker's own clock between admission and start).
+    # Any second holds at most the rate, the bucket, and the tasks let
+    # through earlier that waited for a child (at most --prefetch, 8, in
+    # each of the 3 workers): a bound that a loaded machine cannot break.
     for i, t in enumerate(starts):
         j = i
         while j < len(starts) and starts[j] < t + 1.0:
             j += 1
-        assert j - i <= rate + 5 + 3, (t, j - i)
+        assert j - i <= rate + 5 + 3 * 8, (t, j - i)
     # The workers shared the work.
     by = {}
     for d in docs:
