@@ -790,8 +790,10 @@ broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
         }
     }
 told:
-    if (b->prio != NULL && privdata == (void *)(intptr_t)2)
+    if (b->prio != NULL && privdata == (void *)(intptr_t)2) {
+        log_debug("read %lu from queue %s", got, b->streams[b->prio_q]);
         priority_result(b->prio, b->prio_q, got);
+    }
     else if (b->prio != NULL)
         priority_reset(b->prio);
 done:
