@@ -105,7 +105,7 @@ main_usage(FILE *f)
 "                           path tasks fail with NoFilesRoot)\n"
 "      --upload-timeout S   an upload source with nothing new this long\n"
 "                           fails with UploadStalled (default %ld)\n"
-"Cluster-wide limits (see README.md, \"Unique tasks and limits\"):\n"
+"Limits and priorities (see README.md, \"Unique tasks and limits\"):\n"
 "      --rate-limit [task:|queue:]NAME=N/s|N/m|N/h\n"
 "                           start at most N tasks NAME (or of queue NAME)\n"
 "                           a second, minute or hour, all workers together\n"
