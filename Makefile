@@ -40,6 +40,7 @@ COMMON += common/cron.c common/beatplan.c
 PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/message.c protocol/hashtask.c protocol/result.c \
 	protocol/scripts.c protocol/policy.c protocol/build.c
+PROTOCOL += protocol/unique.c
 WORKER = $(wildcard worker/*.c)
 WORKER_LIB = worker/hash.c worker/ipc.c worker/exec.c worker/sandbox.c \
 	worker/failure.c worker/netguard.c worker/pathsrc.c worker/registry.c \
@@ -50,6 +51,7 @@ WORKER_LIB += worker/fetchq.c worker/source.c
 WORKER_LIB += worker/cpus.c
 # Events and metrics: the task message scanner (tests/unit/test_taskscan.c).
 WORKER_LIB += worker/taskscan.c
+WORKER_LIB += worker/throttle_conf.c worker/priority.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 

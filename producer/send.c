@@ -18,6 +18,7 @@
 #include "submit.h"
 #include "token.h"
 #include "validate.h"
+#include "unique_send.h"
 #include "version.h"
 #include "wait.h"
 #include "xmalloc.h"
@@ -41,7 +42,8 @@ struct send_wait {
 static int send_arg(json_t *args, const char *spec);
 static int send_json(json_t *args, const char *text);
 static int send_one(struct cli *cli, const char *task, const char *check,
-                    json_t *args, const struct batch_opts *o);
+                    json_t *args, const struct batch_opts *o,
+                    struct unique_send *uq);
 static void send_notes(const struct batch_opts *o, int64_t now_us);
 static void send_result(const char *doc, size_t len, void *arg);
 static void send_waiting(int tty, const char *id, int64_t t0, int clear);
@@ -129,6 +131,14 @@ send_usage(FILE *out)
 "  --no-retry-jitter      \"retry_jitter\": false: wait each delay in full,\n"
 "                         not a random time from half of it to all of it\n"
 "\n"
+"Unique tasks (not with --batch):\n"
+"  --unique-for S         \"unique_for\": while a task with the same lock was\n"
+"                         sent less than S seconds ago (1 to 315360000) and\n"
+"                         has not finished, do not send this one: print\n"
+"                         \"duplicate of <its id>\" and exit with status 5\n"
+"  --unique-key K         \"unique_key\": the lock is named by K; default: by\n"
+"                         the task name and its arguments\n"
+"\n"
 "Relative times count from when the task is sent (with --batch, when its\n"
 "chunk of up to 4096 lines is sent), on this machine's clock; workers\n"
 "compare due and expiry times with their own clocks.\n"
@@ -136,8 +146,9 @@ send_usage(FILE *out)
 "\n"
 "Exit codes: 0 sent (with --wait: every task succeeded), 1 a task failed\n"
 "or expired, or an input line was bad, 2 usage error, 3 --timeout elapsed,\n"
-"4 Redis unreachable or refused a command.  While waiting, a lost\n"
-"connection is retried (100 ms doubling to 2 s) until the timeout.\n"
+"4 Redis unreachable or refused a command, 5 a duplicate (--unique-for).\n"
+"While waiting, a lost connection is retried (100 ms doubling to 2 s)\n"
+"until the timeout.\n"
 "\n"
 "Examples:\n"
 "  celeriac send hash --arg data=hello --arg algorithm=sha256 --wait\n"
@@ -226,14 +237,17 @@ send_main(struct cli *cli, int argc, char **argv)
         {"no-check", no_argument, NULL, SEND_OPT_NO_CHECK},
         {"ordered", no_argument, NULL, SEND_OPT_ORDERED},
         DELIVERY_LONG_OPTIONS,
+        UNIQUE_SEND_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct delivery dl;
+    struct unique_send uq;
     struct batch_opts bo = {NULL, KEYS_DEFAULT_QUEUE, 0, 0, 0, &dl};
     json_t *args = json_object();
     int opt, rc = CLI_EXIT_USAGE, nargs = 0, no_check = 0;
 
     delivery_init(&dl);
+    unique_send_init(&uq);
 
     while ((opt = getopt_long(argc, argv, "A:aj:q:wt:b:r:h", longopts, NULL)) !=
            -1) {
@@ -284,6 +298,11 @@ send_main(struct cli *cli, int argc, char **argv)
         case '?':
             rc = cli_usage("send", "bad option (see above)");
             goto done;
+        case UNIQUE_SEND_OPT_FOR:
+        case UNIQUE_SEND_OPT_KEY:
+            if (unique_send_option(&uq, opt, optarg) < 0)
+                goto done;
+            break;
         default:
             if (cli_global_option(cli, opt, optarg) < 0)
                 goto done;
@@ -299,6 +318,13 @@ send_main(struct cli *cli, int argc, char **argv)
     if (bo.ordered && (bo.file == NULL || !bo.wait)) {
         rc = cli_usage("send", "--ordered only applies with --batch and "
                                "--wait");
+        goto done;
+    }
+    if (unique_send_check(&uq) < 0)
+        goto done;
+    if (bo.file != NULL && uq.for_s > 0) {
+        rc = cli_usage("send", "--unique-for sends one task; it does not "
+                               "go with --batch");
         goto done;
     }
     if (bo.file != NULL) {
@@ -323,7 +349,7 @@ send_main(struct cli *cli, int argc, char **argv)
         goto done;
     }
     rc = send_one(cli, argv[optind], no_check ? NULL : argv[optind], args,
-                  &bo);
+                  &bo, &uq);
 done:
     json_decref(args);
     return rc;
@@ -381,7 +407,7 @@ send_notes(const struct batch_opts *o, int64_t now_us)
 /* check: the task name to check the arguments of (validate.h), or NULL. */
 static int
 send_one(struct cli *cli, const char *task, const char *check, json_t *args,
-         const struct batch_opts *o)
+         const struct batch_opts *o, struct unique_send *uq)
 {
     struct conn conn;
     struct submit sub;
@@ -424,6 +450,9 @@ send_one(struct cli *cli, const char *task, const char *check, json_t *args,
         spec.reply_to = w.key;
     extra = json_object();
     delivery_apply(o->delivery, extra, now_us);
+    if (uq->for_s > 0 &&
+        unique_send_prepare(uq, cli->prefix, task, args, extra) < 0)
+        goto done;
     spec.extra = extra;
     int br = build_message(&bm, &spec);
     if (br < 0) {
@@ -450,16 +479,28 @@ send_one(struct cli *cli, const char *task, const char *check, json_t *args,
             conn_report_lost(&conn, "creating the consumer group");
         goto done;
     }
-    if (due_ms >= 0)
+    if (uq->for_s > 0) {
+        unique_send_append(uq, &sub, msg, len, spec.id, due_ms);
+        int ur = unique_send_reply(&conn, &id);
+        if (ur < 0)
+            goto done;
+        if (ur == 0) {
+            printf("duplicate of %s\n", id);
+            rc = cli_flush_stdout() < 0 ? CLI_EXIT_FAILED
+                                        : UNIQUE_SEND_EXIT_DUPLICATE;
+            goto done;
+        }
+    } else if (due_ms >= 0)
         submit_append_scheduled(&sub, due_ms, msg, len);
     else
         submit_append(&sub, msg, len);
-    if ((r = conn_reply(&conn)) == NULL) {
+    if (id != NULL) {
+        /* sent by the unique script, which named the task id */
+    } else if ((r = conn_reply(&conn)) == NULL) {
         conn_report_lost(&conn, "sending the task; it may or may not "
                                 "have been queued");
         goto done;
-    }
-    if (due_ms >= 0 && r->type == REDIS_REPLY_INTEGER) {
+    } else if (due_ms >= 0 && r->type == REDIS_REPLY_INTEGER) {
         id = xstrdup(token);
     } else if (due_ms < 0 && r->type == REDIS_REPLY_STRING) {
         /* An id-less task's id: "<queue>/<entry id>" (keys_task_id). */

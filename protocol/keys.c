@@ -249,3 +249,29 @@ keys_beat_last(char *buf, size_t n, const char *prefix)
 {
     return keys_fmt(buf, n, prefix, KEYS_KIND_BEAT, "last");
 }
+
+int
+keys_unique(char *buf, size_t n, const char *prefix, const char *digest)
+{
+    size_t len = strlen(digest);
+    if (len != 64)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        if (!((digest[i] >= '0' && digest[i] <= '9') ||
+              (digest[i] >= 'a' && digest[i] <= 'f')))
+            return -1;
+    return keys_fmt(buf, n, prefix, KEYS_KIND_UNIQUE, digest);
+}
+
+int
+keys_limit(char *buf, size_t n, const char *prefix, const char *kind,
+           const char *scope, const char *name)
+{
+    if ((strcmp(kind, KEYS_KIND_RATELIMIT) != 0 &&
+         strcmp(kind, KEYS_KIND_CONCLIMIT) != 0) ||
+        (strcmp(scope, "task") != 0 && strcmp(scope, "queue") != 0) ||
+        !keys_valid_name(name))
+        return -1;
+    int r = snprintf(buf, n, "%s%s:%s:%s", prefix, kind, scope, name);
+    return (r < 0 || (size_t)r >= n) ? -1 : 0;
+}

@@ -156,4 +156,25 @@ int keys_beat_lease(char *buf, size_t n, const char *prefix);
 int keys_beat_token(char *buf, size_t n, const char *prefix);
 int keys_beat_last(char *buf, size_t n, const char *prefix);
 
+/*
+ * <prefix>unique:<digest> — the lock of a unique task (string holding the
+ * task id, with a TTL; protocol/unique.h).  digest must be 64 lower-case
+ * hex digits (refused, -1, otherwise), so that nothing a message carries
+ * names another kind of key.
+ */
+#define KEYS_KIND_UNIQUE "unique"
+int keys_unique(char *buf, size_t n, const char *prefix, const char *digest);
+
+/*
+ * <prefix>ratelimit:<scope>:<name> — a rate limit's token bucket (hash),
+ * <prefix>conclimit:<scope>:<name> — a concurrency limit's leases (sorted
+ * set, scripts_hostsem); scope is "task" or "queue" and name a task or
+ * queue name the worker was configured with (keys_valid_name()); -1
+ * otherwise (worker/limits.h).
+ */
+#define KEYS_KIND_RATELIMIT "ratelimit"
+#define KEYS_KIND_CONCLIMIT "conclimit"
+int keys_limit(char *buf, size_t n, const char *prefix, const char *kind,
+               const char *scope, const char *name);
+
 #endif

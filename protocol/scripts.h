@@ -179,4 +179,52 @@ extern const char scripts_beat_lease[];
  */
 extern const char scripts_beat_fire[];
 
+/*
+ * Sends a unique task (PROTOCOL.md, "Unique tasks"): takes its lock and
+ * adds the message in one step, or neither.
+ *
+ *   KEYS[1]  the queue stream, or the scheduled sorted set (delayed)
+ *   KEYS[2]  the lock, "<prefix>unique:<digest>" (keys_unique())
+ *   ARGV[1]  the message   ARGV[2]  unique_for, whole seconds
+ *   ARGV[3]  the task id the message names, or "" (then the id is
+ *            ARGV[4] .. "/" .. the new entry id)
+ *   ARGV[4]  the queue name   ARGV[5]  the due time in Unix ms for a
+ *            delayed task (ZADD), or "" (XADD ... * msg)
+ *
+ * If the lock is held, nothing is added and the answer is {0, the task id
+ * it holds}; otherwise the message is added, the lock set to its task id
+ * with EX ARGV[2], and the answer is {1, the task id}.  A lock or target
+ * key of the wrong type is refused with an error reply ("WRONGTYPE
+ * unique: ...") and nothing changes.
+ */
+extern const char scripts_unique_send[];
+
+/*
+ * Releases the locks of finished unique tasks: ARGV holds pairs (lock key,
+ * task id); each lock is deleted only if it still holds that task id (a
+ * later task's lock is left alone).  Returns how many were deleted.  A
+ * worker sends it right behind the finish script that stores those
+ * tasks' results (the same pipeline), for records F and D only (a retried
+ * task keeps its lock).
+ */
+extern const char scripts_unique_release[];
+
+/*
+ * A cluster-wide rate limit (worker --rate-limit; PROTOCOL.md, "Rate and
+ * concurrency limits"): a token bucket in a hash, on Redis' clock.
+ *
+ *   KEYS[1]  the bucket, "<prefix>ratelimit:<scope>:<name>" (keys_limit())
+ *   ARGV[1]  N tokens   ARGV[2]  per this many ms   ARGV[3]  the bucket's
+ *            size (a number >= 1: how many may go at once after a pause)
+ *
+ * The bucket (fields "tokens" and "at": the time it was last filled up,
+ * in ms since Unix time 1700000000, with microseconds) gains
+ * N / ARGV[2] tokens per ms up to its size; a new bucket is full.  If it
+ * holds a whole token, one is taken and the answer is 0 (go); otherwise
+ * nothing is taken and the answer is the ms until one is there (>= 1).
+ * The key lives as long as the bucket takes to fill, plus a second.  A key
+ * of another type is refused ("WRONGTYPE ratelimit: ...") and not touched.
+ */
+extern const char scripts_ratelimit[];
+
 #endif

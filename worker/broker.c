@@ -15,6 +15,7 @@
 #include "keys.h"
 #include "log.h"
 #include "scripts.h"
+#include "unique_release.h"
 #include "xmalloc.h"
 
 #define BROKER_BACKOFF_MIN_MS 100
@@ -519,6 +520,24 @@ broker_can_read(const struct broker *b)
     return b->rd.ready && !b->reading && !b->cooling && !b->stopping;
 }
 
+/* --priority: reads up to count entries of queue q alone, without
+ * blocking (the read callback tells the policy what it brought). */
+static int
+broker_read_one(struct broker *b, int q, unsigned count)
+{
+    char cnt[24];
+    snprintf(cnt, sizeof(cnt), "%u", count);
+    const char *argv[] = {"XREADGROUP", "GROUP", KEYS_GROUP, b->consumer,
+                          "COUNT",      cnt,     "STREAMS",  b->streams[q],
+                          ">"};
+    if (broker_push(&b->rd, broker_read_cb, (void *)(intptr_t)2,
+                    b->timeout_ms, 9, argv, NULL) < 0)
+        return -1;
+    b->prio_q = q;
+    b->reading = 1;
+    return 0;
+}
+
 int
 broker_read(struct broker *b, unsigned count, long block_ms)
 {
@@ -526,6 +545,11 @@ broker_read(struct broker *b, unsigned count, long block_ms)
         return -1;
     if (b->rescan && broker_rescan(b, count) == 0)
         return 0;
+    if (b->prio != NULL && b->prio->mode != PRIORITY_ALL) {
+        int q = priority_next(b->prio);
+        if (q >= 0)
+            return broker_read_one(b, q, count);
+    }
     int argc = 0, n = b->nstreams;
     const char **argv = xcalloc((size_t)(9 + 2 * n), sizeof(char *));
     char cnt[24], blk[24];
@@ -741,6 +765,7 @@ broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
     struct broker_conn *c = ac->data;
     struct broker *b = c->b;
     redisReply *reply = r;
+    unsigned long got = 0;
 
     b->reading = 0;
     if (reply == NULL)
@@ -754,12 +779,12 @@ broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
         evtimer_add(b->cool_ev, &tv);
         goto done;
     }
-    if (privdata != NULL) { /* a page of the re-read */
+    if (privdata == (void *)(intptr_t)1) { /* a page of the re-read */
         broker_rescanned(b, reply);
         goto done;
     }
     if (reply->type != REDIS_REPLY_ARRAY)
-        goto done; /* NIL: the block timed out or was cut short */
+        goto told; /* NIL: the block timed out or was cut short */
     for (size_t i = 0; i < reply->elements; i++) {
         redisReply *st = reply->element[i];
         if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
@@ -779,8 +804,16 @@ broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
             size_t len;
             broker_entry_msg(ent->element[1], &msg, &len);
             b->cbs.entry(b->arg, q, ent->element[0]->str, msg, len, 1, NULL);
+            got++;
         }
     }
+told:
+    if (b->prio != NULL && privdata == (void *)(intptr_t)2) {
+        log_debug("read %lu from queue %s", got, b->streams[b->prio_q]);
+        priority_result(b->prio, b->prio_q, got);
+    }
+    else if (b->prio != NULL)
+        priority_reset(b->prio);
 done:
     if (b->cbs.read_done)
         b->cbs.read_done(b->arg);
@@ -866,6 +899,7 @@ broker_finish(struct broker *b, int queue, struct slot_list *done,
         broker_batch_fail(bb);
         return -1;
     }
+    unique_release_batch(b, &bb->slots);
     return n;
 }
 

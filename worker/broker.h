@@ -25,6 +25,7 @@
 #include <hiredis/async.h>
 
 #include "redisurl.h"
+#include "priority.h"
 #include "slot.h"
 
 /* Default approximate length bound of a reply stream (--reply-maxlen). */
@@ -143,6 +144,10 @@ struct broker {
     struct slot_table *slots; /* borrowed: finish batches move slots */
     unsigned char *paused;    /* owned: per queue, not read (control) */
     unsigned long reconnects; /* connections set up again after a loss */
+    /* --priority (priority.h), borrowed; NULL: every queue in each read.
+     * prio_q is the queue of a one-queue read in flight. */
+    struct priority *prio;
+    int prio_q;
     struct broker_cbs cbs;
     void *arg;
 };

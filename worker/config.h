@@ -27,6 +27,7 @@
 #define CONFIG_DEFAULT_UPLOAD_MS 60000L
 
 struct netguard;
+struct limit_conf;
 
 struct config {
     struct redisurl url; /* owned strings */
@@ -68,6 +69,12 @@ struct config {
     /* Watching (README.md, "Watching a cluster"). */
     int events;               /* --events: per-task events */
     const char *metrics_addr; /* --metrics ADDR:PORT, borrowed; NULL off */
+    /* Cluster-wide limits (worker/throttle.h): --rate-limit and
+     * --concurrency-limit, in the order given. */
+    struct limit_conf *limits; /* owned array */
+    int nlimits;
+    /* --priority (worker/priority.h), borrowed from argv; NULL: none. */
+    const char *priority;
 };
 
 #endif

@@ -14,6 +14,8 @@
 #include "policy.h"
 #include "registry.h"
 #include "result.h"
+#include "throttle_conf.h"
+#include "unique.h"
 #include "xmalloc.h"
 
 /* Where a run's bytes come from. */
@@ -427,6 +429,10 @@ exec_stream_start(struct exec_stream *s, int feed, struct exec_out *out)
         policy_decode(s->m.root, &s->pol, &err) < 0)
         goto fail;
     s->have_pol = 1;
+    struct unique uq;
+    if (unique_decode(s->m.root, s->len, &uq, &err) < 0 ||
+        throttle_check_message(s->m.root, &err) < 0)
+        goto fail;
     if (s->m.reply_to != NULL && !exec_reply_ok(env, s->m.reply_to)) {
         const char *pre = env->prefix ? env->prefix : KEYS_DEFAULT_PREFIX;
         proto_error_set(&err, ERROR_INVALID_MESSAGE,

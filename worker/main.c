@@ -22,9 +22,11 @@
 #include "netguard.h"
 #include "parent.h"
 #include "pathsrc.h"
+#include "priority.h"
 #include "registry.h"
 #include "sandbox.h"
 #include "settings.h"
+#include "throttle.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -118,6 +120,22 @@ main_usage(FILE *f)
 "                           path tasks fail with NoFilesRoot)\n"
 "      --upload-timeout S   an upload source with nothing new this long\n"
 "                           fails with UploadStalled (default %ld)\n"
+"Limits and priorities (see README.md, \"Unique tasks and limits\"):\n"
+"      --rate-limit [task:|queue:]NAME=N/s|N/m|N/h\n"
+"                           start at most N tasks NAME (or of queue NAME)\n"
+"                           a second, minute or hour, all workers together\n"
+"                           (a token bucket in Redis; repeatable)\n"
+"      --concurrency-limit [task:|queue:]NAME=N\n"
+"                           run at most N of them at once, all workers\n"
+"                           together (leases that expire with a dead\n"
+"                           worker; repeatable).  Give every worker the same\n"
+"                           limits\n"
+"      --priority strict|QUEUE:W,...\n"
+"                           the order --queues are read in: strict (a\n"
+"                           later queue only when the earlier ones are\n"
+"                           empty) or weighted (QUEUE gets W shares of the\n"
+"                           reads; others weigh 1).  Default: all at once\n"
+"\n"
 "Tasks (see README.md, \"Writing a task\"):\n"
 "      --load PATH          load the task plug-in PATH (a shared object;\n"
 "                           repeatable), before the children start\n"
@@ -326,6 +344,9 @@ main(int argc, char **argv)
         {"fetch-timeout", required_argument, NULL, 1028},
         {"files-root", required_argument, NULL, 1029},
         {"upload-timeout", required_argument, NULL, 1060},
+        {"rate-limit", required_argument, NULL, 1090},
+        {"concurrency-limit", required_argument, NULL, 1091},
+        {"priority", required_argument, NULL, 1092},
         {"load", required_argument, NULL, 1012},
         {"config", required_argument, NULL, 1070},
         {"events", no_argument, NULL, 1080},
@@ -566,6 +587,28 @@ main(int argc, char **argv)
             break;
         case 1070: /* --config: read by settings_expand() */
             break;
+        case 1090:
+        case 1091: {
+            char why[400];
+            if (cfg.nlimits >= THROTTLE_MAX) {
+                fprintf(stderr, "celeriac-worker: at most %d limits\n",
+                        THROTTLE_MAX);
+                goto out;
+            }
+            cfg.limits = xrealloc(cfg.limits, sizeof(*cfg.limits) *
+                                                  (size_t)(cfg.nlimits + 1));
+            if (throttle_parse(optarg, ch == 1090, &cfg.limits[cfg.nlimits],
+                               why, sizeof(why)) < 0) {
+                fprintf(stderr, "celeriac-worker: --%s %s\n",
+                        ch == 1090 ? "rate-limit" : "concurrency-limit", why);
+                goto out;
+            }
+            cfg.nlimits++;
+            break;
+        }
+        case 1092:
+            cfg.priority = optarg;
+            break;
         case 1012:
             loads = xrealloc(loads, sizeof(*loads) * (size_t)(nloads + 1));
             loads[nloads++] = optarg;
@@ -608,6 +651,16 @@ main(int argc, char **argv)
     if (main_queues(queues, &cfg) < 0) {
         suspect = queues;
         goto out;
+    }
+    if (cfg.priority != NULL) {
+        struct priority prio;
+        char why[400];
+        if (priority_parse(&prio, cfg.priority, cfg.queues, cfg.nqueues, why,
+                           sizeof(why)) < 0) {
+            fprintf(stderr, "celeriac-worker: --priority %s\n", why);
+            goto out;
+        }
+        priority_free(&prio);
     }
     if (cfg.prefetch == 0)
         cfg.prefetch = 4 * cfg.concurrency;
@@ -675,6 +728,9 @@ out:
     free(cfg.name);
     free(cfg.prefix);
     netguard_free(cfg.guard);
+    for (int i = 0; i < cfg.nlimits; i++)
+        throttle_conf_clear(&cfg.limits[i]);
+    free(cfg.limits);
     if (cfg.files_root_fd >= 0)
         close(cfg.files_root_fd);
     return rc;

@@ -31,11 +31,13 @@
 #include "pathsrc.h"
 #include "pool.h"
 #include "registry.h"
+#include "priority.h"
 #include "result.h"
 #include "revoked.h"
 #include "scripts.h"
 #include "slot.h"
 #include "source.h"
+#include "throttle.h"
 #include "upload.h"
 #include "version.h"
 #include "xmalloc.h"
@@ -83,6 +85,8 @@ struct parent {
     struct fetchq fetchq;     /* FETCH_WAIT, and the fetches' counts */
     struct slot_list fetching; /* FETCHING before their stream opens */
     struct fetch_config fetch_cfg;
+    struct throttle limits; /* cluster-wide limits: LIMIT_WAIT */
+    struct priority prio;   /* --priority: which queue is read next */
     struct event *sem_ev; /* looks again when a lease may be free */
     long long sem_at;     /* when it fires (Unix ms), 0 when not armed */
     uint32_t sem_gen;     /* lease generations */
@@ -237,6 +241,10 @@ parent_room(const struct parent *p)
         fit = 1;
     if (fit < room)
         room = fit;
+    /* Tasks held back by a limit have --prefetch slots of their own;
+     * past those they count like the others. */
+    if (t->count[SLOT_LIMIT_WAIT] > (uint32_t)cfg->prefetch)
+        room -= (long)t->count[SLOT_LIMIT_WAIT] - cfg->prefetch;
     long spare = parent_free(p) - (cfg->nqueues - 1) -
                  parent_claim_reserve(cfg);
     return room < spare ? room : spare;
@@ -257,6 +265,27 @@ parent_pump_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     parent_pump(arg);
+}
+
+/*
+ * Warm shutdown: tasks a limit still holds back are let go, not run (they
+ * could wait long): they stay pending in Redis, and once this worker has
+ * deregistered another one takes them over at once.
+ */
+static void
+parent_drop_held(struct parent *p)
+{
+    if (p->slots.count[SLOT_LIMIT_WAIT] == 0)
+        return;
+    log_info("leaving %u task(s) held back by a limit to other workers",
+             p->slots.count[SLOT_LIMIT_WAIT]);
+    for (uint32_t i = 0; i < p->slots.n; i++) {
+        struct slot *s = &p->slots.slots[i];
+        if (s->state != SLOT_LIMIT_WAIT)
+            continue;
+        throttle_forget(&p->limits, s);
+        slot_release(&p->slots, s);
+    }
 }
 
 /* Moves everything that can move: tasks to children, results to Redis,
@@ -306,6 +335,7 @@ parent_pump(struct parent *p)
         return;
     }
     if (p->mode == PARENT_WARM) {
+        parent_drop_held(p);
         if (p->broker.reading) {
             if (!p->unblock_sent && broker_can_write(&p->broker)) {
                 broker_unblock(&p->broker);
@@ -402,6 +432,7 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
     broker_heartbeat(&p->broker, kv, (int)(sizeof(kv) / sizeof(kv[0]) / 2),
                      5 * cfg->heartbeat_ms, parent_now_ms());
     parent_sem_renew(p);
+    throttle_renew(&p->limits);
 }
 
 static void
@@ -505,13 +536,14 @@ parent_on_taken(void *arg, int queue, const char *entry_id)
     log_warnx("task %s was taken over by another worker while this one "
               "held it (was this worker paused or cut off?)",
               entry_id);
-    if (s->state == SLOT_READY ||
+    if (s->state == SLOT_READY || s->state == SLOT_LIMIT_WAIT ||
         (s->state == SLOT_FETCH_WAIT && s->sem_state == SLOT_SEM_NONE)) {
         /* not started: leave it to the other */
         if (s->state == SLOT_READY)
             TAILQ_REMOVE(&p->ready, s, entry);
-        else
+        else if (s->state == SLOT_FETCH_WAIT)
             fetchq_remove(&p->fetchq, s);
+        throttle_forget(&p->limits, s);
         p->stats.duplicates++;
         slot_release(&p->slots, s);
         parent_kick(p);
@@ -684,6 +716,7 @@ parent_on_finished(void *arg, struct slot *s, int applied)
                   "result was not stored",
                   s->entry_id);
     }
+    throttle_done(&p->limits, s);
     slot_release(&p->slots, s);
     parent_kick(p);
 }
@@ -795,6 +828,7 @@ parent_store(struct parent *p, struct slot *s, const struct exec_out *o)
         slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_FINAL, none,
                         none);
     }
+    throttle_done(&p->limits, s);
     slot_move(&p->slots, s, SLOT_DONE);
     TAILQ_INSERT_TAIL(&p->done[s->queue], s, entry);
 }
@@ -843,6 +877,7 @@ parent_set_dead(struct parent *p, struct slot *s, const struct exec_out *o,
     struct slot_bytes a2 = {rs, strlen(rs)};
     slot_set_result(s, p->cfg->prefix, id, rt, doc, SCRIPTS_DEAD, a1, a2);
     free(rs);
+    throttle_done(&p->limits, s);
     slot_move(&p->slots, s, SLOT_DONE);
     TAILQ_INSERT_TAIL(&p->done[s->queue], s, entry);
 }
@@ -1134,6 +1169,15 @@ parent_url_facts(const struct slot *s, const struct fetch_facts *f)
     return txt != NULL ? txt : xstrdup("{}");
 }
 
+/* A limit lets s start (throttle.h): on to its source and a child. */
+static void
+parent_on_admit(void *arg, struct slot *s)
+{
+    struct parent *p = arg;
+    parent_route(p, s, 0);
+    parent_kick(p);
+}
+
 /*
  * Sends s where its source says: a url task to the fetch queue, a path
  * task (its file opened now) or any other to the ready queue; first puts
@@ -1145,6 +1189,8 @@ static void
 parent_route(struct parent *p, struct slot *s, int first)
 {
     struct proto_error err;
+    if (s->fail_type == NULL && throttle_hold(&p->limits, s))
+        return; /* held back by a limit: parent_on_admit goes on */
     if (s->src_kind == SOURCE_INLINE && s->fail_type == NULL &&
         source_maybe(s->msg, s->msg_len)) {
         struct source src;
@@ -2105,11 +2151,11 @@ parent_main(const struct config *cfg)
         return 1;
     }
     /* Room for --prefetch tasks being computed, as many results being
-     * stored, a read that returns `count` from every queue, and the
-     * take-over reserve. */
+     * stored, a read that returns `count` from every queue, the
+     * take-over reserve, and as many tasks held back by limits. */
     slot_table_init(&p->slots,
                     (uint32_t)(2 * cfg->prefetch + cfg->nqueues - 1 +
-                               parent_claim_reserve(cfg)));
+                               parent_claim_reserve(cfg) + cfg->prefetch));
     TAILQ_INIT(&p->ready);
     p->done = xcalloc((size_t)cfg->nqueues, sizeof(*p->done));
     for (int q = 0; q < cfg->nqueues; q++)
@@ -2190,6 +2236,15 @@ parent_main(const struct config *cfg)
             goto out;
         }
     }
+    char pwhy[8];
+    if (priority_parse(&p->prio, cfg->priority, cfg->queues, cfg->nqueues,
+                       pwhy, sizeof(pwhy)) == 0) /* checked by main */
+        p->broker.prio = &p->prio;
+    const struct throttle_cbs tcbs = {.admit = parent_on_admit};
+    if (throttle_init(&p->limits, cfg->limits, cfg->nlimits, p->base,
+                      &p->broker, &p->slots, cfg->prefix, cfg->name,
+                      cfg->queues, parent_lease_ms(p), &tcbs, p) < 0)
+        goto out;
     char *where = redisurl_describe(&cfg->url);
     log_info("celeriac-worker %s: %d children, prefetch %d, queues %s, "
              "Redis %s",
@@ -2210,6 +2265,8 @@ out:
     p->broker.stopping = 1;
     broker_free(&p->broker);
     metrics_free(p->metrics); /* after the broker: it may answer it */
+    throttle_free(&p->limits);
+    priority_free(&p->prio);
     pool_kill(&p->pool);
     pool_reap(&p->pool); /* no zombie outlives us */
     pool_free(&p->pool);

@@ -95,6 +95,9 @@ slot_alloc(struct slot_table *t)
     s->end_facts = NULL;
     s->sem_state = SLOT_SEM_NONE;
     s->sem_wait_until = 0;
+    s->lim_state = 0;
+    s->lim_rate = s->lim_conc = -1;
+    s->lim_held = 0;
     t->used++;
     return s;
 }
@@ -209,6 +212,6 @@ slot_state_name(enum slot_state st)
     static const char *const names[] = {"free",      "ready",
                                         "running",   "done",
                                         "finishing", "fetch_wait",
-                                        "fetching"};
+                                        "fetching",  "limit_wait"};
     return (unsigned)st < SLOT_NSTATES ? names[st] : "?";
 }

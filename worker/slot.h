@@ -33,6 +33,11 @@
  *   FINISHING   in a finish batch sent to Redis; back to DONE if the
  *               connection drops before the reply
  *
+ *   LIMIT_WAIT  held back by a cluster-wide rate or concurrency limit
+ *               (worker/throttle.h), on that limit's waiting list, before
+ *               READY (or FETCH_WAIT): it holds no child and no fetch, and
+ *               has slots of its own, so other tasks go on meanwhile
+ *
  * A fetch that fails before its head is accepted, or a path that cannot
  * be opened, becomes a verdict (fail_type): READY, answered by a child
  * with IPC_TASK_FAIL.  FETCH_WAIT and FETCHING count against --prefetch
@@ -56,6 +61,7 @@ enum slot_state {
     SLOT_FINISHING,
     SLOT_FETCH_WAIT,
     SLOT_FETCHING,
+    SLOT_LIMIT_WAIT,
     SLOT_NSTATES
 };
 
@@ -108,6 +114,13 @@ struct slot {
     int want_stream;     /* head accepted, waiting for a child to take it */
     char *end_facts;     /* owned: the facts of a fetch that ended whole
                             before its stream could open, or NULL */
+
+    /* Cluster-wide limits (worker/throttle.h). */
+    int lim_state;     /* LIMITS_SLOT_* */
+    int lim_rate;      /* index of its rate limit, or -1 */
+    int lim_conc;      /* index of its concurrency limit, or -1 */
+    uint32_t lim_gen;  /* its lease's generation */
+    int lim_held;      /* holds a lease of lim_conc */
 
     char *msg; /* owned copy of the task message (reused buffer) */
     size_t msg_len;
