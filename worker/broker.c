@@ -547,6 +547,10 @@ broker_read(struct broker *b, unsigned count, long block_ms)
         return 0;
     if (b->prio != NULL && b->prio->mode != PRIORITY_ALL) {
         int q = priority_next(b->prio);
+        while (q >= 0 && b->paused[q]) { /* paused: as if empty */
+            priority_result(b->prio, q, 0);
+            q = priority_next(b->prio);
+        }
         if (q >= 0)
             return broker_read_one(b, q, count);
     }

@@ -14,6 +14,8 @@
 
 import time
 
+import pytest
+
 from harness import QUEUE, enqueue, wait_result, wait_until
 from watchlib import ask, events, wait_answering, wait_registered
 
@@ -106,9 +108,14 @@ def test_usage_errors(celeriac):
         assert run.rc == 2, run
 
 
-def test_pause_and_resume_a_queue(r, worker, celeriac):
+@pytest.mark.parametrize("prio", [[], ["--priority", "strict"],
+                                  ["--priority", "qa:3,qb:1"]],
+                         ids=["all", "strict", "weighted"])
+def test_pause_and_resume_a_queue(r, worker, celeriac, prio):
+    # With --priority the worker reads one queue at a time: a paused queue
+    # is skipped as if it were empty.
     w = worker("--name", "pauser", "-Q", "qa,qb", "--heartbeat", "0.2",
-               stream="celeriac:queue:qb")
+               *prio, stream="celeriac:queue:qb")
     wait_answering(celeriac, "pauser")
     rc, doc = ask(celeriac, "control", "pause", "qa")
     assert rc == 0, doc
