@@ -55,6 +55,10 @@ need(w.get("build", {}).get("dockerfile") == "docker/Dockerfile", "worker builds
 need(int(w.get("deploy", {}).get("replicas", 0)) >= 1, "worker has deploy.replicas")
 need(s.get("producer", {}).get("entrypoint") == ["celeriac"], "producer runs celeriac")
 need("producer" in s.get("producer", {}).get("profiles", []), "producer is not started by `up`")
+need("celeriac status --alive" in " ".join(w.get("healthcheck", {}).get("test", [])),
+     "worker has a `celeriac status --alive` healthcheck")
+need(s.get("producer", {}).get("build") == w.get("build"),
+     "producer builds the image as the worker does (it can be run first)")
 for p in problems:
     print("missing: " + p)
 sys.exit(1 if problems else 0)

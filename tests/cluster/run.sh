@@ -102,6 +102,7 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
+trap 'say "failed (exit $?) at line $LINENO: $BASH_COMMAND"' ERR
 trap 'say "interrupted"; exit 130' INT TERM
 
 # ---- 1. the engine ----
@@ -124,7 +125,7 @@ else
     dockerd --data-root "$CACHE/docker" --exec-root "$tmp/exec" \
         --pidfile "$tmp/dockerd.pid" -H "unix://$tmp/docker.sock" \
         --bip "$BRIDGE_IP" --default-address-pool "base=$POOL,size=24" \
-        >"$tmp/dockerd.log" 2>&1 &
+        >"$tmp/dockerd.log" 2>&1 9>&- &
     own_dockerd=$!
     export DOCKER_HOST=unix://$tmp/docker.sock
     for _ in $(seq 1 120); do
@@ -154,7 +155,8 @@ apt_mirror() {
         ' "$f"
     done
     cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        awk '$1 == "deb" && $0 ~ / bookworm / {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}'
+        awk '$1 == "deb" && $0 ~ / bookworm / {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' ||
+        true
 }
 
 base_tarball() {
@@ -162,7 +164,7 @@ base_tarball() {
     command -v debootstrap >/dev/null ||
         die "debian:bookworm cannot be pulled and debootstrap is missing (apt-get install debootstrap)"
     local mirror rootfs
-    mirror=$(apt_mirror | head -1)
+    mirror=$(apt_mirror | sed -n 1p)
     [ -n "$mirror" ] || die "no bookworm mirror in apt's sources for debootstrap"
     rootfs=$tmp/rootfs
     say "debootstrap --variant=minbase bookworm from $mirror (about a minute)"
@@ -188,7 +190,9 @@ redis_image=$(docker-compose -f "$ROOT/docker/docker-compose.yml" config |
     /usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(sys.stdin)["services"]["redis"]["image"])')
 if ! have "$redis_image" && ! pull "$redis_image"; then
     say "building a stand-in for $redis_image from Debian's redis-server"
-    docker build -q -t "$redis_image" "$HERE/redis-standin" >/dev/null
+    docker build -q -t "$redis_image" "$HERE/redis-standin" \
+        >"$tmp/standin.log" 2>&1 ||
+        { tail -20 "$tmp/standin.log" >&2; die "the Redis stand-in did not build"; }
 fi
 
 # ---- 3. the scenario ----
