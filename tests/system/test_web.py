@@ -288,6 +288,8 @@ def test_web_bad_options(celeriac, tmp_dir):
                  ["--interval", "0"]):
         run = celeriac("web", *args)
         assert run.rc == 2, run
+    run = celeriac("web", env={"CELERIAC_REDIS_URL": "bogus://x"})
+    assert run.rc == 2 and b"bad Redis URL" in run.stderr, run
 
 
 def test_web_requeue_action(r, worker, celeriac, web, tmp_dir):
