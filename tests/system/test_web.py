@@ -162,6 +162,14 @@ def test_web_page_in_chromium(r, worker, celeriac, web):
     w = web()
     d = ready(w)
     assert d["control"] is False
+    # Some throughput for the chart.
+    batch = "".join('{"task": "hash", "args": {"data": "b%d"}}\n' % i
+                    for i in range(300))
+    run = celeriac("send", "--batch", "-", "--wait", "--timeout", "120",
+                   input=batch)
+    assert run.rc == 0, run
+    wait_until(lambda: max((w.snapshot() or {}).get("history") or [0]) > 0,
+               60, what="a throughput above 0 in the history")
     url = "http://127.0.0.1:%d/" % w.port
     p = chromium("--dump-dom", url)
     dom = p.stdout.decode(errors="replace")
