@@ -158,11 +158,12 @@ monview_render(struct monview *v, const json_t *doc,
         if (gmtime_r(&t, &tm) != NULL)
             strftime(when, sizeof(when), "%H:%M:%S UTC", &tm);
     }
-    monview_add(v, cols, "celeriac monitor%s  %s  %s  prefix %s",
+    /* The address last: a long one is what the width cuts. */
+    monview_add(v, cols, "celeriac monitor%s  %s  prefix %s  %s",
                 interactive ? " (q quits)" : "", when,
-                doc ? cli_safe(json_string_value(json_object_get(doc, "redis")))
-                    : "",
                 doc ? cli_safe(json_string_value(json_object_get(doc, "prefix")))
+                    : "",
+                doc ? cli_safe(json_string_value(json_object_get(doc, "redis")))
                     : "");
     if (error != NULL)
         monview_add(v, cols, "! %s", cli_safe(error));

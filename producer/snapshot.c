@@ -25,8 +25,13 @@
 
 /*
  * KEYS[1] a queue stream, ARGV[1] the group.  Returns {TYPE} when it is
- * not a stream, else {"stream", length, entries-added (-1 unknown), first
- * entry id or "", group exists 0|1, pending, lag (-1 unknown), consumers}.
+ * not a stream, else {"stream", length, entries added (-1 unknown), the
+ * oldest entry's id or "", group exists 0|1, pending, lag (-1 unknown),
+ * consumers}.  Stored messages are not copied when it can be helped: the
+ * entries added are the group's entries-read + lag when Redis knows the
+ * lag (XINFO STREAM, which copies the first and last entries, only when it
+ * does not), and the oldest entry is the oldest pending one when there is
+ * one (finished entries are deleted, unread ones come after it).
  */
 static const char snapshot_queue_lua[] =
     "local k, g = KEYS[1], ARGV[1]\n"
@@ -38,18 +43,29 @@ static const char snapshot_queue_lua[] =
     "  end\n"
     "  return nil\n"
     "end\n"
-    "local s = redis.call('XINFO', 'STREAM', k)\n"
-    "local first = redis.call('XRANGE', k, '-', '+', 'COUNT', 1)\n"
-    "local out = {'stream', field(s, 'length') or 0,\n"
-    "  field(s, 'entries-added') or -1,\n"
-    "  first[1] and first[1][1] or '', 0, 0, -1, 0}\n"
+    "local len = redis.call('XLEN', k)\n"
+    "local out, read = {'stream', len, -1, '', 0, 0, -1, 0}, nil\n"
     "for _, gr in ipairs(redis.call('XINFO', 'GROUPS', k)) do\n"
     "  if field(gr, 'name') == g then\n"
     "    out[5] = 1\n"
     "    out[6] = field(gr, 'pending') or 0\n"
     "    local lag = field(gr, 'lag')\n"
     "    if type(lag) == 'number' then out[7] = lag end\n"
+    "    read = field(gr, 'entries-read')\n"
     "    out[8] = field(gr, 'consumers') or 0\n"
+    "  end\n"
+    "end\n"
+    "if out[7] >= 0 and type(read) == 'number' then\n"
+    "  out[3] = read + out[7]\n"
+    "else\n"
+    "  out[3] = field(redis.call('XINFO', 'STREAM', k), 'entries-added') or -1\n"
+    "end\n"
+    "if len > 0 then\n"
+    "  if out[6] > 0 then\n"
+    "    out[4] = redis.call('XPENDING', k, g)[2] or ''\n"
+    "  else\n"
+    "    local first = redis.call('XRANGE', k, '-', '+', 'COUNT', 1)\n"
+    "    out[4] = first[1] and first[1][1] or ''\n"
     "  end\n"
     "end\n"
     "return out\n";

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "keys.h"
 #include "webaction.h"
 #include "webpage.h"
@@ -539,6 +540,15 @@ web_main(struct cli *cli, int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     w.loopback = web_is_loopback(host);
+    /* A bad Redis URL is said once here, not by every snapshot process. */
+    struct conn probe;
+    memset(&probe, 0, sizeof(probe));
+    if (conn_init(&probe, cli->redis) < 0) {
+        free(host);
+        free(w.token);
+        return CLI_EXIT_USAGE;
+    }
+    conn_close(&probe);
 
     w.base = event_base_new();
     w.http = w.base ? evhttp_new(w.base) : NULL;

@@ -162,6 +162,14 @@ def test_web_page_in_chromium(r, worker, celeriac, web):
     w = web()
     d = ready(w)
     assert d["control"] is False
+    # Some throughput for the chart.
+    batch = "".join('{"task": "hash", "args": {"data": "b%d"}}\n' % i
+                    for i in range(300))
+    run = celeriac("send", "--batch", "-", "--wait", "--timeout", "120",
+                   input=batch)
+    assert run.rc == 0, run
+    wait_until(lambda: max((w.snapshot() or {}).get("history") or [0]) > 0,
+               60, what="a throughput above 0 in the history")
     url = "http://127.0.0.1:%d/" % w.port
     p = chromium("--dump-dom", url)
     dom = p.stdout.decode(errors="replace")
@@ -288,6 +296,8 @@ def test_web_bad_options(celeriac, tmp_dir):
                  ["--interval", "0"]):
         run = celeriac("web", *args)
         assert run.rc == 2, run
+    run = celeriac("web", env={"CELERIAC_REDIS_URL": "bogus://x"})
+    assert run.rc == 2 and b"bad Redis URL" in run.stderr, run
 
 
 def test_web_requeue_action(r, worker, celeriac, web, tmp_dir):
@@ -435,3 +445,31 @@ def test_web_recent_failures_from_events(r, celeriac, web):
             f["runtime"]) == ("bad-1", "hash", "default", "w9", "2", "0.25")
     run = celeriac("monitor", "--once")
     assert "RECENT FAILURES" in run.text() and "bad-1" in run.text(), run
+
+
+def test_web_snapshot_lag_and_oldest(r, web):
+    """Pending and unread entries: the lag and the entries added from the
+    group when Redis knows the lag, from XINFO STREAM when a deletion made
+    it unknown; the oldest task is the oldest pending one."""
+    key = "celeriac:queue:lagq"
+    for ms in (1000, 2000, 3000):
+        r.xadd(key, {"msg": "{}"}, id="%d-0" % ms)
+    r.xgroup_create(key, "celeriac", id="0")
+    r.xreadgroup("celeriac", "c1", {key: ">"}, count=2)
+    w = web()
+
+    def lagq():
+        d = w.snapshot()
+        q = [x for x in (d or {}).get("queues", []) if x["name"] == "lagq"]
+        return q[0] if q else None
+
+    q = wait_until(lagq, 30, what="the queue in a snapshot")
+    assert (q["length"], q["pending"], q["lag"], q["added"], q["done"]) == \
+        (3, 2, 1, 3, 0), q
+    now_ms = int(r.time()[0]) * 1000
+    assert abs(q["oldest_age_ms"] - (now_ms - 1000)) < 60000, q
+    # The unread entry deleted: Redis no longer knows the lag.
+    r.xdel(key, "3000-0")
+    q = wait_until(lambda: (lambda q: q if q and q["length"] == 2 else None)(
+        lagq()), 30, what="the deletion in a snapshot")
+    assert (q["pending"], q["lag"], q["added"], q["done"]) == (2, 0, 3, 1), q
