@@ -540,7 +540,6 @@ snapshot_dead(struct conn *c, const char *prefix, json_t *doc)
     return 0;
 }
 
-#ifdef KEYS_HB_PAUSED
 /*
  * KEYS[1] the events stream (PROTOCOL.md, "Events"), ARGV[1] how many
  * failures, ARGV[2] how many events to look through.  Returns the latest
@@ -613,7 +612,6 @@ snapshot_failures(struct conn *c, const char *prefix, double now_ms,
     freeReplyObject(r);
     return 0;
 }
-#endif
 
 json_t *
 snapshot_take(struct conn *c, const char *prefix)
@@ -648,12 +646,8 @@ snapshot_take(struct conn *c, const char *prefix)
         snapshot_workers(c, prefix, now_ms, doc) < 0 ||
         snapshot_dead(c, prefix, doc) < 0)
         goto fail;
-#ifdef KEYS_HB_PAUSED
     if (snapshot_failures(c, prefix, now_ms, doc) < 0)
         goto fail;
-#else
-    json_object_set_new(doc, "failures", json_array());
-#endif
     if (keys_scheduled(sched, sizeof(sched), prefix) < 0)
         goto fail;
     redisReply *z = conn_call(c, "ZCARD", sched, (const char *)NULL);
