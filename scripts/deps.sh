@@ -18,6 +18,8 @@ bench)
     ;;
 *) echo "usage: $0 [build|run|test|bench]" >&2; exit 2 ;;
 esac
+# promtool and a Prometheus server for tests/system/test_metrics.py.
+if [ "$what" = test ]; then pkgs="$pkgs prometheus"; fi
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
