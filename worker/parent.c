@@ -1782,17 +1782,25 @@ parent_ctl_stats(struct parent *p)
         p->rate, "redis_reconnects", (json_int_t)p->broker.reconnects);
 }
 
+/* The most tasks `inspect active` lists (the rest are counted). */
+#define PARENT_ACTIVE_MAX 1000
+
 /* The tasks in hand, not yet finished: id, queue, task, state, runtime. */
 static json_t *
 parent_ctl_active(struct parent *p)
 {
     json_t *a = json_array();
     long long now = result_now_us();
+    long more = 0;
     for (uint32_t i = 0; i < p->slots.n; i++) {
         const struct slot *s = &p->slots.slots[i];
         if (s->state == SLOT_FREE || s->state == SLOT_DONE ||
             s->state == SLOT_FINISHING)
             continue;
+        if (json_array_size(a) >= PARENT_ACTIVE_MAX) {
+            more++;
+            continue;
+        }
         char task[EVENTS_ID_MAX + 1], id[EVENTS_ID_MAX + 1];
         const char *queue = p->cfg->queues[s->queue];
         taskscan_message(s->msg, s->msg_len, task, id, sizeof(id));
@@ -1809,7 +1817,7 @@ parent_ctl_active(struct parent *p)
                          started ? (double)(now - s->started_us) / 1e6
                                  : 0.0));
     }
-    return json_pack("{s:o}", "tasks", a);
+    return json_pack("{s:o,s:I}", "tasks", a, "more", (json_int_t)more);
 }
 
 static json_t *
