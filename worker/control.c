@@ -298,6 +298,10 @@ control_entry(struct control *c, const redisReply *fields)
         res = json_pack("{s:s}", "error", "the argument is too long");
     else
         res = c->handle(c->arg, &rq, &ok);
+    if (res == NULL) {
+        ok = 0;
+        res = json_pack("{s:s}", "error", "the answer could not be encoded");
+    }
     char *text = res ? json_dumps(res, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(res);
     char ttl[24];

@@ -1737,7 +1737,11 @@ parent_ctl_error(int *ok, const char *fmt, ...)
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     *ok = 0;
-    return json_pack("{s:s}", "error", buf);
+    json_t *r = json_pack("{s:s}", "error", buf);
+    /* The request's own bytes may not be UTF-8. */
+    return r ? r
+             : json_pack("{s:s}", "error",
+                         "the request is not valid UTF-8 text");
 }
 
 static json_t *
