@@ -194,8 +194,8 @@ events_main(struct cli *cli, int argc, char **argv)
         if (events_entry_ok(r->element[i]))
             events_print(r->element[i], as_json);
     /* --follow goes on after the newest entry there is now. */
-    redisReply *top = conn_call(&conn, "XREVRANGE", key, "+", "-", "COUNT",
-                                "1", (const char *)NULL);
+    redisReply *top = conn_call(&conn, "XREVRANGE", key, "+", "-", "COUNT", "1",
+                                (const char *)NULL);
     if (top != NULL && top->type == REDIS_REPLY_ARRAY && top->elements == 1 &&
         events_entry_ok(top->element[0]))
         snprintf(last, sizeof(last), "%s", top->element[0]->element[0]->str);
@@ -209,8 +209,8 @@ events_main(struct cli *cli, int argc, char **argv)
         char blk[24];
         snprintf(blk, sizeof(blk), "%d", EVENTS_FOLLOW_BLOCK_MS);
         conn_set_timeout(&conn, EVENTS_FOLLOW_BLOCK_MS + CONN_IO_TIMEOUT_MS);
-        r = conn_call(&conn, "XREAD", "COUNT", "1000", "BLOCK", blk,
-                      "STREAMS", key, last, (const char *)NULL);
+        r = conn_call(&conn, "XREAD", "COUNT", "1000", "BLOCK", blk, "STREAMS",
+                      key, last, (const char *)NULL);
         if (r == NULL) {
             if (conn_reconnect(&conn, 0) < 0)
                 goto done;

@@ -21,12 +21,12 @@ struct inspect_cmd {
 };
 
 static const struct inspect_cmd inspect_cmds[] = {
-    {"ping", NULL},   {"stats", NULL}, {"active", NULL},
-    {"registered", NULL}, {"conf", NULL}, {NULL, NULL},
+    {"ping", NULL},       {"stats", NULL}, {"active", NULL},
+    {"registered", NULL}, {"conf", NULL},  {NULL, NULL},
 };
 static const struct inspect_cmd control_cmds[] = {
-    {"shutdown", NULL},    {"pause", "QUEUE"}, {"resume", "QUEUE"},
-    {"grow", "N"},         {"shrink", "N"},    {"loglevel", "LEVEL"},
+    {"shutdown", NULL}, {"pause", "QUEUE"}, {"resume", "QUEUE"},
+    {"grow", "N"},      {"shrink", "N"},    {"loglevel", "LEVEL"},
     {NULL, NULL},
 };
 
@@ -179,9 +179,11 @@ inspect_all_in(json_t *expected, json_t *replies)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(expected, i, v) if (json_object_get(
-                                               replies, json_string_value(v)) ==
-                                           NULL) return 0;
+    for (i = 0; i < json_array_size(expected); i++) {
+        v = json_array_get(expected, i);
+        if (json_object_get(replies, json_string_value(v)) == NULL)
+            return 0;
+    }
     return 1;
 }
 
@@ -200,10 +202,10 @@ inspect_print(json_t *doc)
                text ? text : "null");
         free(text);
     }
-    size_t i;
-    json_array_foreach(json_object_get(doc, "unanswered"), i, v)
+    json_t *unanswered = json_object_get(doc, "unanswered");
+    for (size_t i = 0; i < json_array_size(unanswered); i++)
         printf("%s: no answer within the timeout\n",
-               cli_safe(json_string_value(v)));
+               cli_safe(json_string_value(json_array_get(unanswered, i))));
 }
 
 static int
@@ -296,9 +298,9 @@ inspect_run(struct cli *cli, int argc, char **argv, const char *verb,
     }
     snprintf(ts, sizeof(ts), "%lld", inspect_now_ms());
     snprintf(maxlen, sizeof(maxlen), "%d", INSPECT_CONTROL_MAXLEN);
-    const char *xadd[] = {"XADD", ctl,   "MAXLEN", "~",   maxlen, "*",
-                          "id",   id,    "cmd",    cmd->name, "to", to,
-                          "arg",  arg,   "reply",  reply, "ts",   ts};
+    const char *xadd[] = {"XADD", ctl, "MAXLEN", "~",       maxlen, "*",
+                          "id",   id,  "cmd",    cmd->name, "to",   to,
+                          "arg",  arg, "reply",  reply,     "ts",   ts};
     redisReply *x = conn_command(&conn, 18, xadd, NULL);
     if (x == NULL)
         goto lost;

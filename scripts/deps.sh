@@ -20,6 +20,8 @@ bench)
 esac
 # celeriac beat's tests: time zones, and a process with a skewed clock.
 [ "$what" = test ] && pkgs="$pkgs tzdata libfaketime"
+# promtool and a Prometheus server for tests/system/test_metrics.py.
+if [ "$what" = test ]; then pkgs="$pkgs prometheus"; fi
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

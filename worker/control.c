@@ -30,9 +30,8 @@ static void control_report(const struct control *c, const char *err);
 
 int
 control_start(struct control *c, struct event_base *base,
-              const struct redisurl *url, const char *prefix,
-              const char *name, long timeout_ms, control_handle_fn *handle,
-              void *arg)
+              const struct redisurl *url, const char *prefix, const char *name,
+              long timeout_ms, control_handle_fn *handle, void *arg)
 {
     memset(c, 0, sizeof(*c));
     c->base = base;
@@ -58,8 +57,7 @@ control_connect(struct control *c)
 {
     redisAsyncContext *ac = c->url->path != NULL
                                 ? redisAsyncConnectUnix(c->url->path)
-                                : redisAsyncConnect(c->url->host,
-                                                    c->url->port);
+                                : redisAsyncConnect(c->url->host, c->url->port);
     if (ac == NULL || ac->err) {
         log_debug("control: cannot connect to Redis: %s",
                   ac ? ac->errstr : "out of memory");
@@ -199,8 +197,8 @@ control_read(struct control *c)
         return;
     snprintf(cnt, sizeof(cnt), "%d", CONTROL_READ_COUNT);
     snprintf(blk, sizeof(blk), "%d", CONTROL_BLOCK_MS);
-    const char *argv[] = {"XREAD",   "COUNT", cnt,       "BLOCK",
-                          blk,       "STREAMS", c->key, c->last_id};
+    const char *argv[] = {"XREAD", "COUNT",   cnt,    "BLOCK",
+                          blk,     "STREAMS", c->key, c->last_id};
     if (redisAsyncCommandArgv(c->ac, control_read_cb, NULL, 8, argv, NULL) !=
         REDIS_OK)
         return;
@@ -300,14 +298,17 @@ control_entry(struct control *c, const redisReply *fields)
         res = json_pack("{s:s}", "error", "the argument is too long");
     else
         res = c->handle(c->arg, &rq, &ok);
-    char *text = res ? json_dumps(res, JSON_COMPACT | JSON_ENSURE_ASCII)
-                     : NULL;
+    if (res == NULL) {
+        ok = 0;
+        res = json_pack("{s:s}", "error", "the answer could not be encoded");
+    }
+    char *text = res ? json_dumps(res, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(res);
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%d", CONTROL_REPLY_TTL);
-    const char *xadd[] = {"XADD",   reply, "*",  "worker", c->name,
-                          "ok",     ok ? "1" : "0", "result",
-                          text ? text : "{}"};
+    const char *xadd[] = {"XADD",         reply,    "*",
+                          "worker",       c->name,  "ok",
+                          ok ? "1" : "0", "result", text ? text : "{}"};
     redisAsyncCommandArgv(c->ac, NULL, NULL, 9, xadd, NULL);
     const char *exp[] = {"EXPIRE", reply, ttl};
     redisAsyncCommandArgv(c->ac, NULL, NULL, 3, exp, NULL);

@@ -54,7 +54,7 @@ struct control {
     struct event *watch_ev;     /* owned: the read's deadline */
     long backoff_ms;
     int stopping;
-    unsigned long handled;      /* requests answered */
+    unsigned long handled; /* requests answered */
     control_handle_fn *handle;
     void *arg;
 };

@@ -22,8 +22,7 @@ events_init(struct events *ev, struct broker *b, const char *prefix,
 
 /* XADD <key> MAXLEN ~ EVENTS_MAXLEN * type T ts MS worker W <kv...>. */
 static void
-events_add(struct events *ev, const char *type, const char *const *kv,
-           int nkv)
+events_add(struct events *ev, const char *type, const char *const *kv, int nkv)
 {
     char maxlen[24], ts[24];
     const char *argv[10 + 2 * 8];
@@ -52,8 +51,8 @@ void
 events_worker(struct events *ev, const char *type, const char *why,
               const char *about)
 {
-    const char *kv[] = {"worker", about ? about : ev->worker, "why", why,
-                        "by", ev->worker};
+    const char *kv[] = {"worker",  about ? about : ev->worker, "why", why, "by",
+                        ev->worker};
     events_add(ev, type, kv, about ? 3 : 2);
 }
 

@@ -34,10 +34,10 @@ struct broker;
 #define EVENTS_TASK_TAKEN_OVER "task-taken-over"
 
 struct events {
-    struct broker *b;   /* borrowed */
-    char key[KEYS_MAX]; /* <prefix>events */
-    const char *worker; /* borrowed: this worker's name */
-    int tasks;          /* --events: per-task events too */
+    struct broker *b;           /* borrowed */
+    char key[KEYS_MAX];         /* <prefix>events */
+    const char *worker;         /* borrowed: this worker's name */
+    int tasks;                  /* --events: per-task events too */
     unsigned long sent, unsent; /* XADDs queued / not sendable (Redis
                                    down) */
 };

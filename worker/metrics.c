@@ -20,14 +20,13 @@
 #include "xmalloc.h"
 
 /* Histogram bounds, seconds (the same for every histogram). */
-static const double metrics_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-                                        0.05,  0.1,    0.25,  0.5,  1,
-                                        2.5,   5,      10,    30,   60,
-                                        300};
+static const double metrics_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                        0.1,   0.25,   0.5,   1,    2.5,   5,
+                                        10,    30,     60,    300};
 #define METRICS_NBOUNDS (sizeof(metrics_bounds) / sizeof(metrics_bounds[0]))
 
-static const char *const metrics_outcomes[] = {"succeeded", "failed",
-                                               "retried", "expired"};
+static const char *const metrics_outcomes[] = {"succeeded", "failed", "retried",
+                                               "expired"};
 
 struct metrics_hist {
     unsigned long long b[METRICS_NBOUNDS]; /* not cumulative */
@@ -46,8 +45,8 @@ struct metrics_series {
 struct metrics_queue {
     struct metrics *m;
     int index;
-    int asking;        /* an answer is due */
-    int known;         /* answered at least once */
+    int asking; /* an answer is due */
+    int known;  /* answered at least once */
     long long length, pending, lag, oldest_ms;
     int lag_known;
     char last_delivered[48];
@@ -61,15 +60,15 @@ struct metrics {
     const char *prefix, *worker;
     char *const *queues;
     int nqueues;
-    struct metrics_queue *q;        /* owned, nqueues */
-    struct metrics_series *series;  /* owned */
+    struct metrics_queue *q;       /* owned, nqueues */
+    struct metrics_series *series; /* owned */
     size_t nseries, series_cap;
     struct metrics_hist *runtime, *wait; /* owned, per queue */
     struct metrics_hist fetch;
-    unsigned long long fetch_n[2];  /* failed, ok */
-    unsigned long long refused;     /* connections turned away */
-    long long window_s;             /* the second being counted */
-    unsigned window_conns;          /* connections accepted in it */
+    unsigned long long fetch_n[2]; /* failed, ok */
+    unsigned long long refused;    /* connections turned away */
+    long long window_s;            /* the second being counted */
+    unsigned window_conns;         /* connections accepted in it */
     struct event *reopen_ev, *poll_ev;
     metrics_gauges_fn *gauges;
     void *arg;
@@ -136,8 +135,7 @@ metrics_task(struct metrics *m, int queue, const char *task,
     if (s == NULL) {
         if (m->nseries == m->series_cap) {
             m->series_cap = m->series_cap ? 2 * m->series_cap : 8;
-            m->series = xrealloc(m->series,
-                                 m->series_cap * sizeof(*m->series));
+            m->series = xrealloc(m->series, m->series_cap * sizeof(*m->series));
         }
         s = &m->series[m->nseries++];
         memset(s, 0, sizeof(*s));
@@ -189,8 +187,7 @@ metrics_oldest_cb(redisAsyncContext *ac, void *r, void *priv)
     q->asking = 0;
     q->oldest_ms = 0;
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY &&
-        reply->elements == 1 &&
-        reply->element[0]->type == REDIS_REPLY_ARRAY &&
+        reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_ARRAY &&
         reply->element[0]->elements == 2) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -345,8 +342,8 @@ metrics_hist_out(struct evbuffer *out, const char *name, const char *qlabel,
 
 /* A gauge or counter of one queue, labelled with queue and worker. */
 static void
-metrics_qvalue(struct evbuffer *out, const struct metrics *m,
-               const char *name, int q, double v)
+metrics_qvalue(struct evbuffer *out, const struct metrics *m, const char *name,
+               int q, double v)
 {
     evbuffer_add_printf(out, "%s{queue=\"", name);
     metrics_label(out, m->queues[q]);
@@ -390,8 +387,8 @@ metrics_render(struct metrics *m, struct evbuffer *out)
                  "Time a task waited in its queue before this worker "
                  "received it, by queue.");
     for (int q = 0; q < m->nqueues; q++)
-        metrics_hist_out(out, "celeriac_task_queue_wait_seconds",
-                         m->queues[q], &m->wait[q]);
+        metrics_hist_out(out, "celeriac_task_queue_wait_seconds", m->queues[q],
+                         &m->wait[q]);
 
     struct {
         const char *name, *type, *help;
@@ -401,8 +398,7 @@ metrics_render(struct metrics *m, struct evbuffer *out)
          "Tasks in hand: read, running or waiting to be stored.",
          (double)g.held},
         {"celeriac_prefetch_window", "gauge",
-         "Tasks this worker may hold at most (--prefetch).",
-         (double)g.window},
+         "Tasks this worker may hold at most (--prefetch).", (double)g.window},
         {"celeriac_children_alive", "gauge", "Child processes running.",
          (double)g.children},
         {"celeriac_children_target", "gauge",
@@ -415,8 +411,7 @@ metrics_render(struct metrics *m, struct evbuffer *out)
          "Redis connections set up again after a loss.",
          (double)g.redis_reconnects},
         {"celeriac_takeovers_total", "counter",
-         "Tasks taken over from dead or stalled workers.",
-         (double)g.takeovers},
+         "Tasks taken over from dead or stalled workers.", (double)g.takeovers},
         {"celeriac_dead_letters_total", "counter",
          "Tasks this worker moved to the dead-letter stream.",
          (double)g.dead_letters},

@@ -35,13 +35,13 @@ enum metrics_outcome {
 
 /* What the parent reports at each scrape. */
 struct metrics_gauges {
-    long held;          /* tasks in hand */
-    long window;        /* --prefetch */
-    long children;      /* child processes alive */
-    long children_target; /* the pool's size (control grow/shrink) */
+    long held;                    /* tasks in hand */
+    long window;                  /* --prefetch */
+    long children;                /* child processes alive */
+    long children_target;         /* the pool's size (control grow/shrink) */
     unsigned long child_restarts; /* children that died unasked */
     unsigned long redis_reconnects;
-    unsigned long takeovers;      /* tasks taken over from other workers */
+    unsigned long takeovers; /* tasks taken over from other workers */
     unsigned long dead_letters;
 };
 typedef void metrics_gauges_fn(void *arg, struct metrics_gauges *g);

@@ -20,7 +20,6 @@
 #include "control.h"
 #include "error.h"
 #include "events.h"
-#include "taskscan.h"
 #include "exec.h"
 #include "failure.h"
 #include "fetch.h"
@@ -38,6 +37,7 @@
 #include "slot.h"
 #include "source.h"
 #include "throttle.h"
+#include "taskscan.h"
 #include "upload.h"
 #include "version.h"
 #include "xmalloc.h"
@@ -1875,7 +1875,11 @@ parent_ctl_error(int *ok, const char *fmt, ...)
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     *ok = 0;
-    return json_pack("{s:s}", "error", buf);
+    json_t *r = json_pack("{s:s}", "error", buf);
+    /* The request's own bytes may not be UTF-8. */
+    return r ? r
+             : json_pack("{s:s}", "error",
+                         "the request is not valid UTF-8 text");
 }
 
 static json_t *
@@ -1920,17 +1924,25 @@ parent_ctl_stats(struct parent *p)
         p->rate, "redis_reconnects", (json_int_t)p->broker.reconnects);
 }
 
+/* The most tasks `inspect active` lists (the rest are counted). */
+#define PARENT_ACTIVE_MAX 1000
+
 /* The tasks in hand, not yet finished: id, queue, task, state, runtime. */
 static json_t *
 parent_ctl_active(struct parent *p)
 {
     json_t *a = json_array();
     long long now = result_now_us();
+    long more = 0;
     for (uint32_t i = 0; i < p->slots.n; i++) {
         const struct slot *s = &p->slots.slots[i];
         if (s->state == SLOT_FREE || s->state == SLOT_DONE ||
             s->state == SLOT_FINISHING)
             continue;
+        if (json_array_size(a) >= PARENT_ACTIVE_MAX) {
+            more++;
+            continue;
+        }
         char task[EVENTS_ID_MAX + 1], id[EVENTS_ID_MAX + 1];
         const char *queue = p->cfg->queues[s->queue];
         taskscan_message(s->msg, s->msg_len, task, id, sizeof(id));
@@ -1947,7 +1959,7 @@ parent_ctl_active(struct parent *p)
                          started ? (double)(now - s->started_us) / 1e6
                                  : 0.0));
     }
-    return json_pack("{s:o}", "tasks", a);
+    return json_pack("{s:o,s:I}", "tasks", a, "more", (json_int_t)more);
 }
 
 static json_t *

@@ -763,7 +763,8 @@ static long
 pool_token_wait_ms(struct pool *p)
 {
     long long now = pool_now_ms();
-    double rate = POOL_RESPAWN_PER_S(p->n), burst = POOL_RESPAWN_BURST(p->n);
+    double rate = POOL_RESPAWN_PER_S(p->active),
+           burst = POOL_RESPAWN_BURST(p->active);
     p->tokens += (double)(now - p->tokens_ms) * rate / 1000.0;
     p->tokens_ms = now;
     if (p->tokens >= burst) {

@@ -22,8 +22,8 @@ taskscan_skip_string(const char *s, size_t i, size_t len)
 static size_t
 taskscan_skip_space(const char *s, size_t i, size_t len)
 {
-    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
-                       s[i] == '\r'))
+    while (i < len &&
+           (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
         i++;
     return i;
 }

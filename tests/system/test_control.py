@@ -12,6 +12,7 @@
   shutdown (exit 0, an offline event).
 """
 
+import json
 import time
 
 import pytest
@@ -200,3 +201,35 @@ def test_control_shutdown_is_warm(r, worker, celeriac):
                what="the stopped worker to leave the registry")
     rc, doc = ask(celeriac, "inspect", "ping")
     assert rc == 0 and list(doc["replies"]) == ["stays"], doc
+
+
+def test_bad_requests_never_hurt(r, worker, celeriac):
+    w = worker("--name", "tough")
+    wait_answering(celeriac, "tough")
+    ctl = "celeriac:control"
+    # No fields the worker needs; a reply stream outside the prefix; a
+    # huge argument; an unknown command; binary junk.
+    r.xadd(ctl, {"junk": "1"})
+    r.xadd(ctl, {"to": "*", "cmd": "ping", "reply": "other:reply:x"})
+    r.xadd(ctl, {"to": "*", "cmd": "ping", "reply": "celeriac:queue:default"})
+    r.xadd(ctl, {"to": "*", "cmd": "pause", "arg": "q" * 100000,
+                 "reply": "celeriac:reply:big"})
+    r.xadd(ctl, {"to": "*", "cmd": "selfdestruct",
+                 "reply": "celeriac:reply:unknown"})
+    r.xadd(ctl, {"to": "*", "cmd": b"\xff\x00", "reply": "celeriac:reply:bin"})
+    r.xadd(ctl, {"to": "*", "reply": "celeriac:reply:nocmd"})
+    wait_until(lambda: all(r.exists("celeriac:reply:" + k)
+                           for k in ("big", "unknown", "bin", "nocmd")), 30,
+               what="the refusals")
+    for k in ("big", "unknown", "bin", "nocmd"):
+        entries = r.xrange("celeriac:reply:" + k)
+        assert len(entries) == 1, (k, entries)
+        f = entries[0][1]
+        assert f[b"worker"] == b"tough" and f[b"ok"] == b"0", (k, f)
+        assert "error" in json.loads(f[b"result"]), (k, f)
+        assert 0 < r.ttl("celeriac:reply:" + k) <= 60
+    assert not r.exists("other:reply:x")
+    assert r.xlen("celeriac:queue:default") == 0  # nothing written there
+    rc, doc = ask(celeriac, "inspect", "ping")
+    assert rc == 0 and doc["replies"]["tough"]["ok"], doc
+    assert w.alive()
