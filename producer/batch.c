@@ -31,6 +31,7 @@
 #include "result.h"
 #include "submit.h"
 #include "token.h"
+#include "validate.h"
 #include "version.h"
 #include "wait.h"
 #include "message.h"
@@ -227,6 +228,13 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
         batch_bad(b, lineno,
                   "\"args\" must be an object of named "
                   "arguments, e.g. {\"data\": \"abc\"}");
+        goto bad;
+    }
+    struct proto_error perr;
+    if (b->o->check &&
+        validate_task(json_string_value(task), args, 0, &perr) < 0) {
+        batch_bad(b, lineno, "not sent: a worker would refuse it: %s: %s",
+                  perr.type, perr.message);
         goto bad;
     }
     if (json_is_null(idv))

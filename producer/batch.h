@@ -17,6 +17,7 @@ struct batch_opts {
     const char *queue;  /* queue name; borrowed */
     int wait;           /* --wait */
     int ordered;        /* --ordered: results in input order */
+    int check;          /* check built-in tasks' arguments (validate.h) */
     int64_t timeout_us; /* --timeout, 0 = none */
     /* The delivery options (--countdown, --expires, ...); borrowed. */
     const struct delivery *delivery;

@@ -72,7 +72,8 @@ send_usage(FILE *out)
 "                         its arguments and algorithm as a worker would\n"
 "                         (the check uses this machine's OpenSSL); with a\n"
 "                         check, a task a worker would refuse is not sent\n"
-"                         (exit 2)\n"
+"                         (exit 2; with --batch, the line is reported as\n"
+"                         bad and skipped)\n"
 "  -w, --wait             wait for the result and print the result document\n"
 "                         (one line of JSON) on stdout instead of the id;\n"
 "                         for a delayed task, once it has run\n"
@@ -242,7 +243,8 @@ send_main(struct cli *cli, int argc, char **argv)
     };
     struct delivery dl;
     struct unique_send uq;
-    struct batch_opts bo = {NULL, KEYS_DEFAULT_QUEUE, 0, 0, 0, &dl};
+    struct batch_opts bo = {
+        .queue = KEYS_DEFAULT_QUEUE, .check = 1, .delivery = &dl};
     json_t *args = json_object();
     int opt, rc = CLI_EXIT_USAGE, nargs = 0, no_check = 0;
 
@@ -327,6 +329,7 @@ send_main(struct cli *cli, int argc, char **argv)
                                "go with --batch");
         goto done;
     }
+    bo.check = !no_check;
     if (bo.file != NULL) {
         if (optind < argc || nargs > 0) {
             rc = cli_usage("send", "--batch takes the tasks from the file; "
@@ -431,7 +434,7 @@ send_one(struct cli *cli, const char *task, const char *check, json_t *args,
         goto done;
     }
     struct proto_error perr;
-    if (check != NULL && validate_task(check, args, &perr) < 0) {
+    if (check != NULL && validate_task(check, args, 1, &perr) < 0) {
         cli_warnx("task not sent: a worker would refuse it: %s: %s",
                   perr.type, perr.message);
         goto done;

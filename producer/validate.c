@@ -16,7 +16,7 @@ static const char *const validate_parent_sources[] = {
 };
 
 static int
-validate_hash(const json_t *args, struct proto_error *err)
+validate_hash(const json_t *args, int check_data, struct proto_error *err)
 {
     int nsrc = 0, inline_src = 0;
     for (size_t i = 0; validate_parent_sources[i] != NULL; i++)
@@ -34,7 +34,7 @@ validate_hash(const json_t *args, struct proto_error *err)
         return proto_error_set(err, ERROR_INVALID_ARGUMENT,
                                "give exactly one of 'data', 'data_b64', "
                                "'url' and 'path'");
-    if (inline_src) {
+    if (inline_src && check_data) {
         const unsigned char *data;
         size_t len;
         unsigned char *owned = NULL;
@@ -63,14 +63,15 @@ validate_hash(const json_t *args, struct proto_error *err)
 }
 
 int
-validate_task(const char *task, const json_t *args, struct proto_error *err)
+validate_task(const char *task, const json_t *args, int check_data,
+              struct proto_error *err)
 {
     json_t *empty = NULL;
     int rc = 0;
     if (args == NULL)
         args = empty = json_object();
     if (strcmp(task, "hash") == 0)
-        rc = validate_hash(args, err);
+        rc = validate_hash(args, check_data, err);
     json_decref(empty);
     return rc;
 }

@@ -16,9 +16,12 @@
 /*
  * Returns 0 when task with args (borrowed; NULL: none) would be accepted
  * by a worker, or is not a built-in task; -1 with *err filled (the error
- * type and message the worker would answer).
+ * type and message the worker would answer).  With check_data, inline
+ * data ('data', 'data_b64') is decoded too (its size, its base64);
+ * without, only the task's own arguments and the count of sources are
+ * checked (cheap enough for every line of a batch).
  */
-int validate_task(const char *task, const json_t *args,
+int validate_task(const char *task, const json_t *args, int check_data,
                   struct proto_error *err);
 
 #endif

@@ -183,6 +183,7 @@ static void parent_streams_open(struct parent *p);
 static void parent_sem_renew(struct parent *p);
 static void parent_upload_begin(struct parent *p, struct slot *s);
 static void parent_revoked_refresh(struct parent *p);
+static int parent_revoked_slot(struct parent *p, struct slot *s);
 
 static long long
 parent_now_ms(void)
@@ -679,15 +680,8 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
         parent_verdict(p, s, ERROR_MAX_DELIVERIES, why, 0, 1);
         return;
     }
-    if (revoked_message(&p->revoked, msg, len, p->cfg->queues[queue],
-                        entry_id)) {
-        log_info("entry %s is a revoked task; not running it", entry_id);
-        parent_verdict(p, s, ERROR_REVOKED,
-                       "the task was revoked (celeriac revoke) before it "
-                       "ran",
-                       0, 0);
+    if (parent_revoked_slot(p, s))
         return;
-    }
     log_debug("received %s (%zu bytes, delivery %u)", entry_id, len,
               deliveries);
     parent_task_event(p, s,
@@ -1273,6 +1267,26 @@ parent_revoked_cb(redisAsyncContext *ac, void *reply, void *priv)
         log_debug("%zu revoked task ids", p->revoked.n);
     free(ids);
     free(lens);
+}
+
+/*
+ * When the entry just received in s is a revoked task, makes its verdict
+ * (a child answers REVOKED) and returns 1.  Checked once, on arrival: a
+ * task handed to a worker before the revocation reached it runs (its
+ * child may already hold it: prefetched tasks are queued in children).
+ */
+static int
+parent_revoked_slot(struct parent *p, struct slot *s)
+{
+    if (p->revoked.n == 0 || s->fail_type != NULL || s->msg == NULL ||
+        !revoked_message(&p->revoked, s->msg, s->msg_len,
+                         p->cfg->queues[s->queue], s->entry_id))
+        return 0;
+    log_info("entry %s is a revoked task; not running it", s->entry_id);
+    parent_verdict(p, s, ERROR_REVOKED,
+                   "the task was revoked (celeriac revoke) before it ran", 0,
+                   0);
+    return 1;
 }
 
 /* Reads the revocations still in force (score >= now), bounded; with

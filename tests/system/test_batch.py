@@ -165,9 +165,18 @@ def test_batch_failed_task_exit_status(r, worker, celeriac):
                     "args": {"data": "a", "algorithm": "nope"}}),
     ]) + "\n"
     run = celeriac("send", "--batch", "-", "--wait", "--timeout", "60",
-                   input=lines)
+                   "--no-check", input=lines)
     assert run.rc == 1, run
     docs = {d["id"]: d for d in parse_lines(run.stdout)}
     assert docs["good"]["status"] == "SUCCESS"
     assert docs["bad"]["status"] == "FAILURE"
     assert docs["bad"]["error"]["type"] == "UnknownAlgorithm"
+    # Checked first (the default), the bad line is not sent at all.
+    r.delete("celeriac:result:bad")
+    run = celeriac("send", "--batch", "-", "--wait", "--timeout", "60",
+                   input=lines)
+    assert run.rc == 1, run
+    assert b"line 2: not sent: a worker would refuse it: UnknownAlgorithm" \
+        in run.stderr, run
+    assert [d["id"] for d in parse_lines(run.stdout)] == ["good"]
+    assert r.get("celeriac:result:bad") is None

@@ -220,3 +220,22 @@ def test_short_redis_option_before_any_command(redis_server, celeriac, r):
     assert got.rc == 1 and got.text() == "x none\n", got
     got = celeriac("status", "-r", redis_server.url, env=bad)
     assert got.rc == 0, got
+
+
+def test_log_lines_of_outcomes(worker, r):
+    w = worker("--log-level", "debug")
+    enqueue(r, {"task": "hash", "args": {"data": "abc"}, "id": "log-ok"})
+    enqueue(r, {"task": "hash", "args": {"data": "abc", "algorithm": "nope"},
+                "id": "log-bad"})
+    wait_result(r, "log-ok")
+    wait_result(r, "log-bad")
+    log = wait_until(lambda: "task log-bad failed" in w.log() and
+                     "task log-ok succeeded" in w.log() and w.log(), 30,
+                     what="the outcome log lines")
+    ok = [ln for ln in log.splitlines() if "task log-ok succeeded" in ln]
+    assert all(" DEBUG " in ln for ln in ok), ok
+    bad = [ln for ln in log.splitlines() if "task log-bad failed" in ln]
+    assert len(bad) == 1 and " INFO " in bad[0], bad
+    assert "failed: UnknownAlgorithm: unknown digest algorithm 'nope'" in \
+        bad[0], bad
+    assert "{" not in bad[0], bad  # the error, not the raw document

@@ -129,3 +129,13 @@ def test_revoke(worker, client, r):
     with pytest.raises(celeriac.TaskFailed):
         h.get(1)
     wait_until(lambda: r.xpending(QUEUE, "celeriac")["pending"] == 0, 30)
+
+
+def test_revoke_delayed(client, r):
+    h = client.send("hash", {"data": "abc"}, countdown=600)
+    other = client.send("hash", {"data": "abc"}, countdown=600)
+    assert client.revoke([h.id]) == [h.id]
+    assert r.zcard("celeriac:scheduled") == 1
+    doc = h.wait(5)   # from the reply stream or the result key, no worker
+    assert doc["status"] == "REVOKED" and doc["attempts"] == 0, doc
+    assert other.status is None

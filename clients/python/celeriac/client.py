@@ -260,17 +260,56 @@ class Client:
                 time.sleep(poll if left is None else min(poll, left))
                 poll = min(poll * 2, 1.0)
 
-    def revoke(self, task_ids: Iterable[str], ttl: int = 86400) -> None:
-        """Adds ids to <prefix>revoked: workers do not run them (REVOKED
-        result).  Delayed tasks stay in the scheduled set until due;
-        ``celeriac revoke`` also takes them out at once."""
+    def revoke(self, task_ids: Iterable[str], ttl: int = 86400) -> List[str]:
+        """Cancels tasks that have not run, as ``celeriac revoke`` does:
+        adds the ids to <prefix>revoked (a worker answers them REVOKED
+        instead of running them; one already running finishes), and takes
+        delayed or retrying ones out of <prefix>scheduled at once, storing
+        their REVOKED result.  Returns the ids taken out of the scheduled
+        set."""
+        ids = set(task_ids)
         now_ms = int(time.time() * 1000)
         key = self.prefix + "revoked"
         pipe = self.redis.pipeline(transaction=False)
         pipe.zremrangebyscore(key, "-inf", "(%d" % now_ms)
-        pipe.zadd(key, {i: now_ms + ttl * 1000 for i in task_ids})
-        pipe.pexpireat(key, now_ms + ttl * 1000)
+        pipe.zadd(key, {i: now_ms + ttl * 1000 for i in ids})
         pipe.execute()
+        top = self.redis.zrange(key, -1, -1, withscores=True)
+        if top:
+            self.redis.pexpireat(key, int(top[0][1]))
+        sched = self.prefix + "scheduled"
+        out = []
+        for member, _ in self.redis.zscan_iter(sched, count=500):
+            try:
+                msg = json.loads(member)
+            except ValueError:
+                continue
+            tid = msg.get("id") if isinstance(msg, dict) else None
+            if tid not in ids or not self.redis.zrem(sched, member):
+                continue
+            now = datetime.now(timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ")
+            doc = {"id": tid, "task": msg.get("task"), "status": "REVOKED",
+                   "result": None,
+                   "error": {"type": "Revoked", "message":
+                             "the task was revoked (celeriac revoke) while "
+                             "it waited in the scheduled set"},
+                   "worker": "celeriac revoke", "attempts": 0,
+                   "retries": msg.get("retries", 0)
+                   if isinstance(msg.get("retries"), int) else 0,
+                   "errors": [], "started_at": now, "finished_at": now,
+                   "runtime_us": 0}
+            text = json.dumps(doc, separators=(",", ":"),
+                              ensure_ascii=False)
+            self.redis.set(self.result_key(tid), text, ex=ttl)
+            rt = msg.get("reply_to")
+            if isinstance(rt, str) and rt.startswith(self.prefix + "reply:") \
+                    and len(rt) > len(self.prefix + "reply:"):
+                self.redis.xadd(rt, {"result": text}, maxlen=100000,
+                                approximate=True)
+                self.redis.expire(rt, ttl)
+            out.append(tid)
+        return out
 
     # ---- hashing ----
 
