@@ -765,8 +765,8 @@ status_alive(struct cli *cli, const char *name)
     memset(&conn, 0, sizeof(conn));
     if (conn_init(&conn, cli->redis) < 0 || conn_connect(&conn) < 0)
         goto done;
-    redisReply *r = conn_call(&conn, "HGET", key, KEYS_HB_STATE,
-                              (const char *)NULL);
+    redisReply *r =
+        conn_call(&conn, "HGET", key, KEYS_HB_STATE, (const char *)NULL);
     if (r == NULL) {
         if (conn_lost(&conn))
             conn_report_lost(&conn, "reading the worker's record");
@@ -776,8 +776,9 @@ status_alive(struct cli *cli, const char *name)
              ? CLI_EXIT_OK
              : CLI_EXIT_FAILED;
     if (rc != CLI_EXIT_OK)
-        fprintf(stderr, "celeriac status: worker %s is not alive (no "
-                        "heartbeat record in state running)\n",
+        fprintf(stderr,
+                "celeriac status: worker %s is not alive (no "
+                "heartbeat record in state running)\n",
                 cli_safe(name));
     freeReplyObject(r);
 done:

@@ -169,8 +169,7 @@ cpus_quota(const char *root, struct cpus_info *out)
 }
 
 void
-cpus_count(const char *root, long online, long affinity,
-           struct cpus_info *out)
+cpus_count(const char *root, long online, long affinity, struct cpus_info *out)
 {
     long n = online > 0 ? online : 1, q;
 

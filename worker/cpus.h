@@ -26,9 +26,9 @@ enum cpus_limit {
 };
 
 struct cpus_info {
-    int count;               /* >= 1 */
-    enum cpus_limit by;      /* the smallest of the three */
-    long long quota_us;      /* the binding quota and period, 0 if none */
+    int count;          /* >= 1 */
+    enum cpus_limit by; /* the smallest of the three */
+    long long quota_us; /* the binding quota and period, 0 if none */
     long long period_us;
 };
 

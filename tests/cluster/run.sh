@@ -91,7 +91,7 @@ cleanup() {
         # The bridges and rules it leaves behind.
         [ -n "$had_docker0" ] || ip link del docker0 2>/dev/null || true
         for br in $(ip -o link show type bridge 2>/dev/null |
-            awk -F': ' '$2 ~ /^br-[0-9a-f]{12}$/ {print $2}'); do
+            awk -F': ' '{print $2}' | grep -E '^br-[0-9a-f]{12}$'); do
             ip link del "$br" 2>/dev/null || true
         done
         [ -n "$had_chains" ] || iptables_forget
@@ -122,7 +122,9 @@ else
     old_forward=$(sysctl -n net.ipv4.ip_forward)
     sysctl -qw net.ipv4.ip_forward=1
     say "starting dockerd (data-root $CACHE/docker, log $tmp/dockerd.log)"
-    dockerd --data-root "$CACHE/docker" --exec-root "$tmp/exec" \
+    # In a session of its own: a ctrl-C to the terminal's process group
+    # must not stop it before the project was taken down.
+    setsid dockerd --data-root "$CACHE/docker" --exec-root "$tmp/exec" \
         --pidfile "$tmp/dockerd.pid" -H "unix://$tmp/docker.sock" \
         --bip "$BRIDGE_IP" --default-address-pool "base=$POOL,size=24" \
         >"$tmp/dockerd.log" 2>&1 9>&- &
@@ -197,4 +199,8 @@ fi
 
 # ---- 3. the scenario ----
 say "engine ready after $SECONDS s"
+# What an earlier run that was killed may have left.
+docker-compose -f "$ROOT/docker/docker-compose.yml" -f "$HERE/compose.cluster.yml" \
+    --profile producer down -v --remove-orphans -t 5 >"$tmp/down.log" 2>&1 ||
+    { cat "$tmp/down.log" >&2; die "cannot take down an earlier run's project"; }
 CLUSTER_ROOT=$ROOT /usr/bin/python3 "$HERE/scenario.py" "$@"

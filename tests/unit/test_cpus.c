@@ -154,11 +154,10 @@ test_v1_container(void **state)
 {
     struct cpus_info in;
     (void)state;
-    put("/proc/self/cgroup",
-        "12:memory:/docker/0123abcd\n"
-        "4:cpu,cpuacct:/docker/0123abcd\n"
-        "1:name=systemd:/docker/0123abcd\n"
-        "0::/\n");
+    put("/proc/self/cgroup", "12:memory:/docker/0123abcd\n"
+                             "4:cpu,cpuacct:/docker/0123abcd\n"
+                             "1:name=systemd:/docker/0123abcd\n"
+                             "0::/\n");
     put("/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "200000\n");
     put("/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us", "100000\n");
     in = count(8, 8);
@@ -221,9 +220,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_no_cgroup),     T(test_v2_container), T(test_v2_max_and_loose),
-        T(test_v2_nested),     T(test_v1_container), T(test_v1_cpu_mount),
-        T(test_bad_files),     T(test_this_process),
+        T(test_no_cgroup), T(test_v2_container), T(test_v2_max_and_loose),
+        T(test_v2_nested), T(test_v1_container), T(test_v1_cpu_mount),
+        T(test_bad_files), T(test_this_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
