@@ -91,13 +91,13 @@ def test_bash_completion(tmp_dir):
         'echo "1:${COMPREPLY[*]}"\n'
         'COMP_WORDS=(celeriac send --wa); COMP_CWORD=2; _celeriac\n'
         'echo "2:${COMPREPLY[*]}"\n'
-        'COMP_WORDS=(celeriac-worker --conc); COMP_CWORD=1\n'
+        'COMP_WORDS=(celeriac-worker --max-ta); COMP_CWORD=1\n'
         '_celeriac_worker; echo "3:${COMPREPLY[*]}"\n')
     p = subprocess.run(["bash", "-c", script, "bash", prefix],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == ["1:send", "2:--wait",
-                                     "3:--concurrency"], p.stdout
+                                     "3:--max-tasks-per-child"], p.stdout
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None,

@@ -161,5 +161,7 @@ def test_send_wait_argv_has_no_password(form, worker, secured, tmp_dir):
         client.close()
     with open(out_path, "rb") as f:
         text = f.read()
-    assert_success(json.loads(text), "sha512", b"secret-test")
+    # The id goes to stderr first (merged here); the document is last.
+    assert_success(json.loads(text.splitlines()[-1]), "sha512",
+                   b"secret-test")
     assert PASSWORD.encode() not in text
