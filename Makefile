@@ -225,3 +225,7 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# The adaptive in-flight window (worker/window.c), linked into its unit
+# test (tests/unit/test_window.c).
+$(O)/tests/test_window: $(call obj,worker/window.c)

@@ -15,6 +15,8 @@
 #define CONFIG_DEFAULT_HEARTBEAT_MS 2000L
 #define CONFIG_DEFAULT_REDIS_TIMEOUT_MS 10000L
 #define CONFIG_DEFAULT_PREFETCH_MIB 16L
+/* The window's bound (window.h): this, or 16 x concurrency if larger. */
+#define CONFIG_DEFAULT_PREFETCH 512
 /* URL sources (worker/README.md, "Sources on the loop"). */
 #define CONFIG_DEFAULT_MAX_FETCHES 100
 #define CONFIG_DEFAULT_PER_HOST 8

@@ -51,8 +51,9 @@ main_usage(FILE *f)
 "                           CELERIAC_REDIS_PASSWORD instead of the URL.\n"
 "  -Q, --queues A,B         queues to consume, comma-separated (default %s)\n"
 "  -c, --concurrency N      child processes (default: online cores, %ld here)\n"
-"      --prefetch N         tasks in flight in this worker at most\n"
-"                           (default 4 x concurrency)\n"
+"      --prefetch N         tasks in flight in this worker at most: the\n"
+"                           bound of a window sized to the tasks' service\n"
+"                           time (default 512, or 16 x concurrency)\n"
 "      --prefetch-mib N     their messages' size at most, MiB (default %ld;\n"
 "                           one task is taken however large it is)\n"
 "  -n, --name NAME          consumer name (default hostname:pid)\n"
@@ -545,7 +546,9 @@ main(int argc, char **argv)
     if (main_queues(queues, &cfg) < 0)
         goto out;
     if (cfg.prefetch == 0)
-        cfg.prefetch = 4 * cfg.concurrency;
+        cfg.prefetch = CONFIG_DEFAULT_PREFETCH > 16 * cfg.concurrency
+                           ? CONFIG_DEFAULT_PREFETCH
+                           : 16 * cfg.concurrency;
     if (cfg.prefix == NULL)
         cfg.prefix = xstrdup(KEYS_DEFAULT_PREFIX);
     if (cfg.name == NULL) {

@@ -30,6 +30,7 @@
 #include "source.h"
 #include "upload.h"
 #include "version.h"
+#include "window.h"
 #include "xmalloc.h"
 
 /* Results finished in one script call at most. */
@@ -90,6 +91,10 @@ struct parent {
     long msg_avg;       /* recent message size, bytes (0: none seen) */
     long msg_big;       /* largest recent message, decaying, bytes */
     long claim_pending; /* entries the take-over in flight may bring */
+    struct window win;      /* tasks held at most now (window.h) */
+    long long *child_last_us; /* per child: its last result, Unix us */
+    long long read_sent_us; /* when the read in flight was sent, or 0 */
+    long read_got;          /* entries it brought so far */
     char *queue_list; /* "a,b" for the heartbeat */
     char worker_name[1024]; /* the name results carry, valid UTF-8 */
     char started_at[32];
@@ -180,8 +185,9 @@ parent_free(const struct parent *p)
 }
 
 /*
- * How many more tasks may be read.  --prefetch bounds the tasks not yet
- * computed (READY and RUNNING), --prefetch-mib their messages' bytes,
+ * How many more tasks may be read.  The window (window.h, at most
+ * --prefetch) bounds the tasks not yet computed (READY, RUNNING,
+ * FETCH_WAIT and FETCHING), --prefetch-mib their messages' bytes,
  * counted at the size of the largest recent message (the first read asks
  * for one entry, to learn it); while fewer tasks than children are in
  * hand one more may always be read, however large.
@@ -199,7 +205,7 @@ parent_room(const struct parent *p)
      * tasks never makes the worker read more. */
     long computing = (long)t->count[SLOT_READY] + t->count[SLOT_RUNNING] +
                      t->count[SLOT_FETCH_WAIT] + t->count[SLOT_FETCHING];
-    long room = (long)cfg->prefetch - computing;
+    long room = (long)p->win.size - computing;
     long bytes = (long)(t->bytes[SLOT_READY] + t->bytes[SLOT_RUNNING] +
                         t->bytes[SLOT_FETCH_WAIT] +
                         t->bytes[SLOT_FETCHING]);
@@ -217,6 +223,37 @@ parent_room(const struct parent *p)
 }
 
 /* ---- flow ---- */
+
+/*
+ * Sizes the window from the measurements (window.h): a child whose
+ * current task has run longer than the horizon counts as busy with one
+ * long task.  A child then holds at most its share of the window.
+ */
+static void
+parent_window(struct parent *p)
+{
+    long long now = result_now_us();
+    long long horizon = window_horizon_us(&p->win);
+    int busy_long = 0;
+    for (int i = 0; i < p->pool.n; i++) {
+        struct slot *head = TAILQ_FIRST(&p->pool.children[i].running);
+        if (head == NULL)
+            continue;
+        long long start = head->started_us > p->child_last_us[i]
+                              ? head->started_us
+                              : p->child_last_us[i];
+        if (now - start > horizon)
+            busy_long++;
+    }
+    unsigned before = p->win.size;
+    unsigned size = window_update(&p->win, busy_long);
+    unsigned n = (unsigned)p->pool.n;
+    p->pool.child_max = (size + n - 1) / n;
+    if (size != before)
+        log_debug("window %u tasks (service %.0f us, Redis round trip "
+                  "%.0f us, %d child(ren) on a long task)",
+                  size, p->win.svc_us, p->win.rtt_us, busy_long);
+}
 
 /* Asks for one parent_pump() after the current callbacks. */
 static void
@@ -242,6 +279,7 @@ parent_pump(struct parent *p)
     struct slot *s;
     struct pool_child *c;
 
+    parent_window(p);
     /* Then, while a child is idle and another has tasks queued behind
      * the one it runs, those move to the idle child. */
     do {
@@ -272,8 +310,12 @@ parent_pump(struct parent *p)
             long count = room / cfg->nqueues;
             if (count < 1)
                 count = 1;
-            if (broker_read(&p->broker, (unsigned)count, cfg->block_ms) == 0)
+            if (broker_read(&p->broker, (unsigned)count, cfg->block_ms) ==
+                0) {
                 p->read_pending = count * cfg->nqueues;
+                p->read_sent_us = result_now_us();
+                p->read_got = 0;
+            }
         }
         return;
     }
@@ -376,7 +418,7 @@ parent_maint_cb(evutil_socket_t fd, short what, void *arg)
     /* At least the reserve, even when this worker is busy: stranded tasks
      * have waited long enough already. */
     const struct slot_table *t = &p->slots;
-    long want = (long)cfg->prefetch - t->count[SLOT_READY] -
+    long want = (long)p->win.size - t->count[SLOT_READY] -
                 t->count[SLOT_RUNNING] - t->count[SLOT_FETCH_WAIT] -
                 t->count[SLOT_FETCHING];
     if (want < parent_claim_reserve(cfg))
@@ -520,6 +562,8 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
 {
     struct parent *p = arg;
     struct slot *held;
+    if (from == NULL)
+        p->read_got++;
     if (from != NULL && (held = parent_find(p, queue, entry_id)) != NULL) {
         /* We hold it already.  Taken over from another worker, it has
          * been delivered that often; re-read from our own name (after a
@@ -592,6 +636,10 @@ static void
 parent_on_read_done(void *arg)
 {
     struct parent *p = arg;
+    /* A read that brought entries measures the round trip to Redis. */
+    if (p->read_sent_us != 0 && p->read_got > 0)
+        window_rtt(&p->win, result_now_us() - p->read_sent_us);
+    p->read_sent_us = 0;
     p->read_pending = 0;
     parent_kick(p);
 }
@@ -835,6 +883,14 @@ parent_on_result(void *arg, struct slot *s, const struct ipc_result *r)
     struct slot_bytes none = {NULL, 0};
     char due[24];
 
+    if (s->state == SLOT_RUNNING && s->child >= 0 && s->child < p->pool.n) {
+        /* Its service time: from when its child could start it. */
+        long long now = result_now_us();
+        long long *last = &p->child_last_us[s->child];
+        window_service(&p->win,
+                       now - (s->started_us > *last ? s->started_us : *last));
+        *last = now;
+    }
     /* A streamed task answered before its source ended (a FAILURE: it
      * refused its arguments or a chunk): the fetch is of no use now. */
     parent_fetch_stop(p, s);
@@ -1633,6 +1689,9 @@ parent_main(const struct config *cfg)
         .stopped = parent_on_stopped,
         .drained = parent_on_drained,
     };
+    window_init(&p->win, cfg->concurrency, (unsigned)cfg->prefetch);
+    p->child_last_us =
+        xcalloc((size_t)cfg->concurrency, sizeof(*p->child_last_us));
     p->pool.max_tasks = cfg->max_tasks_per_child;
     p->pool.max_rss_kb = cfg->max_memory_kb;
     if (pool_start(&p->pool, p->base, cfg->concurrency, child_max, &p->slots,
@@ -1679,6 +1738,7 @@ out:
     pool_kill(&p->pool);
     pool_reap(&p->pool); /* no zombie outlives us */
     pool_free(&p->pool);
+    free(p->child_last_us);
     parent_fetch_free(p);
     event_free(p->pump_ev);
     event_free(p->hold_ev);
