@@ -237,7 +237,7 @@ parent_window(struct parent *p)
     int busy_long = 0;
     for (int i = 0; i < p->pool.n; i++) {
         struct slot *head = TAILQ_FIRST(&p->pool.children[i].running);
-        if (head == NULL)
+        if (head == NULL || head->fail_type != NULL)
             continue;
         long long start = head->started_us > p->child_last_us[i]
                               ? head->started_us
@@ -883,7 +883,8 @@ parent_on_result(void *arg, struct slot *s, const struct ipc_result *r)
     struct slot_bytes none = {NULL, 0};
     char due[24];
 
-    if (s->state == SLOT_RUNNING && s->child >= 0 && s->child < p->pool.n) {
+    if (s->state == SLOT_RUNNING && s->fail_type == NULL && s->child >= 0 &&
+        s->child < p->pool.n) {
         /* Its service time: from when its child could start it. */
         long long now = result_now_us();
         long long *last = &p->child_last_us[s->child];

@@ -28,7 +28,7 @@ class Celeriac(StreamSystem):
     @classmethod
     def sweep(cls, ctx):
         """The worker's default (an adaptive window bounded by 512) and
-        fixed bounds."""
+        other bounds."""
         return [{}, {"prefetch": 32}, {"prefetch": 128}, {"prefetch": 512}]
 
     @classmethod

@@ -4,13 +4,16 @@ control"): the adaptive window holds a large batch of short tasks but only
 one task per child when tasks are long, so workers sharing a queue share
 its work.
 
-Two workers of one child each, so that each worker's tasks run one after
-the other and its timeline can be rebuilt from the results alone: a task
-was handed to the child at started_at, really started when the task
-before it on that worker finished (or at started_at, if later), and
-ended at finished_at.  From that: each task's service time, the ideal
-makespan (all service time spread evenly over the two children), and the
-time one worker sat idle while the other held tasks it had not started.
+Two workers of one child each, so that each worker runs its tasks one
+after the other: a result's started_at and finished_at (stamped by the
+child) are that worker's busy times, its runtime_us the task's service
+time.  From the results: the makespan and the ideal one (all service
+time spread evenly over the two children).  While the batch runs, a
+thread samples how many entries each worker holds (XINFO CONSUMERS); a
+worker of one child holding 3 or more (one running, one maybe finished
+and not yet acknowledged) holds a task it has not started.  From both:
+the time one worker sat idle while the other held tasks it had not
+started.
 
 A worker cannot know a task is long before it runs it: what it read
 behind a task that turns out long waits for it.  The window keeps that to
@@ -20,12 +23,14 @@ bounds below allow one longest task for it, as the issue's target does
 results, so a loaded machine stretches the ideal and the measured
 makespan alike; the slack on top only absorbs scheduling noise."""
 
-import json
+import threading
+import time
 from datetime import datetime, timezone
 
+import redis
+
 from faultlib import FAST
-from harness import enqueue_many, wait_until, result_of
-import time
+from harness import GROUP, QUEUE, enqueue_many, result_of, wait_until
 
 # About 2 s of sha512 on a quiet core of this machine (test_dispatch's
 # 8,000,000 is about 3 s); only the measured durations matter.
@@ -70,79 +75,69 @@ def results(r, ids, timeout):
 
 
 def timelines(docs):
-    """{worker: [(id, handed, start, end)]} in the order each ran them."""
-    by = {}
-    for tid, d in docs.items():
-        by.setdefault(d["worker"], []).append(
-            (tid, parse_time(d["started_at"]), parse_time(d["finished_at"])))
+    """{worker: [(id, start, end)]} sorted by start."""
     out = {}
-    for w, tasks in by.items():
-        tasks.sort(key=lambda t: t[2])
-        line, prev = [], 0.0
-        for tid, handed, end in tasks:
-            start = max(handed, prev)
-            line.append((tid, handed, start, end))
-            prev = end
-        out[w] = line
+    for tid, d in docs.items():
+        out.setdefault(d["worker"], []).append(
+            (tid, parse_time(d["started_at"]), parse_time(d["finished_at"])))
+    for line in out.values():
+        line.sort(key=lambda t: t[1])
     return out
 
 
-def busy_intervals(line):
-    return [(start, end) for _, _, start, end in line]
+class Holdings:
+    """Samples, every 20 ms until stopped, the entries each consumer of
+    the group holds: [(time, {name: pending})]."""
+
+    def __init__(self, client):
+        self.client = client
+        self.samples = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                info = self.client.xinfo_consumers(QUEUE, GROUP)
+            except redis.ResponseError:  # no group yet
+                info = []
+            t = time.time()
+            self.samples.append(
+                (t, {c["name"].decode() if isinstance(c["name"], bytes)
+                     else c["name"]: c["pending"] for c in info}))
+            self.done.wait(0.02)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(10)
 
 
-def overlap(a, b):
-    """Total length of the intersection of two sorted interval lists."""
-    i = j = 0
+def busy_at(line, t):
+    return any(start <= t <= end for _, start, end in line)
+
+
+def idle_while_other_holds(lines, samples):
+    """Seconds (from the samples) a worker was idle while the other held
+    a task it had not started."""
+    names = sorted(lines)
     total = 0.0
-    while i < len(a) and j < len(b):
-        lo = max(a[i][0], b[j][0])
-        hi = min(a[i][1], b[j][1])
-        if hi > lo:
-            total += hi - lo
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return total
-
-
-def merge(iv):
-    out = []
-    for lo, hi in sorted(iv):
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return out
-
-
-def idle_while_other_holds(lines, t0, t1):
-    """Seconds a worker was idle (between t0 and t1) while the other held
-    a task handed to its child but not started."""
-    names = list(lines)
-    total = 0.0
-    for me, other in ((names[0], names[1]), (names[1], names[0])):
-        busy = merge(busy_intervals(lines[me]))
-        idle, at = [], t0
-        for lo, hi in busy:
-            if lo > at:
-                idle.append((at, lo))
-            at = max(at, hi)
-        if at < t1:
-            idle.append((at, t1))
-        held = merge([(handed, start) for _, handed, start, _ in lines[other]
-                      if start > handed])
-        total += overlap(idle, held)
+    for (t, pend), (t_next, _) in zip(samples, samples[1:]):
+        for me, other in ((names[0], names[1]), (names[1], names[0])):
+            if pend.get(other, 0) >= 3 and not busy_at(lines[me], t) and \
+                    pend.get(me, 0) == 0:
+                total += min(t_next - t, 0.1)
     return total
 
 
 def test_mixed_queue_is_shared(r, worker):
-    """Many ~0.1 ms tasks and some ~2 s ones, the long ones 300 tasks
-    apart: the batch ends within the ideal makespan plus one longest task,
-    and neither worker idles while the other holds unstarted tasks for
-    longer than one longest task (the end of the queue)."""
-    n_long, gap, tail = 8, 300, 600
+    """Many ~0.1 ms tasks and some ~2 s ones: 8 long ones 40 tasks apart
+    at the head of the queue, then 2,000 short ones (a fixed window of 512
+    takes the whole head, and so every long task, into one worker).  The
+    batch ends within the ideal makespan plus one longest task, and
+    neither worker idles while the other holds unstarted tasks for longer
+    than one longest task."""
+    n_long, gap, tail = 8, 40, 2000
     msgs, ids = [], []
     for k in range(n_long):
         msgs.append(long_task(k))
@@ -159,23 +154,29 @@ def test_mixed_queue_is_shared(r, worker):
     # size (before the adaptive one) fails this test.
     worker(*FAST, "--name", "fair-a", "--prefetch", 512, concurrency=1)
     worker(*FAST, "--name", "fair-b", "--prefetch", 512, concurrency=1)
-    enqueue_many(r, msgs)
-    docs = results(r, ids, 600)
+    holdings = Holdings(r)
+    try:
+        enqueue_many(r, msgs)
+        docs = results(r, ids, 600)
+    finally:
+        holdings.stop()
     lines = timelines(docs)
     assert set(lines) == {"fair-a", "fair-b"}, set(lines)
-    service = [end - start for line in lines.values()
-               for _, _, start, end in line]
+    service = [d["runtime_us"] / 1e6 for d in docs.values()]
     longest = max(service)
     ideal = sum(service) / 2
-    t0 = min(start for line in lines.values() for _, _, start, _ in line)
-    t1 = max(end for line in lines.values() for _, _, _, end in line)
+    t0 = min(start for line in lines.values() for _, start, _ in line)
+    t1 = max(end for line in lines.values() for _, _, end in line)
     makespan = t1 - t0
-    idle = idle_while_other_holds(lines, t0, t1)
-    longs = {w: sum(1 for tid, *_ in line if tid.startswith("long-"))
-             for w, line in lines.items()}
+    idle = idle_while_other_holds(lines, holdings.samples)
+    for w, line in sorted(lines.items()):
+        print("%s: %d tasks (%d long), from %.2f s to %.2f s, busy %.2f s"
+              % (w, len(line), sum(1 for t in line if t[0][0] == "l"),
+                 line[0][1] - t0, max(e for *_, e in line) - t0,
+                 sum(e - b for _, b, e in line)))
     print("makespan %.2f s, ideal %.2f s, longest task %.2f s, idle while "
-          "the other held tasks %.2f s, long tasks per worker %s"
-          % (makespan, ideal, longest, idle, longs))
+          "the other held unstarted tasks %.2f s (%d samples)"
+          % (makespan, ideal, longest, idle, len(holdings.samples)))
     slack = 0.25 * longest
     assert makespan <= ideal + longest + slack, (
         "makespan %.2f s > ideal %.2f s + longest %.2f s" %
@@ -209,10 +210,10 @@ def test_late_worker_gets_its_share_at_once(r, worker):
     lines = timelines(docs)
     late = lines.get("late", [])
     assert late, "the late worker ran no task"
-    first = min(handed for _, handed, _, _ in late)
+    first = late[0][1]
     # Long tasks begun after the late worker started, and its part.
     after = [(w, tid) for w, line in lines.items()
-             for tid, handed, start, _ in line
+             for tid, start, _ in line
              if tid.startswith("long-") and start >= t_late]
     mine = sum(1 for w, _ in after if w == "late")
     print("late worker's first task %.3f s after its start; it ran %d of "
