@@ -37,6 +37,7 @@ struct config {
     int concurrency;  /* children */
     int prefetch;     /* tasks in flight in this worker at most */
     long prefetch_bytes; /* their message bytes at most (one always fits) */
+    int window_fixed; /* --window fixed: the window is always prefetch */
     char *name;       /* owned consumer name: --name or host:pid */
     char *prefix;     /* owned key prefix */
     long result_ttl;  /* seconds */

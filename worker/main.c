@@ -56,6 +56,9 @@ main_usage(FILE *f)
 "                           time (default 512, or 16 x concurrency)\n"
 "      --prefetch-mib N     their messages' size at most, MiB (default %ld;\n"
 "                           one task is taken however large it is)\n"
+"      --window MODE        adaptive (default): the window follows the\n"
+"                           tasks' service time, at most --prefetch;\n"
+"                           fixed: always --prefetch\n"
 "  -n, --name NAME          consumer name (default hostname:pid)\n"
 "      --prefix P           Redis key prefix (default %s)\n"
 "      --result-ttl S       seconds results are kept (default %ld)\n"
@@ -296,6 +299,7 @@ main(int argc, char **argv)
         {"files-root", required_argument, NULL, 1029},
         {"upload-timeout", required_argument, NULL, 1060},
         {"load", required_argument, NULL, 1012},
+        {"window", required_argument, NULL, 1090},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -515,6 +519,17 @@ main(int argc, char **argv)
             break;
         case 1029:
             cfg.files_root = optarg;
+            break;
+        case 1090:
+            if (strcmp(optarg, "adaptive") == 0)
+                cfg.window_fixed = 0;
+            else if (strcmp(optarg, "fixed") == 0)
+                cfg.window_fixed = 1;
+            else {
+                fprintf(stderr, "celeriac-worker: bad --window '%s': use "
+                                "adaptive or fixed\n", optarg);
+                goto out;
+            }
             break;
         case 1012:
             loads = xrealloc(loads, sizeof(*loads) * (size_t)(nloads + 1));

@@ -1690,7 +1690,8 @@ parent_main(const struct config *cfg)
         .stopped = parent_on_stopped,
         .drained = parent_on_drained,
     };
-    window_init(&p->win, cfg->concurrency, (unsigned)cfg->prefetch);
+    window_init(&p->win, cfg->concurrency, (unsigned)cfg->prefetch,
+                cfg->window_fixed);
     p->child_last_us =
         xcalloc((size_t)cfg->concurrency, sizeof(*p->child_last_us));
     p->pool.max_tasks = cfg->max_tasks_per_child;

@@ -5,14 +5,16 @@
 #include <math.h>
 
 void
-window_init(struct window *w, int children, unsigned max)
+window_init(struct window *w, int children, unsigned max, int fixed)
 {
     w->children = children > 0 ? children : 1;
     w->max = max > 0 ? max : 1;
+    w->fixed = fixed;
     w->svc_us = 0;
     w->rtt_us = 0;
-    w->size = (unsigned)w->children < w->max ? (unsigned)w->children
-                                             : w->max;
+    w->size = (unsigned)w->children < w->max && !fixed
+                  ? (unsigned)w->children
+                  : w->max;
 }
 
 void
@@ -51,6 +53,8 @@ unsigned
 window_update(struct window *w, int long_running)
 {
     int n = w->children;
+    if (w->fixed)
+        return w->size = w->max;
     if (long_running < 0)
         long_running = 0;
     if (long_running > n)

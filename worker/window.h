@@ -34,14 +34,16 @@
 struct window {
     int children;    /* child processes */
     unsigned max;    /* the bound: --prefetch */
+    int fixed;       /* --window fixed: always max */
     double svc_us;   /* recent service time of one task; 0: none seen */
     double rtt_us;   /* recent Redis read round trip; 0: none seen */
     unsigned size;   /* the window last computed by window_update() */
 };
 
 /* A window for `children` children bounded by `max` (>= 1).  Until a
- * service time is measured it is one task per child. */
-void window_init(struct window *w, int children, unsigned max);
+ * service time is measured it is one task per child; `fixed`: it is
+ * always `max`, whatever is measured. */
+void window_init(struct window *w, int children, unsigned max, int fixed);
 /* One task's service time: from when its child could start it (it was
  * sent, or the child's previous result came, whichever is later) to its
  * result. */

@@ -21,11 +21,11 @@ test_starts_at_one_task_per_child(void **state)
 {
     (void)state;
     struct window w;
-    window_init(&w, 4, 512);
+    window_init(&w, 4, 512, 0);
     assert_int_equal(w.size, 4);
     assert_int_equal(window_update(&w, 0), 4);
     /* A bound below the children wins. */
-    window_init(&w, 4, 2);
+    window_init(&w, 4, 2, 0);
     assert_int_equal(window_update(&w, 0), 2);
 }
 
@@ -34,12 +34,12 @@ test_short_tasks_open_it_to_the_bound(void **state)
 {
     (void)state;
     struct window w;
-    window_init(&w, 2, 512);
+    window_init(&w, 2, 512, 0);
     for (int i = 0; i < 100; i++)
         window_service(&w, 20);
     assert_int_equal(window_update(&w, 0), 512);
     /* 1 ms tasks: each child keeps the horizon's worth. */
-    window_init(&w, 2, 512);
+    window_init(&w, 2, 512, 0);
     for (int i = 0; i < 100; i++)
         window_service(&w, 1000);
     assert_int_equal(window_update(&w, 0),
@@ -51,7 +51,7 @@ test_long_tasks_close_it_to_the_children(void **state)
 {
     (void)state;
     struct window w;
-    window_init(&w, 2, 512);
+    window_init(&w, 2, 512, 0);
     for (int i = 0; i < 100; i++)
         window_service(&w, 20);
     /* One 2 s task is enough: the average jumps, the window closes. */
@@ -68,7 +68,7 @@ test_children_on_a_long_task_need_no_more(void **state)
 {
     (void)state;
     struct window w;
-    window_init(&w, 4, 100000);
+    window_init(&w, 4, 100000, 0);
     for (int i = 0; i < 100; i++)
         window_service(&w, 1000);
     unsigned all = window_update(&w, 0);
@@ -85,7 +85,7 @@ test_reopens_quickly_after_long_tasks(void **state)
 {
     (void)state;
     struct window w;
-    window_init(&w, 2, 512);
+    window_init(&w, 2, 512, 0);
     for (int i = 0; i < 10; i++)
         window_service(&w, 2000000);
     assert_int_equal(window_update(&w, 0), 2);
@@ -104,7 +104,7 @@ test_round_trip_widens_the_horizon(void **state)
 {
     (void)state;
     struct window w;
-    window_init(&w, 1, 100000);
+    window_init(&w, 1, 100000, 0);
     assert_int_equal(window_horizon_us(&w), WINDOW_HORIZON_MIN_US);
     /* A remote Redis 50 ms away: 4 round trips of work per child. */
     window_rtt(&w, 50000);
@@ -117,6 +117,18 @@ test_round_trip_widens_the_horizon(void **state)
     assert_true(w.rtt_us <= 50000.0 * (1 + 1.0 / WINDOW_GAIN) + 1);
 }
 
+static void
+test_fixed_is_always_the_bound(void **state)
+{
+    (void)state;
+    struct window w;
+    window_init(&w, 2, 8, 1);
+    assert_int_equal(w.size, 8);
+    for (int i = 0; i < 10; i++)
+        window_service(&w, 2000000);
+    assert_int_equal(window_update(&w, 2), 8);
+}
+
 int
 main(void)
 {
@@ -127,6 +139,7 @@ main(void)
         cmocka_unit_test(test_children_on_a_long_task_need_no_more),
         cmocka_unit_test(test_reopens_quickly_after_long_tasks),
         cmocka_unit_test(test_round_trip_widens_the_horizon),
+        cmocka_unit_test(test_fixed_is_always_the_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
