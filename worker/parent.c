@@ -205,7 +205,16 @@ parent_room(const struct parent *p)
      * tasks never makes the worker read more. */
     long computing = (long)t->count[SLOT_READY] + t->count[SLOT_RUNNING] +
                      t->count[SLOT_FETCH_WAIT] + t->count[SLOT_FETCHING];
-    long room = (long)p->win.size - computing;
+    long room = (long)cfg->prefetch - computing;
+    /* The window sizes the children's work; URL and upload tasks, up to
+     * the fetches --max-fetches allows, are the parent's I/O and do not
+     * count against it. */
+    long fetching = (long)t->count[SLOT_FETCH_WAIT] +
+                    t->count[SLOT_FETCHING] - (long)cfg->max_fetches;
+    long in_window = (long)t->count[SLOT_READY] + t->count[SLOT_RUNNING] +
+                     (fetching > 0 ? fetching : 0);
+    if ((long)p->win.size - in_window < room)
+        room = (long)p->win.size - in_window;
     long bytes = (long)(t->bytes[SLOT_READY] + t->bytes[SLOT_RUNNING] +
                         t->bytes[SLOT_FETCH_WAIT] +
                         t->bytes[SLOT_FETCHING]);
