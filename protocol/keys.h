@@ -53,6 +53,8 @@
 #define KEYS_HB_VERSION "version"
 #define KEYS_HB_CONCURRENCY "concurrency"
 #define KEYS_HB_PREFETCH "prefetch"
+/* The adaptive window: tasks the worker may hold now (<= prefetch). */
+#define KEYS_HB_WINDOW "window"
 #define KEYS_HB_QUEUES "queues"
 #define KEYS_HB_IN_FLIGHT "in_flight"
 #define KEYS_HB_STATE "state"

@@ -15,6 +15,8 @@
 #define CONFIG_DEFAULT_HEARTBEAT_MS 2000L
 #define CONFIG_DEFAULT_REDIS_TIMEOUT_MS 10000L
 #define CONFIG_DEFAULT_PREFETCH_MIB 16L
+/* The window's bound (window.h): this, or 16 x concurrency if larger. */
+#define CONFIG_DEFAULT_PREFETCH 512
 /* URL sources (worker/README.md, "Sources on the loop"). */
 #define CONFIG_DEFAULT_MAX_FETCHES 100
 #define CONFIG_DEFAULT_PER_HOST 8
@@ -36,6 +38,7 @@ struct config {
     int concurrency;  /* children */
     int prefetch;     /* tasks in flight in this worker at most */
     long prefetch_bytes; /* their message bytes at most (one always fits) */
+    int window_fixed; /* --window fixed: the window is always prefetch */
     char *name;       /* owned consumer name: --name or host:pid */
     char *prefix;     /* owned key prefix */
     long result_ttl;  /* seconds */

@@ -68,10 +68,14 @@ main_usage(FILE *f)
 "  -c, --concurrency N      child processes (default: usable cores, %d here:\n"
 "                           the online cores, CPU affinity and cgroup CPU\n"
 "                           quota, whichever is fewest)\n"
-"      --prefetch N         tasks in flight in this worker at most\n"
-"                           (default 4 x concurrency)\n"
+"      --prefetch N         tasks in flight in this worker at most: the\n"
+"                           bound of a window sized to the tasks' service\n"
+"                           time (default 512, or 16 x concurrency)\n"
 "      --prefetch-mib N     their messages' size at most, MiB (default %ld;\n"
 "                           one task is taken however large it is)\n"
+"      --window MODE        adaptive (default): the window follows the\n"
+"                           tasks' service time, at most --prefetch;\n"
+"                           fixed: always --prefetch\n"
 "  -n, --name NAME          consumer name (default hostname:pid)\n"
 "      --prefix P           Redis key prefix (default %s)\n"
 "      --result-ttl S       seconds results are kept (default %ld)\n"
@@ -351,6 +355,7 @@ main(int argc, char **argv)
         {"config", required_argument, NULL, 1070},
         {"events", no_argument, NULL, 1080},
         {"metrics", required_argument, NULL, 1081},
+        {"window", required_argument, NULL, 1093},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -609,6 +614,17 @@ main(int argc, char **argv)
         case 1092:
             cfg.priority = optarg;
             break;
+        case 1093:
+            if (strcmp(optarg, "adaptive") == 0)
+                cfg.window_fixed = 0;
+            else if (strcmp(optarg, "fixed") == 0)
+                cfg.window_fixed = 1;
+            else {
+                fprintf(stderr, "celeriac-worker: bad --window '%s': use "
+                                "adaptive or fixed\n", optarg);
+                goto out;
+            }
+            break;
         case 1012:
             loads = xrealloc(loads, sizeof(*loads) * (size_t)(nloads + 1));
             loads[nloads++] = optarg;
@@ -663,7 +679,9 @@ main(int argc, char **argv)
         priority_free(&prio);
     }
     if (cfg.prefetch == 0)
-        cfg.prefetch = 4 * cfg.concurrency;
+        cfg.prefetch = CONFIG_DEFAULT_PREFETCH > 16 * cfg.concurrency
+                           ? CONFIG_DEFAULT_PREFETCH
+                           : 16 * cfg.concurrency;
     if (cfg.prefix == NULL)
         cfg.prefix = xstrdup(KEYS_DEFAULT_PREFIX);
     if (cfg.name == NULL) {

@@ -398,7 +398,7 @@ metrics_render(struct metrics *m, struct evbuffer *out)
          "Tasks in hand: read, running or waiting to be stored.",
          (double)g.held},
         {"celeriac_prefetch_window", "gauge",
-         "Tasks this worker may hold at most (--prefetch).", (double)g.window},
+         "Tasks this worker may hold now: its adaptive window (at most --prefetch).", (double)g.window},
         {"celeriac_children_alive", "gauge", "Child processes running.",
          (double)g.children},
         {"celeriac_children_target", "gauge",

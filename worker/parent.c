@@ -40,6 +40,7 @@
 #include "taskscan.h"
 #include "upload.h"
 #include "version.h"
+#include "window.h"
 #include "xmalloc.h"
 
 /* Results finished in one script call at most. */
@@ -102,6 +103,10 @@ struct parent {
     long msg_avg;       /* recent message size, bytes (0: none seen) */
     long msg_big;       /* largest recent message, decaying, bytes */
     long claim_pending; /* entries the take-over in flight may bring */
+    struct window win;      /* tasks held at most now (window.h) */
+    long long *child_last_us; /* per child: its last result, Unix us */
+    long long read_sent_us; /* when the read in flight was sent, or 0 */
+    long read_got;          /* entries it brought so far */
     char *queue_list; /* "a,b" for the heartbeat */
     char worker_name[1024]; /* the name results carry, valid UTF-8 */
     char started_at[32];
@@ -211,8 +216,9 @@ parent_free(const struct parent *p)
 }
 
 /*
- * How many more tasks may be read.  --prefetch bounds the tasks not yet
- * computed (READY and RUNNING), --prefetch-mib their messages' bytes,
+ * How many more tasks may be read.  The window (window.h, at most
+ * --prefetch) bounds the tasks not yet computed (READY, RUNNING,
+ * FETCH_WAIT and FETCHING), --prefetch-mib their messages' bytes,
  * counted at the size of the largest recent message (the first read asks
  * for one entry, to learn it); while fewer tasks than children are in
  * hand one more may always be read, however large.
@@ -231,6 +237,15 @@ parent_room(const struct parent *p)
     long computing = (long)t->count[SLOT_READY] + t->count[SLOT_RUNNING] +
                      t->count[SLOT_FETCH_WAIT] + t->count[SLOT_FETCHING];
     long room = (long)cfg->prefetch - computing;
+    /* The window sizes the children's work; URL and upload tasks, up to
+     * the fetches --max-fetches allows, are the parent's I/O and do not
+     * count against it. */
+    long fetching = (long)t->count[SLOT_FETCH_WAIT] +
+                    t->count[SLOT_FETCHING] - (long)cfg->max_fetches;
+    long in_window = (long)t->count[SLOT_READY] + t->count[SLOT_RUNNING] +
+                     (fetching > 0 ? fetching : 0);
+    if ((long)p->win.size - in_window < room)
+        room = (long)p->win.size - in_window;
     long bytes = (long)(t->bytes[SLOT_READY] + t->bytes[SLOT_RUNNING] +
                         t->bytes[SLOT_FETCH_WAIT] +
                         t->bytes[SLOT_FETCHING]);
@@ -252,6 +267,37 @@ parent_room(const struct parent *p)
 }
 
 /* ---- flow ---- */
+
+/*
+ * Sizes the window from the measurements (window.h): a child whose
+ * current task has run longer than the horizon counts as busy with one
+ * long task.  A child then holds at most its share of the window.
+ */
+static void
+parent_window(struct parent *p)
+{
+    long long now = result_now_us();
+    long long horizon = window_horizon_us(&p->win);
+    int busy_long = 0;
+    for (int i = 0; i < p->pool.n; i++) {
+        struct slot *head = TAILQ_FIRST(&p->pool.children[i].running);
+        if (head == NULL || head->fail_type != NULL)
+            continue;
+        long long start = head->started_us > p->child_last_us[i]
+                              ? head->started_us
+                              : p->child_last_us[i];
+        if (now - start > horizon)
+            busy_long++;
+    }
+    unsigned before = p->win.size;
+    unsigned size = window_update(&p->win, busy_long);
+    unsigned n = (unsigned)p->pool.n;
+    p->pool.child_max = (size + n - 1) / n;
+    if (size != before)
+        log_debug("window %u tasks (service %.0f us, Redis round trip "
+                  "%.0f us, %d child(ren) on a long task)",
+                  size, p->win.svc_us, p->win.rtt_us, busy_long);
+}
 
 /* Asks for one parent_pump() after the current callbacks. */
 static void
@@ -298,6 +344,7 @@ parent_pump(struct parent *p)
     struct slot *s;
     struct pool_child *c;
 
+    parent_window(p);
     /* Then, while a child is idle and another has tasks queued behind
      * the one it runs, those move to the idle child. */
     do {
@@ -330,8 +377,12 @@ parent_pump(struct parent *p)
             long count = room / cfg->nqueues;
             if (count < 1)
                 count = 1;
-            if (broker_read(&p->broker, (unsigned)count, cfg->block_ms) == 0)
+            if (broker_read(&p->broker, (unsigned)count, cfg->block_ms) ==
+                0) {
                 p->read_pending = count * cfg->nqueues;
+                p->read_sent_us = result_now_us();
+                p->read_got = 0;
+            }
         }
         return;
     }
@@ -363,7 +414,7 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct parent *p = arg;
     const struct config *cfg = p->cfg;
-    char host[256], pid[24], conc[24], pre[24], beat[32], used[24];
+    char host[256], pid[24], conc[24], pre[24], win[24], beat[32], used[24];
     char rate[32], paused[1024];
     /* In the order of keys_heartbeat_counters. */
     char nums[KEYS_HB_NCOUNTERS][24];
@@ -382,6 +433,7 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     snprintf(conc, sizeof(conc), "%d", cfg->concurrency);
     snprintf(pre, sizeof(pre), "%d", cfg->prefetch);
+    snprintf(win, sizeof(win), "%u", p->win.size);
     snprintf(used, sizeof(used), "%u", p->slots.used);
     /* Tasks finished a second: an average over about a minute. */
     long long now = parent_now_ms();
@@ -412,6 +464,7 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
         KEYS_HB_VERSION,     "1",
         KEYS_HB_CONCURRENCY, conc,
         KEYS_HB_PREFETCH,    pre,
+        KEYS_HB_WINDOW,      win,
         KEYS_HB_QUEUES,      p->queue_list,
         KEYS_HB_IN_FLIGHT,   used,
         KEYS_HB_STATE,       p->mode == PARENT_RUNNING ? "running" : "stopping",
@@ -469,7 +522,7 @@ parent_maint_cb(evutil_socket_t fd, short what, void *arg)
     /* At least the reserve, even when this worker is busy: stranded tasks
      * have waited long enough already. */
     const struct slot_table *t = &p->slots;
-    long want = (long)cfg->prefetch - t->count[SLOT_READY] -
+    long want = (long)p->win.size - t->count[SLOT_READY] -
                 t->count[SLOT_RUNNING] - t->count[SLOT_FETCH_WAIT] -
                 t->count[SLOT_FETCHING];
     if (want < parent_claim_reserve(cfg))
@@ -616,6 +669,8 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
 {
     struct parent *p = arg;
     struct slot *held;
+    if (from == NULL)
+        p->read_got++;
     if (from != NULL && (held = parent_find(p, queue, entry_id)) != NULL) {
         /* We hold it already.  Taken over from another worker, it has
          * been delivered that often; re-read from our own name (after a
@@ -696,6 +751,10 @@ static void
 parent_on_read_done(void *arg)
 {
     struct parent *p = arg;
+    /* A read that brought entries measures the round trip to Redis. */
+    if (p->read_sent_us != 0 && p->read_got > 0)
+        window_rtt(&p->win, result_now_us() - p->read_sent_us);
+    p->read_sent_us = 0;
     p->read_pending = 0;
     parent_kick(p);
 }
@@ -978,6 +1037,15 @@ parent_on_result(void *arg, struct slot *s, const struct ipc_result *r)
     struct slot_bytes none = {NULL, 0};
     char due[24];
 
+    if (s->state == SLOT_RUNNING && s->fail_type == NULL && s->child >= 0 &&
+        s->child < p->pool.n) {
+        /* Its service time: from when its child could start it. */
+        long long now = result_now_us();
+        long long *last = &p->child_last_us[s->child];
+        window_service(&p->win,
+                       now - (s->started_us > *last ? s->started_us : *last));
+        *last = now;
+    }
     /* A streamed task answered before its source ended (a FAILURE: it
      * refused its arguments or a chunk): the fetch is of no use now. */
     parent_fetch_stop(p, s);
@@ -1858,7 +1926,7 @@ parent_metrics_gauges(void *arg, struct metrics_gauges *g)
 {
     struct parent *p = arg;
     g->held = (long)p->slots.used;
-    g->window = p->cfg->prefetch;
+    g->window = p->win.size;
     g->children = pool_alive(&p->pool);
     g->children_target = p->pool.active;
     g->child_restarts = p->pool.deaths;
@@ -2220,6 +2288,10 @@ parent_main(const struct config *cfg)
         .stopped = parent_on_stopped,
         .drained = parent_on_drained,
     };
+    window_init(&p->win, cfg->concurrency, (unsigned)cfg->prefetch,
+                cfg->window_fixed);
+    p->child_last_us =
+        xcalloc((size_t)cfg->concurrency, sizeof(*p->child_last_us));
     p->pool.max_tasks = cfg->max_tasks_per_child;
     /* celeriac control grow: up to 4 x --concurrency children, 256 at
      * most (the --concurrency limit). */
@@ -2296,6 +2368,7 @@ out:
     pool_kill(&p->pool);
     pool_reap(&p->pool); /* no zombie outlives us */
     pool_free(&p->pool);
+    free(p->child_last_us);
     parent_fetch_free(p);
     event_free(p->pump_ev);
     event_free(p->hold_ev);

@@ -28,7 +28,8 @@ class Celeriac(StreamSystem):
 
     @classmethod
     def sweep(cls, ctx):
-        """The worker's default prefetch (4 x concurrency) and larger."""
+        """The worker's default (an adaptive window bounded by 512) and
+        other bounds."""
         return [{}, {"prefetch": 32}, {"prefetch": 128}, {"prefetch": 512}]
 
     @classmethod

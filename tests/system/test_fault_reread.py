@@ -194,7 +194,9 @@ def test_reconnect_does_not_rerun_held_tasks(r, worker, capsys):
     """The re-read after a reconnect hands back the entries this worker is
     still computing too: it must not run them a second time."""
     name = "keeps-its-own"
-    w = worker("--name", name)
+    # A fixed window of 8: it holds tasks queued behind the running ones
+    # (the adaptive window would hold one per child of these long tasks).
+    w = worker("--name", name, "--window", "fixed", "--prefetch", 8)
     batch = HashBatch("held", 16, iterations=1500000 // SLOW, distinct=2)
     enqueue_fast(r, batch.messages())
     wait_until(lambda: len(pending_of(r, name)) >= 6, 30, interval=0.01,

@@ -97,7 +97,8 @@ def test_metrics_pass_promtool(r, worker):
     assert s['celeriac_task_runtime_seconds_count{queue="default"}'] >= 5
     assert s['celeriac_task_queue_wait_seconds_count{queue="default"}'] == 7
     assert s["celeriac_children_alive"] == 2
-    assert s["celeriac_prefetch_window"] == 8
+    # The adaptive window: one task a child at least, --prefetch at most.
+    assert 2 <= s["celeriac_prefetch_window"] <= 512
     assert s['celeriac_worker_info{worker="m1"}'] == 1
 
     # Bad requests: 4xx, and the worker serves on.

@@ -311,7 +311,10 @@ def test_cpu_tasks_flow_while_fetches_wait(r, worker):
 def test_url_backlog_stays_within_prefetch(r, worker):
     silent = Silent()
     try:
+        # A fixed window: the worker holds exactly --prefetch (the
+        # adaptive one would hold the 5 fetches and one task per child).
         worker(*ALLOW, "--max-fetches", "5", "--prefetch", "20",
+               "--window", "fixed",
                "--first-byte-timeout", "600", "--fetch-timeout", "600")
         enqueue_many(r, [url_task("bl%d" % i,
                                   "http://127.0.0.1:%d/b%d" % (silent.port, i))
