@@ -19,6 +19,7 @@ import pytest
 
 from harness import (PRODUCER_BIN, SLOW, child_pids, free_port, live_pids,
                      pid_alive, wait_until)
+from watchlib import wait_answering
 
 DEAD = "celeriac:dead"
 WORKER = "web-w1"
@@ -358,6 +359,37 @@ def test_web_control_commands(r, web, tmp_dir):
         assert doc["output"] == "stub ran\n", doc
         with open(out) as f:
             assert f.read().splitlines() == ["--prefix", "celeriac:"] + argv
+
+
+def test_web_control_against_a_worker(r, worker, celeriac, web):
+    """The dashboard's pause, resume and shutdown reach a real worker:
+    the queue stops being read, is read again, and the worker stops with a
+    warm shutdown."""
+    wk = worker("--name", WORKER, "--queues", "default,fast", "--heartbeat",
+                "0.2")
+    wait_answering(celeriac, WORKER)
+    w = web("--allow-control", "env:CELERIAC_TEST_TOKEN",
+            env={"CELERIAC_TEST_TOKEN": TOKEN})
+    hb = "celeriac:worker:" + WORKER
+
+    def post(url):
+        status, body, _ = w.request("POST", url, {"X-Celeriac-Token": TOKEN})
+        doc = json.loads(body)
+        assert status == 200 and doc["ok"] is True, doc
+    post("/api/pause?queue=fast")
+    wait_until(lambda: r.hget(hb, "paused") == b"fast", 30,
+               what="the heartbeat to show fast paused")
+    r.xadd("celeriac:queue:fast", {"msg": '{"task":"hash","id":"wf1",'
+                                          '"args":{"data":"f"}}'})
+    run = celeriac("send", "hash", "--arg", "data=d", "--wait", "--timeout",
+                   "60")
+    assert run.rc == 0, run
+    assert r.get("celeriac:result:wf1") is None
+    post("/api/resume?queue=fast")
+    wait_until(lambda: r.get("celeriac:result:wf1"), 30,
+               what="the paused queue's task after resume")
+    post("/api/shutdown?worker=" + WORKER)
+    assert wk.wait(60) == 0, wk.log()[-2000:]
 
 
 def test_web_loop_serves_while_an_action_runs(r, web, tmp_dir):
