@@ -69,8 +69,10 @@ window_update(struct window *w, int long_running)
     }
     if (size > w->max)
         size = w->max;
-    /* Shrinks at once, grows by one a result (window_service). */
-    if (size < w->cap)
+    /* Shrinks at once, grows by one a result (window_service).  A drop
+     * to less than half (a long task) also restarts the growth from
+     * there; smaller ones (the measurements' noise) do not. */
+    if (size < w->cap / 2.0)
         w->cap = (unsigned)size;
     if (size > w->cap)
         size = w->cap;

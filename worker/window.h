@@ -19,8 +19,9 @@
  * queue's tasks.  Never below the number of children, never above the
  * bound (--prefetch).  Like TCP's slow start, it grows by at most one task
  * per result (it doubles per window's worth of results) and shrinks at
- * once: after a long task, a worker reads ahead only as far as it has
- * since finished, and so rarely holds two long tasks.
+ * once; a drop to less than half restarts the growth from there: after a
+ * long task, a worker reads ahead only as far as it has since finished,
+ * and so rarely holds two long tasks.
  */
 #ifndef CELERIAC_WINDOW_H
 #define CELERIAC_WINDOW_H
@@ -32,7 +33,9 @@
 /* ... and at least this many Redis round trips of it. */
 #define WINDOW_RTT_FACTOR 4
 /* Weight of a new sample in the averages: 1/WINDOW_GAIN. */
+#ifndef WINDOW_GAIN
 #define WINDOW_GAIN 256
+#endif
 
 struct window {
     int children;    /* child processes */
