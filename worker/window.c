@@ -15,11 +15,14 @@ window_init(struct window *w, int children, unsigned max, int fixed)
     w->size = (unsigned)w->children < w->max && !fixed
                   ? (unsigned)w->children
                   : w->max;
+    w->cap = w->size;
 }
 
 void
 window_service(struct window *w, long long us)
 {
+    if (w->cap < w->max)
+        w->cap++;
     double x = us > 0 ? (double)us : 0;
     if (w->svc_us <= 0)
         w->svc_us = x > 1 ? x : 1;
@@ -66,6 +69,13 @@ window_update(struct window *w, int long_running)
     }
     if (size > w->max)
         size = w->max;
+    /* Shrinks at once, grows by one a result (window_service).  A drop
+     * to less than half (a long task) also restarts the growth from
+     * there; smaller ones (the measurements' noise) do not. */
+    if (size < w->cap / 2.0)
+        w->cap = (unsigned)size;
+    if (size > w->cap)
+        size = w->cap;
     w->size = size < 1 ? 1 : (unsigned)size;
     return w->size;
 }

@@ -17,7 +17,11 @@
  * trip).  Short tasks: a large window, so reads and finishes go in big
  * batches; long tasks: one task per child, so other workers get the
  * queue's tasks.  Never below the number of children, never above the
- * bound (--prefetch).
+ * bound (--prefetch).  Like TCP's slow start, it grows by at most one task
+ * per result (it doubles per window's worth of results) and shrinks at
+ * once; a drop to less than half restarts the growth from there: after a
+ * long task, a worker reads ahead only as far as it has since finished,
+ * and so rarely holds two long tasks.
  */
 #ifndef CELERIAC_WINDOW_H
 #define CELERIAC_WINDOW_H
@@ -29,7 +33,9 @@
 /* ... and at least this many Redis round trips of it. */
 #define WINDOW_RTT_FACTOR 4
 /* Weight of a new sample in the averages: 1/WINDOW_GAIN. */
-#define WINDOW_GAIN 16
+#ifndef WINDOW_GAIN
+#define WINDOW_GAIN 256
+#endif
 
 struct window {
     int children;    /* child processes */
@@ -37,6 +43,7 @@ struct window {
     int fixed;       /* --window fixed: always max */
     double svc_us;   /* recent service time of one task; 0: none seen */
     double rtt_us;   /* recent Redis read round trip; 0: none seen */
+    unsigned cap;    /* slow start: the window grows by one a result */
     unsigned size;   /* the window last computed by window_update() */
 };
 
