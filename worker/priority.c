@@ -17,7 +17,7 @@ priority_parse(struct priority *p, const char *spec, char *const *queues,
     if (spec == NULL)
         return 0;
     p->weight = xcalloc((size_t)nqueues, sizeof(*p->weight));
-    p->credit = xcalloc((size_t)nqueues, sizeof(*p->credit));
+    p->vt = xcalloc((size_t)nqueues, sizeof(*p->vt));
     p->empty = xcalloc((size_t)nqueues, 1);
     for (int i = 0; i < nqueues; i++)
         p->weight[i] = 1;
@@ -62,7 +62,7 @@ void
 priority_free(struct priority *p)
 {
     free(p->weight);
-    free(p->credit);
+    free(p->vt);
     free(p->empty);
     memset(p, 0, sizeof(*p));
 }
@@ -76,19 +76,11 @@ priority_next(struct priority *p)
                 return i;
         return -1;
     }
-    /* Smooth weighted round robin among the queues not found empty. */
-    long total = 0;
+    /* The queue behind its share most, among those not found empty. */
     int best = -1;
-    for (int i = 0; i < p->n; i++) {
-        if (p->empty[i])
-            continue;
-        p->credit[i] += p->weight[i];
-        total += p->weight[i];
-        if (best < 0 || p->credit[i] > p->credit[best])
+    for (int i = 0; i < p->n; i++)
+        if (!p->empty[i] && (best < 0 || p->vt[i] < p->vt[best]))
             best = i;
-    }
-    if (best >= 0)
-        p->credit[best] -= total;
     return best;
 }
 
@@ -99,8 +91,20 @@ priority_result(struct priority *p, int q, unsigned long got)
         return;
     if (got == 0) {
         p->empty[q] = 1;
+        /* An empty queue banks no share for later: it comes back level
+         * with the least-served of the others, not ahead of them. */
+        if (p->mode == PRIORITY_WEIGHTED) {
+            double least = -1;
+            for (int i = 0; i < p->n; i++)
+                if (!p->empty[i] && (least < 0 || p->vt[i] < least))
+                    least = p->vt[i];
+            if (least > p->vt[q])
+                p->vt[q] = least;
+        }
         return;
     }
+    if (p->mode == PRIORITY_WEIGHTED)
+        p->vt[q] += (double)got / p->weight[q];
     memset(p->empty, 0, (size_t)p->n);
 }
 
@@ -109,4 +113,7 @@ priority_reset(struct priority *p)
 {
     if (p->empty != NULL)
         memset(p->empty, 0, (size_t)p->n);
+    /* Every queue was empty: nobody is behind. */
+    for (int i = 0; p->vt != NULL && i < p->n; i++)
+        p->vt[i] = 0;
 }

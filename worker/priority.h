@@ -8,8 +8,10 @@
  *   strict     the first queue of --queues that has entries: a later
  *              queue is read only when every earlier one is empty
  *   A:w,B:w..  weighted: under a backlog, queue A gets w / (sum of the
- *              weights) of the reads (a smooth weighted round robin over
- *              the queues that have entries; a queue not named weighs 1)
+ *              weights) of the tasks read, whatever the size of each read
+ *              (the queue read next is the one with the fewest tasks read
+ *              per unit of weight among those that have entries, as in
+ *              weighted fair queueing; a queue not named weighs 1)
  *
  * With a policy, a read takes entries from one queue, without blocking;
  * a queue that returned nothing is skipped until another read brings
@@ -34,7 +36,7 @@ struct priority {
     enum priority_mode mode;
     int n;                 /* queues */
     unsigned *weight;      /* owned, per queue */
-    long *credit;          /* owned: the round robin's current weights */
+    double *vt;            /* owned: tasks read / weight ("virtual time") */
     unsigned char *empty;  /* owned: returned nothing since the last
                               read that brought entries */
 };

@@ -109,6 +109,46 @@ test_weighted(void **state)
     priority_free(&p);
 }
 
+/* Shares are of tasks, whatever each read brings: the low queue's reads
+ * bring 10 tasks each, the others' one. */
+static void
+test_weighted_by_tasks(void **state)
+{
+    (void)state;
+    struct priority p;
+    char why[64];
+    unsigned long tasks[3] = {0, 0, 0}, size[3] = {1, 1, 10};
+    assert_int_equal(priority_parse(&p, "high:6,default:3,low:1", queues, 3,
+                                    why, sizeof(why)),
+                     0);
+    for (int i = 0; i < 1000; i++) {
+        int q = priority_next(&p);
+        assert_true(q >= 0 && q < 3);
+        priority_result(&p, q, size[q]);
+        tasks[q] += size[q];
+    }
+    double all = (double)(tasks[0] + tasks[1] + tasks[2]);
+    assert_true(tasks[0] / all > 0.58 && tasks[0] / all < 0.62);
+    assert_true(tasks[1] / all > 0.28 && tasks[1] / all < 0.32);
+    assert_true(tasks[2] / all > 0.08 && tasks[2] / all < 0.12);
+    /* A queue that was empty for a while comes back level, not ahead:
+     * it does not take every read until it has caught up. */
+    for (int i = 0; i < 3000; i++) {
+        int q = priority_next(&p);
+        assert_true(q >= 0 && q < 3);
+        priority_result(&p, q, q == 2 ? 0 : 1); /* low is empty */
+    }
+    memset(tasks, 0, sizeof(tasks));
+    for (int i = 0; i < 100; i++) {
+        int q = priority_next(&p);
+        priority_result(&p, q, size[q]);
+        tasks[q] += size[q];
+    }
+    all = (double)(tasks[0] + tasks[1] + tasks[2]);
+    assert_true(tasks[2] / all < 0.2);
+    priority_free(&p);
+}
+
 int
 main(void)
 {
@@ -116,6 +156,7 @@ main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_strict),
         cmocka_unit_test(test_weighted),
+        cmocka_unit_test(test_weighted_by_tasks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
