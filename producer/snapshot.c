@@ -98,7 +98,6 @@ static const char snapshot_dead_lua[] =
     "end\n"
     "return out\n";
 
-static int snapshot_scan(struct conn *c, const char *prefix, json_t *names);
 static int snapshot_queues(struct conn *c, const char *prefix, json_t *names,
                            double now_ms, json_t *out);
 static int snapshot_workers(struct conn *c, const char *prefix,
@@ -179,9 +178,8 @@ snapshot_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The queue names (SCAN MATCH <prefix>queue:*), sorted, into names. */
-static int
-snapshot_scan(struct conn *c, const char *prefix, json_t *names)
+int
+snapshot_queue_names(struct conn *c, const char *prefix, json_t *names)
 {
     char pattern[2 * KEYS_MAX + 8], cursor[32] = "0";
     size_t o = 0, qlen = strlen(prefix) + strlen(KEYS_KIND_QUEUE ":");
@@ -632,7 +630,7 @@ snapshot_take(struct conn *c, const char *prefix)
     json_object_set_new(doc, "redis", json_string(c->where));
     json_object_set_new(doc, "prefix", json_string(prefix));
     json_object_set_new(doc, "time_ms", json_integer((json_int_t)now_ms));
-    if (snapshot_scan(c, prefix, names) < 0)
+    if (snapshot_queue_names(c, prefix, names) < 0)
         goto fail;
     size_t nq = json_array_size(names);
     json_object_set_new(doc, "queues_more",

@@ -52,6 +52,13 @@
 json_t *snapshot_take(struct conn *c, const char *prefix);
 
 /*
+ * Appends the names of the queue streams (SCAN MATCH <prefix>queue:*,
+ * glob characters of the prefix escaped) to the array names, sorted.
+ * Returns 0, or -1 (conn.h convention).  `celeriac status` uses it too.
+ */
+int snapshot_queue_names(struct conn *c, const char *prefix, json_t *names);
+
+/*
  * Adds the rates per second to cur from the earlier snapshot prev (NULL:
  * the rates are null): per queue "rate_in" (tasks added) and "rate_out"
  * (tasks finished), per worker "rate" (tasks processed), and in total

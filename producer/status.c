@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "keys.h"
+#include "snapshot.h"
 #include "xmalloc.h"
 
 /* A queue that is empty, has nothing pending and got no entry for this
@@ -26,7 +27,6 @@
 #define STATUS_PRUNE_MS (3600LL * 1000)
 
 
-static int status_scan(struct conn *c, const char *prefix, json_t *names);
 static int status_queues(struct conn *c, const char *prefix, json_t *names,
                          json_t *out, double now_ms);
 static void status_stream(json_t *q, const redisReply *info,
@@ -114,61 +114,6 @@ static int
 status_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/*
- * Collects the names of the queue streams (SCAN MATCH <prefix>queue:*)
- * into the array names, sorted.  Returns 0 or -1 (conn.h convention).
- */
-static int
-status_scan(struct conn *c, const char *prefix, json_t *names)
-{
-    char pattern[2 * KEYS_MAX + 8], cursor[32] = "0";
-    size_t o = 0, qlen = strlen(prefix) + strlen(KEYS_KIND_QUEUE ":");
-    json_t *seen = json_object();
-    int rc = -1;
-
-    /* Glob characters in the prefix must match themselves. */
-    for (const char *p = prefix; *p; p++) {
-        if (strchr("*?[]\\", *p) != NULL)
-            pattern[o++] = '\\';
-        pattern[o++] = *p;
-    }
-    snprintf(pattern + o, sizeof(pattern) - o, KEYS_KIND_QUEUE ":*");
-    do {
-        redisReply *r = conn_call(c, "SCAN", cursor, "MATCH", pattern, "COUNT",
-                                  "1000", (const char *)NULL);
-        if (r == NULL)
-            goto done;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING ||
-            r->element[1]->type != REDIS_REPLY_ARRAY) {
-            conn_report_error(c, "SCAN", r);
-            freeReplyObject(r);
-            goto done;
-        }
-        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        for (size_t i = 0; i < r->element[1]->elements; i++) {
-            const redisReply *k = r->element[1]->element[i];
-            if (k->type == REDIS_REPLY_STRING && k->len > qlen)
-                json_object_set_new(seen, k->str + qlen, json_true());
-        }
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
-
-    size_t n = json_object_size(seen), i = 0;
-    const char **sorted = xcalloc(n, sizeof(*sorted));
-    const char *key;
-    json_t *v;
-    json_object_foreach(seen, key, v) sorted[i++] = key;
-    qsort(sorted, n, sizeof(*sorted), status_cmp);
-    for (i = 0; i < n; i++)
-        json_array_append_new(names, json_string(sorted[i]));
-    free(sorted);
-    rc = 0;
-done:
-    json_decref(seen);
-    return rc;
 }
 
 /* The value of field name in a flat [name, value, ...] reply, or NULL. */
@@ -862,7 +807,7 @@ status_main(struct cli *cli, int argc, char **argv)
     json_object_set_new(doc, "dead", json_null());
     json_object_set_new(doc, "scheduled", json_null());
     json_object_set_new(doc, "workers", workers);
-    if (status_scan(&conn, cli->prefix, names) < 0 ||
+    if (snapshot_queue_names(&conn, cli->prefix, names) < 0 ||
         status_queues(&conn, cli->prefix, names, queues, now_ms) < 0 ||
         status_extra(&conn, cli->prefix, doc) < 0)
         goto lost;
