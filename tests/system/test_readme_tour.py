@@ -82,9 +82,13 @@ def test_tour_runs_as_written(tmp_dir):
     # hash, then sha512sum -c and celeriac hash -c agreeing with it.
     assert out.count("numbers.txt: OK") == 2, what
     assert out.count("hello.txt: OK") == 2, what
-    # status saw the worker: its header, and one running worker's line.
+    # status saw both workers: its header, and a running worker's line
+    # each; the monitor's text shows the queue.
     assert re.search(r"^WORKER +STATE", out, re.M), what
-    assert re.search(r"^\S+ +running +", out, re.M), what
+    assert len(re.findall(r"^\S+ +running +", out, re.M)) == 2, what
+    assert re.search(r"^default +", out, re.M), what
+    # The delayed task was revoked before it ran.
+    assert re.search(r"^\S+ REVOKED", out, re.M), what
     # The worker stopped with a warm shutdown (wait returned its 0) and
     # redis-server is gone.
     scratch = glob.glob(os.path.join(tmp_dir, "tmp.*"))
