@@ -275,3 +275,11 @@ keys_limit(char *buf, size_t n, const char *prefix, const char *kind,
     int r = snprintf(buf, n, "%s%s:%s:%s", prefix, kind, scope, name);
     return (r < 0 || (size_t)r >= n) ? -1 : 0;
 }
+
+int
+keys_metrics_queue(char *buf, size_t n, const char *prefix, const char *queue)
+{
+    if (!keys_valid_name(queue))
+        return -1;
+    return keys_fmt(buf, n, prefix, "metrics", queue);
+}

@@ -179,4 +179,14 @@ int keys_unique(char *buf, size_t n, const char *prefix, const char *digest);
 int keys_limit(char *buf, size_t n, const char *prefix, const char *kind,
                const char *scope, const char *name);
 
+/*
+ * <prefix>metrics:<queue> — which worker exports the queue's gauges to
+ * Prometheus (string: the worker's name, with a TTL; scripts_metrics_lease
+ * and PROTOCOL.md, "Metrics"), so that a queue's series comes from one
+ * worker and sums over workers are right.  -1 for a queue name that is
+ * not valid (keys_valid_name()).
+ */
+int keys_metrics_queue(char *buf, size_t n, const char *prefix,
+                       const char *queue);
+
 #endif

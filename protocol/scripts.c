@@ -404,3 +404,18 @@ const char scripts_ratelimit[] =
     "           'at', string.format('%.3f', at))\n"
     "redis.call('PEXPIRE', key, math.ceil(size / rate) + 1000)\n"
     "return wait\n";
+
+const char scripts_metrics_lease[] =
+    "local t = redis.call('TYPE', KEYS[1])['ok']\n"
+    "if t ~= 'string' and t ~= 'none' then\n"
+    "  return redis.error_reply('WRONGTYPE metrics: ' .. KEYS[1] ..\n"
+    "                           ' holds a ' .. t .. ', not a string')\n"
+    "end\n"
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur == ARGV[1] then\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "  return 1\n"
+    "end\n"
+    "if cur then return 0 end\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "return 1\n";

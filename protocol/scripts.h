@@ -227,4 +227,14 @@ extern const char scripts_unique_release[];
  */
 extern const char scripts_ratelimit[];
 
+/*
+ * The lease of a queue's Prometheus gauges (worker --metrics; PROTOCOL.md,
+ * "Metrics"): KEYS[1] <prefix>metrics:<queue>, ARGV[1] the worker's name,
+ * ARGV[2] the lease in ms.  Renews the lease and returns 1 if the worker
+ * holds it, takes it and returns 1 if nobody does, returns 0 if another
+ * worker does.  A key of another type is refused ("WRONGTYPE metrics:
+ * ...") and not touched.
+ */
+extern const char scripts_metrics_lease[];
+
 #endif

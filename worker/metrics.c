@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "log.h"
 #include "registry.h"
+#include "scripts.h"
 #include "xmalloc.h"
 
 /* Histogram bounds, seconds (the same for every histogram). */
@@ -47,6 +48,7 @@ struct metrics_queue {
     int index;
     int asking; /* an answer is due */
     int known;  /* answered at least once */
+    int exporter; /* holds <prefix>metrics:<queue>: exports the gauges */
     long long length, pending, lag, oldest_ms;
     int lag_known;
     char last_delivered[48];
@@ -258,6 +260,18 @@ metrics_len_cb(redisAsyncContext *ac, void *r, void *priv)
         q->length = n;
 }
 
+/* The answer of scripts_metrics_lease: 1 while this worker exports the
+ * queue's gauges; anything else (0, an error, a lost connection): not. */
+static void
+metrics_lease_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct metrics_queue *q = priv;
+    const redisReply *rep = r;
+    (void)ac;
+    q->exporter = rep != NULL && rep->type == REDIS_REPLY_INTEGER &&
+                  rep->integer == 1;
+}
+
 static void
 metrics_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -266,10 +280,20 @@ metrics_poll_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (int i = 0; i < m->nqueues; i++) {
         struct metrics_queue *q = &m->q[i];
-        char key[KEYS_MAX];
+        char key[KEYS_MAX], lkey[KEYS_MAX];
         if (q->asking || !broker_can_write(m->b) ||
             keys_queue(key, sizeof(key), m->prefix, m->queues[i]) < 0)
             continue;
+        /* One worker exports a queue's gauges (a lease of 3 polls). */
+        if (keys_metrics_queue(lkey, sizeof(lkey), m->prefix,
+                               m->queues[i]) == 0) {
+            char ms[24];
+            snprintf(ms, sizeof(ms), "%d", 3 * METRICS_QUEUE_POLL_MS);
+            const char *lease[] = {"EVAL", scripts_metrics_lease, "1", lkey,
+                                   m->worker, ms};
+            if (broker_call(m->b, 6, lease, NULL, metrics_lease_cb, q) < 0)
+                q->exporter = 0;
+        }
         const char *len[] = {"XLEN", key};
         const char *groups[] = {"XINFO", "GROUPS", key};
         if (broker_call(m->b, 2, len, NULL, metrics_len_cb, q) < 0)
@@ -452,7 +476,7 @@ metrics_render(struct metrics *m, struct evbuffer *out)
         metrics_head(out, qg[k].name, "gauge", qg[k].help);
         for (int q = 0; q < m->nqueues; q++) {
             const struct metrics_queue *mq = &m->q[q];
-            if (!mq->known || (k == 2 && !mq->lag_known))
+            if (!mq->known || !mq->exporter || (k == 2 && !mq->lag_known))
                 continue;
             double v = k == 0   ? (double)mq->length
                        : k == 1 ? (double)mq->pending

@@ -8,10 +8,11 @@ producer's user cannot run the commands a worker needs."""
 import json
 import os
 import re
+import urllib.request
 
 import redis
 
-from harness import QUEUE, assert_success, wait_until
+from harness import QUEUE, assert_success, free_port, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECURITY_MD = os.path.join(HERE, "..", "..", "docs", "SECURITY.md")
@@ -47,7 +48,12 @@ def test_documented_acl_users_do_the_whole_round(make_redis, worker,
     pw = setup_users(admin)
     url_w = "redis://celeriac-worker:@127.0.0.1:%d/0" % srv.port
     url_p = "redis://celeriac-producer:@127.0.0.1:%d/0" % srv.port
-    w = worker("--heartbeat", "0.2", redis_url=url_w, client=admin,
+    # With the features whose scripts call commands of their own: the
+    # cluster-wide limits and the metrics' queue gauges (their lease).
+    mport = free_port()
+    w = worker("--heartbeat", "0.2", "--rate-limit", "hash=1000/s",
+               "--concurrency-limit", "hash=8", "--metrics",
+               "127.0.0.1:%d" % mport, redis_url=url_w, client=admin,
                env={"CELERIAC_REDIS_PASSWORD": pw["celeriac-worker"]})
     penv = {"CELERIAC_REDIS_URL": url_p,
             "CELERIAC_REDIS_PASSWORD": pw["celeriac-producer"]}
@@ -71,6 +77,16 @@ def test_documented_acl_users_do_the_whole_round(make_redis, worker,
         run = celeriac(*args, env=penv)
         assert run.rc == 0, run
         assert b"NOPERM" not in run.stderr, run
+
+    def gauges():
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport,
+                                        timeout=10) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return None
+        return 'celeriac_queue_length{queue="default"' in text
+    wait_until(gauges, 60, what="the queue gauges under the worker's ACL")
 
     log = w.log()
     assert "NOPERM" not in log, log[-3000:]

@@ -112,6 +112,23 @@ def test_metrics_pass_promtool(r, worker):
     assert w.alive()
 
 
+def test_metrics_lease_of_the_wrong_type(r, worker):
+    """A lease key holding something else: no queue gauges (and an error
+    reply, not a crash); the rest is served."""
+    r.hset("celeriac:metrics:default", "x", "1")
+    port = free_port()
+    w = worker("--name", "m2", "--metrics", port)
+    wait_registered(r, "m2")
+    enqueue(r, {"task": "hash", "id": "wt1", "args": {"data": "x"}})
+    wait_result(r, "wt1")
+    wait_until(lambda: 'celeriac_tasks_total{queue="default"' in scrape(port),
+               60, what="the task counted")
+    text = scrape(port)
+    assert "celeriac_queue_length{" not in text, text
+    assert r.type("celeriac:metrics:default") == b"hash"
+    assert w.alive()
+
+
 def test_metrics_address_is_checked(worker, r):
     run = subprocess.run([os.environ.get("CELERIAC_BIN", "bin") +
                           "/celeriac-worker", "--metrics", "host:"],
@@ -170,6 +187,19 @@ def test_prometheus_scrapes_two_workers(r, worker, tmp_dir):
         assert float(up[0]["value"][1]) == 2, up
         per = query("sum by (instance) (celeriac_tasks_total)")
         assert len(per) == 2 and sum(float(x["value"][1]) for x in per) == n
+        # A queue's gauges come from one worker (a lease in Redis), so
+        # that a sum over the workers is the queue's figure.
+        def exporters():
+            return [p for p in ports if 'celeriac_queue_length{queue="default"'
+                    in scrape(p)]
+        wait_until(lambda: len(exporters()) == 1, 60,
+                   what="one worker to export the queue's gauges")
+
+        def one_series():
+            res = query('count(celeriac_queue_length{queue="default"})')
+            return res and float(res[0]["value"][1]) == 1
+        wait_until(one_series, 60, interval=0.5,
+                   what="Prometheus to hold one series of the queue length")
     finally:
         proc.terminate()
         try:

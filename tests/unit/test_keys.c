@@ -264,6 +264,23 @@ test_beat(void **state)
     assert_int_equal(keys_beat_last(buf, 10, "celeriac:"), -1);
 }
 
+static void
+test_metrics_queue(void **state)
+{
+    (void)state;
+    char buf[KEYS_MAX];
+    assert_int_equal(keys_metrics_queue(buf, sizeof(buf), "celeriac:",
+                                        "default"),
+                     0);
+    assert_string_equal(buf, "celeriac:metrics:default");
+    /* A name that is not a queue's names no key. */
+    assert_int_equal(keys_metrics_queue(buf, sizeof(buf), "celeriac:", ""),
+                     -1);
+    assert_int_equal(keys_metrics_queue(buf, sizeof(buf), "celeriac:",
+                                        "a b"),
+                     -1);
+}
+
 int
 main(void)
 {
@@ -280,6 +297,7 @@ main(void)
         cmocka_unit_test(test_valid_worker),
         cmocka_unit_test(test_hostsem),
         cmocka_unit_test(test_beat),
+        cmocka_unit_test(test_metrics_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
