@@ -71,7 +71,10 @@ def test_strict_order(r, worker):
 def test_weighted_shares(r, worker):
     n = 400
     backlog(r, n)
-    order = run_all(r, worker, 3 * n, "--priority", "high:6,default:3,low:1")
+    # Reads of at most 8 tasks: the shares are of tasks read, so a read is
+    # the unit of their error (one read of 100 would be 20% of 500).
+    order = run_all(r, worker, 3 * n, "--priority", "high:6,default:3,low:1",
+                    "--prefetch", "8")
     # While every queue still has a backlog: the first 500 started (high
     # has used about 300 of its 400 by then).
     head = order[:500]
