@@ -51,7 +51,11 @@ def test_restart_same_name_gets_its_tasks_back(r, worker, capsys):
     batches = [HashBatch("rr%s-" % q, scaled(24, 12),
                          iterations=300000 // SLOW, distinct=4)
                for q in QUEUES]
-    a = worker(*args, stream=STREAMS[-1])
+    # A fixed window of 8: it holds queued tasks beside the running ones
+    # (the adaptive window starts at one a child, and a result between the
+    # check below and the kill could leave one of each).
+    a = worker(*args, "--window", "fixed", "--prefetch", 8,
+               stream=STREAMS[-1])
     for s, b in zip(STREAMS, batches):
         enqueue_fast(r, b.messages(), stream=s)
     # It holds entries of both queues (the rest wait in the streams).
