@@ -42,7 +42,6 @@ static long long status_int(const redisReply *r);
 static json_t *status_counters(json_t *fields);
 static json_t *status_consumers(const redisReply *r);
 static void status_print(json_t *doc, double now_ms, int verbose);
-static void status_age(char *buf, size_t n, double ms);
 static int status_cmp(const void *a, const void *b);
 
 /* clang-format off */
@@ -496,23 +495,6 @@ status_counters(json_t *fields)
     return out;
 }
 
-/* "3.2s", "4m05s", "2h10m", "3d04h" for a duration in milliseconds. */
-static void
-status_age(char *buf, size_t n, double ms)
-{
-    double s = ms / 1000;
-    if (s < 0)
-        s = 0;
-    if (s < 60)
-        snprintf(buf, n, "%.1fs", s);
-    else if (s < 3600)
-        snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else if (s < 86400)
-        snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s / 60 % 60);
-    else
-        snprintf(buf, n, "%dd%02dh", (int)(s / 86400), (int)s / 3600 % 24);
-}
-
 /* A JSON integer as text, "-" when it is not one. */
 static const char *
 status_num(char *buf, size_t n, const json_t *v)
@@ -555,7 +537,7 @@ status_print_queues(json_t *doc, int verbose)
         json_t *cs = json_object_get(q, "consumers");
         json_t *old = json_object_get(q, "oldest_age_ms");
         if (json_is_integer(old))
-            status_age(age, sizeof(age), (double)json_integer_value(old));
+            snapshot_age(age, sizeof(age), (double)json_integer_value(old));
         else
             snprintf(age, sizeof(age), "-");
         printf("%-24s %9lld %9s %9lld %9zu  %s%s\n", cli_safe(name),
@@ -570,7 +552,7 @@ status_print_queues(json_t *doc, int verbose)
             continue;
         json_array_foreach(cs, j, c)
         {
-            status_age(age, sizeof(age),
+            snapshot_age(age, sizeof(age),
                        (double)json_integer_value(json_object_get(c,
                                                                   "idle_ms")));
             printf("  consumer %-30s pending %-8s idle %s\n",
@@ -622,7 +604,7 @@ status_print(json_t *doc, double now_ms, int verbose)
         json_t *fields = json_object_get(w, "fields");
         json_t *cnt = json_object_get(w, "counters");
         int gone = json_is_true(json_object_get(w, "gone"));
-        status_age(age, sizeof(age),
+        snapshot_age(age, sizeof(age),
                    (double)json_integer_value(json_object_get(w, "age_ms")));
         const char *state =
             gone ? "gone"
