@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "escape.h"
 #include "keys.h"
@@ -219,4 +220,37 @@ cli_nearest(const char *word, const char *const *names, size_t max)
         }
     }
     return best;
+}
+
+int
+cli_write_all(int fd, const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int
+cli_check_ids(const char *cmd, const char *prefix, int n, char *const *ids,
+              int max)
+{
+    char key[KEYS_MAX];
+    if (n <= 0)
+        return cli_usage(cmd, "no task ID given; e.g. celeriac %s "
+                              "default/1732240000000-0", cmd);
+    if (n > max)
+        return cli_usage(cmd, "%d ids; give at most %d at a time", n, max);
+    for (int i = 0; i < n; i++)
+        if (ids[i][0] == '\0' || strlen(ids[i]) > PROTOCOL_MAX_NAME ||
+            keys_result(key, sizeof(key), prefix, ids[i]) < 0)
+            return cli_usage(cmd, "'%s' is not a task id (1 to %d bytes)",
+                             ids[i], PROTOCOL_MAX_NAME);
+    return 0;
 }

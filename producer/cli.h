@@ -72,6 +72,18 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * Prints the message and a pointer to `celeriac CMD --help`; returns
  * CLI_EXIT_USAGE so that callers can `return cli_usage(...)`.
  */
+/*
+ * Checks the task ids ids[0..n) given to command cmd (result, revoke): at
+ * least one, at most max, each 1 to PROTOCOL_MAX_NAME bytes and a valid
+ * result key under prefix.  Returns 0, or CLI_EXIT_USAGE after saying
+ * which is wrong.
+ */
+int cli_check_ids(const char *cmd, const char *prefix, int n,
+                  char *const *ids, int max);
+
+/* Writes s[0..n) to fd whole, again after EINTR; 0, or -1 (errno set). */
+int cli_write_all(int fd, const char *s, size_t n);
+
 int cli_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

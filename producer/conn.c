@@ -358,3 +358,15 @@ conn_call(struct conn *c, const char *arg0, ...)
     va_end(ap);
     return conn_command(c, argc, argv, lens);
 }
+
+long long
+conn_reply_int(const redisReply *r)
+{
+    if (r == NULL)
+        return 0;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+        return strtoll(r->str, NULL, 10);
+    return 0;
+}

@@ -94,6 +94,9 @@ int conn_flush(struct conn *c);
  * freeReplyObject(), or NULL if the connection is lost.
  */
 redisReply *conn_reply(struct conn *c);
+/* An integer reply, or a string or status holding a decimal integer, as a
+ * number; 0 for anything else (NULL included). */
+long long conn_reply_int(const redisReply *r);
 /* conn_append() + conn_reply() for one command. */
 redisReply *conn_command(struct conn *c, int argc, const char **argv,
                          const size_t *lens);

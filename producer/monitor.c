@@ -35,7 +35,6 @@ static void monitor_signal(int sig);
 static void monitor_restore(void);
 static int monitor_enter(void);
 static void monitor_size(int *cols, int *rows);
-static int monitor_write(const char *s, size_t n);
 static int monitor_draw(const struct monview *v, int rows);
 static int monitor_once(struct conn *c, const char *prefix);
 static int monitor_loop(struct conn *c, const char *prefix,
@@ -123,7 +122,7 @@ monitor_enter(void)
     }
     static const char enter[] = "\033[?1049h\033[?25l\033[H\033[2J";
     monitor_screen = 1;
-    if (monitor_write(enter, sizeof(enter) - 1) < 0) {
+    if (cli_write_all(STDOUT_FILENO, enter, sizeof(enter) - 1) < 0) {
         cli_warn("cannot write to the terminal");
         return -1;
     }
@@ -141,21 +140,6 @@ monitor_size(int *cols, int *rows)
         *cols = ws.ws_col;
         *rows = ws.ws_row;
     }
-}
-
-static int
-monitor_write(const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(STDOUT_FILENO, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Draws the lines from the top left, each line cleared to its end and the
@@ -183,7 +167,7 @@ monitor_draw(const struct monview *v, int rows)
     }
     memcpy(buf + o, "\033[J", 3);
     o += 3;
-    int rc = monitor_write(buf, o);
+    int rc = cli_write_all(STDOUT_FILENO, buf, o);
     free(buf);
     return rc;
 }

@@ -226,24 +226,12 @@ resultcmd_main(struct cli *cli, int argc, char **argv)
     if (timeout_us != 0 && !wait)
         return cli_usage("result", "--timeout only applies with --wait");
     n = argc - optind;
-    if (n <= 0)
-        return cli_usage("result", "no task ID given; e.g. celeriac result "
-                                   "default/1732240000000-0");
-    if (n > RESULTCMD_MAX_IDS)
-        return cli_usage("result", "%d ids; give at most %d at a time", n,
-                         RESULTCMD_MAX_IDS);
+    if (cli_check_ids("result", cli->prefix, n, argv + optind,
+                      RESULTCMD_MAX_IDS) != 0)
+        return CLI_EXIT_USAGE;
     items = xcalloc((size_t)n, sizeof(*items));
-    for (int i = 0; i < n; i++) {
-        char key[KEYS_MAX];
+    for (int i = 0; i < n; i++)
         items[i].id = argv[optind + i];
-        if (items[i].id[0] == '\0' ||
-            strlen(items[i].id) > PROTOCOL_MAX_NAME ||
-            keys_result(key, sizeof(key), cli->prefix, items[i].id) < 0) {
-            rc = cli_usage("result", "'%s' is not a task id (1 to %d bytes)",
-                           items[i].id, PROTOCOL_MAX_NAME);
-            goto done;
-        }
-    }
     if (conn_init(&conn, cli->redis) < 0)
         goto done;
     rc = CLI_EXIT_REDIS;

@@ -297,23 +297,12 @@ revoke_main(struct cli *cli, int argc, char **argv)
         }
     }
     n = argc - optind;
-    if (n <= 0)
-        return cli_usage("revoke", "no task ID given; e.g. celeriac revoke "
-                                   "default/1732240000000-0");
-    if (n > REVOKE_MAX_IDS)
-        return cli_usage("revoke", "%d ids; give at most %d at a time", n,
-                         REVOKE_MAX_IDS);
+    if (cli_check_ids("revoke", cli->prefix, n, argv + optind,
+                      REVOKE_MAX_IDS) != 0)
+        return CLI_EXIT_USAGE;
     items = xcalloc((size_t)n, sizeof(*items));
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         items[i].id = argv[optind + i];
-        if (items[i].id[0] == '\0' ||
-            strlen(items[i].id) > PROTOCOL_MAX_NAME ||
-            keys_result(key, sizeof(key), cli->prefix, items[i].id) < 0) {
-            rc = cli_usage("revoke", "'%s' is not a task id (1 to %d bytes)",
-                           items[i].id, PROTOCOL_MAX_NAME);
-            goto done;
-        }
-    }
     if (keys_revoked(key, sizeof(key), cli->prefix) < 0)
         goto done;
     if (conn_init(&conn, cli->redis) < 0)

@@ -106,23 +106,10 @@ static int snapshot_dead(struct conn *c, const char *prefix, json_t *doc);
 static json_t *snapshot_worker(const redisReply *name, const redisReply *score,
                                const redisReply *h, double now_ms);
 static json_t *snapshot_dead_entry(const redisReply *e, const char *prefix);
-static long long snapshot_int(const redisReply *r);
 static json_t *snapshot_num(const char *s);
 static double snapshot_id_ms(const char *id);
 static double snapshot_iso_ms(const char *s);
 static int snapshot_cmp(const void *a, const void *b);
-
-static long long
-snapshot_int(const redisReply *r)
-{
-    if (r == NULL)
-        return 0;
-    if (r->type == REDIS_REPLY_INTEGER)
-        return r->integer;
-    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
-        return strtoll(r->str, NULL, 10);
-    return 0;
-}
 
 /* A decimal integer field as a JSON integer; null if absent or not one. */
 static json_t *
@@ -262,10 +249,10 @@ snapshot_queues(struct conn *c, const char *prefix, json_t *names,
                                 ? "not a stream"
                                 : "unexpected reply"));
         } else {
-            long long len = snapshot_int(r->element[1]);
-            long long added = snapshot_int(r->element[2]);
-            long long pending = snapshot_int(r->element[5]);
-            long long lag = snapshot_int(r->element[6]);
+            long long len = conn_reply_int(r->element[1]);
+            long long added = conn_reply_int(r->element[2]);
+            long long pending = conn_reply_int(r->element[5]);
+            long long lag = conn_reply_int(r->element[6]);
             double first = r->element[3]->type == REDIS_REPLY_STRING
                                ? snapshot_id_ms(r->element[3]->str)
                                : 0;
@@ -277,9 +264,9 @@ snapshot_queues(struct conn *c, const char *prefix, json_t *names,
             json_object_set_new(q, "pending", json_integer(pending));
             json_object_set_new(q, "lag", json_integer(lag));
             json_object_set_new(q, "consumers",
-                                json_integer(snapshot_int(r->element[7])));
+                                json_integer(conn_reply_int(r->element[7])));
             json_object_set_new(q, "group",
-                                json_boolean(snapshot_int(r->element[4])));
+                                json_boolean(conn_reply_int(r->element[4])));
             json_object_set_new(q, "added",
                                 added >= 0 ? json_integer(added) : json_null());
             json_object_set_new(q, "done", added >= len
@@ -452,7 +439,7 @@ snapshot_workers(struct conn *c, const char *prefix, double now_ms,
         freeReplyObject(h);
     }
     free(order);
-    long long total = snapshot_int(card);
+    long long total = conn_reply_int(card);
     json_object_set_new(doc, "workers_more",
                         json_integer(total > (long long)n ? total - (long long)n
                                                           : 0));
@@ -526,9 +513,9 @@ snapshot_dead(struct conn *c, const char *prefix, json_t *doc)
         return -1;
     }
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-        snapshot_int(r->element[0]) >= 0) {
+        conn_reply_int(r->element[0]) >= 0) {
         json_object_set_new(dead, "length",
-                            json_integer(snapshot_int(r->element[0])));
+                            json_integer(conn_reply_int(r->element[0])));
         for (size_t i = 1; i < r->elements; i++)
             if (r->element[i]->type == REDIS_REPLY_ARRAY)
                 json_array_append_new(

@@ -38,7 +38,6 @@ static double status_iso_ms(const char *s);
 static int status_extra(struct conn *c, const char *prefix, json_t *doc);
 static int status_workers(struct conn *c, const char *prefix, json_t *out,
                           double now_ms, long long *pruned);
-static long long status_int(const redisReply *r);
 static json_t *status_counters(json_t *fields);
 static json_t *status_consumers(const redisReply *r);
 static void status_print(json_t *doc, double now_ms, int verbose);
@@ -96,18 +95,6 @@ status_usage(FILE *out)
             cli_global_help);
 }
 /* clang-format on */
-
-static long long
-status_int(const redisReply *r)
-{
-    if (r == NULL)
-        return 0;
-    if (r->type == REDIS_REPLY_INTEGER)
-        return r->integer;
-    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
-        return strtoll(r->str, NULL, 10);
-    return 0;
-}
 
 static int
 status_cmp(const void *a, const void *b)
@@ -232,9 +219,9 @@ status_consumers(const redisReply *r)
             if (strcmp(k->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
                 json_object_set_new(o, "name", json_stringn(v->str, v->len));
             else if (strcmp(k->str, "pending") == 0)
-                json_object_set_new(o, "pending", json_integer(status_int(v)));
+                json_object_set_new(o, "pending", json_integer(conn_reply_int(v)));
             else if (strcmp(k->str, "idle") == 0)
-                json_object_set_new(o, "idle_ms", json_integer(status_int(v)));
+                json_object_set_new(o, "idle_ms", json_integer(conn_reply_int(v)));
         }
         json_array_append_new(list, o);
     }
@@ -298,12 +285,12 @@ status_queues(struct conn *c, const char *prefix, json_t *names, json_t *out,
             /* Not a stream: say so rather than fail the whole status. */
             json_object_set_new(q, "error", json_string(r[0]->str));
         } else {
-            json_object_set_new(q, "length", json_integer(status_int(r[0])));
+            json_object_set_new(q, "length", json_integer(conn_reply_int(r[0])));
             int group = r[1]->type == REDIS_REPLY_ARRAY;
             json_object_set_new(q, "group", json_boolean(group));
             json_object_set_new(q, "pending",
                                 json_integer(group && r[1]->elements > 0
-                                                 ? status_int(r[1]->element[0])
+                                                 ? conn_reply_int(r[1]->element[0])
                                                  : 0));
             status_stream(q, r[3], r[4], now_ms);
             json_object_set_new(q, "consumers", status_consumers(r[2]));
@@ -341,10 +328,10 @@ status_extra(struct conn *c, const char *prefix, json_t *doc)
     json_t *d = json_null(), *s = json_null();
     if (r[0]->type == REDIS_REPLY_STATUS && strcmp(r[0]->str, "none") != 0)
         d = json_pack("{s:s, s:I}", "key", dead, "length",
-                      (json_int_t)status_int(r[1]));
+                      (json_int_t)conn_reply_int(r[1]));
     if (r[2]->type == REDIS_REPLY_STATUS && strcmp(r[2]->str, "none") != 0)
         s = json_pack("{s:s, s:I}", "key", sched, "size",
-                      (json_int_t)status_int(r[3]));
+                      (json_int_t)conn_reply_int(r[3]));
     json_object_set_new(doc, "dead", d);
     json_object_set_new(doc, "scheduled", s);
     rc = 0;

@@ -28,22 +28,6 @@ static int webpoll_spawn(struct webpoll *p);
 static void webpoll_read(struct bufferevent *bev, void *arg);
 static void webpoll_event(struct bufferevent *bev, short what, void *arg);
 static void webpoll_again(evutil_socket_t fd, short what, void *arg);
-static int webpoll_write_all(int fd, const char *s, size_t n);
-
-static int
-webpoll_write_all(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* The child: a snapshot per interval, one JSON line each, until the pipe
  * is closed or the parent is gone. */
@@ -103,8 +87,8 @@ webpoll_child(struct webpoll *p, int fd)
         if (line == NULL)
             _exit(1);
         size_t n = strlen(line);
-        if (webpoll_write_all(fd, line, n) < 0 ||
-            webpoll_write_all(fd, "\n", 1) < 0)
+        if (cli_write_all(fd, line, n) < 0 ||
+            cli_write_all(fd, "\n", 1) < 0)
             _exit(0); /* the server is gone */
         free(line);
         int64_t left = next - cli_now_us();
