@@ -2,11 +2,11 @@
 /* The local copy of revoked task ids and the check of a message. */
 #include "revoked.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "keys.h"
+#include "taskscan.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -65,15 +65,11 @@ revoked_message(const struct revoked *r, const char *msg, size_t len,
 {
     if (r->n == 0)
         return 0;
-    if (msg != NULL && len <= REVOKED_DECODE_MAX) {
-        json_t *root = json_loadb(msg, len, 0, NULL);
-        json_t *id = json_object_get(root, "id");
-        if (json_is_string(id)) {
-            int hit = revoked_has(r, json_string_value(id));
-            json_decref(root);
-            return hit;
-        }
-        json_decref(root);
+    if (msg != NULL) {
+        char task[PROTOCOL_MAX_NAME + 1], id[PROTOCOL_MAX_NAME + 1];
+        taskscan_message(msg, len, task, id, sizeof(id));
+        if (id[0] != '\0')
+            return revoked_has(r, id);
     }
     char tid[KEYS_MAX];
     if (keys_task_id(tid, sizeof(tid), queue, entry_id) < 0)

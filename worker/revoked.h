@@ -5,9 +5,9 @@
  * check of a received message against it.  Owns the copy of the ids.
  *
  * Cheap: with no revoked ids (the usual case) a message is not looked at.
- * Otherwise a message of at most REVOKED_DECODE_MAX bytes is decoded for
- * its "id"; a larger one is checked by its "<queue>/<entry id>" id only
- * (the parent never parses a large message on its loop).
+ * Otherwise its top-level "id" is found without decoding the message
+ * (taskscan_message(): bounded work at any size, a payload skipped with
+ * memchr), and a message without one is checked by "<queue>/<entry id>".
  */
 #ifndef CELERIAC_REVOKED_H
 #define CELERIAC_REVOKED_H
@@ -16,7 +16,6 @@
 
 /* Ids kept at most (those revoked longest ahead are dropped first). */
 #define REVOKED_MAX 10000
-#define REVOKED_DECODE_MAX (64 * 1024)
 
 struct revoked {
     char **ids; /* sorted (strcmp); owned */
@@ -28,8 +27,8 @@ void revoked_clear(struct revoked *r);
 /* Replaces the copy with ids[0..n) (ids[i] of lens[i] bytes; an id with
  * a NUL byte or of more than 200 bytes is skipped).  At most REVOKED_MAX
  * are kept. */
-void revoked_load(struct revoked *r, const char *const *ids,
-                  const size_t *lens, size_t n);
+void revoked_load(struct revoked *r, const char *const *ids, const size_t *lens,
+                  size_t n);
 /* 1 when id is revoked. */
 int revoked_has(const struct revoked *r, const char *id);
 /*

@@ -10,15 +10,15 @@
 
 #include <stddef.h>
 
-/* The most bytes of a message looked at. */
-#define TASKSCAN_MAX (64 * 1024)
-
 /*
  * Copies the top-level "task" and "id" string values of the JSON object
- * msg[0..len) into task and id (each n bytes, terminated).  A value is ""
- * when absent, not a string, escaped, holding control characters, too
- * long for n, or past the first TASKSCAN_MAX bytes; nested objects and
- * arrays are skipped.
+ * msg[0..len) into task and id (each n bytes, terminated; escapes
+ * decoded).  A value is "" when absent, not a string, holding a control
+ * character, too long for n, or when the message is not well formed up to
+ * it; nested objects and arrays are skipped, and the first of duplicate
+ * keys counts.  Bounded work whatever the size: long strings (a payload)
+ * are skipped with memchr, and a message that needs more than 65,536
+ * other steps (deep nesting, thousands of tiny values) is given up on.
  */
 void taskscan_message(const char *msg, size_t len, char *task, char *id,
                       size_t n);

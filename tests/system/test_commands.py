@@ -6,7 +6,8 @@ and `revoke`, and the CLI's "did you mean" for a mistyped command.
   1), --wait until a task sent without --wait has run, --timeout (exit 3).
 - purge: refuses without --yes (and counts), deletes only what no worker
   took, says how many.
-- revoke: a queued task is not run (REVOKED result, acknowledged), a
+- revoke: a queued task is not run (REVOKED result, acknowledged), also
+  when its message is megabytes with the id after the payload, a
   delayed one is taken out of the scheduled set at once, a task already
   running runs to completion; ids are kept in celeriac:revoked.
 """
@@ -128,6 +129,22 @@ def test_revoke_queued_task(worker, celeriac, r):
     wait_until(lambda: pending_count(r) == 0, 30, what="entries acked")
     got = celeriac("result", "r1")
     assert got.rc == 1 and got.text().startswith("r1 REVOKED Revoked: "), got
+
+
+def test_revoke_large_message_by_its_id(worker, celeriac, r):
+    """A message of 2 MiB whose id comes after its payload (as celeriac's
+    builder writes it) is matched by that id; its neighbour runs."""
+    big = "b" * (2 * 1024 * 1024)
+    got = celeriac("revoke", "big1")
+    assert got.rc == 0, got
+    for tid in ("big1", "big2"):
+        # json.dumps keeps insertion order: the id after the payload.
+        enqueue(r, '{"task":"hash","args":{"data":"%s"},"id":"%s"}'
+                % (big, tid))
+    worker()
+    doc = wait_result(r, "big1")
+    assert doc["status"] == "REVOKED", doc
+    assert_success(wait_result(r, "big2"), "sha512", big.encode())
 
 
 def test_revoke_delayed_task(worker, celeriac, r):

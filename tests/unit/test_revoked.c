@@ -2,7 +2,7 @@
 /*
  * Unit tests of worker/revoked.c: the local copy of revoked ids (loading,
  * bounds, bad ids skipped) and the check of a message by its "id" or by
- * "<queue>/<entry id>", also for a message too large to decode.
+ * "<queue>/<entry id>", also for a message of megabytes.
  */
 /* cmocka needs these first, in this order. */
 /* clang-format off */
@@ -52,15 +52,12 @@ test_ids_and_messages(void **state)
     assert_int_equal(revoked_has(&r, "job-3"), 0);
     assert_int_equal(revoked_has(&r, NULL), 0);
     const char *m1 = "{\"task\":\"hash\",\"id\":\"job-2\"}";
-    assert_int_equal(revoked_message(&r, m1, strlen(m1), "default", "9-9"),
-                     1);
+    assert_int_equal(revoked_message(&r, m1, strlen(m1), "default", "9-9"), 1);
     const char *m2 = "{\"task\":\"hash\",\"id\":\"job-9\"}";
-    assert_int_equal(revoked_message(&r, m2, strlen(m2), "default", "5-0"),
-                     0);
+    assert_int_equal(revoked_message(&r, m2, strlen(m2), "default", "5-0"), 0);
     /* Without an id (or undecodable): "<queue>/<entry id>". */
     const char *m3 = "{\"task\":\"hash\"}";
-    assert_int_equal(revoked_message(&r, m3, strlen(m3), "default", "5-0"),
-                     1);
+    assert_int_equal(revoked_message(&r, m3, strlen(m3), "default", "5-0"), 1);
     assert_int_equal(revoked_message(&r, "{bad", 4, "default", "5-0"), 1);
     assert_int_equal(revoked_message(&r, NULL, 0, "default", "5-0"), 1);
     assert_int_equal(revoked_message(&r, m3, strlen(m3), "other", "5-0"), 0);
@@ -72,24 +69,47 @@ test_ids_and_messages(void **state)
     assert_int_equal(r.n, 0);
 }
 
+/* A message far over 64 KiB is checked by its own id, which celeriac's
+ * builder writes after the payload, and else by "<queue>/<entry id>". */
 static void
-test_large_message_by_entry_id_only(void **state)
+test_large_message_by_its_id(void **state)
 {
     (void)state;
     struct revoked r;
     const char *ids[] = {"big", "q/1-0"};
-    size_t n = REVOKED_DECODE_MAX + 100;
+    size_t n = 4 * 1024 * 1024;
     char *msg = malloc(n + 1);
     assert_non_null(msg);
-    int h = snprintf(msg, n + 1, "{\"id\":\"big\",\"args\":{\"data\":\"");
-    memset(msg + h, 'a', n - (size_t)h - 3);
-    memcpy(msg + n - 3, "\"}}", 3);
+    int h = snprintf(msg, n + 1, "{\"task\":\"hash\",\"args\":{\"data\":\"");
+    memset(msg + h, 'a', n - (size_t)h);
+    const char *tail = "\"},\"id\":\"big\"}";
+    size_t tl = strlen(tail);
+    memcpy(msg + n - tl, tail, tl);
     revoked_init(&r);
     load(&r, ids, 2);
+    assert_int_equal(revoked_message(&r, msg, n, "q", "2-0"), 1);
+    /* Without an id of its own: by entry id. */
+    memcpy(msg + n - tl, "\"},\"xx\":\"big\"}", tl);
     assert_int_equal(revoked_message(&r, msg, n, "q", "2-0"), 0);
     assert_int_equal(revoked_message(&r, msg, n, "q", "1-0"), 1);
     revoked_clear(&r);
     free(msg);
+}
+
+/* An id written with escapes is the id it decodes to. */
+static void
+test_escaped_id(void **state)
+{
+    (void)state;
+    struct revoked r;
+    const char *ids[] = {"job/1", "\xc3\xa9t\xc3\xa9"};
+    revoked_init(&r);
+    load(&r, ids, 2);
+    const char *m1 = "{\"id\":\"job\\/1\",\"task\":\"hash\"}";
+    assert_int_equal(revoked_message(&r, m1, strlen(m1), "q", "1-0"), 1);
+    const char *m2 = "{\"id\":\"\\u00e9t\\u00e9\"}";
+    assert_int_equal(revoked_message(&r, m2, strlen(m2), "q", "1-0"), 1);
+    revoked_clear(&r);
 }
 
 static void
@@ -113,7 +133,7 @@ test_bad_ids_skipped_and_bounded(void **state)
     assert_int_equal(r.n, 0);
     /* At most REVOKED_MAX kept. */
     size_t many = REVOKED_MAX + 5;
-    char (*buf)[16] = malloc(many * sizeof(*buf));
+    char(*buf)[16] = malloc(many * sizeof(*buf));
     const char **mids = malloc(many * sizeof(*mids));
     size_t *mlens = malloc(many * sizeof(*mlens));
     assert_true(buf && mids && mlens);
@@ -135,7 +155,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_checks_nothing),
         cmocka_unit_test(test_ids_and_messages),
-        cmocka_unit_test(test_large_message_by_entry_id_only),
+        cmocka_unit_test(test_large_message_by_its_id),
+        cmocka_unit_test(test_escaped_id),
         cmocka_unit_test(test_bad_ids_skipped_and_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +47,10 @@ test_refused_values(void **state)
 {
     char task[65], id[65];
     (void)state;
-    scan("{\"task\":\"a\\\"b\",\"id\":7}", task, id); /* escaped; a number */
+    scan("{\"task\":\"a\\u0001b\",\"id\":7}", task, id); /* control; a number */
+    assert_string_equal(task, "");
+    assert_string_equal(id, "");
+    scan("{\"task\":\"a\\u0000b\",\"id\":\"\"}", task, id); /* NUL; empty */
     assert_string_equal(task, "");
     assert_string_equal(id, "");
     char big[200];
@@ -66,6 +70,57 @@ test_refused_values(void **state)
 }
 
 static void
+test_escapes_and_duplicates(void **state)
+{
+    char task[65], id[65];
+    (void)state;
+    scan("{\"task\":\"a\\\"b\",\"id\":\"x\\\\\"}", task, id);
+    assert_string_equal(task, "a\"b");
+    assert_string_equal(id, "x\\");
+    scan("{\"id\":\"first\",\"id\":\"second\",\"task\":\"t\"}", task, id);
+    assert_string_equal(id, "first");
+    /* Escaped quotes and backslash runs inside a skipped value. */
+    scan("{\"args\":{\"s\":\"\\\\\\\"}\\\\\"},\"id\":\"ok\"}", task, id);
+    assert_string_equal(id, "ok");
+}
+
+/* A payload of megabytes is skipped with memchr; a message shaped to
+ * cost many steps is given up on, not scanned to its end. */
+static void
+test_bounded_work(void **state)
+{
+    char task[65], id[65];
+    (void)state;
+    size_t n = 8 * 1024 * 1024;
+    char *big = malloc(n + 64);
+    assert_non_null(big);
+    size_t h = (size_t)sprintf(big, "{\"args\":{\"data_b64\":\"");
+    memset(big + h, 'Q', n);
+    strcpy(big + h + n, "\"},\"id\":\"late\",\"task\":\"hash\"}");
+    taskscan_message(big, strlen(big), task, id, 65);
+    assert_string_equal(id, "late");
+    assert_string_equal(task, "hash");
+    /* 100,000 nested arrays before the id: more steps than allowed. */
+    size_t depth = 100000, k = 0;
+    k += (size_t)sprintf(big, "{\"args\":");
+    memset(big + k, '[', depth);
+    k += depth;
+    memset(big + k, ']', depth);
+    k += depth;
+    strcpy(big + k, ",\"id\":\"deep\"}");
+    taskscan_message(big, strlen(big), task, id, 65);
+    assert_string_equal(id, "");
+    /* As many tiny strings: the same. */
+    k = (size_t)sprintf(big, "{\"args\":[");
+    for (size_t i = 0; i < 70000; i++)
+        k += (size_t)sprintf(big + k, "\"\",");
+    strcpy(big + k, "1],\"id\":\"many\"}");
+    taskscan_message(big, strlen(big), task, id, 65);
+    assert_string_equal(id, "");
+    free(big);
+}
+
+static void
 test_entry_ms(void **state)
 {
     (void)state;
@@ -79,6 +134,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_top_level_only),
         cmocka_unit_test(test_refused_values),
+        cmocka_unit_test(test_escapes_and_duplicates),
+        cmocka_unit_test(test_bounded_work),
         cmocka_unit_test(test_entry_ms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
