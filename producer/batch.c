@@ -27,14 +27,16 @@
 #include "keys.h"
 #include "lines.h"
 #include "log.h"
+#include "message.h"
 #include "progress.h"
 #include "result.h"
 #include "submit.h"
 #include "token.h"
+#include "unique.h"
+#include "unique_send.h"
 #include "validate.h"
 #include "version.h"
 #include "wait.h"
-#include "message.h"
 #include "xmalloc.h"
 
 #define BATCH_CHUNK_TASKS 4096
@@ -51,6 +53,7 @@ struct batch_item {
     unsigned long lineno; /* input line it came from */
     char *user_id;        /* the message's "id", owned; NULL: the entry id */
     int64_t due_ms;       /* ZADDed with this due time; -1: XADDed */
+    int unique;           /* sent by the unique script */
 };
 
 /* The XADDs sent together, whose replies are read together. */
@@ -78,10 +81,12 @@ struct batch {
     struct progress prog;
     struct lines in;
     struct batch_chunk chunks[2];
-    int poll_outstanding;  /* an XREAD reply is still to be read */
-    unsigned long bad;     /* input lines skipped, tasks Redis refused */
-    unsigned long reports; /* messages printed about them */
-    uint64_t sent;         /* tasks Redis accepted */
+    int poll_outstanding;     /* an XREAD reply is still to be read */
+    const char *prefix;       /* key prefix; borrowed */
+    unsigned long bad;        /* input lines skipped, tasks Redis refused */
+    unsigned long duplicates; /* unique lines refused as duplicates */
+    unsigned long reports;    /* messages printed about them */
+    uint64_t sent;            /* tasks Redis accepted */
     unsigned long last_queued_line; /* input line of the last of them */
     uint64_t done;                  /* results received (--wait) */
     uint64_t failed;                /* of which FAILURE */
@@ -191,24 +196,31 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
         json_t *v;
         json_object_foreach(root, key, v)
         {
-            if (strcmp(key, BUILD_F_TASK) == 0 || strcmp(key, BUILD_F_ARGS) == 0 ||
-                strcmp(key, BUILD_F_ID) == 0)
+            if (strcmp(key, BUILD_F_TASK) == 0 ||
+                strcmp(key, BUILD_F_ARGS) == 0 || strcmp(key, BUILD_F_ID) == 0)
                 continue;
-            if (strcmp(key, BUILD_F_RETRIES) == 0 || strcmp(key, BUILD_F_ERRORS) == 0 ||
+            if (strcmp(key, BUILD_F_RETRIES) == 0 ||
+                strcmp(key, BUILD_F_ERRORS) == 0 ||
                 strcmp(key, BUILD_F_QUEUE) == 0) {
                 batch_bad(b, lineno,
                           "field \"%s\" is set by celeriac, not in "
                           "the input%s",
                           key,
-                          strcmp(key, BUILD_F_QUEUE) == 0 ? " (use --queue)" : "");
+                          strcmp(key, BUILD_F_QUEUE) == 0 ? " (use --queue)"
+                                                          : "");
                 goto bad;
+            }
+            if (strcmp(key, UNIQUE_F_FOR) == 0 ||
+                strcmp(key, UNIQUE_F_KEY) == 0) {
+                own_fields = 1;
+                continue;
             }
             if (!delivery_line_field(key)) {
                 batch_bad(b, lineno,
                           "unknown field \"%s\"; a line has "
-                          "\"task\", \"args\", optionally \"id\" "
-                          "and the delivery fields of 'celeriac send "
-                          "--help'",
+                          "\"task\", \"args\", optionally \"id\", "
+                          "the delivery fields of 'celeriac send "
+                          "--help', \"unique_for\" and \"unique_key\"",
                           key);
                 goto bad;
             }
@@ -248,6 +260,10 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
         strlen(json_string_value(idv)) != json_string_length(idv)) {
         batch_bad(b, lineno, "\"id\" must not contain NUL");
         goto bad;
+    }
+    if (b->o->unique_for > 0 && json_object_get(root, UNIQUE_F_FOR) == NULL) {
+        json_object_set_new(root, UNIQUE_F_FOR, json_integer(b->o->unique_for));
+        own_fields = 1;
     }
     if (own_fields || delivery_delayed(b->o->delivery)) {
         if (batch_encode(b, root, msglen, id, due_ms) < 0)
@@ -352,6 +368,40 @@ batch_head(struct batch *b)
         fatalx("batch_head: %s", build_strerror(r));
 }
 
+/*
+ * When the line root (whose message is msglen bytes) is a unique task,
+ * names its lock in lock[0..n) and returns 1; 0 when it is not unique; -1
+ * after reporting the line as bad (the worker would refuse the message).
+ */
+static int
+batch_unique_lock(struct batch *b, json_t *root, size_t msglen, char *lock,
+                  size_t n)
+{
+    struct unique u;
+    struct proto_error perr;
+    char hex[UNIQUE_HEX_LEN + 1];
+
+    if (json_object_get(root, UNIQUE_F_FOR) == NULL &&
+        json_object_get(root, UNIQUE_F_KEY) == NULL)
+        return 0;
+    if (unique_decode(root, msglen, &u, &perr) < 0) {
+        batch_bad(b, b->in.lineno, "%s", perr.message);
+        return -1;
+    }
+    if (u.for_s == 0)
+        return 0;
+    const char *task = json_string_value(json_object_get(root, BUILD_F_TASK));
+    if (unique_digest(u.key, u.key_len, task,
+                      json_object_get(root, BUILD_F_ARGS), hex) < 0 ||
+        keys_unique(lock, n, b->prefix, hex) < 0) {
+        batch_bad(b, b->in.lineno,
+                  "the lock of this unique task could not be named (is "
+                  "--prefix too long?)");
+        return -1;
+    }
+    return 1;
+}
+
 /* Reads lines into XADDs until the chunk is full or the input ends. */
 static void
 batch_fill(struct batch *b, struct batch_chunk *ch)
@@ -387,7 +437,18 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
         }
         if (batch_parse(b, line, len, &root, &msglen, &id, &due_ms) <= 0)
             continue;
-        if (due_ms >= 0)
+        char lock[KEYS_MAX];
+        int unique = batch_unique_lock(b, root, msglen, lock, sizeof(lock));
+        if (unique < 0) {
+            json_decref(root);
+            continue;
+        }
+        if (unique)
+            unique_send_append_lock(
+                &b->sub, lock,
+                json_integer_value(json_object_get(root, UNIQUE_F_FOR)), b->msg,
+                msglen, id, due_ms);
+        else if (due_ms >= 0)
             submit_append_scheduled(&b->sub, due_ms, b->msg, msglen);
         else
             submit_append(&b->sub, b->msg, msglen);
@@ -398,6 +459,7 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
         ch->items[ch->n].lineno = b->in.lineno;
         ch->items[ch->n].user_id = id ? xstrdup(id) : NULL;
         ch->items[ch->n].due_ms = due_ms;
+        ch->items[ch->n].unique = unique;
         json_decref(root);
         ch->n++;
         bytes += msglen;
@@ -428,29 +490,47 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
             rc = -1;
             break;
         }
-        if (it->due_ms >= 0 && r->type == REDIS_REPLY_INTEGER &&
-            r->integer == 0) {
+        /* 1 queued (id: the task id, or NULL: "<queue>/<entry id>" from
+         * an XADD's reply), 0 refused, 2 a unique line's duplicate. */
+        int verdict = 0;
+        char id[KEYS_MAX];
+        const char *uid = it->user_id;
+        if (it->unique && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_INTEGER &&
+            r->element[1]->type == REDIS_REPLY_STRING) {
+            /* The script names the task id, or the lock holder's. */
+            snprintf(id, sizeof(id), "%.*s", (int)r->element[1]->len,
+                     r->element[1]->str);
+            uid = id;
+            verdict = r->element[0]->integer == 1 ? 1 : 2;
+        } else if (!it->unique && it->due_ms >= 0 &&
+                   r->type == REDIS_REPLY_INTEGER) {
+            verdict = r->integer == 0 ? 3 : 1;
+        } else if (!it->unique && it->due_ms < 0 &&
+                   r->type == REDIS_REPLY_STRING) {
+            verdict = 1;
+            if (uid == NULL) { /* an id-less task's id */
+                snprintf(id, sizeof(id), "%s/%.*s", b->o->queue, (int)r->len,
+                         r->str);
+                uid = id;
+            }
+        }
+        if (verdict == 1) {
+            b->sent++;
+            b->last_queued_line = it->lineno;
+            if (b->o->wait)
+                batch_expect(b, uid, strlen(uid), it->lineno);
+            else
+                puts(cli_safe(uid)); /* a user's id may hold control
+                                        characters */
+        } else if (verdict == 2) {
+            b->duplicates++;
+            cli_warnx("line %lu: duplicate of %s", it->lineno, cli_safe(uid));
+        } else if (verdict == 3) {
             batch_bad(b, it->lineno,
                       "not scheduled: the same message (same \"id\") is "
                       "already waiting in %s",
                       b->sub.scheduled);
-        } else if ((it->due_ms >= 0 && r->type == REDIS_REPLY_INTEGER) ||
-                   (it->due_ms < 0 && r->type == REDIS_REPLY_STRING)) {
-            b->sent++;
-            b->last_queued_line = it->lineno;
-            /* An id-less task's id: "<queue>/<entry id>". */
-            char tid[KEYS_MAX];
-            if (it->user_id == NULL)
-                snprintf(tid, sizeof(tid), "%s/%.*s", b->o->queue,
-                         (int)r->len, r->str);
-            const char *id = it->user_id ? it->user_id : tid;
-            size_t idlen = strlen(id);
-            if (b->o->wait) {
-                batch_expect(b, id, idlen, it->lineno);
-            } else {
-                /* A user's id may hold control characters. */
-                puts(cli_safe(id));
-            }
         } else if (b->reports < BATCH_MAX_REPORTS) {
             char what[64];
             snprintf(what, sizeof(what), "the task of line %lu", it->lineno);
@@ -533,13 +613,14 @@ batch_result(const char *doc, size_t len, void *arg)
         doc[len - 1] == '}' &&
         idmap_take(&b->ids, json_string_value(idv), json_string_length(idv),
                    &seq)) {
-        const char *st = json_string_value(json_object_get(root, RESULT_F_STATUS));
+        const char *st =
+            json_string_value(json_object_get(root, RESULT_F_STATUS));
         b->done++;
         if (st == NULL || strcmp(st, RESULT_SUCCESS) != 0)
             b->failed++;
-        char *out = xasprintf("%.*s%s\"line\":%lu}", (int)(len - 1), doc,
-                              json_object_size(root) > 0 ? "," : "",
-                              b->seq_line[seq]);
+        char *out =
+            xasprintf("%.*s%s\"line\":%lu}", (int)(len - 1), doc,
+                      json_object_size(root) > 0 ? "," : "", b->seq_line[seq]);
         if (b->o->ordered) {
             b->seq_doc[seq] = out;
             batch_flush_ordered(b, 0);
@@ -623,6 +704,7 @@ batch_main(struct cli *cli, const struct batch_opts *o)
     int rc = CLI_EXIT_USAGE;
 
     b->o = o;
+    b->prefix = cli->prefix;
     b->in.fd = -1;
     if (conn_init(&b->conn, cli->redis) < 0 ||
         submit_init(&b->sub, &b->conn, cli->prefix, o->queue) < 0 ||
@@ -661,6 +743,12 @@ batch_main(struct cli *cli, const struct batch_opts *o)
     }
     if (rc == CLI_EXIT_OK && (b->bad > 0 || b->failed > 0 || b->input_error))
         rc = CLI_EXIT_FAILED;
+    else if (rc == CLI_EXIT_OK && b->duplicates > 0)
+        rc = UNIQUE_SEND_EXIT_DUPLICATE;
+    if (b->duplicates > 0)
+        cli_warnx("%lu line%s not sent: a duplicate of a unique task sent "
+                  "before",
+                  b->duplicates, b->duplicates == 1 ? "" : "s");
     if (b->bad > 0)
         cli_warnx("%lu bad line%s skipped (or refused by Redis); fix and "
                   "send them again",

@@ -87,7 +87,8 @@ send_usage(FILE *out)
 "                         and \"expires\" (Unix seconds or ISO-8601 UTC, as\n"
 "                         in PROTOCOL.md), \"time_limit\", \"max_retries\",\n"
 "                         \"retry_backoff\", \"retry_backoff_max\",\n"
-"                         \"retry_jitter\" (true or false); a line's field\n"
+"                         \"retry_jitter\" (true or false), and \"unique_for\"\n"
+"                         and \"unique_key\" (below); a line's field\n"
 "                         wins over the option.  Prints one task id per\n"
 "                         line; with --wait, one result document per line\n"
 "                         as results arrive (in any order), with the input\n"
@@ -132,13 +133,17 @@ send_usage(FILE *out)
 "  --no-retry-jitter      \"retry_jitter\": false: wait each delay in full,\n"
 "                         not a random time from half of it to all of it\n"
 "\n"
-"Unique tasks (not with --batch):\n"
+"Unique tasks:\n"
 "  --unique-for S         \"unique_for\": while a task with the same lock was\n"
 "                         sent less than S seconds ago (1 to 315360000) and\n"
 "                         has not finished, do not send this one: print\n"
-"                         \"duplicate of <its id>\" and exit with status 5\n"
+"                         \"duplicate of <its id>\" and exit with status 5;\n"
+"                         with --batch, for every line that does not set\n"
+"                         \"unique_for\" itself, and a refused line is\n"
+"                         reported as \"line N: duplicate of <its id>\"\n"
 "  --unique-key K         \"unique_key\": the lock is named by K; default: by\n"
-"                         the task name and its arguments\n"
+"                         the task name and its arguments (not with --batch:\n"
+"                         a line sets its own \"unique_key\")\n"
 "\n"
 "Relative times count from when the task is sent (with --batch, when its\n"
 "chunk of up to 4096 lines is sent), on this machine's clock; workers\n"
@@ -147,7 +152,8 @@ send_usage(FILE *out)
 "\n"
 "Exit codes: 0 sent (with --wait: every task succeeded), 1 a task failed\n"
 "or expired, or an input line was bad, 2 usage error, 3 --timeout elapsed,\n"
-"4 Redis unreachable or refused a command, 5 a duplicate (--unique-for).\n"
+"4 Redis unreachable or refused a command, 5 a duplicate (--unique-for;\n"
+"with --batch: some line was a duplicate and none was bad or failed).\n"
 "While waiting, a lost connection is retried (100 ms doubling to 2 s)\n"
 "until the timeout.\n"
 "\n"
@@ -324,11 +330,13 @@ send_main(struct cli *cli, int argc, char **argv)
     }
     if (unique_send_check(&uq) < 0)
         goto done;
-    if (bo.file != NULL && uq.for_s > 0) {
-        rc = cli_usage("send", "--unique-for sends one task; it does not "
-                               "go with --batch");
+    if (bo.file != NULL && uq.key != NULL) {
+        rc = cli_usage("send", "--unique-key would give every line of "
+                               "--batch the same lock; give each line its "
+                               "own \"unique_key\"");
         goto done;
     }
+    bo.unique_for = uq.for_s;
     bo.check = !no_check;
     if (bo.file != NULL) {
         if (optind < argc || nargs > 0) {

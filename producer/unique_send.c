@@ -63,8 +63,8 @@ unique_send_check(const struct unique_send *u)
 }
 
 int
-unique_send_prepare(struct unique_send *u, const char *prefix,
-                    const char *task, const json_t *args, json_t *extra)
+unique_send_prepare(struct unique_send *u, const char *prefix, const char *task,
+                    const json_t *args, json_t *extra)
 {
     char hex[UNIQUE_HEX_LEN + 1];
     json_t *key = NULL;
@@ -75,8 +75,8 @@ unique_send_prepare(struct unique_send *u, const char *prefix,
             return -1;
         }
     }
-    if (unique_digest(u->key, u->key ? strlen(u->key) : 0, task, args,
-                      hex) < 0 ||
+    if (unique_digest(u->key, u->key ? strlen(u->key) : 0, task, args, hex) <
+            0 ||
         keys_unique(u->lock, sizeof(u->lock), prefix, hex) < 0) {
         json_decref(key);
         cli_warnx("the lock of this unique task could not be named (is "
@@ -93,14 +93,22 @@ void
 unique_send_append(struct unique_send *u, struct submit *s, const char *msg,
                    size_t len, const char *id, int64_t due_ms)
 {
+    unique_send_append_lock(s, u->lock, u->for_s, msg, len, id, due_ms);
+}
+
+void
+unique_send_append_lock(struct submit *s, const char *lock, long long for_s,
+                        const char *msg, size_t len, const char *id,
+                        int64_t due_ms)
+{
     char secs[24], due[24] = "";
-    snprintf(secs, sizeof(secs), "%lld", u->for_s);
+    snprintf(secs, sizeof(secs), "%lld", for_s);
     if (due_ms >= 0)
         snprintf(due, sizeof(due), "%" PRId64, due_ms);
     const char *target = due_ms >= 0 ? s->scheduled : s->stream;
-    const char *argv[10] = {"EVAL", scripts_unique_send, "2", target,
-                            u->lock, msg, secs, id ? id : "", s->queue,
-                            due};
+    const char *argv[10] = {
+        "EVAL", scripts_unique_send, "2",      target, lock, msg,
+        secs,   id ? id : "",        s->queue, due};
     size_t lens[10];
     for (int i = 0; i < 10; i++)
         lens[i] = strlen(argv[i]);

@@ -57,6 +57,10 @@ int unique_send_prepare(struct unique_send *u, const char *prefix,
 void unique_send_append(struct unique_send *u, struct submit *s,
                         const char *msg, size_t len, const char *id,
                         int64_t due_ms);
+/* The same with the lock key and window given (send --batch: per line). */
+void unique_send_append_lock(struct submit *s, const char *lock,
+                             long long for_s, const char *msg, size_t len,
+                             const char *id, int64_t due_ms);
 /*
  * Reads its answer: returns 1 sent (*id the task id, owned), 0 refused as
  * a duplicate (*id the id of the task holding the lock, owned), or -1

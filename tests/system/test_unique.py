@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Unique tasks (PROTOCOL.md, "Unique tasks"; protocol/unique.h).
 
-- `celeriac send --unique-for S`: the lock <prefix>unique:<sha256> holds
+- `celeriac send --unique-for S` (and `--batch`, per line): the lock <prefix>unique:<sha256> holds
   the first task's id with a TTL of S; a second send within the window
   adds nothing, prints "duplicate of <id>" and exits 5; other arguments,
   or another --unique-key, make another lock.
@@ -104,10 +104,52 @@ def test_window_ends_with_its_ttl(r, celeriac):
 
 def test_bad_options(celeriac):
     for args in (["--unique-for", "0"], ["--unique-for", "1.5"],
-                 ["--unique-for", "x"], ["--unique-key", "k"],
-                 ["--unique-for", "5", "--batch", "-"]):
+                 ["--unique-for", "x"], ["--unique-key", "k"]):
         run = celeriac("send", "hash", "--arg", "data=a", *args, input="")
         assert run.rc == 2, run
+    # One --unique-key would give every line of a batch the same lock.
+    run = celeriac("send", "--batch", "-", "--unique-for", "5",
+                   "--unique-key", "k", input="")
+    assert run.rc == 2 and b"own \"unique_key\"" in run.stderr, run
+
+
+def test_batch_lines_take_their_locks(r, celeriac):
+    """send --batch: --unique-for for every line, a line's own unique_for
+    and unique_key, duplicates within the batch and of an earlier send
+    reported by line; the rest sent, in one pipeline."""
+    first = sent_id(celeriac("send", "hash", "--arg", "data=0",
+                             "--unique-for", 60))
+    lines = [{"task": "hash", "args": {"data": "0"}},             # dup of first
+             {"task": "hash", "args": {"data": "1"}},
+             {"task": "hash", "args": {"data": "1"}},             # dup of line 2
+             {"task": "hash", "args": {"data": "2"}, "id": "own-2",
+              "unique_key": "k2"},
+             {"task": "hash", "args": {"data": "3"}, "unique_key": "k2"},
+             {"task": "hash", "args": {"data": "4"}, "unique_for": 5},
+             {"task": "hash", "args": {"data": "5"}, "countdown": 600,
+              "unique_key": "later"}]
+    text = "".join(json.dumps(l) + "\n" for l in lines)
+    run = celeriac("send", "--batch", "-", "--unique-for", 60, input=text)
+    assert run.rc == EXIT_DUPLICATE, run
+    err = run.stderr.decode()
+    ids = run.stdout.decode().split()
+    assert len(ids) == 4, run
+    assert "line 1: duplicate of %s" % first in err
+    assert "line 3: duplicate of %s" % ids[0] in err
+    assert "line 5: duplicate of own-2" in err
+    assert ids[1] == "own-2"
+    assert r.get(lock_for_args("hash", {"data": "1"})).decode() == ids[0]
+    assert r.get(lock_for_key("k2")).decode() == "own-2"
+    lock4 = lock_for_args("hash", {"data": "4"})
+    assert r.get(lock4).decode() == ids[2] and 0 < r.ttl(lock4) <= 5
+    assert r.get(lock_for_key("later")).decode() == ids[3]
+    assert r.xlen(QUEUE) == 1 + 3 and r.zcard("celeriac:scheduled") == 1
+    msgs = [json.loads(e[1][b"msg"]) for e in r.xrange(QUEUE)]
+    assert [m.get("unique_for") for m in msgs] == [60, 60, 60, 5]
+    # A bad unique field is a bad line (exit 1), not a duplicate.
+    run = celeriac("send", "--batch", "-", input=json.dumps(
+        {"task": "hash", "args": {"data": "6"}, "unique_for": "x"}) + "\n")
+    assert run.rc == 1 and b"line 1: " in run.stderr, run
 
 
 def test_worker_releases_the_lock_when_the_task_finishes(r, worker,
