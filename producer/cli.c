@@ -13,6 +13,7 @@
 #include "escape.h"
 #include "keys.h"
 #include "redisurl.h"
+#include "tlspipe.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -24,6 +25,14 @@ const char cli_global_help[] =
     "                 else redis://127.0.0.1:6379/0.  The password may come "
     "from\n"
     "                 $CELERIAC_REDIS_PASSWORD instead of the URL.\n"
+    "                 rediss:// is Redis over TLS (the certificate is\n"
+    "                 verified for the host name; TLS 1.2 or newer):\n"
+    "  --tls-ca-file FILE  PEM CA certificates to trust (default: the\n"
+    "                 system's store; or $CELERIAC_TLS_CA_FILE)\n"
+    "  --tls-ca-dir DIR    a directory of CA certificates (c_rehash)\n"
+    "  --tls-cert FILE     PEM client certificate, for a server that asks\n"
+    "  --tls-key FILE      its PEM private key (default: in --tls-cert);\n"
+    "                 also $CELERIAC_TLS_CA_DIR, _CERT, _KEY\n"
     "  --prefix P     prefix of every Redis key (default \"celeriac:\")\n"
     "  --help         show help and exit\n";
 
@@ -74,6 +83,15 @@ cli_global_option(struct cli *cli, int opt, char *arg)
         }
         cli->prefix = arg;
         return 1;
+    case CLI_OPT_TLS_CA_FILE:
+    case CLI_OPT_TLS_CA_DIR:
+    case CLI_OPT_TLS_CERT:
+    case CLI_OPT_TLS_KEY: {
+        static const char *const names[] = {"tls-ca-file", "tls-ca-dir",
+                                            "tls-cert", "tls-key"};
+        tlspipe_set(names[opt - CLI_OPT_TLS_CA_FILE], arg);
+        return 1;
+    }
     default:
         return 0;
     }
