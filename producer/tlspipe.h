@@ -8,11 +8,13 @@
  * The connection and the handshake run in the calling thread, on an
  * event_base of the connection's own (the CLI may wait; the name is
  * resolved with getaddrinfo), so every failure is known and reported by
- * tlspipe_open() itself.  Once the handshake is done, a detached thread
- * takes that event_base over and moves the bytes until hiredis closes its
- * end (redisFree()); then the link ends, the loop runs out of events, and
- * the thread frees the base and exits.  Nothing is shared between the
- * threads after the hand-over but the socketpair.
+ * tlspipe_open() itself.  Once the handshake is done, a thread takes that
+ * event_base over and moves the bytes until hiredis closes its end
+ * (redisFree()); then the link ends, the loop runs out of events and the
+ * thread returns.  Nothing is shared between the threads after the
+ * hand-over but the socketpair, a stop pipe, and the last error (under a
+ * mutex).  At exit every thread is stopped through its pipe and joined,
+ * so none outlives main() (an atexit handler).
  *
  * The TLS settings are process-wide: the --tls-* options of every command
  * (tlspipe_set()) and the CELERIAC_TLS_* variables (tlsconf.h).
