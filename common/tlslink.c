@@ -125,6 +125,15 @@ tlslink_free(struct tlslink *l)
     free(l);
 }
 
+size_t
+tlslink_buffered(const struct tlslink *l)
+{
+    return evbuffer_get_length(bufferevent_get_input(l->local)) +
+           evbuffer_get_length(bufferevent_get_output(l->local)) +
+           evbuffer_get_length(bufferevent_get_input(l->remote)) +
+           evbuffer_get_length(bufferevent_get_output(l->remote));
+}
+
 /* Like hiredis's own TCP sockets: no Nagle delay, keep-alive probes. */
 static void
 tlslink_tcp_options(struct bufferevent *bev)

@@ -75,5 +75,8 @@ struct tlslink *tlslink_start(struct event_base *base, struct evdns_base *dns,
 /* Ends a link now (both ends closed, nothing more delivered); gone is
  * called, ready and ended are not. */
 void tlslink_free(struct tlslink *l);
+/* Bytes the link holds now, both directions together (for tests: at most
+ * about 2 x TLSLINK_BUF_MAX plus one read). */
+size_t tlslink_buffered(const struct tlslink *l);
 
 #endif
