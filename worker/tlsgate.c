@@ -117,8 +117,8 @@ tlsgate_connect(const struct redisurl *url)
 {
     if (url->path != NULL)
         return redisAsyncConnectUnix(url->path);
-    if (url->tls && gate.path != NULL)
-        return redisAsyncConnectUnix(gate.path);
+    if (url->tls) /* never in plain text, even if the gate is missing */
+        return gate.path != NULL ? redisAsyncConnectUnix(gate.path) : NULL;
     return redisAsyncConnect(url->host, url->port);
 }
 

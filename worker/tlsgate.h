@@ -35,7 +35,8 @@
  */
 int tlsgate_start(struct event_base *base, const struct redisurl *url,
                   const struct tlsconf *t, long connect_ms);
-/* A new async connection to url: through the gate for rediss://. */
+/* A new async connection to url: through the gate for rediss:// (NULL
+ * if the gate is not running: never a plain connection instead). */
 redisAsyncContext *tlsgate_connect(const struct redisurl *url);
 /* Closes every bridged connection and the socket, removes the directory. */
 void tlsgate_stop(void);

@@ -69,7 +69,8 @@ class TlsRedis:
     """redis-server with TLS on 127.0.0.1:port and no plain TCP port; the
     test's own checks go through its unix socket."""
 
-    def __init__(self, pki, cert="server", auth_clients="no", plain=False):
+    def __init__(self, pki, cert="server", auth_clients="no", plain=False,
+                 password=None):
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             pytest.skip("redis-server is not installed")
@@ -77,6 +78,7 @@ class TlsRedis:
         self.cert = cert
         self.auth_clients = auth_clients
         self.plain = plain
+        self.password = password
         self.dir = tempfile.mkdtemp(prefix="celeriac-tlsredis-")
         self.sock = os.path.join(self.dir, "redis.sock")
         self.port = None
@@ -97,7 +99,8 @@ class TlsRedis:
                 [self.binary, "--bind", "127.0.0.1", "::1",
                  "--unixsocket", self.sock, "--unixsocketperm", "700",
                  "--save", "", "--appendonly", "no", "--dir", self.dir,
-                 "--logfile", os.path.join(self.dir, "redis.log")] + net,
+                 "--logfile", os.path.join(self.dir, "redis.log")] + net +
+                (["--requirepass", self.password] if self.password else []),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.STDOUT)
             live_pids.add(self.proc.pid)
@@ -126,10 +129,12 @@ class TlsRedis:
         return False
 
     def client(self, **kw):
-        return redis.Redis(unix_socket_path=self.sock, **kw)
+        return redis.Redis(unix_socket_path=self.sock,
+                           password=self.password, **kw)
 
-    def url(self, host="localhost", scheme="rediss"):
-        return "%s://%s:%d/0" % (scheme, host, self.port)
+    def url(self, host="localhost", scheme="rediss", password=None):
+        auth = ":%s@" % password if password else ""
+        return "%s://%s%s:%d/0" % (scheme, auth, host, self.port)
 
     def stop(self):
         if self.proc is not None:
@@ -144,7 +149,8 @@ class TlsRedis:
 
 @pytest.fixture
 def tls_redis(pki):
-    """tls_redis(cert="server", auth_clients="no", plain=False) ->
+    """tls_redis(cert="server", auth_clients="no", plain=False,
+    password=None) ->
     TlsRedis, started; all stopped at teardown."""
     servers = []
 
@@ -362,3 +368,25 @@ def test_bad_tls_files_stop_the_worker_at_start(tls_redis, pki, worker,
     run = cli("--redis", srv.url(), "--tls-ca-file", missing, "status")
     assert run.returncode == 4, run
     assert b"--tls-ca-file" in run.stderr
+
+
+def test_password_over_tls(tls_redis, pki, worker, tmp_dir):
+    """AUTH goes through the bridge; the password is in no message."""
+    pw = "tls-Secret-9931"
+    srv = tls_redis(password=pw)
+    w = worker("--tls-ca-file", pki("ca.crt"), redis_url=srv.url(password=pw),
+               client=srv.client())
+    with open(os.path.join(tmp_dir, "p"), "wb") as f:
+        f.write(b"with a password")
+    run = cli("hash", "--timeout", "60", "p", cwd=tmp_dir,
+              env={"CELERIAC_REDIS_URL": srv.url(),
+                   "CELERIAC_REDIS_PASSWORD": pw,
+                   "CELERIAC_TLS_CA_FILE": pki("ca.crt")})
+    assert run.returncode == 0, run
+    assert run.stdout == sha512sum(["p"], tmp_dir)
+    run = cli("--redis", srv.url(password="not-" + pw), "--tls-ca-file",
+              pki("ca.crt"), "status")
+    assert run.returncode == 4, run
+    assert b"refused the password" in run.stderr, run
+    assert pw.encode() not in run.stderr
+    assert pw not in w.log()
