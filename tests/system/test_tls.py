@@ -96,7 +96,7 @@ class TlsRedis:
                        "--tls-ca-cert-file", self.pki("ca.crt"),
                        "--tls-auth-clients", self.auth_clients]
             self.proc = subprocess.Popen(
-                [self.binary, "--bind", "127.0.0.1", "::1",
+                [self.binary, "--bind", "127.0.0.1", "-::1",
                  "--unixsocket", self.sock, "--unixsocketperm", "700",
                  "--save", "", "--appendonly", "no", "--dir", self.dir,
                  "--logfile", os.path.join(self.dir, "redis.log")] + net +
@@ -390,3 +390,19 @@ def test_password_over_tls(tls_redis, pki, worker, tmp_dir):
     assert b"refused the password" in run.stderr, run
     assert pw.encode() not in run.stderr
     assert pw not in w.log()
+
+
+def test_tls_settings_from_the_config_file(tls_redis, pki, worker, tmp_dir):
+    """rediss:// and tls-ca-file from --config, like every worker option."""
+    srv = tls_redis()
+    conf = os.path.join(tmp_dir, "worker.conf")
+    with open(conf, "w") as f:
+        f.write("redis = %s\ntls-ca-file = %s\n" % (srv.url(), pki("ca.crt")))
+    w = worker("--config", conf, redis_url="", client=srv.client())
+    srv.client().xadd(QUEUE, {"msg": json.dumps(
+        {"task": "hash", "id": "conf-1", "args": {"data": "from the file"}})})
+    doc = wait_until(lambda: srv.client().get("celeriac:result:conf-1"), 30,
+                     what="the result of conf-1")
+    assert json.loads(doc)["result"]["digest"] == hashlib.sha512(
+        b"from the file").hexdigest()
+    assert "Redis localhost:%d/0 (TLS)" % srv.port in w.log()
