@@ -15,7 +15,9 @@
  *
  * A link resolves the host (evdns when given, so the worker's loop never
  * waits), connects, and does the handshake with the checks of tlsconf.h,
- * all within connect_ms.  Bytes hiredis writes before the handshake is
+ * connect_ms at most for each address; when an address refuses, is
+ * unreachable or stays silent, the next address of the name is tried (as
+ * hiredis does), but not after a TLS verdict (a refused certificate).  Bytes hiredis writes before the handshake is
  * done wait, bounded, in the local socket.  Each direction holds at most
  * TLSLINK_BUF_MAX bytes: past that, the link stops reading the side that
  * sends until the other side has taken half of it (bufferevent

@@ -21,6 +21,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
 #include <event2/listener.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -105,8 +106,9 @@ pki_make(struct pki *p)
     assert_non_null(cakey);
     assert_non_null(key);
     X509 *ca = cert_new(cakey, "test ca", NULL, NULL, NULL);
-    X509 *good = cert_new(key, "localhost", "DNS:localhost,IP:127.0.0.1",
-                          ca, cakey);
+    X509 *good = cert_new(key, "localhost",
+                          "DNS:localhost,DNS:multi.test,IP:127.0.0.1", ca,
+                          cakey);
     X509 *wrong = cert_new(key, "other.example", "DNS:other.example", ca,
                            cakey);
     snprintf(p->ca_path, sizeof(p->ca_path), "/tmp/celeriac-ca-XXXXXX");
@@ -273,8 +275,9 @@ static const struct tlslink_cbs client_cbs = {
 /* Starts a link to host:port and runs the loop until its handshake is
  * over.  Returns 0 if connected, -1 with c->err set. */
 static int
-client_connect(struct client *c, struct event_base *base, SSL_CTX *ctx,
-               const char *host, int port)
+client_connect_dns(struct client *c, struct event_base *base,
+                   struct evdns_base *dns, SSL_CTX *ctx, const char *host,
+                   int port)
 {
     int sv[2];
     char *cause = NULL;
@@ -282,7 +285,7 @@ client_connect(struct client *c, struct event_base *base, SSL_CTX *ctx,
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     c->fd = sv[0];
     fcntl(c->fd, F_SETFL, O_NONBLOCK);
-    c->link = tlslink_start(base, NULL, ctx, host, port, "the server",
+    c->link = tlslink_start(base, dns, ctx, host, port, "the server",
                             sv[1], 5000, &client_cbs, c, &cause);
     if (c->link == NULL) {
         c->err = cause;
@@ -291,6 +294,13 @@ client_connect(struct client *c, struct event_base *base, SSL_CTX *ctx,
     while (!c->ready)
         assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
     return c->err == NULL ? 0 : -1;
+}
+
+static int
+client_connect(struct client *c, struct event_base *base, SSL_CTX *ctx,
+               const char *host, int port)
+{
+    return client_connect_dns(c, base, NULL, ctx, host, port);
 }
 
 static void
@@ -540,6 +550,63 @@ test_link_failures_say_what_to_do(void **state)
     pki_free(&p);
 }
 
+/* A name with two addresses, the first refusing: the second is used
+ * (resolved with evdns from a hosts file, as in the worker). */
+static void
+test_link_tries_every_address(void **state)
+{
+    struct pki p;
+    struct server s;
+    struct client c;
+    char hosts[] = "/tmp/celeriac-hosts-XXXXXX";
+    (void)state;
+    pki_make(&p);
+    struct event_base *base = event_base_new();
+    server_start(&s, base, p.good, SERVE_TLS);
+    int fd = mkstemp(hosts);
+    assert_true(fd >= 0);
+    const char text[] = "127.0.0.2 multi.test\n127.0.0.1 multi.test\n";
+    assert_int_equal(write(fd, text, sizeof(text) - 1),
+                     (ssize_t)sizeof(text) - 1);
+    close(fd);
+    struct evdns_base *dns = evdns_base_new(base, 0);
+    assert_non_null(dns);
+    assert_int_equal(evdns_base_load_hosts(dns, hosts), 0);
+    SSL_CTX *ctx = client_ctx(p.ca_path);
+
+    assert_int_equal(client_connect_dns(&c, base, dns, ctx, "multi.test",
+                                        s.port),
+                     0);
+    assert_int_equal(write(c.fd, "ping", 4), 4);
+    char buf[4];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t r = read(c.fd, buf + got, 4 - got);
+        if (r > 0)
+            got += (size_t)r;
+        event_base_loop(base, EVLOOP_NONBLOCK);
+    }
+    assert_memory_equal(buf, "ping", 4);
+    client_close(&c, base);
+
+    /* Only refusing addresses: the last one's error. */
+    server_stop(&s);
+    assert_int_equal(client_connect_dns(&c, base, dns, ctx, "multi.test",
+                                        s.port),
+                     -1);
+    if (strstr(c.err, "Connection refused") == NULL)
+        print_error("%s\n", c.err);
+    assert_non_null(strstr(c.err, "Connection refused"));
+    free(c.err);
+    close(c.fd);
+
+    evdns_base_free(dns, 0);
+    unlink(hosts);
+    SSL_CTX_free(ctx);
+    event_base_free(base);
+    pki_free(&p);
+}
+
 int
 main(void)
 {
@@ -548,6 +615,7 @@ main(void)
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_link_carries_bytes_bounded),
         cmocka_unit_test(test_link_failures_say_what_to_do),
+        cmocka_unit_test(test_link_tries_every_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
