@@ -2320,8 +2320,10 @@ parent_main(const struct config *cfg)
         .fatal = parent_on_fatal,
     };
     if (tlsgate_start(p->base, &cfg->url, &cfg->tls,
-                      cfg->redis_timeout_ms) < 0)
+                      cfg->redis_timeout_ms) < 0) {
+        rc = BROKER_EXIT_CONFIG; /* TMPDIR or the --tls-* files */
         goto out;
+    }
     if (broker_start(&p->broker, p->base, &cfg->url, cfg->prefix, cfg->queues,
                      cfg->nqueues, cfg->name, cfg->result_ttl,
                      cfg->redis_timeout_ms, cfg->block_ms, &p->slots, &bcbs,
