@@ -5,8 +5,9 @@ payloads, SHA-512) end to end, `celeriac send --batch FILE --wait` with a
 2-child worker started before, both over the same scheme, against one
 redis-server that has a plain port and a TLS port.  Plain and TLS runs
 alternate (--repeat times each); the table gives each run's tasks/s and the
-ratio of the medians.  Every result is checked (count and a sample of
-digests).
+ratio of the medians, with the CPU time the worker's parent spent per
+task (the bridge runs in it; /proc/PID/stat, steadier than the rate on a
+shared machine).  Every result is checked (each digest).
 
     /usr/bin/python3 bench/tls.py [--tasks 20000] [--repeat 3]
 
@@ -60,6 +61,13 @@ def payload(i):
     return ("%010d" % i) + "x" * 54
 
 
+def parent_cpu(pid):
+    """CPU seconds (user + system) the worker's parent has used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(url, env, batch, n, client, logdir, tag):
     client.flushall()
     log = open(os.path.join(logdir, "worker-%s.log" % tag), "wb")
@@ -86,7 +94,7 @@ def run_once(url, env, batch, n, client, logdir, tag):
         got = {d["result"]["digest"] for d in docs
                if d["status"] == "SUCCESS"}
         assert got == want, "wrong or missing digests"
-        return n / dt
+        return n / dt, parent_cpu(w.pid) / n * 1e6
     finally:
         w.send_signal(signal.SIGTERM)
         w.wait(60)
@@ -130,18 +138,24 @@ def main():
         urls = {"redis://": "redis://127.0.0.1:%d/0" % plain,
                 "rediss://": "rediss://localhost:%d/0" % tls}
         rates = {k: [] for k in urls}
+        cpus = {k: [] for k in urls}
         for r in range(a.repeat):
             for k, url in urls.items():
-                rate = run_once(url, env, batch, a.tasks, client, d,
-                                "%s%d" % (k.rstrip(":/"), r))
+                rate, cpu = run_once(url, env, batch, a.tasks, client, d,
+                                     "%s%d" % (k.rstrip(":/"), r))
                 rates[k].append(rate)
-                print("%-10s run %d: %8.0f tasks/s" % (k, r + 1, rate),
-                      flush=True)
+                cpus[k].append(cpu)
+                print("%-10s run %d: %8.0f tasks/s, worker parent %5.1f "
+                      "us CPU/task" % (k, r + 1, rate, cpu), flush=True)
         med = {k: statistics.median(v) for k, v in rates.items()}
-        print("\n%d tasks x %d runs each, median tasks/s: redis:// %.0f, "
-              "rediss:// %.0f; TLS/plain = %.2f"
-              % (a.tasks, a.repeat, med["redis://"], med["rediss://"],
-                 med["rediss://"] / med["redis://"]))
+        cpu = {k: statistics.median(v) for k, v in cpus.items()}
+        print("\n%d tasks x %d runs each, medians: redis:// %.0f tasks/s, "
+              "%.1f us parent CPU/task; rediss:// %.0f tasks/s, %.1f us; "
+              "TLS/plain: rate %.2f, parent CPU %.2f"
+              % (a.tasks, a.repeat, med["redis://"], cpu["redis://"],
+                 med["rediss://"], cpu["rediss://"],
+                 med["rediss://"] / med["redis://"],
+                 cpu["rediss://"] / cpu["redis://"]))
     finally:
         if srv is not None:
             srv.terminate()
