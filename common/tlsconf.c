@@ -129,11 +129,11 @@ tlsconf_ctx_new(const struct tlsconf *t, char **cause)
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
             why = tlsconf_ssl_reason();
-            *cause = xasprintf("cannot load the private key %s '%s': %s — "
-                               "give the certificate's PEM key file "
-                               "(unencrypted) with --tls-key",
-                               t->key ? "--tls-key" : "from --tls-cert", key,
-                               why);
+            *cause =
+                xasprintf("cannot load the private key %s '%s': %s — "
+                          "give the certificate's PEM key file "
+                          "(unencrypted) with --tls-key",
+                          t->key ? "--tls-key" : "from --tls-cert", key, why);
             goto fail;
         }
         if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -209,10 +209,9 @@ tlsconf_explain(SSL *ssl, unsigned long ssl_err, const char *where)
                          "the server's certificate",
                          where, vs);
     }
-    if (lib == ERR_LIB_SSL &&
-        (reason == SSL_R_WRONG_VERSION_NUMBER ||
-         reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
-         reason == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+    if (lib == ERR_LIB_SSL && (reason == SSL_R_WRONG_VERSION_NUMBER ||
+                               reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
+                               reason == SSL_R_UNEXPECTED_EOF_WHILE_READING))
         return xasprintf("%s does not speak TLS (%s) — is it a plain Redis "
                          "port? use redis:// for a server without TLS",
                          where, what ? what : "bad handshake");

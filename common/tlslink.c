@@ -20,33 +20,31 @@
 
 struct tlslink {
     struct event_base *base;
-    SSL_CTX *ctx;               /* borrowed */
-    char *host;                 /* owned */
-    char *where;                /* the server, for messages; owned */
+    SSL_CTX *ctx; /* borrowed */
+    char *host;   /* owned */
+    char *where;  /* the server, for messages; owned */
     long connect_ms;
     struct bufferevent *local;  /* hiredis's plain end */
     struct bufferevent *remote; /* TLS to the server; owns its SSL */
     struct evdns_getaddrinfo_request *dns_req; /* resolving */
-    int in_dns;                 /* inside evdns_getaddrinfo() */
-    int resolved;               /* dns_result and addrs are set */
+    int in_dns;                                /* inside evdns_getaddrinfo() */
+    int resolved; /* dns_result and addrs are set */
     int dns_result;
     struct evutil_addrinfo *addrs; /* owned */
     struct evutil_addrinfo *addr;  /* being tried; NULL before the first */
-    int connected;              /* handshake done */
-    int sockerr;                /* errno when a connection failed */
-    int draining;               /* the server closed: flushing to hiredis */
+    int connected;                 /* handshake done */
+    int sockerr;                   /* errno when a connection failed */
+    int draining;                  /* the server closed: flushing to hiredis */
     const struct tlslink_cbs *cbs;
     void *arg;
 };
 
-static void tlslink_dns_cb(int result, struct evutil_addrinfo *ai,
-                           void *arg);
+static void tlslink_dns_cb(int result, struct evutil_addrinfo *ai, void *arg);
 static int tlslink_next(struct tlslink *l);
 static void tlslink_fail(struct tlslink *l, char *why);
 static void tlslink_remote_event(struct bufferevent *bev, short what,
                                  void *arg);
-static void tlslink_local_event(struct bufferevent *bev, short what,
-                                void *arg);
+static void tlslink_local_event(struct bufferevent *bev, short what, void *arg);
 static void tlslink_read(struct bufferevent *bev, void *arg);
 static void tlslink_write(struct bufferevent *bev, void *arg);
 static char *tlslink_failure(struct tlslink *l, short what,
@@ -91,8 +89,8 @@ tlslink_start(struct event_base *base, struct evdns_base *dns, SSL_CTX *ctx,
     if (dns != NULL) {
         /* The answer may come at once (an address, /etc/hosts). */
         l->in_dns = 1;
-        l->dns_req = evdns_getaddrinfo(dns, host, portstr, &hints,
-                                       tlslink_dns_cb, l);
+        l->dns_req =
+            evdns_getaddrinfo(dns, host, portstr, &hints, tlslink_dns_cb, l);
         l->in_dns = 0;
         if (l->resolved)
             l->dns_req = NULL;
@@ -169,9 +167,9 @@ tlslink_next(struct tlslink *l)
             return -1;
         }
         /* Not deferred, so that errno still tells why a connect failed. */
-        l->remote = bufferevent_openssl_socket_new(
-            l->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-            BEV_OPT_CLOSE_ON_FREE);
+        l->remote = bufferevent_openssl_socket_new(l->base, -1, ssl,
+                                                   BUFFEREVENT_SSL_CONNECTING,
+                                                   BEV_OPT_CLOSE_ON_FREE);
         if (l->remote == NULL) {
             SSL_free(ssl);
             l->sockerr = ENOMEM;
@@ -260,10 +258,9 @@ tlslink_failure(struct tlslink *l, short what, unsigned long sslerr)
         sslerr = 0; /* libevent's SSL_ERROR_SYSCALL: see sockerr */
     }
     if (sslerr != 0)
-        return tlsconf_explain(l->remote != NULL
-                                   ? bufferevent_openssl_get_ssl(l->remote)
-                                   : NULL,
-                               sslerr, l->where);
+        return tlsconf_explain(
+            l->remote != NULL ? bufferevent_openssl_get_ssl(l->remote) : NULL,
+            sslerr, l->where);
     if (what & BEV_EVENT_TIMEOUT)
         return xasprintf("no TLS handshake with %s within %ld ms — is it "
                          "the server's TLS port? (a plain Redis port does "
@@ -325,8 +322,8 @@ tlslink_remote_event(struct bufferevent *bev, short what, void *arg)
         unsigned long e = bufferevent_get_openssl_error(bev);
         char *why = NULL;
         if (e != 0)
-            why = tlsconf_explain(bufferevent_openssl_get_ssl(bev), e,
-                                  l->where);
+            why =
+                tlsconf_explain(bufferevent_openssl_get_ssl(bev), e, l->where);
         while (bufferevent_get_openssl_error(bev) != 0)
             ;
         l->cbs->ended(l->arg, l, why);

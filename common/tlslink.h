@@ -17,12 +17,12 @@
  * waits), connects, and does the handshake with the checks of tlsconf.h,
  * connect_ms at most for each address; when an address refuses, is
  * unreachable or stays silent, the next address of the name is tried (as
- * hiredis does), but not after a TLS verdict (a refused certificate).  Bytes hiredis writes before the handshake is
- * done wait, bounded, in the local socket.  Each direction holds at most
- * TLSLINK_BUF_MAX bytes: past that, the link stops reading the side that
- * sends until the other side has taken half of it (bufferevent
- * watermarks), so a big reply or a long pipeline flows at the pace of the
- * slower side and never piles up in memory.
+ * hiredis does), but not after a TLS verdict (a refused certificate).  Bytes
+ * hiredis writes before the handshake is done wait, bounded, in the local
+ * socket.  Each direction holds at most TLSLINK_BUF_MAX bytes: past that, the
+ * link stops reading the side that sends until the other side has taken half of
+ * it (bufferevent watermarks), so a big reply or a long pipeline flows at the
+ * pace of the slower side and never piles up in memory.
  *
  * The link owns itself: it ends (closing both ends, freeing everything)
  * when either side closes or fails.  Bytes the server sent before it
@@ -71,9 +71,9 @@ struct tlslink_cbs {
  */
 struct tlslink *tlslink_start(struct event_base *base, struct evdns_base *dns,
                               SSL_CTX *ctx, const char *host, int port,
-                              const char *where, int local_fd,
-                              long connect_ms, const struct tlslink_cbs *cbs,
-                              void *arg, char **cause);
+                              const char *where, int local_fd, long connect_ms,
+                              const struct tlslink_cbs *cbs, void *arg,
+                              char **cause);
 /* Ends a link now (both ends closed, nothing more delivered); gone is
  * called, ready and ended are not. */
 void tlslink_free(struct tlslink *l);

@@ -3,8 +3,8 @@
 #include "tlspipe.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,11 +28,11 @@ static char *tlspipe_error; /* guarded by tlspipe_lock */
  */
 struct tlspipe_run {
     struct event_base *base;
-    struct tlslink *link;   /* NULL once gone */
-    struct event *stop_ev;  /* readable when stop_w is closed */
+    struct tlslink *link;  /* NULL once gone */
+    struct event *stop_ev; /* readable when stop_w is closed */
     int stop_r, stop_w;
-    int done;               /* ready() was called */
-    char *cause;            /* owned: why the handshake failed */
+    int done;    /* ready() was called */
+    char *cause; /* owned: why the handshake failed */
     pthread_t th;
     struct tlspipe_run *next;
 };
@@ -178,8 +178,8 @@ tlspipe_open(const struct redisurl *u, const char *where, long connect_ms,
         atexit(tlspipe_atexit);
     }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        *cause = xasprintf("cannot make a socket pair for TLS: %s",
-                           strerror(errno));
+        *cause =
+            xasprintf("cannot make a socket pair for TLS: %s", strerror(errno));
         return -1;
     }
     if (pipe2(stop, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -193,8 +193,8 @@ tlspipe_open(const struct redisurl *u, const char *where, long connect_ms,
     run->stop_w = stop[1];
     run->base = event_base_new();
     if (run->base != NULL)
-        run->stop_ev = event_new(run->base, run->stop_r, EV_READ,
-                                 tlspipe_stop_cb, run);
+        run->stop_ev =
+            event_new(run->base, run->stop_r, EV_READ, tlspipe_stop_cb, run);
     if (run->stop_ev == NULL) {
         close(sv[0]);
         close(sv[1]);
@@ -206,9 +206,9 @@ tlspipe_open(const struct redisurl *u, const char *where, long connect_ms,
     free(tlspipe_error);
     tlspipe_error = NULL;
     pthread_mutex_unlock(&tlspipe_lock);
-    run->link = tlslink_start(run->base, NULL, tlspipe_ctx, u->host, u->port,
-                              where, sv[1], connect_ms, &tlspipe_cbs, run,
-                              cause);
+    run->link =
+        tlslink_start(run->base, NULL, tlspipe_ctx, u->host, u->port, where,
+                      sv[1], connect_ms, &tlspipe_cbs, run, cause);
     if (run->link == NULL) {
         close(sv[0]);
         tlspipe_run_free(run);

@@ -31,8 +31,8 @@ int tlspipe_set(const char *name, const char *value);
  * plain end for redisConnectFd(), or -1 with *cause set (caller frees) to
  * a line saying what went wrong and what to do.  where names the server.
  */
-int tlspipe_open(const struct redisurl *u, const char *where,
-                 long connect_ms, char **cause);
+int tlspipe_open(const struct redisurl *u, const char *where, long connect_ms,
+                 char **cause);
 /*
  * Why the last TLS connection that was set up ended, if its TLS side
  * failed after the handshake (e.g. the server refused the client

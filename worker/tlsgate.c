@@ -96,10 +96,10 @@ tlsgate_start(struct event_base *base, const struct redisurl *url,
         goto fail;
     }
     strcpy(sun.sun_path, gate.path);
-    gate.listener = evconnlistener_new_bind(
-        base, tlsgate_accept, NULL,
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
-        (struct sockaddr *)&sun, sizeof(sun));
+    gate.listener =
+        evconnlistener_new_bind(base, tlsgate_accept, NULL,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                16, (struct sockaddr *)&sun, sizeof(sun));
     if (gate.listener == NULL) {
         log_error("cannot listen on %s for the TLS bridge: %s", gate.path,
                   strerror(errno));
@@ -209,8 +209,8 @@ tlsgate_ended(void *arg, struct tlslink *l, const char *err)
     gate.ended++;
     int changed = gate.last_ended == NULL || strcmp(gate.last_ended, err);
     if (changed || (gate.ended & (gate.ended - 1)) == 0)
-        log_warnx("TLS connection to %s ended: %s (%u times)", gate.where,
-                  err, gate.ended);
+        log_warnx("TLS connection to %s ended: %s (%u times)", gate.where, err,
+                  gate.ended);
     if (changed) {
         free(gate.last_ended);
         gate.last_ended = xstrdup(err);

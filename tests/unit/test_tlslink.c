@@ -64,8 +64,8 @@ cert_new(EVP_PKEY *key, const char *cn, const char *san, X509 *issuer,
     X509_gmtime_adj(X509_getm_notAfter(x), 86400);
     X509_set_pubkey(x, key);
     X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-                               (const unsigned char *)cn, -1, -1, 0);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn,
+                               -1, -1, 0);
     X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
     X509V3_set_ctx_nodb(&v);
     X509V3_set_ctx(&v, issuer ? issuer : x, x, NULL, NULL, 0);
@@ -76,8 +76,7 @@ cert_new(EVP_PKEY *key, const char *cn, const char *san, X509 *issuer,
         add_ext(x, &v, NID_basic_constraints, "CA:FALSE");
         add_ext(x, &v, NID_subject_alt_name, san);
     }
-    assert_true(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) >
-                0);
+    assert_true(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
     return x;
 }
 
@@ -106,11 +105,11 @@ pki_make(struct pki *p)
     assert_non_null(cakey);
     assert_non_null(key);
     X509 *ca = cert_new(cakey, "test ca", NULL, NULL, NULL);
-    X509 *good = cert_new(key, "localhost",
-                          "DNS:localhost,DNS:multi.test,IP:127.0.0.1", ca,
-                          cakey);
-    X509 *wrong = cert_new(key, "other.example", "DNS:other.example", ca,
-                           cakey);
+    X509 *good =
+        cert_new(key, "localhost", "DNS:localhost,DNS:multi.test,IP:127.0.0.1",
+                 ca, cakey);
+    X509 *wrong =
+        cert_new(key, "other.example", "DNS:other.example", ca, cakey);
     snprintf(p->ca_path, sizeof(p->ca_path), "/tmp/celeriac-ca-XXXXXX");
     int fd = mkstemp(p->ca_path);
     assert_true(fd >= 0);
@@ -218,13 +217,12 @@ server_start(struct server *s, struct event_base *base, SSL_CTX *ctx,
     s->base = base;
     s->ctx = ctx;
     s->mode = mode;
-    s->lev = evconnlistener_new_bind(
-        base, server_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-        8, (struct sockaddr *)&sin, sizeof(sin));
+    s->lev = evconnlistener_new_bind(base, server_accept, s,
+                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                     8, (struct sockaddr *)&sin, sizeof(sin));
     assert_non_null(s->lev);
     socklen_t len = sizeof(sin);
-    getsockname(evconnlistener_get_fd(s->lev), (struct sockaddr *)&sin,
-                &len);
+    getsockname(evconnlistener_get_fd(s->lev), (struct sockaddr *)&sin, &len);
     s->port = ntohs(sin.sin_port);
 }
 
@@ -246,8 +244,7 @@ struct client {
 };
 
 static void
-client_ready(void *arg, struct tlslink *l, const char *err,
-             const char *version)
+client_ready(void *arg, struct tlslink *l, const char *err, const char *version)
 {
     struct client *c = arg;
     (void)l;
@@ -285,8 +282,8 @@ client_connect_dns(struct client *c, struct event_base *base,
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     c->fd = sv[0];
     fcntl(c->fd, F_SETFL, O_NONBLOCK);
-    c->link = tlslink_start(base, dns, ctx, host, port, "the server",
-                            sv[1], 5000, &client_cbs, c, &cause);
+    c->link = tlslink_start(base, dns, ctx, host, port, "the server", sv[1],
+                            5000, &client_cbs, c, &cause);
     if (c->link == NULL) {
         c->err = cause;
         return -1;
@@ -337,9 +334,8 @@ test_rediss_url(void **state)
     struct redisurl u;
     char *cause = NULL;
     (void)state;
-    assert_int_equal(redisurl_parse("rediss://bob:pw@redis.example:6380/2",
-                                    &u, &cause),
-                     0);
+    assert_int_equal(
+        redisurl_parse("rediss://bob:pw@redis.example:6380/2", &u, &cause), 0);
     assert_int_equal(u.tls, 1);
     assert_string_equal(u.host, "redis.example");
     assert_int_equal(u.port, 6380);
@@ -491,8 +487,8 @@ test_link_carries_bytes_bounded(void **state)
 
 /* Connects to a server and returns the reason it failed; caller frees. */
 static char *
-failure(SSL_CTX *server, enum server_mode mode, SSL_CTX *ctx,
-        const char *host, int close_first)
+failure(SSL_CTX *server, enum server_mode mode, SSL_CTX *ctx, const char *host,
+        int close_first)
 {
     struct server s;
     struct client c;
@@ -574,9 +570,8 @@ test_link_tries_every_address(void **state)
     assert_int_equal(evdns_base_load_hosts(dns, hosts), 0);
     SSL_CTX *ctx = client_ctx(p.ca_path);
 
-    assert_int_equal(client_connect_dns(&c, base, dns, ctx, "multi.test",
-                                        s.port),
-                     0);
+    assert_int_equal(
+        client_connect_dns(&c, base, dns, ctx, "multi.test", s.port), 0);
     assert_int_equal(write(c.fd, "ping", 4), 4);
     char buf[4];
     size_t got = 0;
@@ -591,9 +586,8 @@ test_link_tries_every_address(void **state)
 
     /* Only refusing addresses: the last one's error. */
     server_stop(&s);
-    assert_int_equal(client_connect_dns(&c, base, dns, ctx, "multi.test",
-                                        s.port),
-                     -1);
+    assert_int_equal(
+        client_connect_dns(&c, base, dns, ctx, "multi.test", s.port), -1);
     if (strstr(c.err, "Connection refused") == NULL)
         print_error("%s\n", c.err);
     assert_non_null(strstr(c.err, "Connection refused"));
