@@ -37,6 +37,9 @@ COMMON = common/log.c common/xmalloc.c common/redisurl.c common/escape.c
 # Cron schedules of `celeriac beat` and the ticks it fires
 # (tests/unit/test_cron.c, test_beatplan.c).
 COMMON += common/cron.c common/beatplan.c
+# rediss://: TLS settings and the bridge between hiredis and TLS
+# (common/tlslink.h, tests/unit/test_tlslink.c).
+COMMON += common/tlsconf.c common/tlslink.c
 PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/message.c protocol/hashtask.c protocol/result.c \
 	protocol/scripts.c protocol/policy.c protocol/build.c
@@ -295,7 +298,7 @@ $(O)/tests/test_revoked: $(call obj,worker/revoked.c)
 # The monitor's arithmetic and screen (tests/unit/test_monview.c) need
 # the producer modules they are made of.
 $(O)/tests/test_monview: $(call obj,producer/monview.c producer/snapshot.c \
-		producer/conn.c producer/cli.c)
+		producer/conn.c producer/cli.c producer/tlspipe.c)
 # The adaptive in-flight window (worker/window.c), linked into its unit
 # test (tests/unit/test_window.c).
 $(O)/tests/test_window: $(call obj,worker/window.c)

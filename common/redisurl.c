@@ -133,11 +133,13 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
         }
         return 0;
     }
-    if (strncmp(url, "redis://", 8) != 0) {
-        redisurl_bad(cause, url, "it must start with redis:// or unix://");
+    int tls = strncmp(url, "rediss://", 9) == 0;
+    if (!tls && strncmp(url, "redis://", 8) != 0) {
+        redisurl_bad(cause, url,
+                     "it must start with redis://, rediss:// or unix://");
         return -1;
     }
-    const char *p = url + 8;
+    const char *p = url + (tls ? 9 : 8);
     const char *end = p + strcspn(p, "/");
     const char *at = memrchr(p, '@', (size_t)(end - p));
     if (at != NULL) {
@@ -200,6 +202,7 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
         }
         u->db = (int)v;
     }
+    u->tls = tls;
     return 0;
 fail:
     redisurl_clear(u);
@@ -238,9 +241,10 @@ redisurl_describe(const struct redisurl *u)
 {
     if (u->path != NULL)
         return xasprintf("unix:%s/%d", u->path, u->db);
+    const char *tls = u->tls ? " (TLS)" : "";
     if (strchr(u->host, ':') != NULL)
-        return xasprintf("[%s]:%d/%d", u->host, u->port, u->db);
-    return xasprintf("%s:%d/%d", u->host, u->port, u->db);
+        return xasprintf("[%s]:%d/%d%s", u->host, u->port, u->db, tls);
+    return xasprintf("%s:%d/%d%s", u->host, u->port, u->db, tls);
 }
 
 int

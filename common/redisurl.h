@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Redis connection addresses: "redis://[user:password@]host[:port][/db]"
- * and "unix:///path/to.sock[?db=N]".  The address comes from --redis, else
+ * Redis connection addresses: "redis://[user:password@]host[:port][/db]",
+ * the same with "rediss://" for TLS (tlsconf.h, tlslink.h), and
+ * "unix:///path/to.sock[?db=N]".  The address comes from --redis, else
  * CELERIAC_REDIS_URL, else redis://127.0.0.1:6379/0.  A password can be kept
  * off the command line with CELERIAC_REDIS_PASSWORD (used when the URL has
  * none).
@@ -23,6 +24,7 @@ struct redisurl {
     char *user;     /* ACL user name, NULL for the default user */
     char *password; /* NULL when no AUTH is needed */
     int db;         /* database number for SELECT */
+    int tls;        /* rediss://: TLS to host:port */
 };
 
 /*
@@ -35,7 +37,8 @@ int redisurl_parse(const char *url, struct redisurl *u, char **cause);
 const char *redisurl_choose(const char *opt);
 /* Parses redisurl_choose(opt) and applies CELERIAC_REDIS_PASSWORD. */
 int redisurl_resolve(const char *opt, struct redisurl *u, char **cause);
-/* "host:port/db" or "unix:path/db" with no credentials; caller frees. */
+/* "host:port/db" (+ " (TLS)") or "unix:path/db" with no credentials;
+ * caller frees. */
 char *redisurl_describe(const struct redisurl *u);
 /*
  * Fills argv/lens with the AUTH command for u and returns its argc (2 or 3),

@@ -13,6 +13,7 @@
 #include "escape.h"
 #include "keys.h"
 #include "redisurl.h"
+#include "tlspipe.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -24,6 +25,12 @@ const char cli_global_help[] =
     "                 else redis://127.0.0.1:6379/0.  The password may come "
     "from\n"
     "                 $CELERIAC_REDIS_PASSWORD instead of the URL.\n"
+    "                 rediss://... is Redis over TLS: the certificate is\n"
+    "                 checked against the system's CAs and the host name.\n"
+    "  --tls-ca-file FILE, --tls-ca-dir DIR, --tls-cert FILE, --tls-key FILE\n"
+    "                 CAs to trust instead (PEM file, c_rehash directory);\n"
+    "                 a client certificate and its key.  Also\n"
+    "                 $CELERIAC_TLS_CA_FILE, _CA_DIR, _CERT and _KEY.\n"
     "  --prefix P     prefix of every Redis key (default \"celeriac:\")\n"
     "  --help         show help and exit\n";
 
@@ -74,6 +81,15 @@ cli_global_option(struct cli *cli, int opt, char *arg)
         }
         cli->prefix = arg;
         return 1;
+    case CLI_OPT_TLS_CA_FILE:
+    case CLI_OPT_TLS_CA_DIR:
+    case CLI_OPT_TLS_CERT:
+    case CLI_OPT_TLS_KEY: {
+        static const char *const names[] = {"tls-ca-file", "tls-ca-dir",
+                                            "tls-cert", "tls-key"};
+        tlspipe_set(names[opt - CLI_OPT_TLS_CA_FILE], arg);
+        return 1;
+    }
     default:
         return 0;
     }

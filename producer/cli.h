@@ -34,10 +34,18 @@ struct cli {
 #define CLI_OPT_REDIS 0x1000
 #define CLI_OPT_PREFIX 0x1001
 #define CLI_OPT_HELP 0x1002
+#define CLI_OPT_TLS_CA_FILE 0x1003 /* the --tls-* options: tlspipe.h */
+#define CLI_OPT_TLS_CA_DIR 0x1004
+#define CLI_OPT_TLS_CERT 0x1005
+#define CLI_OPT_TLS_KEY 0x1006
 /* clang-format off */
 #define CLI_LONG_OPTIONS                                                       \
     {"redis", required_argument, NULL, CLI_OPT_REDIS},                         \
     {"prefix", required_argument, NULL, CLI_OPT_PREFIX},                       \
+    {"tls-ca-file", required_argument, NULL, CLI_OPT_TLS_CA_FILE},             \
+    {"tls-ca-dir", required_argument, NULL, CLI_OPT_TLS_CA_DIR},               \
+    {"tls-cert", required_argument, NULL, CLI_OPT_TLS_CERT},                   \
+    {"tls-key", required_argument, NULL, CLI_OPT_TLS_KEY},                     \
     {"help", no_argument, NULL, CLI_OPT_HELP}
 /* clang-format on */
 

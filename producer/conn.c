@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "tlspipe.h"
 #include "xmalloc.h"
 
 #define CONN_BACKOFF_FIRST_MS 100
@@ -67,10 +68,18 @@ conn_try(struct conn *c, char **cause)
     char db[16];
 
     redisFree(c->ctx);
-    if (c->url.path != NULL)
+    c->ctx = NULL;
+    if (c->url.path != NULL) {
         c->ctx = redisConnectUnixWithTimeout(c->url.path, tv);
-    else
+    } else if (c->url.tls) {
+        int fd = tlspipe_open(&c->url, c->where, CONN_CONNECT_TIMEOUT_MS,
+                              cause);
+        if (fd < 0)
+            goto fail;
+        c->ctx = redisConnectFd(fd);
+    } else {
         c->ctx = redisConnectWithTimeout(c->url.host, c->url.port, tv);
+    }
     if (c->ctx == NULL)
         fatalx("conn_try: out of memory");
     if (c->ctx->err) {
@@ -80,7 +89,7 @@ conn_try(struct conn *c, char **cause)
                            c->where, conn_reason(c->ctx));
         goto fail;
     }
-    if (c->url.path == NULL)
+    if (c->url.path == NULL && !c->url.tls) /* TLS: on the link's socket */
         redisEnableKeepAlive(c->ctx);
     conn_set_timeout(c, CONN_IO_TIMEOUT_MS);
 
@@ -97,10 +106,18 @@ conn_try(struct conn *c, char **cause)
 
     for (int i = auth > 0 ? 0 : 1; i < 2; i++) {
         if ((r = conn_reply(c)) == NULL) {
-            *cause = xasprintf("cannot talk to Redis at %s: %s — is it a "
-                               "Redis server? check --redis or "
-                               "CELERIAC_REDIS_URL",
-                               c->where, conn_reason(c->ctx));
+            char *tls = c->url.tls ? tlspipe_last_error() : NULL;
+            if (tls != NULL)
+                *cause = xasprintf("cannot talk to Redis: %s", tls);
+            else
+                *cause = xasprintf("cannot talk to Redis at %s: %s — is it "
+                                   "a Redis server%s? check --redis or "
+                                   "CELERIAC_REDIS_URL",
+                                   c->where, conn_reason(c->ctx),
+                                   c->url.tls ? ""
+                                              : " (a TLS port wants "
+                                                "rediss://)");
+            free(tls);
             goto fail;
         }
         if (r->type == REDIS_REPLY_ERROR) {

@@ -15,6 +15,7 @@
 #include "keys.h"
 #include "log.h"
 #include "scripts.h"
+#include "tlsgate.h"
 #include "unique_release.h"
 #include "xmalloc.h"
 
@@ -136,10 +137,7 @@ broker_connect(struct broker_conn *c)
     struct broker *b = c->b;
     redisAsyncContext *ac;
 
-    if (b->url->path != NULL)
-        ac = redisAsyncConnectUnix(b->url->path);
-    else
-        ac = redisAsyncConnect(b->url->host, b->url->port);
+    ac = tlsgate_connect(b->url);
     if (ac == NULL || ac->err) {
         c->failures++;
         if (c->failures == 1 || (c->failures & (c->failures - 1)) == 0)
@@ -447,8 +445,9 @@ broker_connect_cb(const redisAsyncContext *ac, int status)
     struct broker_conn *c = ac->data;
     if (status == REDIS_OK) {
         /* TCP only: a unix socket refuses SO_KEEPALIVE, and hiredis would
-         * treat that as a broken connection. */
-        if (c->b->url->path == NULL)
+         * treat that as a broken connection.  (For rediss:// hiredis is on
+         * the TLS gate's unix socket; the gate sets it on its TCP end.) */
+        if (c->b->url->path == NULL && !c->b->url->tls)
             redisEnableKeepAlive((redisContext *)&ac->c);
         return;
     }
@@ -468,6 +467,7 @@ broker_disconnect_cb(const redisAsyncContext *ac, int status)
 {
     struct broker_conn *c = ac->data;
     struct broker *b = c->b;
+    int was_ready = c->ready;
 
     c->ac = NULL;
     c->ready = 0;
@@ -477,11 +477,17 @@ broker_disconnect_cb(const redisAsyncContext *ac, int status)
         b->claiming = 0;
     if (b->stopping || c->dropping)
         return;
-    if (status != REDIS_OK || !c->init_failed)
-        log_warnx("lost the %s connection to Redis at %s: %s; reconnecting",
-                  c->role, b->where,
-                  ac->errstr[0] ? ac->errstr : "closed by the server");
     c->failures++;
+    /* Lost before it was ready (a TLS bridge that could not reach the
+     * server, a server that hangs up): logged like a failed connect. */
+    if ((status != REDIS_OK || !c->init_failed) &&
+        (was_ready || (c->failures & (c->failures - 1)) == 0))
+        log_warnx("lost the %s connection to Redis at %s: %s; reconnecting%s",
+                  c->role, b->where,
+                  ac->errstr[0] ? ac->errstr : "closed by the server",
+                  !was_ready && b->url->path == NULL && !b->url->tls
+                      ? " (if that port wants TLS, use rediss://)"
+                      : "");
     broker_schedule(c);
 }
 

@@ -7,6 +7,7 @@
 #define CELERIAC_CONFIG_H
 
 #include "redisurl.h"
+#include "tlsconf.h"
 
 #define CONFIG_DEFAULT_RESULT_TTL 86400L
 #define CONFIG_DEFAULT_BLOCK_MS 5000L
@@ -33,6 +34,7 @@ struct limit_conf;
 
 struct config {
     struct redisurl url; /* owned strings */
+    struct tlsconf tls;  /* --tls-*: for a rediss:// url; owned */
     char **queues;       /* owned array of owned names */
     int nqueues;
     int concurrency;  /* children */

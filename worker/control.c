@@ -11,6 +11,7 @@
 
 #include "escape.h"
 #include "log.h"
+#include "tlsgate.h"
 
 #define CONTROL_BACKOFF_MIN_MS 100
 #define CONTROL_BACKOFF_MAX_MS 5000
@@ -55,9 +56,7 @@ control_start(struct control *c, struct event_base *base,
 static void
 control_connect(struct control *c)
 {
-    redisAsyncContext *ac = c->url->path != NULL
-                                ? redisAsyncConnectUnix(c->url->path)
-                                : redisAsyncConnect(c->url->host, c->url->port);
+    redisAsyncContext *ac = tlsgate_connect(c->url);
     if (ac == NULL || ac->err) {
         log_debug("control: cannot connect to Redis: %s",
                   ac ? ac->errstr : "out of memory");

@@ -41,6 +41,11 @@ static int main_seconds(const char *opt, const char *s, double min,
                         double max, long *out_ms);
 static void main_libevent_log(int severity, const char *msg);
 static int main_sandbox(struct config *cfg, char **argv);
+static int main_tls(const struct config *cfg);
+
+/* The --tls-* options, in the order of their getopt values 1100... */
+static const char *const main_tls_names[] = {"tls-ca-file", "tls-ca-dir",
+                                             "tls-cert", "tls-key"};
 static int main_load(const char **paths, int n);
 
 /* --concurrency's default: the cores this process may use (cpus.h). */
@@ -60,7 +65,8 @@ main_usage(FILE *f)
 "Consume tasks from Redis queues and run them in a pool of child processes.\n"
 "\n"
 "  -r, --redis URL          Redis to use: redis://[user:password@]host:port/db\n"
-"                           or unix:///path/to.sock[?db=N]; default: the\n"
+"                           (rediss:// for TLS, below) or\n"
+"                           unix:///path/to.sock[?db=N]; default: the\n"
 "                           CELERIAC_REDIS_URL environment variable, else\n"
 "                           %s.  A password can be given in\n"
 "                           CELERIAC_REDIS_PASSWORD instead of the URL.\n"
@@ -99,6 +105,14 @@ main_usage(FILE *f)
 "                           intervals is dead (default %g)\n"
 "      --redis-timeout S    drop a Redis connection silent this long\n"
 "                           (default %ld)\n"
+"\n"
+"TLS, for a rediss:// URL (the server's certificate is always verified,\n"
+"for the URL's host name, TLS 1.2 or newer):\n"
+"      --tls-ca-file FILE   PEM CA certificates to trust for Redis (default:\n"
+"                           the system's store)\n"
+"      --tls-ca-dir DIR     a directory of CA certificates (c_rehash)\n"
+"      --tls-cert FILE      PEM client certificate, for a server that asks\n"
+"      --tls-key FILE       its PEM private key (default: in --tls-cert)\n"
 "\n"
 "Sources (see protocol/PROTOCOL.md, \"Sources\"):\n"
 "      --max-fetches N      URLs fetched at once by this worker (default %d)\n"
@@ -179,8 +193,9 @@ main_usage(FILE *f)
 "Exit status: 0 after a warm shutdown, 1 after a cold one, 2 for a bad\n"
 "command line, 78 when Redis refuses the configuration at start-up (a wrong\n"
 "or missing password, no such database, a queue key that is not a stream),\n"
-"a --load plug-in cannot be loaded, or --files-root or --ca-file cannot be\n"
-"used, or a setting of the --config file or the environment is bad.\n",
+"a --load plug-in cannot be loaded, or --files-root, --ca-file or a\n"
+"--tls-* file cannot be used, or a setting of the --config file or the\n"
+"environment is bad.\n",
             REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, main_cpus(),
             CONFIG_DEFAULT_PREFETCH_MIB, KEYS_DEFAULT_PREFIX,
             CONFIG_DEFAULT_RESULT_TTL, BROKER_REPLY_MAXLEN,
@@ -286,6 +301,34 @@ main_load(const char **paths, int n)
 }
 
 /* Resolves --user and hands the children's sandbox its settings. */
+/*
+ * Checks the --tls-* files now, so that a bad one stops the worker at
+ * start-up instead of failing every connection.  0, or -1 after saying why.
+ */
+static int
+main_tls(const struct config *cfg)
+{
+    const struct tlsconf *t = &cfg->tls;
+    char *cause = NULL;
+
+    if (!cfg->url.tls) {
+        if (t->ca_file || t->ca_dir || t->cert || t->key)
+            log_warnx("the --tls-* settings are not used: the Redis URL is "
+                      "not rediss://");
+        return 0;
+    }
+    SSL_CTX *ctx = tlsconf_ctx_new(t, &cause);
+    if (ctx == NULL) {
+        char *safe = escape_dup(cause, 0);
+        fprintf(stderr, "celeriac-worker: %s\n", safe);
+        free(safe);
+        free(cause);
+        return -1;
+    }
+    SSL_CTX_free(ctx);
+    return 0;
+}
+
 static int
 main_sandbox(struct config *cfg, char **argv)
 {
@@ -342,6 +385,10 @@ main(int argc, char **argv)
         {"allow-hosts", required_argument, NULL, 1022},
         {"cluster-per-host", required_argument, NULL, 1030},
         {"ca-file", required_argument, NULL, 1023},
+        {"tls-ca-file", required_argument, NULL, 1100},
+        {"tls-ca-dir", required_argument, NULL, 1101},
+        {"tls-cert", required_argument, NULL, 1102},
+        {"tls-key", required_argument, NULL, 1103},
         {"max-redirects", required_argument, NULL, 1024},
         {"max-fetch-bytes", required_argument, NULL, 1025},
         {"connect-timeout", required_argument, NULL, 1026},
@@ -557,6 +604,12 @@ main(int argc, char **argv)
         case 1023:
             cfg.ca_file = optarg;
             break;
+        case 1100:
+        case 1101:
+        case 1102:
+        case 1103:
+            tlsconf_set(&cfg.tls, main_tls_names[ch - 1100], optarg);
+            break;
         case 1024:
             if (main_number("--max-redirects", optarg, 0, 100, &v) < 0)
                 goto out;
@@ -702,6 +755,10 @@ main(int argc, char **argv)
         suspect = redis_arg;
         goto out;
     }
+    if (main_tls(&cfg) < 0) {
+        rc = BROKER_EXIT_CONFIG;
+        goto out;
+    }
     if (cfg.files_root != NULL) {
         struct proto_error perr;
         cfg.files_root_fd = pathsrc_root_open(cfg.files_root, &perr);
@@ -741,6 +798,7 @@ out:
     free(loads);
     free(redis);
     redisurl_clear(&cfg.url);
+    tlsconf_clear(&cfg.tls);
     for (int i = 0; i < cfg.nqueues; i++)
         free(cfg.queues[i]);
     free(cfg.queues);

@@ -38,6 +38,7 @@
 #include "source.h"
 #include "throttle.h"
 #include "taskscan.h"
+#include "tlsgate.h"
 #include "upload.h"
 #include "version.h"
 #include "window.h"
@@ -2318,6 +2319,11 @@ parent_main(const struct config *cfg)
         .moved = parent_on_moved,
         .fatal = parent_on_fatal,
     };
+    if (tlsgate_start(p->base, &cfg->url, &cfg->tls,
+                      cfg->redis_timeout_ms) < 0) {
+        rc = BROKER_EXIT_CONFIG; /* TMPDIR or the --tls-* files */
+        goto out;
+    }
     if (broker_start(&p->broker, p->base, &cfg->url, cfg->prefix, cfg->queues,
                      cfg->nqueues, cfg->name, cfg->result_ttl,
                      cfg->redis_timeout_ms, cfg->block_ms, &p->slots, &bcbs,
@@ -2362,6 +2368,7 @@ out:
         control_stop(&p->control);
     p->broker.stopping = 1;
     broker_free(&p->broker);
+    tlsgate_stop(); /* after every Redis connection */
     metrics_free(p->metrics); /* after the broker: it may answer it */
     throttle_free(&p->limits);
     priority_free(&p->prio);

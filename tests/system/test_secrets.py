@@ -46,7 +46,7 @@ BAD_URLS = [
     "redis://user:%s@127.0.0.1:6379/x" % PASSWORD,    # bad database
     "redis://user:%s@[::1:6379" % PASSWORD,           # unclosed '['
     "redis://:%s/x@host:1/0" % PASSWORD,              # '/' in the password
-    "rediss://user:%s@127.0.0.1" % PASSWORD,          # unknown scheme
+    "redisx://user:%s@127.0.0.1" % PASSWORD,          # unknown scheme
     "redis://user:%s@" % PASSWORD,                    # no host
 ]
 

@@ -214,7 +214,7 @@ test_bad_schemes(void **state)
     parse_fails("", "redis://");
     parse_fails("localhost:6379", "redis://");
     parse_fails("http://localhost", "redis://");
-    parse_fails("rediss://localhost", "redis://"); /* no TLS in hiredis 0.14 */
+    parse_fails("redisss://localhost", "rediss://"); /* rediss://: test_tlslink */
     parse_fails("redis:/localhost", "redis://");
     parse_fails("redis:localhost", "redis://");
     parse_fails("unix:/tmp/r.sock", "redis://");
