@@ -100,11 +100,20 @@ for name in one two; do
             grep -qx $'Seccomp:\t2' /proc/"$c"/status ||
             fail "process $c of worker $name: $(grep -E '^(Cap(Eff|Bnd)|NoNewPrivs|Seccomp):' /proc/"$c"/status | tr '\n\t' '  ')"
     done
-    # What the worker's user can do in the worker's mount namespace.
-    as_worker() { nsenter -t "$pid" -m -S "$uid" -G "$gid" -- "$@"; }
-    for f in /usr/local/bin/x /etc/celeriac/x /var/lib/x /root/x /x; do
-        ! as_worker sh -c "echo > $f" 2>/dev/null || fail "worker $name can write $f"
+    # The worker's mount namespace: even root cannot write the system
+    # there (ProtectSystem=strict: read-only mounts, not just permissions),
+    # home directories are empty and closed (ProtectHome=yes), and its
+    # /tmp is its own (PrivateTmp=yes).
+    in_ns() { nsenter -t "$pid" -m -- "$@"; }
+    for f in /usr/local/bin/x /etc/celeriac/x /var/lib/x /srv/x /x; do
+        in_ns sh -c "echo > $f" 2>"$out/err" && fail "root can write $f in worker $name's namespace"
+        grep -q 'Read-only file system' "$out/err" || fail "writing $f in worker $name's namespace: $(cat "$out/err")"
     done
+    for d in /home /root; do
+        [ "$(in_ns stat -c %a "$d")" = 0 ] && [ -z "$(in_ns ls -A "$d")" ] ||
+            fail "$d is open in worker $name's namespace"
+    done
+    as_worker() { nsenter -t "$pid" -m -S "$uid" -G "$gid" -- "$@"; }
     ! as_worker ls /home/ >/dev/null 2>&1 || fail "worker $name can list /home"
     as_worker sh -c "echo $name > /tmp/celeriac-$name" ||
         fail "worker $name cannot write its /tmp"
@@ -116,7 +125,7 @@ for name in one two; do
     got=$(awk '/^Max open files/ {print $4}' /proc/"$pid"/limits)
     [ "$got" = "$max" ] || fail "worker $name may open $got files, not $max"
 done
-say "ok: both workers run as uid $uid (DynamicUser), no capabilities, NoNewPrivs, seccomp; cannot write /usr /etc /var /root /, nor list /home; private /tmp; open files $max"
+say "ok: both workers run as uid $uid (DynamicUser), no capabilities, NoNewPrivs, seccomp; system read-only, /home and /root closed, private /tmp; open files $max"
 
 # ---- 4. a warm stop with a task in hand ----
 systemctl stop celeriac-worker@two
