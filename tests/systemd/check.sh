@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Runs inside the container of tests/systemd/run.sh (Debian 12, systemd as
-# PID 1, this clone in the working directory), as root:
+# PID 1, this clone in the working directory, owned by "user"), as root:
 #  1. the ```sh blocks of README.md between <!-- tour-install: begin -->
-#     and <!-- tour-install: end -->, as one bash script, as written;
+#     and <!-- tour-install: end -->, as one bash script, as written, as
+#     "user", who has sudo;
 #  2. checks what they printed (digests against sha512sum), that both
 #     workers started, logged to the journal and stopped warm (status 0);
 #  3. starts the workers again and checks the unit's sandbox for real: an
@@ -48,7 +49,8 @@ awk '
 [ -s "$out/section.sh" ] ||
     fail "README.md has no \`\`\`sh blocks between <!-- tour-install: begin --> and <!-- tour-install: end -->"
 say "running README.md's tour-install section ($(wc -l <"$out/section.sh") lines)"
-if ! bash -euo pipefail "$out/section.sh" >"$out/stdout" 2>"$out/stderr"; then
+chmod 755 "$out"
+if ! runuser -u user -- bash -euo pipefail "$out/section.sh" >"$out/stdout" 2>"$out/stderr"; then
     tail -40 "$out/stdout" "$out/stderr"
     fail "the README's section failed"
 fi

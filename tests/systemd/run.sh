@@ -15,9 +15,10 @@
 #     (or, on an engine that lacks a capability, every capability it has,
 #     unconfined), with the cgroup hierarchy it needs (cgroup v1: the
 #     host's /sys/fs/cgroup read-write in the host's cgroup namespace).
-#  4. This clone (the files git knows, committed or not) copied in, and
-#     tests/systemd/check.sh run in it as root: the README's section, then
-#     the checks.
+#  4. This clone (the files git knows, committed or not) copied into the
+#     home of an unprivileged user with sudo, and tests/systemd/check.sh
+#     run in it as root: the README's section as that user, then the
+#     checks.
 # The container and the network are removed on exit, also after a failure
 # or ctrl-C.  Exit status: that of check.sh, or 1.
 set -euo pipefail
@@ -129,13 +130,13 @@ running | degraded) say "systemd is up ($state) after $SECONDS s" ;;
 esac
 
 # ---- 4. the clone, the README's section and the checks ----
-docker exec "$container" mkdir /root/celeriac
+docker exec -u user "$container" mkdir /home/user/celeriac
 git -C "$ROOT" ls-files -z --cached --others --exclude-standard |
     (cd "$ROOT" && tar --null --ignore-failed-read -T - -cf - 2>/dev/null) |
-    docker exec -i "$container" tar -xf - -C /root/celeriac
+    docker exec -i -u user "$container" tar -xf - -C /home/user/celeriac
 t0=$SECONDS
 rc=0
-docker exec -w /root/celeriac "$container" bash tests/systemd/check.sh || rc=$?
+docker exec -w /home/user/celeriac "$container" bash tests/systemd/check.sh || rc=$?
 if [ "$rc" -ne 0 ]; then
     say "the workers' journal:"
     docker exec "$container" journalctl -u 'celeriac-worker@*' --no-pager -n 60 >&2 || true
