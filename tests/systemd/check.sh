@@ -21,7 +21,7 @@
 # shellcheck disable=SC2015,SC2016
 set -euo pipefail
 
-say() { printf 'systemd-test: %s\n' "$*"; }
+say() { printf 'systemd-test: [%3ds] %s\n' "$SECONDS" "$*"; }
 fail() { say "FAILED: $*"; exit 1; }
 out=$(mktemp -d)
 
