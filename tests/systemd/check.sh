@@ -173,3 +173,4 @@ say "ok: a worker killed with SIGKILL was restarted (pid $pid -> $(prop one Main
 systemctl stop celeriac-worker@one
 rm -f /etc/celeriac/bad.conf
 systemctl reset-failed
+say "all checks passed"
