@@ -289,6 +289,13 @@ uninstall:
 .PHONY: cluster-test
 cluster-test:
 	tests/cluster/run.sh $(CLUSTER_ARGS)
+
+# README.md's install-and-systemd section run as written in a container
+# booting systemd, then the unit's sandbox, warm stop and Restart= checked
+# (tests/systemd/README.md).  Same engine and base image as cluster-test.
+.PHONY: systemd-test
+systemd-test:
+	tests/systemd/run.sh
 # `celeriac send` checks a hash task's algorithm with the worker's code
 # (producer/validate.c).
 $(BIN)/celeriac: $(call obj,worker/hash.c)

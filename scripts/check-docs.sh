@@ -5,7 +5,9 @@
 # every celeriac command (and of PROTOCOL.md), protocol/PROTOCOL.md must
 # quote the finish, beat lease and beat fire scripts of protocol/scripts.c
 # and the purge script verbatim, and README.md must
-# have its tour (which tests/system/test_readme_tour.py runs).  Usage: scripts/check-docs.sh [BIN_DIR] (default bin/, built
+# have its tour (which tests/system/test_readme_tour.py runs) and its
+# install-and-systemd section (which make systemd-test runs).  Usage:
+# scripts/check-docs.sh [BIN_DIR] (default bin/, built
 # with make first).  Prints "check-docs: N passed, N failed".
 set -euo pipefail
 
@@ -68,6 +70,17 @@ tour = re.search(r"^<!-- tour: begin -->\n(.*?)^<!-- tour: end -->",
 check(tour is not None and "```sh" in tour.group(1),
       "README.md has the tour between <!-- tour: begin --> and "
       "<!-- tour: end -->")
+# Its install-and-systemd section (run by tests/systemd/check.sh, make
+# systemd-test): its markers, its ```sh blocks, and the systemctl and
+# journalctl steps the test relies on.
+inst = re.search(r"^<!-- tour-install: begin -->\n(.*?)^<!-- tour-install: end -->",
+                 readme, re.S | re.M)
+check(inst is not None and "```sh" in inst.group(1) and
+      all(w in inst.group(1) for w in ("make install", "systemctl enable --now",
+                                       "journalctl -u")),
+      "README.md has the install-and-systemd section between "
+      "<!-- tour-install: begin --> and <!-- tour-install: end -->, with "
+      "make install, systemctl enable --now and journalctl -u")
 
 src = open(root + "/protocol/scripts.c").read()
 m = re.search(r"const char scripts_finish\[\] =\n(.*?);\n", src, re.S)

@@ -31,11 +31,16 @@ def tour_blocks():
 def test_tour_runs_as_written(tmp_dir):
     blocks = tour_blocks()
     os.symlink(BIN, os.path.join(tmp_dir, "bin"))
+    # The tour's PYTHONPATH is $PWD/clients/python of the clone.
+    os.symlink(os.path.join(ROOT, "clients"), os.path.join(tmp_dir, "clients"))
     script = "set -euo pipefail\n" + "".join(blocks)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CELERIAC_")}
     env["TMPDIR"] = tmp_dir  # where the tour's mktemp -d goes
     env["LC_ALL"] = "C"
+    # The tour's `python3` is Debian's, which sees python3-redis (as on a
+    # fresh Debian 12; another python3 first on PATH may not).
+    env["PATH"] = "/usr/bin:" + env.get("PATH", "/bin")
     # Files, not pipes: the worker the tour leaves in the background on a
     # failure would keep a pipe open.
     out_path = os.path.join(tmp_dir, "tour.stdout")
@@ -79,6 +84,9 @@ def test_tour_runs_as_written(tmp_dir):
                if d.get("status") == "SUCCESS"}
     assert hashlib.sha256(b"hello").hexdigest() in digests, what
     assert hashlib.sha512(b"later").hexdigest() in digests, what
+    # The task sent from Python, its digest printed by the client.
+    assert "python: %s\n" % hashlib.sha256(b"from python").hexdigest() \
+        in out, what
     # hash, then sha512sum -c and celeriac hash -c agreeing with it.
     assert out.count("numbers.txt: OK") == 2, what
     assert out.count("hello.txt: OK") == 2, what
