@@ -25,6 +25,7 @@ import time
 
 import bigfiles
 import ceilings
+import defaults
 import hybrid
 import procs
 import redisd
@@ -44,6 +45,7 @@ class Context:
     def __init__(self, args, redis, tmp):
         self.redis, self.tmp_dir = redis, tmp
         self.quick = args.quick
+        self.celeriac_sweep = getattr(args, "celeriac_sweep", False)
         # Longest wait for the rest of the machine to go quiet before a run
         # (--quick only looks).
         self.quiet_max = self.quiet_wait = 0 if args.quick else 20
@@ -68,9 +70,12 @@ def say(msg):
 
 def pick_config(ctx, cls, wl1, sweeps):
     """--quick: the default configuration.  Otherwise W1 end-to-end with
-    SWEEP_COUNT tasks for each configuration of the sweep; the fastest wins."""
+    SWEEP_COUNT tasks for each configuration of the sweep; the fastest wins.
+    celeriac runs at its defaults, as users run it, unless --celeriac-sweep
+    (--defaults-vs-tuned compares them with tuned settings)."""
     configs = cls.sweep(ctx)
-    if ctx.quick or len(configs) == 1:
+    if ctx.quick or len(configs) == 1 or \
+            (cls.kind == "celeriac" and not ctx.celeriac_sweep):
         return cls.default(ctx)
     trial = workloads.Workload("W1", "sweep", "throughput",
                                min(SWEEP_COUNT, wl1.count))
@@ -163,7 +168,22 @@ def main():
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per workload and system; the median is kept")
     ap.add_argument("--no-ceilings", action="store_true")
+    ap.add_argument("--celeriac-sweep", action="store_true",
+                    help="sweep celeriac's settings too and run the "
+                    "fastest (by default it runs at its defaults)")
+    ap.add_argument("--defaults-vs-tuned", action="store_true",
+                    help="celeriac only: its defaults against --tuned, "
+                    "alternated --repeat times on each workload, plus the "
+                    "fairness row; prints the ratios (bench/defaults.py)")
+    ap.add_argument("--tuned", default=defaults.TUNED,
+                    help="with --defaults-vs-tuned: tuned configurations, "
+                    "';'-separated (default %(default)s)")
+    ap.add_argument("--no-fairness", action="store_true",
+                    help="with --defaults-vs-tuned: leave the fairness row "
+                    "out")
     args = ap.parse_args()
+    if args.defaults_vs_tuned:
+        return compare(args)
 
     want_sys = set(filter(None, args.systems.split(",")))
     want_wl = set(filter(None, args.workloads.split(",")))
@@ -263,6 +283,53 @@ def main():
         png = report.plot(base + ".png", wl_dicts, doc["runs"])
         say(f"\nwrote {base}.json" + (f" and {png}" if png else "") +
             f" in {doc['seconds']:.0f} s")
+    except KeyboardInterrupt:
+        errors.append("interrupted")
+    finally:
+        procs.stop_all()
+        if redis:
+            redis.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if errors:
+        say("\nbench FAILED:\n  " + "\n  ".join(errors))
+        return 1
+    return 0
+
+
+def compare(args):
+    """--defaults-vs-tuned: celeriac's defaults against tuned settings
+    (bench/defaults.py), W1-W4 by default."""
+    want_wl = set(filter(None, args.workloads.split(","))) or \
+        {"W1", "W2", "W3", "W4"}
+    wls = [w for w in workloads.workloads(args.quick) if w.key in want_wl
+           and w.kind != "backlog"]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    os.makedirs(args.out, exist_ok=True)
+    base = os.path.join(args.out, f"defaults-{stamp}")
+    args.out = os.path.join(args.out, stamp)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    tmp = tempfile.mkdtemp(prefix="celeriac-bench-data-")
+    redis, errors = None, []
+    t_begin = time.time()
+    try:
+        redis = redisd.PrivateRedis()
+        ctx = Context(args, redis, tmp)
+        why = systems.celeriac.Celeriac.available(ctx)
+        if why:
+            raise BenchError(f"celeriac did not run: {why}")
+        say(f"celeriac defaults vs tuned: redis-server {redis.version} on "
+            f"127.0.0.1:{redis.port}, logs in {ctx.log_dir}")
+        doc, errors, text = defaults.run(
+            ctx, wls, args.repeat, defaults.parse_configs(args.tuned),
+            run_one, say, with_fairness=not args.no_fairness)
+        doc["started"], doc["seconds"] = stamp, time.time() - t_begin
+        print()
+        print(text)
+        report.write_json(base + ".json", doc)
+        say(f"\nwrote {base}.json in {doc['seconds']:.0f} s")
+    except BenchError as e:
+        errors.append(str(e))
     except KeyboardInterrupt:
         errors.append("interrupted")
     finally:

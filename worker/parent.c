@@ -254,7 +254,7 @@ parent_room(const struct parent *p)
     long fit = size > 0 ? (cfg->prefetch_bytes - bytes) / size : 0;
     /* A child with nothing to do gets a task, however large the ones in
      * hand: counting the bytes must not leave a child idle. */
-    if (fit < 1 && computing < cfg->concurrency)
+    if (fit < 1 && computing < p->pool.active)
         fit = 1;
     if (fit < room)
         room = fit;
@@ -291,8 +291,12 @@ parent_window(struct parent *p)
             busy_long++;
     }
     unsigned before = p->win.size;
+    /* The children running now (celeriac control grow/shrink changes
+     * them); pool.n counts the places a grow may fill. */
+    int active = p->pool.active > 0 ? p->pool.active : 1;
+    window_children(&p->win, active);
     unsigned size = window_update(&p->win, busy_long);
-    unsigned n = (unsigned)p->pool.n;
+    unsigned n = (unsigned)active;
     p->pool.child_max = (size + n - 1) / n;
     if (size != before)
         log_debug("window %u tasks (service %.0f us, Redis round trip "
@@ -2291,8 +2295,6 @@ parent_main(const struct config *cfg)
     };
     window_init(&p->win, cfg->concurrency, (unsigned)cfg->prefetch,
                 cfg->window_fixed);
-    p->child_last_us =
-        xcalloc((size_t)cfg->concurrency, sizeof(*p->child_last_us));
     p->pool.max_tasks = cfg->max_tasks_per_child;
     /* celeriac control grow: up to 4 x --concurrency children, 256 at
      * most (the --concurrency limit). */
@@ -2300,6 +2302,9 @@ parent_main(const struct config *cfg)
                                                   : 256;
     if (p->pool.grow_max < cfg->concurrency)
         p->pool.grow_max = cfg->concurrency;
+    /* One for every place of the pool (pool.n), grown children too. */
+    p->child_last_us =
+        xcalloc((size_t)p->pool.grow_max, sizeof(*p->child_last_us));
     p->pool.max_rss_kb = cfg->max_memory_kb;
     if (pool_start(&p->pool, p->base, cfg->concurrency, child_max, &p->slots,
                    cfg->queues, &p->env, &pcbs, p) < 0) {

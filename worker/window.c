@@ -19,6 +19,16 @@ window_init(struct window *w, int children, unsigned max, int fixed)
 }
 
 void
+window_children(struct window *w, int children)
+{
+    w->children = children > 0 ? children : 1;
+    unsigned floor = (unsigned)w->children < w->max ? (unsigned)w->children
+                                                    : w->max;
+    if (w->cap < floor)
+        w->cap = floor;
+}
+
+void
 window_service(struct window *w, long long us)
 {
     if (w->cap < w->max)
@@ -76,6 +86,9 @@ window_update(struct window *w, int long_running)
         w->cap = (unsigned)size;
     if (size > w->cap)
         size = w->cap;
+    /* Never fewer than one task per child (within the bound). */
+    if (size < n)
+        size = (unsigned)n < w->max ? (double)n : (double)w->max;
     w->size = size < 1 ? 1 : (unsigned)size;
     return w->size;
 }

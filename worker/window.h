@@ -51,6 +51,10 @@ struct window {
  * service time is measured it is one task per child; `fixed`: it is
  * always `max`, whatever is measured. */
 void window_init(struct window *w, int children, unsigned max, int fixed);
+/* The children now running (celeriac control grow/shrink): the window's
+ * lower bound follows them at once, and a grown pool gets a task for
+ * each new child without waiting for the slow start. */
+void window_children(struct window *w, int children);
 /* One task's service time: from when its child could start it (it was
  * sent, or the child's previous result came, whichever is later) to its
  * result. */

@@ -28,9 +28,12 @@ class Celeriac(StreamSystem):
 
     @classmethod
     def sweep(cls, ctx):
-        """The worker's default (an adaptive window bounded by 512) and
-        other bounds."""
-        return [{}, {"prefetch": 32}, {"prefetch": 128}, {"prefetch": 512}]
+        """The worker's default (an adaptive window bounded by 512), other
+        bounds, and fixed windows (`--window fixed`: always --prefetch
+        tasks in hand, the tuned setting before the adaptive window)."""
+        return [{}, {"prefetch": 32}, {"prefetch": 128}, {"prefetch": 512},
+                {"prefetch": 128, "window": "fixed"},
+                {"prefetch": 512, "window": "fixed"}]
 
     @classmethod
     def default(cls, ctx):
@@ -42,6 +45,8 @@ class Celeriac(StreamSystem):
                "--log-level", "warn"]
         if "prefetch" in self.cfg:
             cmd += ["--prefetch", str(self.cfg["prefetch"])]
+        if "window" in self.cfg:
+            cmd += ["--window", self.cfg["window"]]
         # More worker options, e.g. --events to measure what it costs.
         cmd += shlex.split(os.environ.get("CELERIAC_BENCH_WORKER_ARGS", ""))
         return [cmd]

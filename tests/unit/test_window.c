@@ -142,6 +142,42 @@ test_fixed_is_always_the_bound(void **state)
     assert_int_equal(window_update(&w, 2), 8);
 }
 
+static void
+test_follows_the_children(void **state)
+{
+    (void)state;
+    struct window w;
+    /* One child on long tasks: one task. */
+    window_init(&w, 1, 512, 0);
+    for (int i = 0; i < 10; i++)
+        window_service(&w, 2000000);
+    assert_int_equal(window_update(&w, 0), 1);
+    /* Grown to 4 (celeriac control grow 3): a task for each child at
+     * once, not one more per result as the slow start would give. */
+    window_children(&w, 4);
+    assert_int_equal(window_update(&w, 0), 4);
+    assert_int_equal(window_update(&w, 1), 4);
+    /* Shrunk to 1: back to one task. */
+    window_children(&w, 1);
+    assert_int_equal(window_update(&w, 0), 1);
+    /* Out of range: at least one child; never above the bound. */
+    window_children(&w, 0);
+    assert_int_equal(w.children, 1);
+    window_init(&w, 2, 3, 0);
+    window_children(&w, 8);
+    assert_int_equal(window_update(&w, 0), 3);
+    /* Short tasks on the grown pool: it still opens to the bound. */
+    window_init(&w, 2, 512, 0);
+    window_children(&w, 6);
+    for (int i = 0; i < 600; i++)
+        window_service(&w, 20);
+    assert_int_equal(window_update(&w, 0), 512);
+    /* Fixed stays fixed. */
+    window_init(&w, 2, 8, 1);
+    window_children(&w, 6);
+    assert_int_equal(window_update(&w, 0), 8);
+}
+
 int
 main(void)
 {
@@ -153,6 +189,7 @@ main(void)
         cmocka_unit_test(test_reopens_quickly_after_long_tasks),
         cmocka_unit_test(test_round_trip_widens_the_horizon),
         cmocka_unit_test(test_fixed_is_always_the_bound),
+        cmocka_unit_test(test_follows_the_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
