@@ -23,7 +23,11 @@ const char cli_global_help[] =
     "$CELERIAC_REDIS_URL,\n"
     "                 else redis://127.0.0.1:6379/0.  The password may come "
     "from\n"
-    "                 $CELERIAC_REDIS_PASSWORD instead of the URL.\n"
+    "                 $CELERIAC_REDIS_PASSWORD instead of the URL.  With\n"
+    "                 Redis Sentinel: "
+    "sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/db]\n"
+    "                 (the sentinels' password: "
+    "$CELERIAC_SENTINEL_PASSWORD).\n"
     "  --prefix P     prefix of every Redis key (default \"celeriac:\")\n"
     "  --help         show help and exit\n";
 
