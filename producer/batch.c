@@ -23,6 +23,7 @@
 #include "build.h"
 #include "conn.h"
 #include "delivery.h"
+#include "durable.h"
 #include "idmap.h"
 #include "keys.h"
 #include "lines.h"
@@ -58,6 +59,7 @@ struct batch_chunk {
     struct batch_item *items; /* owned; n used of cap */
     size_t n, cap;
     int has_poll; /* an XREAD of the reply stream follows the XADDs */
+    int has_wait; /* --durable: a WAIT follows the XADDs */
 };
 
 /* The state of one `send --batch` run. */
@@ -80,6 +82,7 @@ struct batch {
     struct batch_chunk chunks[2];
     int poll_outstanding;  /* an XREAD reply is still to be read */
     unsigned long bad;     /* input lines skipped, tasks Redis refused */
+    uint64_t undurable;    /* queued, but not on --durable replicas */
     unsigned long reports; /* messages printed about them */
     uint64_t sent;         /* tasks Redis accepted */
     unsigned long last_queued_line; /* input line of the last of them */
@@ -365,6 +368,7 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
 
     ch->n = 0;
     ch->has_poll = 0;
+    ch->has_wait = 0;
     b->now_us = delivery_clock_us();
     if (b->o->delivery->expiry == DELIVERY_EXPIRES_IN)
         batch_head(b); /* "expires" counts from now */
@@ -402,6 +406,10 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
         ch->n++;
         bytes += msglen;
     }
+    if (b->o->durable > 0 && ch->n > 0) {
+        durable_append(&b->conn, b->o->durable);
+        ch->has_wait = 1;
+    }
     /* Pick up results already there, one XREAD at a time. */
     if (b->o->wait && !b->poll_outstanding && b->sent > b->done) {
         wait_append_poll(&b->wait, BATCH_READ_COUNT);
@@ -420,6 +428,9 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
 {
     int rc = 0;
     size_t i;
+    uint64_t sent0 = b->sent;
+    unsigned long first = ch->n ? ch->items[0].lineno : 0;
+    unsigned long last = ch->n ? ch->items[ch->n - 1].lineno : 0;
 
     for (i = 0; i < ch->n; i++) {
         struct batch_item *it = &ch->items[i];
@@ -468,6 +479,23 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
         ch->items[i].user_id = NULL;
     }
     ch->n = 0;
+    if (rc == 0 && ch->has_wait) {
+        long long acked = durable_reply(&b->conn);
+        if (acked < 0) {
+            ch->has_wait = 0;
+            ch->has_poll = 0;
+            return -1;
+        }
+        if (acked < b->o->durable && b->sent > sent0) {
+            b->undurable += b->sent - sent0;
+            cli_warnx("lines %lu to %lu: %llu task(s) queued, but %lld of %d "
+                      "replica(s) acknowledged them within %d ms: they are "
+                      "lost if the master fails now",
+                      first, last, (unsigned long long)(b->sent - sent0),
+                      acked, b->o->durable, DURABLE_WAIT_MS);
+        }
+    }
+    ch->has_wait = 0;
     if (rc == 0 && ch->has_poll) {
         redisReply *r = conn_reply(&b->conn);
         if (r == NULL)
@@ -661,6 +689,14 @@ batch_main(struct cli *cli, const struct batch_opts *o)
     }
     if (rc == CLI_EXIT_OK && (b->bad > 0 || b->failed > 0 || b->input_error))
         rc = CLI_EXIT_FAILED;
+    if (b->undurable > 0) {
+        cli_warnx("%llu of %llu tasks were not acknowledged by %d replica(s) "
+                  "(--durable, lines above): send them again",
+                  (unsigned long long)b->undurable,
+                  (unsigned long long)b->sent, o->durable);
+        if (rc == CLI_EXIT_OK)
+            rc = DURABLE_EXIT;
+    }
     if (b->bad > 0)
         cli_warnx("%lu bad line%s skipped (or refused by Redis); fix and "
                   "send them again",
