@@ -634,7 +634,8 @@ mk_array(size_t n, redisReply **e)
     r->type = REDIS_REPLY_ARRAY;
     r->elements = n;
     r->element = calloc(n ? n : 1, sizeof(*e));
-    memcpy(r->element, e, n * sizeof(*e));
+    if (n > 0)
+        memcpy(r->element, e, n * sizeof(*e));
     return r;
 }
 
