@@ -239,7 +239,8 @@ broker_role(struct broker_conn *c, const redisReply *reply)
     /* An error (ROLE refused by an ACL, say) leaves it to the writes. */
     if (sentinel_role_reply(reply, what, sizeof(what)) != 0)
         return;
-    if (!c->init_failed)
+    /* Once per attempt at first, then at 2, 4, 8, ... failed attempts. */
+    if (!c->init_failed && (c->failures & (c->failures - 1)) == 0)
         log_warnx("Redis at %s%s%s is %s (%s connection); %s", b->where,
                   c->last_master[0] ? " " : "", c->last_master, what, c->role,
                   b->url->sentinel != NULL

@@ -83,6 +83,11 @@ def test_functional(sentinels, worker, celeriac):
     doc = json.loads(run.stdout)
     assert doc["status"] == "SUCCESS"
     assert doc["result"]["digest"] == hashlib_digest("sha512", b"sentinel")
+    # status names the master it talks to.
+    run = celeriac("status", env={"CELERIAC_REDIS_URL": sentinels.url})
+    assert run.rc == 0, run
+    assert ("Redis 127.0.0.1:%d/0 (master '%s')"
+            % (sentinels.master.port, MASTER_NAME)) in run.text(), run
     # --durable=2 asks for more replicas than there are: the task is
     # queued, the CLI says so and exits 6.
     run = celeriac("send", "hash", "--arg", "data=x", "--durable=2",
