@@ -57,6 +57,11 @@ connsentinel_find(struct conn *c, char **cause)
         int port;
         redisReply *r = connsentinel_ask(s, i, &why);
         int ok = r != NULL && sentinel_master_reply(r, &host, &port, &why) == 0;
+        char err[160];
+        if (!ok && r != NULL && r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, sizeof(err), "%s", r->str);
+            why = err;
+        }
         if (r != NULL)
             freeReplyObject(r);
         if (ok) {
@@ -78,6 +83,8 @@ connsentinel_find(struct conn *c, char **cause)
         len += (size_t)snprintf(tried + len, cap - len, "%s:%d: %s; ",
                                 s->addrs[i].host, s->addrs[i].port, why);
     }
+    if (len >= 2)
+        tried[len - 2] = '\0'; /* the last "; " */
     *cause = xasprintf("no sentinel named the master '%s' (%s) — are the "
                        "sentinels running, and is the master name in the "
                        "URL the one in their configuration?",

@@ -51,6 +51,12 @@ class Node:
                                MASTER_NAME, m, MASTER_NAME, DOWN_AFTER_MS,
                                MASTER_NAME, FAILOVER_TIMEOUT_MS,
                                MASTER_NAME))
+                    if self.cluster.password:
+                        f.write("sentinel auth-pass %s %s\n"
+                                % (MASTER_NAME, self.cluster.password))
+                    if self.cluster.sentinel_password:
+                        f.write("requirepass %s\n"
+                                % self.cluster.sentinel_password)
                 argv = [shutil.which("redis-sentinel") or
                         "/usr/bin/redis-sentinel", conf]
             else:
@@ -59,6 +65,9 @@ class Node:
                         "--appendonly", "no", "--dir", self.dir,
                         "--logfile", self.log_path,
                         "--daemonize", "no"] + list(extra)
+                if self.cluster.password:
+                    argv += ["--requirepass", self.cluster.password,
+                             "--masterauth", self.cluster.password]
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL,
                                          stderr=subprocess.STDOUT)
@@ -86,7 +95,10 @@ class Node:
         return False
 
     def client(self, **kw):
-        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
+        pw = self.cluster.sentinel_password if self.sentinel \
+            else self.cluster.password
+        return redis.Redis(host="127.0.0.1", port=self.port, password=pw,
+                           **kw)
 
     def restart_as_replica(self, master_port):
         """Starts a killed server again on its port, as a replica of
@@ -111,7 +123,9 @@ class Node:
 class SentinelCluster:
     """Master, replica and three sentinels, all on 127.0.0.1."""
 
-    def __init__(self):
+    def __init__(self, password=None, sentinel_password=None):
+        self.password = password
+        self.sentinel_password = sentinel_password
         for exe in ("redis-server", "redis-sentinel"):
             if shutil.which(exe) is None and not os.path.exists(
                     "/usr/bin/" + exe):
@@ -205,6 +219,18 @@ def wait_switch(ps, timeout=60):
 @pytest.fixture
 def sentinels():
     c = SentinelCluster()
+    try:
+        c.start()
+        yield c
+    finally:
+        c.cleanup()
+
+
+@pytest.fixture
+def sentinels_auth():
+    """The same with requirepass on the Redis nodes and on the sentinels
+    (different passwords)."""
+    c = SentinelCluster(password="data-pw", sentinel_password="sent-pw")
     try:
         c.start()
         yield c

@@ -34,7 +34,8 @@ import pytest
 from faultlib import (HashBatch, assert_check, check_batch, report,
                       wait_drained)
 from harness import PRODUCER_BIN, QUEUE, SLOW, hashlib_digest, wait_until
-from sentinellib import MASTER_NAME, sentinels, wait_switch  # noqa: F401
+from sentinellib import (MASTER_NAME, sentinels,  # noqa: F401
+                         sentinels_auth, wait_switch)
 
 TASKS = int(os.environ.get("CELERIAC_SENTINEL_TASKS", "20000"))
 CHUNK = 500  # tasks per `celeriac send --batch` run
@@ -100,6 +101,26 @@ def test_functional(sentinels, worker, celeriac):
                    env={"CELERIAC_REDIS_URL": bad})
     assert run.rc == 4, run
     assert b"no sentinel named the master 'no-such-master'" in run.stderr
+
+
+def test_passwords(sentinels_auth, worker, celeriac):
+    """CELERIAC_REDIS_PASSWORD for the Redis nodes, CELERIAC_SENTINEL_PASSWORD
+    for the sentinels; without the latter, a clear message."""
+    c = sentinels_auth
+    env = {"CELERIAC_REDIS_URL": c.url, "CELERIAC_REDIS_PASSWORD": "data-pw",
+           "CELERIAC_SENTINEL_PASSWORD": "sent-pw"}
+    worker(redis_url=c.url, client=c.master.client(), env=env)
+    run = celeriac("send", "hash", "--arg", "data=pw", "--durable",
+                   "--wait", "--timeout", "60", env=env)
+    assert run.rc == 0, run
+    assert json.loads(run.stdout)["result"]["digest"] == \
+        hashlib_digest("sha512", b"pw")
+    env.pop("CELERIAC_SENTINEL_PASSWORD")
+    run = celeriac("send", "hash", "--arg", "data=pw", env=env)
+    assert run.rc == 4, run
+    assert b"no sentinel named the master" in run.stderr, run
+    assert b"NOAUTH" in run.stderr, run
+    assert b"sent-pw" not in run.stderr and b"data-pw" not in run.stderr
 
 
 def test_replica_refused(sentinels, worker, celeriac):
