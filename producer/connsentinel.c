@@ -23,7 +23,10 @@ connsentinel_ask(const struct sentinelurl *s, int i, const char **why)
     redisReply *r = NULL;
 
     if (ctx == NULL || ctx->err) {
-        *why = "cannot connect";
+        static char err[160];
+        snprintf(err, sizeof(err), "cannot connect: %s",
+                 ctx ? ctx->errstr : "out of memory");
+        *why = err;
         goto done;
     }
     redisSetTimeout(ctx, tv);
