@@ -296,7 +296,7 @@ $(O)/tests/test_revoked: $(call obj,worker/revoked.c)
 # The monitor's arithmetic and screen (tests/unit/test_monview.c) need
 # the producer modules they are made of.
 $(O)/tests/test_monview: $(call obj,producer/monview.c producer/snapshot.c \
-		producer/conn.c producer/cli.c)
+		producer/conn.c producer/connsentinel.c producer/cli.c)
 # The adaptive in-flight window (worker/window.c), linked into its unit
 # test (tests/unit/test_window.c).
 $(O)/tests/test_window: $(call obj,worker/window.c)
