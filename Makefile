@@ -33,7 +33,8 @@ PKGS = libevent libevent_openssl hiredis jansson libssl libcrypto libseccomp
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm
 
-COMMON = common/log.c common/xmalloc.c common/redisurl.c common/escape.c
+COMMON = common/log.c common/xmalloc.c common/redisurl.c common/escape.c \
+	common/sentinelurl.c common/sentinel.c
 # Cron schedules of `celeriac beat` and the ticks it fires
 # (tests/unit/test_cron.c, test_beatplan.c).
 COMMON += common/cron.c common/beatplan.c
@@ -151,7 +152,7 @@ run: all
 # bench/run.py, e.g. BENCH_ARGS="--systems celeriac,bullmq --workloads W1".
 BENCH_RAW = $(O)/bench/rawredis
 $(BENCH_RAW): $(call obj,bench/rawredis.c protocol/scripts.c protocol/keys.c \
-		common/redisurl.c common/xmalloc.c common/log.c \
+		common/redisurl.c common/sentinelurl.c common/xmalloc.c common/log.c \
 		common/escape.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -305,7 +306,8 @@ $(O)/tests/test_revoked: $(call obj,worker/revoked.c)
 # The monitor's arithmetic and screen (tests/unit/test_monview.c) need
 # the producer modules they are made of.
 $(O)/tests/test_monview: $(call obj,producer/monview.c producer/snapshot.c \
-		producer/conn.c producer/cli.c producer/tlspipe.c)
+		producer/conn.c producer/connsentinel.c producer/cli.c \
+		producer/tlspipe.c)
 # The adaptive in-flight window (worker/window.c), linked into its unit
 # test (tests/unit/test_window.c).
 $(O)/tests/test_window: $(call obj,worker/window.c)

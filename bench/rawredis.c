@@ -121,6 +121,12 @@ rawredis_connect(struct rawredis *r)
         free(cause);
         return -1;
     }
+    if (u.sentinel != NULL) {
+        fprintf(stderr, "rawredis: give the master as redis://, not "
+                        "sentinel://\n");
+        redisurl_clear(&u);
+        return -1;
+    }
     r->c = u.path != NULL ? redisConnectUnix(u.path)
                           : redisConnect(u.host, u.port);
     if (r->c == NULL || r->c->err) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sentinelurl.h"
 #include "xmalloc.h"
 
 static char *redisurl_unescape(const char *s, size_t n);
@@ -134,12 +135,14 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
         return 0;
     }
     int tls = strncmp(url, "rediss://", 9) == 0;
-    if (!tls && strncmp(url, "redis://", 8) != 0) {
+    int sentinel = strncmp(url, SENTINELURL_SCHEME, 11) == 0;
+    if (!tls && !sentinel && strncmp(url, "redis://", 8) != 0) {
         redisurl_bad(cause, url,
-                     "it must start with redis://, rediss:// or unix://");
+                     "it must start with redis://, rediss://, unix:// or "
+                     "sentinel://");
         return -1;
     }
-    const char *p = url + (tls ? 9 : 8);
+    const char *p = url + (sentinel ? 11 : tls ? 9 : 8);
     const char *end = p + strcspn(p, "/");
     const char *at = memrchr(p, '@', (size_t)(end - p));
     if (at != NULL) {
@@ -159,6 +162,14 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
             goto fail;
         }
         p = at + 1;
+    }
+    if (sentinel) {
+        const char *why;
+        if (sentinelurl_parse(p, &u->sentinel, &u->db, &why) < 0) {
+            redisurl_bad(cause, url, why);
+            goto fail;
+        }
+        return 0;
     }
     const char *hostend = end;
     const char *colon = NULL;
@@ -233,6 +244,8 @@ redisurl_resolve(const char *opt, struct redisurl *u, char **cause)
         free(u->password);
         u->password = xstrdup(pw);
     }
+    if (u->sentinel != NULL)
+        sentinelurl_env(u->sentinel);
     return 0;
 }
 
@@ -242,6 +255,12 @@ redisurl_describe(const struct redisurl *u)
     if (u->path != NULL)
         return xasprintf("unix:%s/%d", u->path, u->db);
     const char *tls = u->tls ? " (TLS)" : "";
+    if (u->sentinel != NULL) {
+        char *s = sentinelurl_describe(u->sentinel);
+        char *out = xasprintf("%s/%d", s, u->db);
+        free(s);
+        return out;
+    }
     if (strchr(u->host, ':') != NULL)
         return xasprintf("[%s]:%d/%d%s", u->host, u->port, u->db, tls);
     return xasprintf("%s:%d/%d%s", u->host, u->port, u->db, tls);
@@ -270,5 +289,6 @@ redisurl_clear(struct redisurl *u)
     free(u->path);
     free(u->user);
     free(u->password);
+    sentinelurl_free(u->sentinel);
     memset(u, 0, sizeof(*u));
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Redis connection addresses: "redis://[user:password@]host[:port][/db]",
- * the same with "rediss://" for TLS (tlsconf.h, tlslink.h), and
- * "unix:///path/to.sock[?db=N]".  The address comes from --redis, else
+ * the same with "rediss://" for TLS (tlsconf.h, tlslink.h),
+ * "unix:///path/to.sock[?db=N]" and
+ * "sentinel://[user:password@]host:port[,host:port...]/master-name[/db]"
+ * (common/sentinelurl.h).  The address comes from --redis, else
  * CELERIAC_REDIS_URL, else redis://127.0.0.1:6379/0.  A password can be kept
  * off the command line with CELERIAC_REDIS_PASSWORD (used when the URL has
  * none).
@@ -11,6 +13,8 @@
 #define CELERIAC_REDISURL_H
 
 #include <stddef.h>
+
+#include "sentinelurl.h"
 
 #define REDISURL_DEFAULT "redis://127.0.0.1:6379/0"
 #define REDISURL_ENV "CELERIAC_REDIS_URL"
@@ -25,6 +29,9 @@ struct redisurl {
     char *password; /* NULL when no AUTH is needed */
     int db;         /* database number for SELECT */
     int tls;        /* rediss://: TLS to host:port */
+    /* sentinel:// only, else NULL: where to ask for the master, whose
+     * address the connecting code puts in host and port. */
+    struct sentinelurl *sentinel;
 };
 
 /*

@@ -23,6 +23,7 @@
 #include "build.h"
 #include "conn.h"
 #include "delivery.h"
+#include "durable.h"
 #include "idmap.h"
 #include "keys.h"
 #include "lines.h"
@@ -61,6 +62,7 @@ struct batch_chunk {
     struct batch_item *items; /* owned; n used of cap */
     size_t n, cap;
     int has_poll; /* an XREAD of the reply stream follows the XADDs */
+    int has_wait; /* --durable: a WAIT follows the XADDs */
 };
 
 /* The state of one `send --batch` run. */
@@ -85,6 +87,7 @@ struct batch {
     const char *prefix;       /* key prefix; borrowed */
     unsigned long bad;        /* input lines skipped, tasks Redis refused */
     unsigned long duplicates; /* unique lines refused as duplicates */
+    uint64_t undurable;       /* queued, but not on --durable replicas */
     unsigned long reports;    /* messages printed about them */
     uint64_t sent;            /* tasks Redis accepted */
     unsigned long last_queued_line; /* input line of the last of them */
@@ -415,6 +418,7 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
 
     ch->n = 0;
     ch->has_poll = 0;
+    ch->has_wait = 0;
     b->now_us = delivery_clock_us();
     if (b->o->delivery->expiry == DELIVERY_EXPIRES_IN)
         batch_head(b); /* "expires" counts from now */
@@ -464,6 +468,10 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
         ch->n++;
         bytes += msglen;
     }
+    if (b->o->durable > 0 && ch->n > 0) {
+        durable_append(&b->conn, b->o->durable);
+        ch->has_wait = 1;
+    }
     /* Pick up results already there, one XREAD at a time. */
     if (b->o->wait && !b->poll_outstanding && b->sent > b->done) {
         wait_append_poll(&b->wait, BATCH_READ_COUNT);
@@ -482,6 +490,9 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
 {
     int rc = 0;
     size_t i;
+    uint64_t sent0 = b->sent;
+    unsigned long first = ch->n ? ch->items[0].lineno : 0;
+    unsigned long last = ch->n ? ch->items[ch->n - 1].lineno : 0;
 
     for (i = 0; i < ch->n; i++) {
         struct batch_item *it = &ch->items[i];
@@ -548,6 +559,23 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
         ch->items[i].user_id = NULL;
     }
     ch->n = 0;
+    if (rc == 0 && ch->has_wait) {
+        long long acked = durable_reply(&b->conn);
+        if (acked < 0) {
+            ch->has_wait = 0;
+            ch->has_poll = 0;
+            return -1;
+        }
+        if (acked < b->o->durable && b->sent > sent0) {
+            b->undurable += b->sent - sent0;
+            cli_warnx("lines %lu to %lu: %llu task(s) queued, but %lld of %d "
+                      "replica(s) acknowledged them within %d ms: they are "
+                      "lost if the master fails now",
+                      first, last, (unsigned long long)(b->sent - sent0),
+                      acked, b->o->durable, DURABLE_WAIT_MS);
+        }
+    }
+    ch->has_wait = 0;
     if (rc == 0 && ch->has_poll) {
         redisReply *r = conn_reply(&b->conn);
         if (r == NULL)
@@ -749,6 +777,14 @@ batch_main(struct cli *cli, const struct batch_opts *o)
         cli_warnx("%lu line%s not sent: a duplicate of a unique task sent "
                   "before",
                   b->duplicates, b->duplicates == 1 ? "" : "s");
+    if (b->undurable > 0) {
+        cli_warnx("%llu of %llu tasks were not acknowledged by %d replica(s) "
+                  "(--durable, lines above): send them again",
+                  (unsigned long long)b->undurable,
+                  (unsigned long long)b->sent, o->durable);
+        if (rc == CLI_EXIT_OK)
+            rc = DURABLE_EXIT;
+    }
     if (b->bad > 0)
         cli_warnx("%lu bad line%s skipped (or refused by Redis); fix and "
                   "send them again",

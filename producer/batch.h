@@ -20,6 +20,7 @@ struct batch_opts {
     int wait;             /* --wait */
     int ordered;          /* --ordered: results in input order */
     int check;            /* check built-in tasks' arguments (validate.h) */
+    int durable;          /* --durable=N: replicas to WAIT for; 0: none */
     int64_t timeout_us;   /* --timeout, 0 = none */
     long long unique_for; /* --unique-for: for lines without their own */
     /* The delivery options (--countdown, --expires, ...); borrowed. */

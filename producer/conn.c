@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "connsentinel.h"
+#include "sentinel.h"
 #include "log.h"
 #include "tlspipe.h"
 #include "xmalloc.h"
@@ -69,6 +71,8 @@ conn_try(struct conn *c, char **cause)
 
     redisFree(c->ctx);
     c->ctx = NULL;
+    if (c->url.sentinel != NULL && connsentinel_find(c, cause) < 0)
+        return -1;
     if (c->url.path != NULL) {
         c->ctx = redisConnectUnixWithTimeout(c->url.path, tv);
     } else if (c->url.tls) {
@@ -142,6 +146,8 @@ conn_try(struct conn *c, char **cause)
         freeReplyObject(r);
         r = NULL;
     }
+    if (c->url.sentinel != NULL && connsentinel_role(c, cause) < 0)
+        goto fail;
     c->generation++;
     return 0;
 fail:
@@ -343,6 +349,15 @@ conn_reply(struct conn *c)
     if (redisGetReply(c->ctx, &r) != REDIS_OK) {
         if (r != NULL)
             freeReplyObject(r);
+        return NULL;
+    }
+    if (c->url.sentinel != NULL && sentinel_readonly(r)) {
+        /* The master became a replica (a fail-over): treat it as a lost
+         * connection, so that the caller reconnects to the new master. */
+        freeReplyObject(r);
+        c->ctx->err = REDIS_ERR_OTHER;
+        snprintf(c->ctx->errstr, sizeof(c->ctx->errstr), "%s",
+                 "it is a replica now (READONLY)");
         return NULL;
     }
     return r;

@@ -13,6 +13,7 @@
 #include "build.h"
 #include "conn.h"
 #include "delivery.h"
+#include "durable.h"
 #include "keys.h"
 #include "result.h"
 #include "submit.h"
@@ -31,6 +32,7 @@
  * delivery.h). */
 #define SEND_OPT_NO_CHECK 0x1200
 #define SEND_OPT_ORDERED 0x1201
+#define SEND_OPT_DURABLE 0x1202
 
 /* What the result callback looks for and keeps. */
 struct send_wait {
@@ -55,9 +57,9 @@ send_usage(FILE *out)
     fprintf(out,
 "Usage: celeriac send TASK [--arg KEY=VALUE]... [--arg KEY:=JSON]...\n"
 "                     [--json OBJECT] [--queue Q] [DELIVERY OPTIONS]\n"
-"                     [--wait [--timeout S]]\n"
+"                     [--durable[=N]] [--wait [--timeout S]]\n"
 "       celeriac send --batch FILE|- [--queue Q] [DELIVERY OPTIONS]\n"
-"                     [--wait [--timeout S]]\n"
+"                     [--durable[=N]] [--wait [--timeout S]]\n"
 "\n"
 "Puts a task on a queue and prints its task id (QUEUE/ENTRY-ID, with the\n"
 "stream entry id; for a delayed task, the id celeriac picked).\n"
@@ -95,6 +97,12 @@ send_usage(FILE *out)
 "                         line number of its task as a last member\n"
 "                         \"line\": N.  Bad lines are reported as\n"
 "                         \"line N: ...\" and skipped.\n"
+"  --durable[=N]          after queueing, wait (Redis WAIT, up to 5 s) until\n"
+"                         N replicas (default 1) have the tasks too; if\n"
+"                         fewer do, say so and exit with status 6: the\n"
+"                         tasks are queued, but a fail-over now may lose\n"
+"                         them, so send them again.  With --batch, one WAIT\n"
+"                         per chunk of up to 4096 lines\n"
 "  --ordered              with --batch --wait: print the results in input\n"
 "                         order (a result is held back until those before\n"
 "                         it came; after --timeout the rest in order)\n"
@@ -153,7 +161,8 @@ send_usage(FILE *out)
 "Exit codes: 0 sent (with --wait: every task succeeded), 1 a task failed\n"
 "or expired, or an input line was bad, 2 usage error, 3 --timeout elapsed,\n"
 "4 Redis unreachable or refused a command, 5 a duplicate (--unique-for;\n"
-"with --batch: some line was a duplicate and none was bad or failed).\n"
+"with --batch: some line was a duplicate and none was bad or failed),\n"
+"6 fewer replicas than --durable asked acknowledged the tasks.\n"
 "While waiting, a lost connection is retried (100 ms doubling to 2 s)\n"
 "until the timeout.\n"
 "\n"
@@ -243,6 +252,7 @@ send_main(struct cli *cli, int argc, char **argv)
         {"batch", required_argument, NULL, 'b'},
         {"no-check", no_argument, NULL, SEND_OPT_NO_CHECK},
         {"ordered", no_argument, NULL, SEND_OPT_ORDERED},
+        {"durable", optional_argument, NULL, SEND_OPT_DURABLE},
         DELIVERY_LONG_OPTIONS,
         UNIQUE_SEND_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -297,6 +307,15 @@ send_main(struct cli *cli, int argc, char **argv)
             break;
         case SEND_OPT_ORDERED:
             bo.ordered = 1;
+            break;
+        case SEND_OPT_DURABLE:
+            if ((bo.durable = durable_parse(optarg)) < 0) {
+                rc = cli_usage("send",
+                               "--durable=%s: expected a number of replicas "
+                               "from 1 to %d",
+                               optarg, DURABLE_MAX);
+                goto done;
+            }
             break;
         case 'h':
         case CLI_OPT_HELP:
@@ -521,6 +540,26 @@ send_one(struct cli *cli, const char *task, const char *check, json_t *args,
             &conn, due_ms >= 0 ? "the delayed task (ZADD)" : "the task (XADD)",
             r);
         goto done;
+    }
+    if (o->durable > 0) {
+        durable_append(&conn, o->durable);
+        long long acked = durable_reply(&conn);
+        if (acked < 0 && conn_lost(&conn))
+            conn_report_lost(&conn, "waiting for replicas (--durable); the "
+                                    "task was queued on the master");
+        if (acked < o->durable) {
+            if (acked >= 0)
+                cli_warnx("task %s was queued, but %lld of %d replica(s) "
+                          "acknowledged it within %d ms: it is lost if the "
+                          "master fails now — send it again, or check the "
+                          "replicas ('INFO replication')",
+                          id, acked, o->durable, DURABLE_WAIT_MS);
+            printf("%s\n", id);
+            rc = cli_flush_stdout() < 0 ? CLI_EXIT_FAILED
+                 : acked < 0            ? CLI_EXIT_REDIS
+                                        : DURABLE_EXIT;
+            goto done;
+        }
     }
     if (!o->wait) {
         printf("%s\n", id);

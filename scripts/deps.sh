@@ -8,7 +8,7 @@ pkgs="make gcc pkg-config libhiredis-dev libevent-dev libssl-dev libjansson-dev 
 case "$what" in
 build) ;;
 run) pkgs="$pkgs redis-server redis-tools python3-redis" ;;
-test) pkgs="$pkgs redis-server redis-tools libcmocka-dev python3-pytest python3-redis iproute2 clang libclang-rt-dev nginx iptables tmux chromium" ;;
+test) pkgs="$pkgs redis-server redis-sentinel redis-tools libcmocka-dev python3-pytest python3-redis iproute2 clang libclang-rt-dev nginx iptables tmux chromium" ;;
 bench)
     pkgs="$pkgs redis-server redis-tools python3-redis python3-celery python3-rq gnuplot-nox iproute2 nginx iptables"
     # A Node.js from elsewhere (NodeSource bundles npm) conflicts with

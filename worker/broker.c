@@ -15,6 +15,7 @@
 #include "keys.h"
 #include "log.h"
 #include "scripts.h"
+#include "sentinel.h"
 #include "tlsgate.h"
 #include "unique_release.h"
 #include "xmalloc.h"
@@ -22,6 +23,8 @@
 #define BROKER_BACKOFF_MIN_MS 100
 #define BROKER_BACKOFF_MAX_MS 5000
 #define BROKER_COOL_MS 1000
+/* --durable-results: how long WAIT waits for the replicas, at most. */
+#define BROKER_WAIT_MS 1000
 
 /* Set-up steps, passed as the privdata of their replies (with the queue
  * index above the low byte, for BROKER_STEP_GROUP). */
@@ -31,6 +34,7 @@ enum broker_step {
     BROKER_STEP_CLIENT_ID,
     BROKER_STEP_GROUP,
     BROKER_STEP_SCRIPT,
+    BROKER_STEP_ROLE,
     BROKER_STEP_LAST, /* a PING that ends the set-up */
 };
 
@@ -41,9 +45,16 @@ struct broker_batch {
     unsigned n;
     int evaled; /* resent as EVAL after NOSCRIPT */
     struct slot_list slots;
+    /* --durable-results: the script's answer per slot, kept until WAIT
+     * answers (1 applied, 0 not pending any more, -1 refused: why[i]). */
+    signed char *outcome;
+    char **why;
 };
 
 static void broker_connect(struct broker_conn *c);
+static void broker_found_cb(void *arg, const char *host, int port,
+                            const char *why);
+static void broker_role(struct broker_conn *c, const redisReply *reply);
 static void broker_retry_cb(evutil_socket_t fd, short what, void *arg);
 static void broker_schedule(struct broker_conn *c);
 static void broker_connect_cb(const redisAsyncContext *ac, int status);
@@ -68,6 +79,10 @@ static void broker_cool_cb(evutil_socket_t fd, short what, void *arg);
 static int broker_send_batch(struct broker_batch *bb);
 static void broker_finish_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_batch_fail(struct broker_batch *bb);
+static void broker_batch_done(struct broker_batch *bb);
+static void broker_wait_cb(redisAsyncContext *ac, void *r, void *privdata);
+static void broker_await(struct broker_batch *bb);
+static void broker_send_wait(struct broker *b);
 static void broker_ignore_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_entry_msg(const redisReply *fields, const char **msg,
                              size_t *len);
@@ -118,6 +133,12 @@ broker_start(struct broker *b, struct event_base *base,
     b->rd.role = "read";
     b->wr.role = "write";
     b->rd.backoff_ms = b->wr.backoff_ms = BROKER_BACKOFF_MIN_MS;
+    if (url->sentinel != NULL) {
+        sentinel_query_init(&b->rd.sq, base, url->sentinel, broker_found_cb,
+                            &b->rd);
+        sentinel_query_init(&b->wr.sq, base, url->sentinel, broker_found_cb,
+                            &b->wr);
+    }
     b->rd.retry_ev = evtimer_new(base, broker_retry_cb, &b->rd);
     b->wr.retry_ev = evtimer_new(base, broker_retry_cb, &b->wr);
     b->cool_ev = evtimer_new(base, broker_cool_cb, b);
@@ -137,7 +158,18 @@ broker_connect(struct broker_conn *c)
     struct broker *b = c->b;
     redisAsyncContext *ac;
 
-    ac = tlsgate_connect(b->url);
+    if (b->url->sentinel != NULL && c->master_host == NULL) {
+        /* Ask the sentinels first; broker_found_cb() comes back here. */
+        c->started_ms = broker_now_ms();
+        sentinel_query_start(&c->sq);
+        return;
+    }
+    if (c->master_host != NULL)
+        ac = redisAsyncConnect(c->master_host, c->master_port);
+    else
+        ac = tlsgate_connect(b->url); /* unix://, redis://, rediss:// */
+    free(c->master_host); /* the next connect asks the sentinels again */
+    c->master_host = NULL;
     if (ac == NULL || ac->err) {
         c->failures++;
         if (c->failures == 1 || (c->failures & (c->failures - 1)) == 0)
@@ -165,6 +197,58 @@ broker_connect(struct broker_conn *c)
     broker_setup(c);
 }
 
+/* The sentinels' answer for c: connect to the master they name, or try
+ * again after the backoff. */
+static void
+broker_found_cb(void *arg, const char *host, int port, const char *why)
+{
+    struct broker_conn *c = arg;
+    struct broker *b = c->b;
+
+    if (b->stopping || c->ac != NULL)
+        return;
+    if (host == NULL) {
+        c->failures++;
+        if (c->failures == 1 || (c->failures & (c->failures - 1)) == 0)
+            log_warnx("no sentinel of %s named the master (%s connection): "
+                      "%sretrying (attempt %u)",
+                      b->where, c->role, why, c->failures);
+        broker_schedule(c);
+        return;
+    }
+    char addr[sizeof(c->last_master)];
+    snprintf(addr, sizeof(addr), "%s:%d", host, port);
+    if (strcmp(addr, c->last_master) != 0) {
+        log_info("the sentinels name %s as master '%s' (%s connection)",
+                 addr, b->url->sentinel->master, c->role);
+        memcpy(c->last_master, addr, sizeof(addr));
+    }
+    c->master_host = xstrdup(host);
+    c->master_port = port;
+    broker_connect(c);
+}
+
+/* ROLE's answer: a node that is not the master is never written to. */
+static void
+broker_role(struct broker_conn *c, const redisReply *reply)
+{
+    struct broker *b = c->b;
+    char what[300];
+
+    /* An error (ROLE refused by an ACL, say) leaves it to the writes. */
+    if (sentinel_role_reply(reply, what, sizeof(what)) != 0)
+        return;
+    /* Once per attempt at first, then at 2, 4, 8, ... failed attempts. */
+    if (!c->init_failed && (c->failures & (c->failures - 1)) == 0)
+        log_warnx("Redis at %s%s%s is %s (%s connection); %s", b->where,
+                  c->last_master[0] ? " " : "", c->last_master, what, c->role,
+                  b->url->sentinel != NULL
+                      ? "asking the sentinels again"
+                      : "a worker writes only to the master: point --redis "
+                        "at it, or use sentinel://; retrying");
+    c->init_failed = 1;
+}
+
 /* Queues the set-up commands; hiredis sends them once connected. */
 static void
 broker_setup(struct broker_conn *c)
@@ -184,6 +268,9 @@ broker_setup(struct broker_conn *c)
         broker_send(c, broker_step_cb, (void *)(intptr_t)BROKER_STEP_SELECT,
                     2, sel, NULL);
     }
+    const char *role[] = {"ROLE"};
+    broker_send(c, broker_step_cb, (void *)(intptr_t)BROKER_STEP_ROLE, 1,
+                role, NULL);
     if (c == &b->rd) {
         const char *id[] = {"CLIENT", "ID"};
         broker_send(c, broker_step_cb,
@@ -273,6 +360,9 @@ broker_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
         c->last_reply_ms = broker_now_ms();
     if (rq.fn != NULL)
         rq.fn(ac, r, rq.priv);
+    /* The master became a replica (a fail-over): find the new one. */
+    if (sentinel_readonly(r) && c->ac == ac && !c->dropping)
+        broker_drop(c, "is a replica now (READONLY)");
 }
 
 /*
@@ -310,6 +400,10 @@ broker_step_cb(redisAsyncContext *ac, void *r, void *privdata)
 
     if (reply == NULL) /* disconnected before the reply */
         return;
+    if (step == BROKER_STEP_ROLE) {
+        broker_role(c, reply);
+        return;
+    }
     if (reply->type == REDIS_REPLY_ERROR) {
         if (step == BROKER_STEP_GROUP &&
             strncmp(reply->str, "BUSYGROUP", 9) == 0)
@@ -998,26 +1092,135 @@ broker_finish_cb(redisAsyncContext *ac, void *r, void *privdata)
         broker_batch_fail(bb);
         return;
     }
-    struct slot *s;
-    size_t i = 0;
-    while ((s = TAILQ_FIRST(&bb->slots)) != NULL) {
-        TAILQ_REMOVE(&bb->slots, s, entry);
-        int applied = 1;
+    bb->outcome = xcalloc(bb->n ? bb->n : 1, 1);
+    bb->why = xcalloc(bb->n ? bb->n : 1, sizeof(char *));
+    for (size_t i = 0; i < bb->n; i++) {
         const redisReply *e = reply->type == REDIS_REPLY_ARRAY &&
                                       i < reply->elements
                                   ? reply->element[i]
                                   : NULL;
-        i++;
+        bb->outcome[i] = 1;
         if (e != NULL && e->type == REDIS_REPLY_STRING && b->cbs.refused) {
+            bb->outcome[i] = -1;
+            bb->why[i] = xstrdup(e->str);
+        } else if (e != NULL && e->type == REDIS_REPLY_INTEGER) {
+            bb->outcome[i] = e->integer != 0;
+        }
+    }
+    if (b->durable > 0) {
+        /* Hold the slots (and their results) until the replicas have the
+         * finish too: if the master dies first, they are finished again
+         * on the new one rather than run again. */
+        broker_await(bb);
+        return;
+    }
+    broker_batch_done(bb);
+}
+
+/*
+ * --durable-results: one WAIT at a time covers every batch answered before
+ * it was sent (WAIT blocks the connection, so one per batch would cost its
+ * timeout per batch while a replica is down).
+ */
+static void
+broker_await(struct broker_batch *bb)
+{
+    struct broker *b = bb->b;
+    if (b->nawait == b->await_cap) {
+        b->await_cap = b->await_cap ? 2 * b->await_cap : 16;
+        b->await = xrealloc(b->await, b->await_cap * sizeof(*b->await));
+        b->covered = xrealloc(b->covered, b->await_cap * sizeof(*b->covered));
+    }
+    b->await[b->nawait++] = bb;
+    if (!b->waiting)
+        broker_send_wait(b);
+}
+
+/* Sends WAIT for the batches awaiting it. */
+static void
+broker_send_wait(struct broker *b)
+{
+    char n[16], ms[24];
+    snprintf(n, sizeof(n), "%d", b->durable);
+    snprintf(ms, sizeof(ms), "%ld",
+             b->timeout_ms / 2 < BROKER_WAIT_MS ? b->timeout_ms / 2
+                                                : BROKER_WAIT_MS);
+    const char *wait[] = {"WAIT", n, ms};
+    struct broker_batch **t = b->covered;
+    b->covered = b->await;
+    b->ncovered = b->nawait;
+    b->await = t;
+    b->nawait = 0;
+    if (broker_send(&b->wr, broker_wait_cb, b, 3, wait, NULL) == 0) {
+        b->waiting = 1;
+        return;
+    }
+    /* The connection is gone: finish them again after the reconnect. */
+    for (size_t i = 0; i < b->ncovered; i++)
+        broker_batch_fail(b->covered[i]);
+    b->ncovered = 0;
+}
+
+/* WAIT's answer (--durable-results). */
+static void
+broker_wait_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct broker *b = privdata;
+    const redisReply *reply = r;
+    size_t n = b->ncovered;
+    (void)ac;
+
+    b->waiting = 0;
+    b->ncovered = 0;
+    if (reply == NULL) { /* lost before the replicas confirmed */
+        for (size_t i = 0; i < n; i++)
+            broker_batch_fail(b->covered[i]);
+        for (size_t i = 0; i < b->nawait; i++)
+            broker_batch_fail(b->await[i]);
+        b->nawait = 0;
+        return;
+    }
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer < b->durable) {
+        unsigned long long k = ++b->undurable_batches, results = 0;
+        for (size_t i = 0; i < n; i++)
+            results += b->covered[i]->n;
+        b->undurable += results;
+        if ((k & (k - 1)) == 0) /* 1, 2, 4, 8, ... times */
+            log_warnx("%lld of %d replica(s) confirmed %llu result(s) in "
+                      "time (--durable-results; %llu results so far): a "
+                      "fail-over now may lose them, and the tasks would run "
+                      "again — are the replicas up?",
+                      reply->type == REDIS_REPLY_INTEGER ? reply->integer
+                                                         : 0LL,
+                      b->durable, results, b->undurable);
+    }
+    for (size_t i = 0; i < n; i++)
+        broker_batch_done(b->covered[i]);
+    if (b->nawait > 0)
+        broker_send_wait(b);
+}
+
+/* Tells the owner the outcome of each slot of an answered batch. */
+static void
+broker_batch_done(struct broker_batch *bb)
+{
+    struct broker *b = bb->b;
+    struct slot *s;
+    size_t i = 0;
+    while ((s = TAILQ_FIRST(&bb->slots)) != NULL) {
+        TAILQ_REMOVE(&bb->slots, s, entry);
+        if (bb->outcome[i] < 0) {
             /* Nothing was done for this record: it is still pending. */
             slot_move(b->slots, s, SLOT_DONE);
-            b->cbs.refused(b->arg, s, e->str);
-            continue;
+            b->cbs.refused(b->arg, s, bb->why[i]);
+        } else {
+            b->cbs.finished(b->arg, s, bb->outcome[i]);
         }
-        if (e != NULL && e->type == REDIS_REPLY_INTEGER)
-            applied = e->integer != 0;
-        b->cbs.finished(b->arg, s, applied);
+        free(bb->why[i]);
+        i++;
     }
+    free(bb->outcome);
+    free(bb->why);
     free(bb);
 }
 
@@ -1032,6 +1235,11 @@ broker_batch_fail(struct broker_batch *bb)
         slot_move(b->slots, s, SLOT_DONE);
         b->cbs.unfinished(b->arg, s);
     }
+    if (bb->why != NULL)
+        for (unsigned i = 0; i < bb->n; i++)
+            free(bb->why[i]);
+    free(bb->outcome);
+    free(bb->why);
     free(bb);
 }
 
@@ -1364,6 +1572,10 @@ broker_stop(struct broker *b)
     evtimer_del(b->rd.retry_ev);
     evtimer_del(b->wr.retry_ev);
     evtimer_del(b->cool_ev);
+    if (b->url->sentinel != NULL) {
+        sentinel_query_cancel(&b->rd.sq);
+        sentinel_query_cancel(&b->wr.sq);
+    }
     if (b->watch_ev)
         evtimer_del(b->watch_ev);
     if (b->rd.ac != NULL)
@@ -1385,6 +1597,14 @@ broker_free(struct broker *b)
         redisAsyncFree(b->rd.ac);
     if (b->wr.ac != NULL)
         redisAsyncFree(b->wr.ac);
+    if (b->url != NULL && b->url->sentinel != NULL) {
+        sentinel_query_free(&b->rd.sq);
+        sentinel_query_free(&b->wr.sq);
+    }
+    free(b->rd.master_host);
+    free(b->wr.master_host);
+    free(b->await);
+    free(b->covered);
     if (b->rd.retry_ev)
         event_free(b->rd.retry_ev);
     if (b->wr.retry_ev)

@@ -25,6 +25,7 @@
 #include <hiredis/async.h>
 
 #include "redisurl.h"
+#include "sentinel_query.h"
 #include "priority.h"
 #include "slot.h"
 
@@ -71,6 +72,8 @@ struct broker_cbs {
  * sysexits.h), so that systemd and Docker see the failure. */
 #define BROKER_EXIT_CONFIG 78
 
+struct broker_batch;
+
 /* A command sent and not yet answered (the queue is in send order, as
  * Redis answers). */
 struct broker_req {
@@ -98,6 +101,12 @@ struct broker_conn {
     long long last_reply_ms; /* when the last answer arrived */
     size_t seen_buffered;    /* reply bytes hiredis held at the last tick */
     long long last_bytes_ms; /* when that count last changed */
+    /* sentinel:// only: the look-up of the master before each connect,
+     * and the address it gave (owned; NULL once used). */
+    struct sentinel_query sq;
+    char *master_host;
+    int master_port;
+    char last_master[300]; /* "host:port" last connected to, for logs */
 };
 
 /* A row of XPENDING for the re-read page in flight. */
@@ -144,6 +153,15 @@ struct broker {
     struct slot_table *slots; /* borrowed: finish batches move slots */
     unsigned char *paused;    /* owned: per queue, not read (control) */
     unsigned long reconnects; /* connections set up again after a loss */
+    /* --durable-results: replicas to WAIT for after each finish script
+     * (0: none), and results they did not all confirm in time. */
+    int durable;
+    unsigned long long undurable, undurable_batches;
+    /* Finish batches answered, held until a WAIT confirms them: those
+     * awaiting the next WAIT, and those the WAIT in flight covers. */
+    struct broker_batch **await, **covered;
+    size_t nawait, ncovered, await_cap;
+    int waiting; /* a WAIT is in flight */
     /* --priority (priority.h), borrowed; NULL: every queue in each read.
      * prio_q is the queue of a one-queue read in flight. */
     struct priority *prio;

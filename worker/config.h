@@ -45,6 +45,7 @@ struct config {
     char *prefix;     /* owned key prefix */
     long result_ttl;  /* seconds */
     long reply_maxlen; /* approximate MAXLEN of reply streams; 0 default */
+    int durable_results; /* --durable-results: replicas to WAIT for */
     long block_ms;    /* XREADGROUP BLOCK */
     long visibility_ms;     /* idle time after which others take a task */
     unsigned max_deliveries; /* then the task is dead-lettered */

@@ -12,11 +12,14 @@
 #include "escape.h"
 #include "log.h"
 #include "tlsgate.h"
+#include "xmalloc.h"
 
 #define CONTROL_BACKOFF_MIN_MS 100
 #define CONTROL_BACKOFF_MAX_MS 5000
 
 static void control_connect(struct control *c);
+static void control_found_cb(void *arg, const char *host, int port,
+                             const char *why);
 static void control_schedule(struct control *c);
 static void control_retry_cb(evutil_socket_t fd, short what, void *arg);
 static void control_watch_cb(evutil_socket_t fd, short what, void *arg);
@@ -49,14 +52,42 @@ control_start(struct control *c, struct event_base *base,
     c->watch_ev = evtimer_new(base, control_watch_cb, c);
     if (c->retry_ev == NULL || c->watch_ev == NULL)
         return -1;
+    if (url->sentinel != NULL)
+        sentinel_query_init(&c->sq, base, url->sentinel, control_found_cb, c);
     control_connect(c);
     return 0;
+}
+
+/* The sentinels' answer: connect to the master, or retry later. */
+static void
+control_found_cb(void *arg, const char *host, int port, const char *why)
+{
+    struct control *c = arg;
+    if (c->stopping || c->ac != NULL)
+        return;
+    if (host == NULL) {
+        log_debug("control: no sentinel named the master: %s", why);
+        control_schedule(c);
+        return;
+    }
+    c->master_host = xstrdup(host);
+    c->master_port = port;
+    control_connect(c);
 }
 
 static void
 control_connect(struct control *c)
 {
-    redisAsyncContext *ac = tlsgate_connect(c->url);
+    if (c->url->sentinel != NULL && c->master_host == NULL) {
+        sentinel_query_start(&c->sq);
+        return;
+    }
+    redisAsyncContext *ac =
+        c->master_host != NULL
+            ? redisAsyncConnect(c->master_host, c->master_port)
+            : tlsgate_connect(c->url); /* unix://, redis://, rediss:// */
+    free(c->master_host); /* the next connect asks the sentinels again */
+    c->master_host = NULL;
     if (ac == NULL || ac->err) {
         log_debug("control: cannot connect to Redis: %s",
                   ac ? ac->errstr : "out of memory");
@@ -334,4 +365,8 @@ control_stop(struct control *c)
     if (c->watch_ev != NULL)
         event_free(c->watch_ev);
     c->retry_ev = c->watch_ev = NULL;
+    if (c->url != NULL && c->url->sentinel != NULL)
+        sentinel_query_free(&c->sq);
+    free(c->master_host);
+    c->master_host = NULL;
 }

@@ -19,6 +19,7 @@
 
 #include "keys.h"
 #include "redisurl.h"
+#include "sentinel_query.h"
 
 /* Requests read at once at most, and a request's argument's length. */
 #define CONTROL_READ_COUNT 16
@@ -57,6 +58,11 @@ struct control {
     unsigned long handled; /* requests answered */
     control_handle_fn *handle;
     void *arg;
+    /* sentinel:// only: the master's look-up before each connect and the
+     * address it gave (owned; NULL once used). */
+    struct sentinel_query sq;
+    char *master_host;
+    int master_port;
 };
 
 /* Starts connecting; handle answers requests.  Returns 0 or -1. */

@@ -70,6 +70,11 @@ main_usage(FILE *f)
 "                           CELERIAC_REDIS_URL environment variable, else\n"
 "                           %s.  A password can be given in\n"
 "                           CELERIAC_REDIS_PASSWORD instead of the URL.\n"
+"                           With Redis Sentinel:\n"
+"                           sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/db]\n"
+"                           (sentinels' password: CELERIAC_SENTINEL_PASSWORD);\n"
+"                           the master is asked of them at every connect\n"
+"                           and followed through a fail-over.\n"
 "  -Q, --queues A,B         queues to consume, comma-separated (default %s)\n"
 "  -c, --concurrency N      child processes (default: usable cores, %d here:\n"
 "                           the online cores, CPU affinity and cgroup CPU\n"
@@ -87,6 +92,11 @@ main_usage(FILE *f)
 "      --result-ttl S       seconds results are kept (default %ld)\n"
 "      --reply-maxlen N     keep about N results in a reply stream at most\n"
 "                           (default %ld)\n"
+"      --durable-results[=N]  after storing results, wait (Redis WAIT, up to\n"
+"                           1 s) until N replicas (default 1) have them\n"
+"                           before taking them as stored; if the master\n"
+"                           fails first, they are stored again on the new\n"
+"                           one instead of the tasks being run again\n"
 "\n"
 "Reliability (see docs/RELIABILITY.md):\n"
 "      --visibility-timeout S  a task held this long by a worker that does\n"
@@ -378,6 +388,7 @@ main(int argc, char **argv)
         {"redis-timeout", required_argument, NULL, 1006},
         {"prefetch-mib", required_argument, NULL, 1007},
         {"reply-maxlen", required_argument, NULL, 1008},
+        {"durable-results", optional_argument, NULL, 1009},
         {"sandbox", required_argument, NULL, 1010},
         {"user", required_argument, NULL, 1011},
         {"max-fetches", required_argument, NULL, 1020},
@@ -513,6 +524,13 @@ main(int argc, char **argv)
             if (main_number("--reply-maxlen", optarg, 1, 1000000000L, &v) < 0)
                 goto out;
             cfg.reply_maxlen = v;
+            break;
+        case 1009:
+            v = 1;
+            if (optarg != NULL &&
+                main_number("--durable-results", optarg, 1, 16, &v) < 0)
+                goto out;
+            cfg.durable_results = (int)v;
             break;
         case 'l':
             if (log_parse_level(optarg) < 0) {

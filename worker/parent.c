@@ -2335,6 +2335,7 @@ parent_main(const struct config *cfg)
                      p) < 0)
         goto out;
     p->broker.reply_maxlen = cfg->reply_maxlen;
+    p->broker.durable = cfg->durable_results;
     events_init(&p->events, &p->broker, cfg->prefix, cfg->name, cfg->events);
     if (cfg->metrics_addr != NULL) {
         p->metrics = metrics_start(p->base, cfg->metrics_addr, &p->broker,

@@ -2,7 +2,9 @@
 /*
  * Unit tests of common/redisurl.c: redis:// and unix:// addresses with every
  * part, their bounds and bad forms, percent-escapes, and how the address and
- * password are picked from options and the environment.
+ * password are picked from options and the environment; sentinel://
+ * addresses (common/sentinelurl.c) and the replies of Sentinel and ROLE
+ * (common/sentinel.c).
  */
 /* cmocka needs these first, in this order. */
 /* clang-format off */
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "redisurl.h"
+#include "sentinel.h"
 
 /* ---- helpers ---- */
 
@@ -105,6 +108,7 @@ env_clean(void **state)
     (void)state;
     unsetenv(REDISURL_ENV);
     unsetenv(REDISURL_PASSWORD_ENV);
+    unsetenv(SENTINELURL_PASSWORD_ENV);
     return 0;
 }
 
@@ -499,6 +503,217 @@ test_escaped_nul_refused(void **state)
     }
 }
 
+/* ---- sentinel:// ---- */
+
+static void
+test_sentinel_full(void **state)
+{
+    (void)state;
+    struct redisurl u;
+    parse_ok("sentinel://app:pw%40x@10.0.0.1:26380,[::1]:5000,s3/mymaster/3",
+             &u);
+    assert_null(u.host);
+    assert_null(u.path);
+    assert_string_equal(u.user, "app");
+    assert_string_equal(u.password, "pw@x");
+    assert_int_equal(u.db, 3);
+    assert_non_null(u.sentinel);
+    assert_int_equal(u.sentinel->naddrs, 3);
+    assert_string_equal(u.sentinel->addrs[0].host, "10.0.0.1");
+    assert_int_equal(u.sentinel->addrs[0].port, 26380);
+    assert_string_equal(u.sentinel->addrs[1].host, "::1");
+    assert_int_equal(u.sentinel->addrs[1].port, 5000);
+    assert_string_equal(u.sentinel->addrs[2].host, "s3");
+    assert_int_equal(u.sentinel->addrs[2].port, 26379); /* the default */
+    assert_string_equal(u.sentinel->master, "mymaster");
+    assert_null(u.sentinel->password);
+    char *d = redisurl_describe(&u);
+    assert_string_equal(d, "sentinel:mymaster@10.0.0.1:26380,[::1]:5000,"
+                           "s3:26379/3");
+    assert_null(strstr(d, "pw"));
+    free(d);
+    redisurl_clear(&u);
+    assert_null(u.sentinel);
+
+    parse_ok("sentinel://h/m", &u);
+    assert_int_equal(u.db, 0);
+    assert_null(u.password);
+    assert_int_equal(u.sentinel->naddrs, 1);
+    redisurl_clear(&u);
+    parse_ok("sentinel://h/m/", &u); /* a trailing '/': database 0 */
+    assert_int_equal(u.db, 0);
+    redisurl_clear(&u);
+}
+
+static void
+test_sentinel_bad(void **state)
+{
+    (void)state;
+    parse_fails("sentinel://", "sentinel://HOST:PORT");
+    parse_fails("sentinel://h", "sentinel://HOST:PORT");
+    parse_fails("sentinel:///m", "no sentinel");
+    parse_fails("sentinel://h/", "no master name");
+    parse_fails("sentinel://h//1", "no master name");
+    parse_fails("sentinel://h,/m", "no host name");
+    parse_fails("sentinel://,h/m", "no host name");
+    parse_fails("sentinel://h:0/m", "from 1 to 65535");
+    parse_fails("sentinel://h:65536/m", "from 1 to 65535");
+    parse_fails("sentinel://h:x/m", "from 1 to 65535");
+    parse_fails("sentinel://h:/m", "from 1 to 65535");
+    parse_fails("sentinel://[::1/m", "[address]");
+    parse_fails("sentinel://[]:1/m", "[address]");
+    parse_fails("sentinel://[::1]x/m", "junk after ']'");
+    parse_fails("sentinel://h%20x/m", "host name");
+    parse_fails("sentinel://h/m*x", "master name");
+    parse_fails("sentinel://h/m x", "master name");
+    parse_fails("sentinel://h/m/db", "must be a number");
+    parse_fails("sentinel://h/m/1/2", "must be a number");
+    parse_fails("sentinel://:pw@h/m/-1", "must be a number");
+    parse_fails("sentinel://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q/m",
+                "more than 16");
+    /* 16 is allowed */
+    struct redisurl u;
+    parse_ok("sentinel://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p/m", &u);
+    assert_int_equal(u.sentinel->naddrs, 16);
+    redisurl_clear(&u);
+}
+
+static void
+test_sentinel_passwords(void **state)
+{
+    (void)state;
+    struct redisurl u;
+    char *cause = NULL;
+    setenv(REDISURL_PASSWORD_ENV, "datapw", 1);
+    setenv(SENTINELURL_PASSWORD_ENV, "sentpw", 1);
+    assert_int_equal(redisurl_resolve("sentinel://h:1/m", &u, &cause), 0);
+    assert_string_equal(u.password, "datapw");
+    assert_string_equal(u.sentinel->password, "sentpw");
+    const char *argv[3];
+    size_t lens[3];
+    assert_int_equal(redisurl_auth_argv(&u, argv, lens), 2);
+    assert_string_equal(argv[1], "datapw");
+    redisurl_clear(&u);
+    unsetenv(SENTINELURL_PASSWORD_ENV);
+    setenv(REDISURL_ENV, "sentinel://:urlpw@h:1/m", 1);
+    assert_int_equal(redisurl_resolve(NULL, &u, &cause), 0);
+    assert_string_equal(u.password, "urlpw"); /* the URL's wins */
+    assert_null(u.sentinel->password);
+    redisurl_clear(&u);
+    /* The password never shows in a parse error. */
+    assert_int_equal(redisurl_parse("sentinel://:s3cret@h/", &u, &cause), -1);
+    assert_null(strstr(cause, "s3cret"));
+    free(cause);
+}
+
+/* ---- replies of Sentinel and ROLE (hand-built) ---- */
+
+static redisReply *
+mk_str(int type, const char *s)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+    r->type = type;
+    r->str = strdup(s);
+    r->len = strlen(s);
+    return r;
+}
+
+static redisReply *
+mk_int(long long v)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+    r->type = REDIS_REPLY_INTEGER;
+    r->integer = v;
+    return r;
+}
+
+static redisReply *
+mk_array(size_t n, redisReply **e)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+    r->type = REDIS_REPLY_ARRAY;
+    r->elements = n;
+    r->element = calloc(n ? n : 1, sizeof(*e));
+    if (n > 0)
+        memcpy(r->element, e, n * sizeof(*e));
+    return r;
+}
+
+static void
+test_sentinel_master_reply(void **state)
+{
+    (void)state;
+    char *host = NULL;
+    int port = 0;
+    const char *why = NULL;
+
+    redisReply *ok = mk_array(2, (redisReply *[]){
+        mk_str(REDIS_REPLY_STRING, "10.1.2.3"),
+        mk_str(REDIS_REPLY_STRING, "6380")});
+    assert_int_equal(sentinel_master_reply(ok, &host, &port, &why), 0);
+    assert_string_equal(host, "10.1.2.3");
+    assert_int_equal(port, 6380);
+    free(host);
+    freeReplyObject(ok);
+
+    redisReply *nil = calloc(1, sizeof(*nil));
+    nil->type = REDIS_REPLY_NIL;
+    assert_int_equal(sentinel_master_reply(nil, &host, &port, &why), -1);
+    assert_non_null(strstr(why, "does not know"));
+    freeReplyObject(nil);
+
+    static const char *const ports[] = {"0", "65536", "", "80x", "-1"};
+    for (size_t i = 0; i < 5; i++) {
+        redisReply *bad = mk_array(2, (redisReply *[]){
+            mk_str(REDIS_REPLY_STRING, "h"),
+            mk_str(REDIS_REPLY_STRING, ports[i])});
+        assert_int_equal(sentinel_master_reply(bad, &host, &port, &why), -1);
+        freeReplyObject(bad);
+    }
+    redisReply *one = mk_array(1, (redisReply *[]){
+        mk_str(REDIS_REPLY_STRING, "h")});
+    assert_int_equal(sentinel_master_reply(one, &host, &port, &why), -1);
+    freeReplyObject(one);
+    redisReply *err = mk_str(REDIS_REPLY_ERROR, "NOAUTH");
+    assert_int_equal(sentinel_master_reply(err, &host, &port, &why), -1);
+    assert_int_equal(sentinel_readonly(err), 0);
+    freeReplyObject(err);
+    assert_int_equal(sentinel_master_reply(NULL, &host, &port, &why), -1);
+}
+
+static void
+test_sentinel_role_reply(void **state)
+{
+    (void)state;
+    char what[128] = "";
+    redisReply *m = mk_array(3, (redisReply *[]){
+        mk_str(REDIS_REPLY_STRING, "master"), mk_int(100),
+        mk_array(0, NULL)});
+    assert_int_equal(sentinel_role_reply(m, what, sizeof(what)), 1);
+    freeReplyObject(m);
+    redisReply *s = mk_array(5, (redisReply *[]){
+        mk_str(REDIS_REPLY_STRING, "slave"),
+        mk_str(REDIS_REPLY_STRING, "10.0.0.9"), mk_int(6379),
+        mk_str(REDIS_REPLY_STRING, "connected"), mk_int(5)});
+    assert_int_equal(sentinel_role_reply(s, what, sizeof(what)), 0);
+    assert_string_equal(what, "a replica of 10.0.0.9:6379");
+    freeReplyObject(s);
+    redisReply *sen = mk_array(2, (redisReply *[]){
+        mk_str(REDIS_REPLY_STRING, "sentinel"), mk_array(0, NULL)});
+    assert_int_equal(sentinel_role_reply(sen, what, sizeof(what)), 0);
+    assert_string_equal(what, "a sentinel, not a master");
+    freeReplyObject(sen);
+    redisReply *e = mk_str(REDIS_REPLY_ERROR, "NOPERM no ROLE for you");
+    assert_int_equal(sentinel_role_reply(e, what, sizeof(what)), -1);
+    freeReplyObject(e);
+    assert_int_equal(sentinel_role_reply(NULL, what, sizeof(what)), -1);
+    redisReply *ro = mk_str(REDIS_REPLY_ERROR,
+                            "READONLY You can't write against a read only "
+                            "replica.");
+    assert_int_equal(sentinel_readonly(ro), 1);
+    freeReplyObject(ro);
+}
+
 int
 main(void)
 {
@@ -522,6 +737,11 @@ main(void)
         T(test_redact),
         T(test_scrub),
         T(test_parse_errors_hide_password),
+        T(test_sentinel_full),
+        T(test_sentinel_bad),
+        T(test_sentinel_passwords),
+        T(test_sentinel_master_reply),
+        T(test_sentinel_role_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* Finding the master through Redis Sentinel for the CLI; see connsentinel.h. */
+#include "connsentinel.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sentinel.h"
+#include "xmalloc.h"
+
+static redisReply *connsentinel_ask(const struct sentinelurl *s, int i,
+                                    const char **why);
+
+/* Asks sentinel i for the master; NULL with *why if it cannot be asked. */
+static redisReply *
+connsentinel_ask(const struct sentinelurl *s, int i, const char **why)
+{
+    struct timeval tv = {CONNSENTINEL_TIMEOUT_MS / 1000,
+                         (CONNSENTINEL_TIMEOUT_MS % 1000) * 1000};
+    redisContext *ctx =
+        redisConnectWithTimeout(s->addrs[i].host, s->addrs[i].port, tv);
+    redisReply *r = NULL;
+
+    if (ctx == NULL || ctx->err) {
+        static char err[160];
+        snprintf(err, sizeof(err), "cannot connect: %s",
+                 ctx ? ctx->errstr : "out of memory");
+        *why = err;
+        goto done;
+    }
+    redisSetTimeout(ctx, tv);
+    if (s->password != NULL) {
+        r = redisCommand(ctx, "AUTH %s", s->password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            *why = "it refused CELERIAC_SENTINEL_PASSWORD";
+            goto done;
+        }
+        freeReplyObject(r);
+    }
+    r = redisCommand(ctx, "SENTINEL get-master-addr-by-name %s", s->master);
+    if (r == NULL)
+        *why = "no answer";
+done:
+    redisFree(ctx);
+    return r;
+}
+
+int
+connsentinel_find(struct conn *c, char **cause)
+{
+    const struct sentinelurl *s = c->url.sentinel;
+    size_t cap = 256, len = 0;
+    char *tried = xmalloc(cap);
+
+    tried[0] = '\0';
+    for (int i = 0; i < s->naddrs; i++) {
+        const char *why = NULL;
+        char *host = NULL;
+        int port;
+        redisReply *r = connsentinel_ask(s, i, &why);
+        int ok = r != NULL && sentinel_master_reply(r, &host, &port, &why) == 0;
+        char err[160];
+        if (!ok && r != NULL && r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, sizeof(err), "%s", r->str);
+            why = err;
+        }
+        if (r != NULL)
+            freeReplyObject(r);
+        if (ok) {
+            free(tried);
+            free(c->url.host);
+            c->url.host = host;
+            c->url.port = port;
+            free(c->where);
+            c->where = xasprintf("%s:%d/%d (master '%s')", host, port,
+                                 c->url.db, s->master);
+            return 0;
+        }
+        int n = snprintf(NULL, 0, "%s:%d: %s; ", s->addrs[i].host,
+                         s->addrs[i].port, why);
+        if (len + (size_t)n + 1 > cap) {
+            cap = 2 * (len + (size_t)n + 1);
+            tried = xrealloc(tried, cap);
+        }
+        len += (size_t)snprintf(tried + len, cap - len, "%s:%d: %s; ",
+                                s->addrs[i].host, s->addrs[i].port, why);
+    }
+    if (len >= 2)
+        tried[len - 2] = '\0'; /* the last "; " */
+    *cause = xasprintf("no sentinel named the master '%s' (%s) — are the "
+                       "sentinels running, and is the master name in the "
+                       "URL the one in their configuration?",
+                       s->master, tried);
+    free(tried);
+    return -1;
+}
+
+int
+connsentinel_role(struct conn *c, char **cause)
+{
+    char what[300];
+    redisReply *r = redisCommand(c->ctx, "ROLE");
+    int role = sentinel_role_reply(r, what, sizeof(what));
+    if (r != NULL)
+        freeReplyObject(r);
+    if (role != 0)
+        return 0;
+    *cause = xasprintf("the sentinels named %s as master '%s', but it is %s "
+                       "(a fail-over in progress?) — retrying",
+                       c->where, c->url.sentinel->master, what);
+    return -1;
+}

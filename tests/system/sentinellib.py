@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: MIT
+"""A Redis Sentinel set-up on loopback for the system tests: one master,
+one replica and three sentinels (quorum 2), with short fail-over timings,
+in a temporary directory; and the fixture `sentinels` that builds it and
+tears it down (also when the test fails).  Needs Debian's redis-sentinel
+(scripts/deps.sh test)."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+import redis
+
+from harness import free_port, live_pids, stop_pid, wait_until
+
+MASTER_NAME = "celeriac-test"
+DOWN_AFTER_MS = 1000
+FAILOVER_TIMEOUT_MS = 5000
+
+
+class Node:
+    """One redis-server or redis-sentinel process."""
+
+    def __init__(self, cluster, name, sentinel=False):
+        self.cluster = cluster
+        self.name = name
+        self.sentinel = sentinel
+        self.dir = os.path.join(cluster.dir, name)
+        os.makedirs(self.dir)
+        self.log_path = os.path.join(self.dir, "log")
+        self.port = None
+        self.proc = None
+
+    def start(self, extra=(), port=None):
+        for _ in range(5):
+            self.port = port or free_port()
+            if self.sentinel:
+                conf = os.path.join(self.dir, "sentinel.conf")
+                m = self.cluster.master_port
+                with open(conf, "w") as f:
+                    f.write("port %d\nbind 127.0.0.1\ndir %s\n"
+                            "logfile %s\n"
+                            "sentinel monitor %s 127.0.0.1 %d 2\n"
+                            "sentinel down-after-milliseconds %s %d\n"
+                            "sentinel failover-timeout %s %d\n"
+                            "sentinel parallel-syncs %s 1\n"
+                            % (self.port, self.dir, self.log_path,
+                               MASTER_NAME, m, MASTER_NAME, DOWN_AFTER_MS,
+                               MASTER_NAME, FAILOVER_TIMEOUT_MS,
+                               MASTER_NAME))
+                    if self.cluster.password:
+                        f.write("sentinel auth-pass %s %s\n"
+                                % (MASTER_NAME, self.cluster.password))
+                    if self.cluster.sentinel_password:
+                        f.write("requirepass %s\n"
+                                % self.cluster.sentinel_password)
+                argv = [shutil.which("redis-sentinel") or
+                        "/usr/bin/redis-sentinel", conf]
+            else:
+                argv = ["redis-server", "--port", str(self.port),
+                        "--bind", "127.0.0.1", "--save", "",
+                        "--appendonly", "no", "--dir", self.dir,
+                        "--logfile", self.log_path,
+                        "--daemonize", "no"] + list(extra)
+                if self.cluster.password:
+                    argv += ["--requirepass", self.cluster.password,
+                             "--masterauth", self.cluster.password]
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.STDOUT)
+            live_pids.add(self.proc.pid)
+            if self._ready():
+                return
+            self.stop()
+        raise RuntimeError("%s did not start; see %s"
+                           % (self.name, self.log_path))
+
+    def _ready(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            c = self.client(socket_timeout=1)
+            try:
+                if c.ping():
+                    return True
+            except redis.RedisError:
+                pass
+            finally:
+                c.close()
+            time.sleep(0.02)
+        return False
+
+    def client(self, **kw):
+        pw = self.cluster.sentinel_password if self.sentinel \
+            else self.cluster.password
+        return redis.Redis(host="127.0.0.1", port=self.port, password=pw,
+                           **kw)
+
+    def restart_as_replica(self, master_port):
+        """Starts a killed server again on its port, as a replica of
+        master_port (what an operator or an init system does)."""
+        self.start(["--replicaof", "127.0.0.1", str(master_port)],
+                   port=self.port)
+
+    def kill9(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            live_pids.discard(self.proc.pid)
+            self.proc = None
+
+    def stop(self):
+        if self.proc is not None:
+            stop_pid(self.proc.pid, self.proc, timeout=10)
+            live_pids.discard(self.proc.pid)
+            self.proc = None
+
+
+class SentinelCluster:
+    """Master, replica and three sentinels, all on 127.0.0.1."""
+
+    def __init__(self, password=None, sentinel_password=None):
+        self.password = password
+        self.sentinel_password = sentinel_password
+        for exe in ("redis-server", "redis-sentinel"):
+            if shutil.which(exe) is None and not os.path.exists(
+                    "/usr/bin/" + exe):
+                pytest.skip("%s is not installed (scripts/deps.sh test)"
+                            % exe)
+        self.dir = tempfile.mkdtemp(prefix="celeriac-sentinel-")
+        self.master = Node(self, "redis0")
+        self.replica = Node(self, "redis1")
+        self.sentinels = [Node(self, "sentinel%d" % i, sentinel=True)
+                          for i in range(3)]
+        self.master_port = None
+
+    def start(self):
+        self.master.start()
+        self.master_port = self.master.port
+        self.replica.start(["--replicaof", "127.0.0.1",
+                            str(self.master.port)])
+        for s in self.sentinels:
+            s.start()
+        # Ready: the replica is in sync and every sentinel knows the
+        # replica and the two other sentinels (needed for a fail-over).
+        wait_until(lambda: self.master.client().info("replication")
+                   .get("connected_slaves") == 1 and
+                   self.replica.client().info("replication")
+                   .get("master_link_status") == "up", 30,
+                   what="the replica to sync")
+
+        def sentinels_know():
+            for s in self.sentinels:
+                m = s.client().sentinel_master(MASTER_NAME)
+                if m.get("num-slaves") != 1 or \
+                        m.get("num-other-sentinels") != 2:
+                    return False
+            return True
+        wait_until(sentinels_know, 60, interval=0.1,
+                   what="the sentinels to find the replica and each other")
+
+    @property
+    def url(self):
+        return "sentinel://%s/%s" % (
+            ",".join("127.0.0.1:%d" % s.port for s in self.sentinels),
+            MASTER_NAME)
+
+    def master_addr(self):
+        """The master the first answering sentinel names, (host, port)."""
+        for s in self.sentinels:
+            try:
+                h, p = s.client(socket_timeout=2) \
+                    .sentinel_get_master_addr_by_name(MASTER_NAME)
+                return h, int(p)
+            except (redis.RedisError, TypeError):
+                continue
+        return None
+
+    def node_at(self, port):
+        for n in (self.master, self.replica):
+            if n.port == port:
+                return n
+        raise AssertionError("no node on port %d" % port)
+
+    def current(self):
+        """The node the sentinels name as master."""
+        return self.node_at(self.master_addr()[1])
+
+    def watch_switch(self):
+        """A pubsub on the first sentinel subscribed to +switch-master."""
+        ps = self.sentinels[0].client().pubsub()
+        ps.subscribe("+switch-master")
+        ps.get_message(timeout=5)  # the subscribe confirmation
+        return ps
+
+    def cleanup(self):
+        for n in self.sentinels + [self.replica, self.master]:
+            n.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_switch(ps, timeout=60):
+    """Waits for the +switch-master event on ps; returns the new master's
+    port and the time it arrived."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = ps.get_message(timeout=1)
+        if m and m["type"] == "message":
+            # "<name> <old-ip> <old-port> <new-ip> <new-port>"
+            parts = m["data"].decode().split()
+            return int(parts[4]), time.monotonic()
+    raise AssertionError("no +switch-master within %ss" % timeout)
+
+
+@pytest.fixture
+def sentinels():
+    c = SentinelCluster()
+    try:
+        c.start()
+        yield c
+    finally:
+        c.cleanup()
+
+
+@pytest.fixture
+def sentinels_auth():
+    """The same with requirepass on the Redis nodes and on the sentinels
+    (different passwords)."""
+    c = SentinelCluster(password="data-pw", sentinel_password="sent-pw")
+    try:
+        c.start()
+        yield c
+    finally:
+        c.cleanup()
