@@ -5,7 +5,7 @@ tasks from one Redis, for N = 1..4, each worker on a "host" of its own (a
 network namespace), and how busy the Redis server is at each point.
 
     bench/scaling.py [--tasks 200000] [--max-workers 4] [--repeat 3]
-                     [--concurrency 1] [--png PATH]
+                     [--concurrency 1] [--png PATH] [--replot JSON]
 
 `make bench-scaling` runs it (needs root, for `ip netns`).  Hosts:
 
@@ -289,20 +289,20 @@ def check(rds, count, filler):
                              % (workloads.task_id(i), raw[:300], want))
 
 
-def plot(png, rows, title):
+def plot(png, data, rows, title):
+    """The plot of the rows, through the data file `data`."""
     if shutil.which("gnuplot") is None:
         return None
-    data = png[:-4] + ".dat"
     with open(data, "w") as f:
         f.write("# workers tasks/s min max redis_cores worker_cores "
-                "other_cores\n")
+                "other_cores redis_ceiling_per_core\n")
         for r in rows:
-            f.write("%d %.1f %.1f %.1f %.3f %.3f %.3f\n" % (
+            f.write("%d %.1f %.1f %.1f %.3f %.3f %.3f %.1f\n" % (
                 r["workers"], r["tasks_per_s"], r["min_tasks_per_s"],
                 r["max_tasks_per_s"], r["redis_cores"], r["worker_cores"],
-                r["other_cores"]))
+                r["other_cores"], r["redis_ceiling_per_core"]))
     script = """
-set terminal pngcairo size 900,520 font ",11"
+set terminal pngcairo size 900,600 font ",11"
 set output '%(png)s'
 set title '%(title)s'
 set xlabel 'worker hosts (network namespaces), one Redis'
@@ -315,8 +315,9 @@ set y2range [0:2.2]
 set y2tics
 set ytics nomirror
 set grid ytics
-set key top left
+set key below
 plot '%(data)s' using 1:2:3:4 with yerrorlines lw 2 pt 7 title 'tasks/s', \\
+     '' using 1:8 with linespoints lw 2 pt 6 dt 4 title 'where one Redis core saturates: 1,000,000 / its CPU us per task', \\
      '' using 1:5 axes x1y2 with linespoints lw 2 pt 5 title 'Redis server CPU (cores)', \\
      '' using 1:6 axes x1y2 with linespoints lw 1 pt 4 dt 2 title 'worker processes CPU (cores)', \\
      '' using 1:7 axes x1y2 with linespoints lw 1 pt 1 dt 3 lc rgb 'gray40' title 'rest of the machine (cores)'
@@ -342,7 +343,13 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--png", help="the plot's path (default "
                     "OUT/scaling-<time>.png)")
+    ap.add_argument("--replot", metavar="JSON",
+                    help="only draw the plot of an earlier run's "
+                    "scaling-<time>.json")
     args = ap.parse_args()
+    if args.replot:
+        with open(args.replot) as f:
+            return draw(args, json.load(f), os.path.abspath(args.replot))
     if args.tasks < 1000 or not 1 <= args.max_workers <= 60:
         ap.error("--tasks must be at least 1000, --max-workers 1 to 60")
     args.bin = os.path.abspath(args.bin)
@@ -417,12 +424,17 @@ def main():
     jpath = os.path.join(args.out, "scaling-%s.json" % stamp)
     with open(jpath, "w") as f:
         json.dump(doc, f, indent=1, sort_keys=True)
-    png = plot(args.png or os.path.join(args.out, "scaling-%s.png" % stamp),
-               rows, "celeriac: %d small tasks drained from one Redis, "
-               "%d cores" % (args.tasks, os.cpu_count()))
-    print("\nwrote %s%s" % (jpath, " and " + png if png else
-                            " (no plot: gnuplot missing or failed)"))
-    return 0
+    print("\nwrote %s" % jpath)
+    return draw(args, doc, jpath)
+
+
+def draw(args, doc, jpath):
+    base = jpath[:-len(".json")]
+    png = plot(args.png or base + ".png", base + ".dat", doc["rows"],
+               "celeriac: %d small tasks drained from one Redis, %d cores"
+               % (doc["tasks"], doc["cores"]))
+    print("plot: %s" % (png or "none (gnuplot missing or failed)"))
+    return 0 if png else 1
 
 
 if __name__ == "__main__":
