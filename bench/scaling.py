@@ -358,6 +358,9 @@ def main():
             ap.error("%s/%s is not built (make)" % (args.bin, b))
     if shutil.which("redis-server") is None:
         ap.error("redis-server is missing (apt-get install redis-server)")
+    why = netlab.unavailable()
+    if why:
+        ap.error("the hosts are network namespaces: " + why)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     os.makedirs(args.out, exist_ok=True)
     logdir = os.path.join(args.out, "scaling-" + stamp)
