@@ -65,7 +65,7 @@ obj = $(patsubst %.c,$(O)/%.o,$(1))
 .SECONDARY:
 
 .PHONY: all worker producer deps unit system test check asan valgrind \
-	format clean run bench bench-quick fuzz
+	format clean run bench bench-quick bench-scaling fuzz
 all: worker producer
 worker: $(BIN)/celeriac-worker
 producer: $(BIN)/celeriac
@@ -162,6 +162,13 @@ bench bench-quick: $(BENCH_RAW) $(NETLAB_DELAY)
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) bench/run.py $(if $(filter bench-quick,$@),--quick) \
 		--bin $(BIN) --raw $(BENCH_RAW) $(BENCH_ARGS)
+
+# The scaling curve (bench/README.md, "Scaling"): 1..4 workers, each in a
+# network namespace, against one Redis; needs root.  Apart from `make
+# bench`: it needs root for the namespaces, measures celeriac against
+# itself, and takes about 3 minutes beside the full run's 30.
+bench-scaling: all
+	$(PYTHON) bench/scaling.py --bin $(BIN) $(SCALING_ARGS)
 
 format:
 	clang-format -i $(COMMON) $(PROTOCOL) $(WORKER) $(PRODUCER) \

@@ -3,7 +3,9 @@
 # Checks docker/ without a Docker engine (CI has none):
 #  1. docker-compose accepts docker/docker-compose.yml (`config`), and the
 #     cluster is wired as documented (Redis with appendonly and a
-#     healthcheck, workers pointed at it, the one-shot producer);
+#     healthcheck, workers pointed at it, the one-shot producer,
+#     Prometheus scraping the workers' --metrics port), and `promtool
+#     check config` accepts docker/prometheus.yml;
 #  2. the build stage of docker/Dockerfile works: the files it COPYs, and
 #     only those, build with `make NO_DEPS=1 all`;
 #  3. the runtime stage installs every Debian package that provides a
@@ -28,7 +30,7 @@ command -v docker-compose >/dev/null ||
 if docker-compose -f "$DOCKER/docker-compose.yml" config >"$tmp/config.yml" \
     2>"$tmp/config.err"; then
     ok "docker-compose config accepts docker/docker-compose.yml"
-    if /usr/bin/python3 - "$tmp/config.yml" <<'EOF'
+    if /usr/bin/python3 - "$tmp/config.yml" "$DOCKER/prometheus.yml" <<'EOF'
 import sys
 import yaml
 
@@ -59,6 +61,33 @@ need("celeriac status --alive" in " ".join(w.get("healthcheck", {}).get("test", 
      "worker has a `celeriac status --alive` healthcheck")
 need(s.get("producer", {}).get("build") == w.get("build"),
      "producer builds the image as the worker does (it can be run first)")
+# Prometheus: its configuration mounted from docker/, and the port it
+# scrapes the service `worker` on is the one the workers serve on, on an
+# address the other containers reach.
+cmd = [str(x) for x in w.get("command", [])]
+addr = cmd[cmd.index("--metrics") + 1] if "--metrics" in cmd[:-1] else ""
+need(addr.startswith("0.0.0.0:"), "worker runs with --metrics 0.0.0.0:PORT")
+prom = s.get("prometheus", {})
+need(prom.get("image", "").startswith("prom/prometheus:v"),
+     "prometheus runs a pinned prom/prometheus image")
+# `config` writes volumes as SOURCE:TARGET[:MODE] (1.29) or as mappings.
+mounts = [(v["source"], v["target"]) if isinstance(v, dict) else
+          tuple(str(v).split(":")[:2]) for v in prom.get("volumes", [])]
+need(any(src.endswith("/docker/prometheus.yml") and
+         dst == "/etc/prometheus/prometheus.yml" for src, dst in mounts),
+     "prometheus reads docker/prometheus.yml")
+need("--config.file=/etc/prometheus/prometheus.yml" in prom.get("command", []),
+     "prometheus is told where its configuration is")
+try:
+    pc = yaml.safe_load(open(sys.argv[2]))
+    sd = [d for job in pc.get("scrape_configs", [])
+          for d in job.get("dns_sd_configs", [])]
+    need(any(d.get("names") == ["worker"] and d.get("type") == "A" and
+             ":%s" % d.get("port") == addr[addr.rfind(":"):] for d in sd),
+         "docker/prometheus.yml finds the workers by DNS (type A) on the "
+         "port of their --metrics")
+except OSError as e:
+    need(False, "docker/prometheus.yml readable (%s)" % e)
 for p in problems:
     print("missing: " + p)
 sys.exit(1 if problems else 0)
@@ -71,6 +100,15 @@ EOF
 else
     cat "$tmp/config.err"
     bad "docker-compose config accepts docker/docker-compose.yml"
+fi
+
+if ! command -v promtool >/dev/null; then
+    bad "promtool is not installed (apt-get install prometheus): docker/prometheus.yml unchecked"
+elif promtool check config "$DOCKER/prometheus.yml" >"$tmp/promtool.log" 2>&1; then
+    ok "promtool check config accepts docker/prometheus.yml"
+else
+    cat "$tmp/promtool.log"
+    bad "promtool check config accepts docker/prometheus.yml"
 fi
 
 # ---- 2. the build stage, on the files it copies ----

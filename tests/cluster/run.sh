@@ -14,7 +14,8 @@
 #     from the Debian mirror apt is configured with and `docker import`ed
 #     (the root tarball is cached as build/cluster/debian-bookworm-
 #     minbase.tar.gz); the Redis image pulled, or a stand-in built from
-#     Debian's redis-server (tests/cluster/redis-standin) under its name.
+#     Debian's redis-server (tests/cluster/redis-standin) under its name;
+#     the same for Prometheus (tests/cluster/prometheus-standin).
 #  3. tests/cluster/scenario.py: up --build, 20,000 tasks, the breaks, the
 #     checks and the figures.
 # Everything it started (containers, networks, volumes, its dockerd and the
@@ -74,6 +75,14 @@ if ! have "$redis_image" && ! pull "$redis_image"; then
     docker build -q -t "$redis_image" "$HERE/redis-standin" \
         >"$tmp/standin.log" 2>&1 ||
         { tail -20 "$tmp/standin.log" >&2; die "the Redis stand-in did not build"; }
+fi
+prom_image=$(docker-compose -f "$ROOT/docker/docker-compose.yml" config |
+    /usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(sys.stdin)["services"]["prometheus"]["image"])')
+if ! have "$prom_image" && ! pull "$prom_image"; then
+    say "building a stand-in for $prom_image from Debian's prometheus"
+    docker build -q -t "$prom_image" "$HERE/prometheus-standin" \
+        >"$tmp/standin.log" 2>&1 ||
+        { tail -20 "$tmp/standin.log" >&2; die "the Prometheus stand-in did not build"; }
 fi
 
 # ---- 3. the scenario ----

@@ -10,7 +10,9 @@ restart Redis (append-only file on), roll every worker (`up -d
 --force-recreate --no-deps worker`), scale to five.  Then every task must
 have exactly its digest (computed here), nothing may be left pending,
 scheduled or dead, and the figures are printed: tasks redelivered, time
-to recover from each break, the run's length.
+to recover from each break, the run's length.  Prometheus (the compose
+file's prometheus service) must then have every live worker as an `up`
+target and report for each exactly the tasks it says it succeeded.
 
 Every wait is on an event (Redis state, container health), bounded by a
 generous timeout that only catches hangs; the one fixed wait is the
@@ -25,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 
 import redis
 
@@ -168,6 +172,83 @@ def record(name):
 def flowing(since):
     """Results are being stored again: more of them than `since`."""
     return results_count() > since
+
+
+# ---- Prometheus ----
+
+def address(cid):
+    return inspect(cid)["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
+
+
+def prom_query(expr):
+    """The result vector of an instant query to the prometheus service's
+    HTTP API (from the host, by its address on the project's network)."""
+    url = "http://%s:9090/api/v1/query?%s" % (
+        address(containers("prometheus")[0]),
+        urllib.parse.urlencode({"query": expr}))
+    with urllib.request.urlopen(url, timeout=10) as f:
+        doc = json.load(f)
+    if doc.get("status") != "success":
+        raise RuntimeError("Prometheus refused %r: %s" % (expr, doc))
+    return doc["data"]["result"]
+
+
+def by_instance(expr):
+    return {v["metric"].get("instance"): float(v["value"][1])
+            for v in prom_query(expr)}
+
+
+def check_prometheus(live):
+    """Every live worker is an up target, found through Docker's DNS, and
+    Prometheus's celeriac_tasks_total{outcome="succeeded"} of each equals
+    the "succeeded" count of its heartbeat record: both count the same
+    attempts, one scraped over HTTP, one written to Redis.  (Counters
+    start again with each container, so only the live workers' figures
+    can be exact; the killed and rolled ones took theirs with them.)
+    Then every query of docker/grafana-dashboard.json is evaluated."""
+    targets = {address(c) + ":9808": consumer(c) for c in live}
+    t = time.monotonic()
+    seen = {}
+
+    def all_up():
+        seen.clear()
+        seen.update(by_instance('up{job="celeriac"}'))
+        return seen == {i: 1.0 for i in targets}
+    try:
+        wait_until(all_up, 120, "Prometheus to scrape the %d live workers"
+                   % len(targets), interval=1)
+    except AssertionError:
+        raise AssertionError("Prometheus up targets %s, live workers %s"
+                             % (seen, sorted(targets)))
+    t_up = time.monotonic() - t
+    want = {}
+
+    def counts_match():
+        # The heartbeat is written every second, a scrape every 5 s: both
+        # settle once the workers are idle.
+        want.clear()
+        for inst, name in targets.items():
+            want[inst] = float(record(name).get(b"succeeded", b"-1"))
+        seen.clear()
+        seen.update(by_instance('sum by (instance) (celeriac_tasks_total'
+                                '{job="celeriac",outcome="succeeded"})'))
+        return seen == want
+    try:
+        wait_until(counts_match, 120, "Prometheus's task counts to match",
+                   interval=1)
+    except AssertionError:
+        raise AssertionError("celeriac_tasks_total{outcome=\"succeeded\"} "
+                             "in Prometheus %s, in the heartbeat records %s"
+                             % (seen, want))
+    total = sum(want.values())
+    got = prom_query('sum(celeriac_tasks_total{outcome="succeeded"})')
+    assert got and float(got[0]["value"][1]) == total, got
+    with open(ROOT + "/docker/grafana-dashboard.json") as f:
+        exprs = [t["expr"] for panel in json.load(f)["panels"]
+                 for t in panel.get("targets", []) if "expr" in t]
+    empty = [e for e in exprs if not prom_query(e)]
+    assert not empty, "dashboard queries without data: %s" % empty
+    return int(total), len(exprs), t_up
 
 
 # ---- tasks ----
@@ -436,6 +517,19 @@ def main():
         assert not missing and not bad and not extra, "tasks lost or wrong"
         assert pending == 0 and scheduled == 0 and dead == 0, \
             "tasks left pending, scheduled or dead"
+        live = containers("worker")
+        live_names = {consumer(c) for c in live}
+        stored_by_live = sum(1 for i in range(0, len(keys), 2000)
+                             for raw in r.mget(keys[i:i + 2000])
+                             if raw is not None and
+                             json.loads(raw).get("worker") in live_names)
+        scraped, queries, t_up = check_prometheus(live)
+        print("Prometheus: the %d live workers up as targets (after %.1f "
+              "s), %d tasks succeeded there as their heartbeat records say "
+              "(%d results stored by them); %d dashboard queries answered"
+              % (len(live), t_up, scraped, stored_by_live, queries))
+        assert stored_by_live <= scraped, \
+            "results stored by the live workers outnumber what they counted"
         print("cluster-test: passed: %d tasks, none lost, wrong or left; %d "
               "redelivered; %.0f s" % (args.tasks, redelivered, elapsed))
         ok = True
