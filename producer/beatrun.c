@@ -104,7 +104,13 @@ beat_groups(struct beat *b)
     return 0;
 }
 
-/* Starts leading: each entry's next tick from <prefix>beat:last. */
+/*
+ * Starts leading at now_s: each entry's next tick from <prefix>beat:last,
+ * where scripts_beat_start marks each entry never fired as handled up to
+ * now_s - 1 (so that if this leader dies, the next one owes the ticks
+ * from there: none is skipped).  Returns 0 (b->leader is 0 if the lease
+ * was lost meanwhile), or -1.
+ */
 static int
 beat_lead(struct beat *b, int64_t now_s)
 {
@@ -112,22 +118,50 @@ beat_lead(struct beat *b, int64_t now_s)
     snprintf(b->token, sizeof(b->token), "%s", p != NULL ? p + 1 : "");
     if (beat_groups(b) < 0)
         return -1;
+    char since[32];
+    snprintf(since, sizeof(since), "%" PRId64, now_s - 1);
+    size_t argc = 9 + b->bf->n;
+    const char **argv = xcalloc(argc, sizeof(*argv));
+    size_t *lens = xcalloc(argc, sizeof(*lens));
+    argv[0] = "EVAL";
+    argv[1] = scripts_beat_start;
+    argv[2] = "3";
+    argv[3] = b->k_lease;
+    argv[4] = b->k_token;
+    argv[5] = b->k_last;
+    argv[6] = b->held;
+    argv[7] = b->token;
+    argv[8] = since;
+    for (size_t i = 0; i < b->bf->n; i++)
+        argv[9 + i] = b->bf->entries[i].name;
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = conn_command(&b->conn, (int)argc, argv, lens);
+    free(argv);
+    free(lens);
+    if (r == NULL)
+        return -1;
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        log_info("beat: the lease was lost (%s) before leading; following",
+                 r->str);
+        b->held[0] = '\0';
+        freeReplyObject(r);
+        return 0;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != b->bf->n) {
+        beat_error(b, "the beat start script", r);
+        freeReplyObject(r);
+        return -1;
+    }
     for (size_t i = 0; i < b->bf->n; i++) {
         const struct beatfile_entry *e = &b->bf->entries[i];
-        redisReply *r = conn_call(&b->conn, "HGET", b->k_last, e->name, NULL);
-        if (r == NULL)
-            return -1;
-        if (r->type == REDIS_REPLY_ERROR) {
-            beat_error(b, "HGET of the last fired ticks", r);
-            freeReplyObject(r);
-            return -1;
-        }
-        int64_t last = -1;
-        if (r->type == REDIS_REPLY_STRING)
-            last = strtoll(r->str, NULL, 10);
-        freeReplyObject(r);
-        b->next[i] = cron_next(&e->cron, last >= 0 ? last : now_s - 1);
+        const redisReply *v = r->element[i];
+        int64_t last = v->type == REDIS_REPLY_STRING
+                           ? strtoll(v->str, NULL, 10)
+                           : now_s - 1;
+        b->next[i] = cron_next(&e->cron, last);
     }
+    freeReplyObject(r);
     b->leader = 1;
     log_info("beat: leading as %s (fencing token %s), %zu entries",
              b->me, b->token, b->bf->n);

@@ -312,6 +312,31 @@ def test_instances_fire_each_tick_once(beat, r):
     assert takeover <= lease * 4 / 3 + 3, takeover
 
 
+def test_takeover_fires_the_first_tick_the_dead_leader_owed(beat, r):
+    """The leader dies just before an entry's first tick: the next leader
+    fires that tick, late, rather than start afresh after it (the first
+    leader marked where the schedule began in beat:last)."""
+    text = "ten @every 10s hash {\"data\": \"t\"}\n"
+    # Start just after a tick, so that none is due before the kill.
+    wait_until(lambda: 1.2 <= redis_now(r) % 10 <= 2.5, 30, interval=0.02)
+    a = beat(text, "--lease", 3)
+    wait_until(lambda: "leading as" in a.log(), 30, what="a to lead")
+    t = (int(redis_now(r)) // 10 + 1) * 10
+    assert int(r.hget(LAST, "ten")) < t
+    # (Its lease expires 1.4 s to 2.4 s after t: b leads in a later
+    # second, where a leader starting afresh would not fire t.)
+    b = beat(text, "--lease", 3)
+    wait_until(lambda: "started with" in b.log(), 30, what="b to start")
+    wait_until(lambda: redis_now(r) >= t - 0.6, 30, interval=0.02)
+    assert not ticks_of(stream_ticks(r), "ten")
+    a.kill()
+    wait_until(lambda: "leading as" in b.log(), 30, what="b to lead")
+    wait_until(lambda: ticks_of(stream_ticks(r), "ten"), 30,
+               what="the first tick")
+    assert ticks_of(stream_ticks(r), "ten")[0] == t, b.log()
+    assert b.stop() == 0
+
+
 def test_sigterm_hands_the_lease_over(beat, r):
     """A leader stopped with SIGTERM deletes its lease: another instance
     leads at its next lease call, well within the lease time."""
