@@ -478,6 +478,7 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
         KEYS_HB_STATE,       p->mode == PARENT_RUNNING ? "running" : "stopping",
         KEYS_HB_RATE,        rate,
         KEYS_HB_PAUSED,      paused,
+        KEYS_HB_BEAT,        cfg->beat != NULL ? cfg->beat : "",
         KEYS_HB_RECEIVED,    nums[0],
         KEYS_HB_SUCCEEDED,   nums[1],
         KEYS_HB_FAILED,      nums[2],

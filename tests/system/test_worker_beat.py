@@ -148,6 +148,11 @@ def test_shutdown_stops_the_beat_process(worker, r, tmp_dir):
     pid = beat_pids(w)[0]
     wait_until(lambda: holder_pid(r) == pid, 30, what="it to lead")
     assert pid in w.children()
+    # Its heartbeat says it runs beat, and with which file.
+    rec = wait_until(lambda: [r.hget(k, "beat") for k in
+                              r.keys("celeriac:worker:*")], 30,
+                     what="the heartbeat record")
+    assert rec == [os.path.join(tmp_dir, "s.beat").encode()], rec
     assert w.stop() == 0, w.log()
     assert not pid_alive(pid)
     # It handed the lease over: deleted, not left to expire.
