@@ -130,6 +130,7 @@ struct parent {
     long long gone_ms[8];
     struct beatrun_conf beat_conf; /* --beat: what its process runs */
     struct beatproc beatp;         /* --beat: that process */
+    char beat_shown[1024];         /* --beat FILE as valid UTF-8, or "" */
 };
 
 static void parent_task_event(struct parent *p, const struct slot *s,
@@ -478,7 +479,7 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
         KEYS_HB_STATE,       p->mode == PARENT_RUNNING ? "running" : "stopping",
         KEYS_HB_RATE,        rate,
         KEYS_HB_PAUSED,      paused,
-        KEYS_HB_BEAT,        cfg->beat != NULL ? cfg->beat : "",
+        KEYS_HB_BEAT,        p->beat_shown,
         KEYS_HB_RECEIVED,    nums[0],
         KEYS_HB_SUCCEEDED,   nums[1],
         KEYS_HB_FAILED,      nums[2],
@@ -2324,6 +2325,7 @@ parent_main(const struct config *cfg)
     }
     /* The beat process too, before any Redis socket exists. */
     if (cfg->beat_file != NULL) {
+        failure_text(p->beat_shown, sizeof(p->beat_shown), cfg->beat);
         p->beat_conf = (struct beatrun_conf){.bf = cfg->beat_file,
                                              .url = &cfg->url,
                                              .prefix = cfg->prefix,

@@ -197,6 +197,26 @@ def test_bad_schedule_refused_at_start(worker, tmp_dir):
         assert p in w.log(), w.log()
 
 
+def test_a_file_name_not_utf8_in_the_heartbeat(worker, r, tmp_dir,
+                                                celeriac):
+    """The heartbeat shows the file's name as valid UTF-8, and celeriac
+    status still reads the record."""
+    d = os.fsencode(tmp_dir)
+    path = os.path.join(d, b"s\xff.beat")
+    with open(path, "wb") as f:
+        f.write(TEXT.encode())
+    w = start(worker, os.fsdecode(path))
+    shown = d + b"/s\\xFF.beat"  # (failure_text(): "\\xNN")
+    wait_until(lambda: [r.hget(k, "beat") for k in
+                        r.keys("celeriac:worker:*")] == [shown], 30,
+               what="the heartbeat record")
+    run = celeriac("status", "--json")
+    assert run.rc == 0, run
+    ws = json.loads(run.stdout)["workers"]
+    assert [x["fields"]["beat"] for x in ws] == [shown.decode()], ws
+    assert w.stop() == 0, w.log()
+
+
 def test_beat_settings_from_the_config_file(worker, r, tmp_dir):
     """`beat = FILE` and `beat-lease` in the --config file, and --prefix:
     the beat process uses the worker's prefix for its keys and queue."""
