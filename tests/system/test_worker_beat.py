@@ -92,12 +92,12 @@ def test_two_workers_each_tick_once_through_a_kill(worker, r, tmp_dir):
     # Both beat processes are alive, and one of them holds the lease.
     for w in ws:
         assert pid_alive(beat_pids(w)[-1]), w.log()
-    pid = wait_until(lambda: holder_pid(r), 30, what="a lease holder")
+    holder = wait_until(lambda: r.get(LEASE), 30, what="a lease holder")
+    pid = int(holder.decode().split(" ")[0].split(":")[-2])
     leader = [w for w in ws if beat_pids(w)[-1] == pid]
     assert len(leader) == 1, (pid, [beat_pids(w) for w in ws])
     leader = leader[0]
     other = ws[1 - ws.index(leader)]
-    holder = r.get(LEASE)
     # The worker holding the lease dies with its beat process, at once.
     os.kill(pid, signal.SIGKILL)
     killed_at = redis_now(r)
@@ -109,14 +109,17 @@ def test_two_workers_each_tick_once_through_a_kill(worker, r, tmp_dir):
     assert holder_pid(r) == beat_pids(other)[-1]
     t = int(redis_now(r))
     wait_until(lambda: max(seconds(r)) >= t + 3, 30, what="ticks after it")
+    # The survivor runs the tasks fired after the take-over (the dead
+    # worker's own wait for the visibility timeout).
+    docs = wait_until(lambda: all(result_of(r, "beat:run:%d" % s)
+                                  for s in range(t + 1, t + 3)) and
+                      [result_of(r, "beat:run:%d" % s)
+                       for s in range(t + 1, t + 3)], 30,
+                      what="the results of the tasks fired after it")
+    assert all(d["status"] == "SUCCESS" for d in docs), docs
     assert other.stop() == 0, other.log()
     secs = assert_once_each(r)
     assert not pid_alive(pid)
-    # The survivor ran the tasks fired after the take-over (the dead
-    # worker's own wait for the visibility timeout).
-    for s in range(t + 1, t + 3):
-        doc = result_of(r, "beat:run:%d" % s)
-        assert doc and doc["status"] == "SUCCESS", (s, doc)
     print("worker --beat: %d ticks once each; take-over %.2f s after the "
           "kill (lease 2 s)" % (len(secs), took))
     assert took < 2 * 4 / 3 + 3, took
