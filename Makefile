@@ -57,6 +57,11 @@ WORKER_LIB += worker/cpus.c
 WORKER_LIB += worker/taskscan.c
 WORKER_LIB += worker/throttle_conf.c worker/priority.c
 PRODUCER = $(wildcard producer/*.c)
+# celeriac-worker --beat (worker/beatproc.h): the beat engine and the
+# producer modules it runs on, linked into the worker as they are.
+WORKER_BEAT = producer/beatrun.c producer/beatfile.c producer/conn.c \
+	producer/cli.c producer/submit.c producer/token.c \
+	producer/connsentinel.c producer/tlspipe.c
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
 obj = $(patsubst %.c,$(O)/%.o,$(1))
@@ -79,7 +84,8 @@ $(O)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-$(BIN)/celeriac-worker: $(call obj,$(WORKER) $(PROTOCOL) $(COMMON))
+$(BIN)/celeriac-worker: $(call obj,$(WORKER) $(WORKER_BEAT) $(PROTOCOL) \
+		$(COMMON))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -12,6 +12,7 @@
 
 #include "escape.h"
 #include "keys.h"
+#include "log.h"
 #include "redisurl.h"
 #include "tlspipe.h"
 #include "version.h"
@@ -99,6 +100,14 @@ cli_global_option(struct cli *cli, int opt, char *arg)
     }
 }
 
+static int cli_to_log; /* cli_warn_to_log() */
+
+void
+cli_warn_to_log(void)
+{
+    cli_to_log = 1;
+}
+
 static void cli_vwarn(int with_errno, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
@@ -122,7 +131,11 @@ cli_vwarn(int with_errno, const char *fmt, va_list ap)
     escape_buf(safe, sizeof(safe), msg, (size_t)mlen, 0);
     /* Let what was printed so far come first, as it was produced first. */
     fflush(stdout);
-    if (with_errno)
+    if (cli_to_log && with_errno)
+        log_error("%s: %s", safe, strerror(saved));
+    else if (cli_to_log)
+        log_error("%s", safe);
+    else if (with_errno)
         fprintf(stderr, "celeriac: %s: %s\n", safe, strerror(saved));
     else
         fprintf(stderr, "celeriac: %s\n", safe);

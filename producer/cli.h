@@ -76,6 +76,10 @@ const char *cli_safe(const char *s);
 void cli_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, followed by ": strerror(errno)". */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* From now on cli_warnx() and cli_warn() write through log_error() (a
+ * timestamped line with the process' role, log.h): for the beat engine run
+ * inside the worker (worker/beatproc.h). */
+void cli_warn_to_log(void);
 /*
  * Prints the message and a pointer to `celeriac CMD --help`; returns
  * CLI_EXIT_USAGE so that callers can `return cli_usage(...)`.

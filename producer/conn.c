@@ -40,6 +40,25 @@ conn_init(struct conn *c, const char *url_opt)
     return 0;
 }
 
+static char *
+conn_dup(const char *s)
+{
+    return s != NULL ? xstrdup(s) : NULL;
+}
+
+int
+conn_init_url(struct conn *c, const struct redisurl *u)
+{
+    memset(c, 0, sizeof(*c));
+    c->url = *u;
+    c->url.host = conn_dup(u->host);
+    c->url.path = conn_dup(u->path);
+    c->url.user = conn_dup(u->user);
+    c->url.password = conn_dup(u->password);
+    c->where = redisurl_describe(&c->url);
+    return 0;
+}
+
 /* The reason a context failed, in words a person reads. */
 static const char *
 conn_reason(const redisContext *ctx)

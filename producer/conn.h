@@ -40,6 +40,8 @@ struct conn {
  * Returns 0, or -1 after printing why the URL is bad.
  */
 int conn_init(struct conn *c, const char *url_opt);
+/* The same with an address already parsed (copied into c).  Returns 0. */
+int conn_init_url(struct conn *c, const struct redisurl *u);
 /* Connects, AUTHs and SELECTs.  Returns 0, or -1 after printing why. */
 int conn_connect(struct conn *c);
 /*

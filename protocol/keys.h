@@ -62,6 +62,8 @@
  * read (celeriac control pause), comma-separated. */
 #define KEYS_HB_RATE "rate_1m"
 #define KEYS_HB_PAUSED "paused"
+/* The --beat schedule file of the worker's beat process; empty: none. */
+#define KEYS_HB_BEAT "beat"
 /* The counters, since the worker started, in this order. */
 #define KEYS_HB_RECEIVED "received"
 #define KEYS_HB_SUCCEEDED "succeeded"

@@ -309,6 +309,28 @@ const char scripts_beat_lease[] =
     "redis.call('SET', lease, val, 'PX', ms)\n"
     "return {2, val}\n";
 
+const char scripts_beat_start[] =
+    "local lease, tok, last = KEYS[1], KEYS[2], KEYS[3]\n"
+    "local want = {'string', 'string', 'hash'}\n"
+    "for i, k in ipairs(KEYS) do\n"
+    "  local t = redis.call('TYPE', k)['ok']\n"
+    "  if t ~= want[i] and t ~= 'none' then\n"
+    "    return redis.error_reply('WRONGTYPE beat: ' .. k .. ' holds a ' ..\n"
+    "                             t .. ', not a ' .. want[i])\n"
+    "  end\n"
+    "end\n"
+    "if redis.call('GET', lease) ~= ARGV[1] then return 'lease' end\n"
+    "if redis.call('GET', tok) ~= ARGV[2] then return 'fence' end\n"
+    "if not string.match(ARGV[3], '^%d+$') then\n"
+    "  return redis.error_reply('ERR beat: bad start time')\n"
+    "end\n"
+    "local out = {}\n"
+    "for i = 4, #ARGV do\n"
+    "  redis.call('HSETNX', last, ARGV[i], ARGV[3])\n"
+    "  out[#out + 1] = redis.call('HGET', last, ARGV[i])\n"
+    "end\n"
+    "return out\n";
+
 const char scripts_beat_fire[] =
     "local lease, tok, last, queue = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
     "local want = {'string', 'string', 'hash', 'stream'}\n"

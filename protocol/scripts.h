@@ -164,6 +164,25 @@ extern const char scripts_hostsem[];
 extern const char scripts_beat_lease[];
 
 /*
+ * Starts a new leader's turn: marks every entry never fired as handled up
+ * to the second before it leads, so that a later leader (after this one
+ * died) owes the ticks from there on and none is skipped; returns each
+ * entry's last handled time.
+ *
+ *   KEYS[1]  <prefix>beat:lease    KEYS[2]  <prefix>beat:token
+ *   KEYS[3]  <prefix>beat:last
+ *   ARGV[1]  the lease value held  ARGV[2]  its token
+ *   ARGV[3]  the second before the lead began (Unix s)
+ *   ARGV[4..] the entry names
+ *
+ * Returns "lease" or "fence" (not the leader) without writing; otherwise
+ * HSETNXes ARGV[3] for each name and returns the array of their values in
+ * beat:last.  Keys of another type: "WRONGTYPE beat: ...", nothing
+ * written.
+ */
+extern const char scripts_beat_start[];
+
+/*
  * Fires one tick of a periodic task, at most once for all instances.
  *
  *   KEYS[1]  <prefix>beat:lease    KEYS[2]  <prefix>beat:token

@@ -88,7 +88,8 @@ lua = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
 lua = lua.encode().decode("unicode_escape")
 proto = open(root + "/protocol/PROTOCOL.md").read()
 check(lua in blocks(proto), "PROTOCOL.md quotes scripts_finish verbatim")
-for name in ("scripts_beat_lease", "scripts_beat_fire"):
+for name in ("scripts_beat_lease", "scripts_beat_start",
+             "scripts_beat_fire"):
     m = re.search(r"const char %s\[\] =\n(.*?);\n" % name, src, re.S)
     text = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
     text = text.encode().decode("unicode_escape")

@@ -31,6 +31,7 @@
 
 struct netguard;
 struct limit_conf;
+struct beatfile;
 
 struct config {
     struct redisurl url; /* owned strings */
@@ -81,6 +82,10 @@ struct config {
     int nlimits;
     /* --priority (worker/priority.h), borrowed from argv; NULL: none. */
     const char *priority;
+    /* --beat FILE (worker/beatproc.h): borrowed from argv; NULL: none. */
+    const char *beat;
+    struct beatfile *beat_file; /* owned by main: FILE, loaded and checked */
+    long beat_lease_ms;         /* --beat-lease */
 };
 
 #endif

@@ -12,6 +12,8 @@
 
 #include <event2/event.h>
 
+#include "beatfile.h"
+#include "beatrun.h"
 #include "broker.h"
 #include "config.h"
 #include "cpus.h"
@@ -47,6 +49,7 @@ static int main_tls(const struct config *cfg);
 static const char *const main_tls_names[] = {"tls-ca-file", "tls-ca-dir",
                                              "tls-cert", "tls-key"};
 static int main_load(const char **paths, int n);
+static int main_beat(struct config *cfg);
 
 /* --concurrency's default: the cores this process may use (cpus.h). */
 static int
@@ -165,6 +168,16 @@ main_usage(FILE *f)
 "                           tasks read; others weigh 1).  Default: all at\n"
 "                           once\n"
 "\n"
+"Periodic tasks (see README.md, \"Periodic tasks: celeriac beat\"):\n"
+"      --beat FILE          also run a beat instance for the schedule FILE\n"
+"                           (as `celeriac beat FILE`, in a process of its\n"
+"                           own, restarted if it dies): safe on every\n"
+"                           worker, a lease in Redis elects the one that\n"
+"                           fires.  A bad FILE stops the worker at start-up\n"
+"                           (status 78, errors as FILE:LINE)\n"
+"      --beat-lease S       its leader lease in seconds (default %g; 0.5 to\n"
+"                           3600)\n"
+"\n"
 "Tasks (see README.md, \"Writing a task\"):\n"
 "      --load PATH          load the task plug-in PATH (a shared object;\n"
 "                           repeatable), before the children start\n"
@@ -204,8 +217,8 @@ main_usage(FILE *f)
 "command line, 78 when Redis refuses the configuration at start-up (a wrong\n"
 "or missing password, no such database, a queue key that is not a stream),\n"
 "a --load plug-in cannot be loaded, or --files-root, --ca-file or a\n"
-"--tls-* file cannot be used, or a setting of the --config file or the\n"
-"environment is bad.\n",
+"--tls-* file cannot be used, the --beat FILE has errors, or a setting of\n"
+"the --config file or the environment is bad.\n",
             REDISURL_DEFAULT, KEYS_DEFAULT_QUEUE, main_cpus(),
             CONFIG_DEFAULT_PREFETCH_MIB, KEYS_DEFAULT_PREFIX,
             CONFIG_DEFAULT_RESULT_TTL, BROKER_REPLY_MAXLEN,
@@ -217,7 +230,7 @@ main_usage(FILE *f)
             CONFIG_DEFAULT_CONNECT_MS / 1000,
             CONFIG_DEFAULT_FIRST_BYTE_MS / 1000,
             CONFIG_DEFAULT_FETCH_MS / 1000, CONFIG_DEFAULT_UPLOAD_MS / 1000,
-            SANDBOX_DEFAULT_USER);
+            BEATRUN_DEFAULT_LEASE_MS / 1000.0, SANDBOX_DEFAULT_USER);
 }
 
 static int
@@ -310,7 +323,35 @@ main_load(const char **paths, int n)
     return 0;
 }
 
-/* Resolves --user and hands the children's sandbox its settings. */
+/* Loads and checks the --beat FILE; -1 after saying what is wrong (each
+ * bad line as FILE:LINE: reason, by beatfile_load()). */
+static int
+main_beat(struct config *cfg)
+{
+    cfg->beat_file = xcalloc(1, sizeof(*cfg->beat_file));
+    if (beatfile_load(cfg->beat_file, cfg->beat) < 0) {
+        fprintf(stderr, "celeriac-worker: --beat %s: the schedule file "
+                        "cannot be read (see above)\n",
+                cfg->beat);
+        return -1;
+    }
+    if (cfg->beat_file->errors > 0) {
+        fprintf(stderr,
+                "celeriac-worker: --beat %s: %d bad line%s (above); fix "
+                "them (celeriac beat --check FILE checks a file)\n",
+                cfg->beat, cfg->beat_file->errors,
+                cfg->beat_file->errors == 1 ? "" : "s");
+        return -1;
+    }
+    if (cfg->beat_file->n == 0) {
+        fprintf(stderr, "celeriac-worker: --beat %s has no entries: add "
+                        "one, or leave --beat out\n",
+                cfg->beat);
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * Checks the --tls-* files now, so that a bad one stops the worker at
  * start-up instead of failing every connection.  0, or -1 after saying why.
@@ -339,6 +380,7 @@ main_tls(const struct config *cfg)
     return 0;
 }
 
+/* Resolves --user and hands the children's sandbox its settings. */
 static int
 main_sandbox(struct config *cfg, char **argv)
 {
@@ -411,6 +453,8 @@ main(int argc, char **argv)
         {"concurrency-limit", required_argument, NULL, 1091},
         {"priority", required_argument, NULL, 1092},
         {"load", required_argument, NULL, 1012},
+        {"beat", required_argument, NULL, 1094},
+        {"beat-lease", required_argument, NULL, 1095},
         {"config", required_argument, NULL, 1070},
         {"events", no_argument, NULL, 1080},
         {"metrics", required_argument, NULL, 1081},
@@ -451,6 +495,7 @@ main(int argc, char **argv)
     cfg.fetch_ms = CONFIG_DEFAULT_FETCH_MS;
     cfg.upload_ms = CONFIG_DEFAULT_UPLOAD_MS;
     cfg.files_root_fd = -1;
+    cfg.beat_lease_ms = BEATRUN_DEFAULT_LEASE_MS;
     cfg.guard = netguard_new();
     log_set_role("parent");
 
@@ -697,6 +742,14 @@ main(int argc, char **argv)
                 goto out;
             }
             break;
+        case 1094:
+            cfg.beat = optarg;
+            break;
+        case 1095:
+            if (main_seconds("--beat-lease", optarg, 0.5, 3600,
+                             &cfg.beat_lease_ms) < 0)
+                goto out;
+            break;
         case 1012:
             loads = xrealloc(loads, sizeof(*loads) * (size_t)(nloads + 1));
             loads[nloads++] = optarg;
@@ -788,6 +841,10 @@ main(int argc, char **argv)
             goto out;
         }
     }
+    if (cfg.beat != NULL && main_beat(&cfg) < 0) {
+        rc = BROKER_EXIT_CONFIG;
+        goto out;
+    }
     if (main_load(loads, nloads) < 0) {
         rc = 78;
         goto out;
@@ -828,5 +885,8 @@ out:
     free(cfg.limits);
     if (cfg.files_root_fd >= 0)
         close(cfg.files_root_fd);
+    if (cfg.beat_file != NULL)
+        beatfile_free(cfg.beat_file);
+    free(cfg.beat_file);
     return rc;
 }

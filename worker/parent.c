@@ -16,6 +16,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "beatproc.h"
 #include "broker.h"
 #include "control.h"
 #include "error.h"
@@ -52,6 +53,9 @@ _Static_assert(PARENT_FINISH_BATCH <= SCRIPTS_FINISH_MAX,
 #define PARENT_TOUCH_BATCH 500
 /* Scheduled tasks moved in one script call at most. */
 #define PARENT_MOVE_BATCH 1000
+/* After the loop, the beat process gets this long to hand its lease over
+ * and exit (it had its SIGTERM when the warm shutdown began). */
+#define PARENT_BEAT_STOP_MS 5000
 /* The parent decodes a message itself (for a failure no child could
  * answer) only up to this size: decoding is never a long stall. */
 #define PARENT_DECODE_MAX (64 * 1024)
@@ -125,6 +129,9 @@ struct parent {
     long long rate_ms;        /* when that was */
     char gone[8][128];        /* workers announced presumed dead lately */
     long long gone_ms[8];
+    struct beatrun_conf beat_conf; /* --beat: what its process runs */
+    struct beatproc beatp;         /* --beat: that process */
+    char beat_shown[1024];         /* --beat FILE as valid UTF-8, or "" */
 };
 
 static void parent_task_event(struct parent *p, const struct slot *s,
@@ -182,6 +189,7 @@ static void parent_on_requeue(void *arg, struct slot *s);
 static void parent_on_idle(void *arg);
 static void parent_on_stopped(void *arg);
 static void parent_on_drained(void *arg, struct pool_child *c);
+static void parent_on_reaped(void *arg, pid_t pid, int st);
 static void parent_route(struct parent *p, struct slot *s, int first);
 static void parent_fetch_start(struct parent *p);
 static void parent_fetch_stop(struct parent *p, struct slot *s);
@@ -392,6 +400,7 @@ parent_pump(struct parent *p)
         return;
     }
     if (p->mode == PARENT_WARM) {
+        beatproc_stop(&p->beatp); /* it hands the beat lease over */
         parent_drop_held(p);
         if (p->broker.reading) {
             if (!p->unblock_sent && broker_can_write(&p->broker)) {
@@ -475,6 +484,7 @@ parent_beat_cb(evutil_socket_t fd, short what, void *arg)
         KEYS_HB_STATE,       p->mode == PARENT_RUNNING ? "running" : "stopping",
         KEYS_HB_RATE,        rate,
         KEYS_HB_PAUSED,      paused,
+        KEYS_HB_BEAT,        p->beat_shown,
         KEYS_HB_RECEIVED,    nums[0],
         KEYS_HB_SUCCEEDED,   nums[1],
         KEYS_HB_FAILED,      nums[2],
@@ -1172,6 +1182,13 @@ static void
 parent_on_idle(void *arg)
 {
     parent_kick(arg);
+}
+
+static void
+parent_on_reaped(void *arg, pid_t pid, int st)
+{
+    struct parent *p = arg;
+    beatproc_reaped(&p->beatp, pid, st);
 }
 
 static void
@@ -2292,6 +2309,7 @@ parent_main(const struct config *cfg)
         .idle = parent_on_idle,
         .stopped = parent_on_stopped,
         .drained = parent_on_drained,
+        .reaped = parent_on_reaped,
     };
     window_init(&p->win, cfg->concurrency, (unsigned)cfg->prefetch,
                 cfg->window_fixed);
@@ -2310,6 +2328,18 @@ parent_main(const struct config *cfg)
                    cfg->queues, &p->env, &pcbs, p) < 0) {
         log_error("no child process could be started");
         goto out;
+    }
+    /* The beat process too, before any Redis socket exists. */
+    if (cfg->beat_file != NULL) {
+        failure_text(p->beat_shown, sizeof(p->beat_shown), cfg->beat);
+        p->beat_conf = (struct beatrun_conf){.bf = cfg->beat_file,
+                                             .url = &cfg->url,
+                                             .prefix = cfg->prefix,
+                                             .lease_ms = cfg->beat_lease_ms,
+                                             .quiet = log_get_level() <
+                                                      LOG_LEVEL_DEBUG};
+        if (beatproc_start(&p->beatp, p->base, &p->beat_conf) < 0)
+            goto out;
     }
     const struct broker_cbs bcbs = {
         .ready = parent_on_ready,
@@ -2378,6 +2408,8 @@ out:
     metrics_free(p->metrics); /* after the broker: it may answer it */
     throttle_free(&p->limits);
     priority_free(&p->prio);
+    beatproc_finish(&p->beatp, PARENT_BEAT_STOP_MS);
+    beatproc_free(&p->beatp);
     pool_kill(&p->pool);
     pool_reap(&p->pool); /* no zombie outlives us */
     pool_free(&p->pool);

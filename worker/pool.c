@@ -650,7 +650,8 @@ pool_sigchld_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
 
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-        for (int i = 0; i < p->n; i++) {
+        int i = 0;
+        for (; i < p->n; i++) {
             struct pool_child *c = &p->children[i];
             if (c->pid != pid || c->reaped)
                 continue;
@@ -660,6 +661,8 @@ pool_sigchld_cb(evutil_socket_t sig, short what, void *arg)
                 pool_gone(c);
             break;
         }
+        if (i == p->n && p->cbs.reaped != NULL)
+            p->cbs.reaped(p->arg, pid, st);
     }
 }
 

@@ -43,6 +43,9 @@ struct pool_cbs {
     /* Child c's output buffer fell below POOL_STREAM_LOW bytes after
      * it was above POOL_STREAM_HIGH: paused fetches may go on. */
     void (*drained)(void *arg, struct pool_child *c);
+    /* A process that is no child of the pool (the beat process,
+     * beatproc.h) was reaped with status st. */
+    void (*reaped)(void *arg, pid_t pid, int st);
 };
 
 /* Back-pressure of streamed tasks (worker/README.md): a fetch feeding a

@@ -2,7 +2,8 @@
 """The Redis ACL users of docs/SECURITY.md, exactly as written there: a
 worker and a producer that each log in as their own restricted user do the
 whole round (send and wait, a delayed task moved by the worker, a retry, a
-dead letter, status and dead listings) without one NOPERM, and the
+dead letter, status and dead listings, periodic tasks fired by the
+worker's --beat process) without one NOPERM, and the
 producer's user cannot run the commands a worker needs."""
 
 import json
@@ -12,7 +13,8 @@ import urllib.request
 
 import redis
 
-from harness import QUEUE, assert_success, free_port, wait_until
+from harness import (QUEUE, assert_success, consumer_group_exists,
+                     free_port, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECURITY_MD = os.path.join(HERE, "..", "..", "docs", "SECURITY.md")
@@ -42,19 +44,27 @@ def setup_users(client):
 
 
 def test_documented_acl_users_do_the_whole_round(make_redis, worker,
-                                                 celeriac):
+                                                 celeriac, tmp_dir):
     srv = make_redis()
     admin = srv.client(socket_timeout=60)
     pw = setup_users(admin)
     url_w = "redis://celeriac-worker:@127.0.0.1:%d/0" % srv.port
     url_p = "redis://celeriac-producer:@127.0.0.1:%d/0" % srv.port
     # With the features whose scripts call commands of their own: the
-    # cluster-wide limits and the metrics' queue gauges (their lease).
+    # cluster-wide limits, the metrics' queue gauges (their lease) and
+    # the beat process (its lease, start and fire scripts).
     mport = free_port()
+    beat = os.path.join(tmp_dir, "acl.beat")
+    with open(beat, "w") as f:
+        f.write("tick @every 1s hash {\"data\": \"tick\"}\n")
     w = worker("--heartbeat", "0.2", "--rate-limit", "hash=1000/s",
                "--concurrency-limit", "hash=8", "--metrics",
-               "127.0.0.1:%d" % mport, redis_url=url_w, client=admin,
+               "127.0.0.1:%d" % mport, "--beat", beat, redis_url=url_w,
+               wait_ready=False,
                env={"CELERIAC_REDIS_PASSWORD": pw["celeriac-worker"]})
+    wait_until(lambda: not w.alive() or consumer_group_exists(admin), 30,
+               what="the worker to create its group")
+    assert w.alive(), w.log()
     penv = {"CELERIAC_REDIS_URL": url_p,
             "CELERIAC_REDIS_PASSWORD": pw["celeriac-producer"]}
 
@@ -88,6 +98,8 @@ def test_documented_acl_users_do_the_whole_round(make_redis, worker,
         return 'celeriac_queue_length{queue="default"' in text
     wait_until(gauges, 60, what="the queue gauges under the worker's ACL")
 
+    wait_until(lambda: len(admin.keys("celeriac:result:beat:tick:*")) >= 2,
+               60, what="two periodic tasks fired by the beat process, run")
     log = w.log()
     assert "NOPERM" not in log, log[-3000:]
 
