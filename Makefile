@@ -52,6 +52,8 @@ WORKER_LIB += worker/cpus.c
 # Events and metrics: the task message scanner (tests/unit/test_taskscan.c).
 WORKER_LIB += worker/taskscan.c
 WORKER_LIB += worker/throttle_conf.c worker/priority.c
+# Large messages reach children through shared rings (test_ring.c).
+WORKER_LIB += worker/ring.c
 PRODUCER = $(wildcard producer/*.c)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
