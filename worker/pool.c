@@ -39,8 +39,8 @@ static void pool_drop(struct pool_child *c, const char *why);
 static void pool_limit_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_steal_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_after_result(struct pool_child *c, uint32_t rss_kb);
-static void pool_ring_put(struct pool *p, struct pool_child *c,
-                          struct slot *s, struct ipc_task *t);
+static void pool_ring_put(struct pool *p, struct pool_child *c, struct slot *s,
+                          struct ipc_task *t);
 static int pool_usable(const struct pool_child *c);
 static long pool_token_wait_ms(struct pool *p);
 

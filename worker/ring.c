@@ -51,8 +51,8 @@ ring_new(struct ring *r, uint32_t size)
      * the seals no mapping made later can be writable. */
     if (madvise(map, size, MADV_DONTFORK) < 0 ||
         fcntl(fd, F_ADD_SEALS,
-              F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE |
-                  F_SEAL_SEAL) < 0) {
+              F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) <
+            0) {
         log_warn("ring: cannot seal the ring (a kernel older than 5.1?); "
                  "large messages go through the socket instead");
         munmap(map, size);

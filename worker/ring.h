@@ -39,7 +39,7 @@ struct ring {
     int fd;             /* the memfd, sealed; -1 when none */
     unsigned char *map; /* owned read-write mapping of size bytes, or NULL */
     uint32_t size;
-    uint32_t head;      /* where the next allocation starts */
+    uint32_t head; /* where the next allocation starts */
 };
 
 /* A ring with nothing: call before ring_new or ring_free. */

@@ -371,7 +371,8 @@ test_inline(void **state)
 }
 
 /* The length of a ring_put_task message of n bytes of data. */
-#define RING_MSG_LEN(n) (sizeof("{\"task\":\"hash\",\"args\":{\"data\":\"\"}}") - 1 + (n))
+#define RING_MSG_LEN(n)                                                        \
+    (sizeof("{\"task\":\"hash\",\"args\":{\"data\":\"\"}}") - 1 + (n))
 
 /* Writes a hash task of n bytes of data c into kid_ring at off; returns
  * the message's length and the data's sha512 in want. */

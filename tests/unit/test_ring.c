@@ -121,8 +121,7 @@ kid_tries_to_write(const struct ring *r)
         _exit(12);
     if (mprotect((void *)p, r->size, PROT_READ | PROT_WRITE) == 0)
         _exit(13);
-    void *w = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd,
-                   0);
+    void *w = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
     if (w != MAP_FAILED)
         _exit(14);
     if (pwrite(r->fd, "x", 1, 0) >= 0)
