@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: MIT
 """The worker parent's CPU time per task, for one or more worker binaries.
 
-    bench/parentcpu.py [--count N] [--size BYTES] [--repeat R] BIN_DIR...
+    bench/parentcpu.py [--count N] [--size BYTES] [--repeat R]
+        [--worker-args 'OPTIONS'] BIN_DIR...
 
 For each binary directory, R times and interleaved with the others: a
 private redis-server, N hash tasks of BYTES bytes queued first, then
 `celeriac-worker --concurrency 2` drains them; the parent's user+system
 CPU (/proc/PID/stat) and the children's are read when the last result is
-stored.  Prints the median per task for each directory: the parent's CPU
+stored, and how busy redis-server was meanwhile.  Prints the median per task for each directory: the parent's CPU
 is a steadier measure than throughput on a shared machine."""
 
 import argparse
@@ -37,7 +38,7 @@ def children(pid):
         return [int(x) for x in f.read().split()]
 
 
-def one_run(bindir, count, size):
+def one_run(bindir, count, size, extra):
     srv = redisd.PrivateRedis()
     try:
         r = redis.Redis(port=srv.port)
@@ -52,9 +53,10 @@ def one_run(bindir, count, size):
                 p.execute()
         p.execute()
         keys0 = r.dbsize()
+        redis0 = srv.cpu_seconds()
         w = subprocess.Popen([os.path.join(bindir, "celeriac-worker"),
                               "--redis", srv.url, "--concurrency", "2",
-                              "--log-level", "warn"])
+                              "--log-level", "warn"] + extra)
         try:
             t0 = time.monotonic()
             kids = []
@@ -70,10 +72,11 @@ def one_run(bindir, count, size):
             wall = time.monotonic() - t0
             parent = cpu_s(w.pid)
             kid = sum(cpu_s(k) for k in kids)
+            red = srv.cpu_seconds() - redis0
         finally:
             w.terminate()
             w.wait()
-        return parent / count, kid / count, wall
+        return parent / count, kid / count, wall, red / wall
     finally:
         srv.stop()
 
@@ -83,16 +86,20 @@ def main():
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--size", type=int, default=256 * 1024)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--worker-args", default="",
+                    help="more worker options, e.g. '--prefetch-mib 64'")
     ap.add_argument("bindirs", nargs="+")
     a = ap.parse_args()
     runs = {b: [] for b in a.bindirs}
     for i in range(a.repeat):
         for b in a.bindirs:
-            pc, kc, wall = one_run(b, a.count, a.size)
+            pc, kc, wall, busy = one_run(b, a.count, a.size,
+                                            a.worker_args.split())
             runs[b].append((pc, kc, wall))
             print("run %d %-30s parent %7.1f us/task  children %7.1f "
-                  "us/task  drain %.2f s" % (i + 1, b, pc * 1e6, kc * 1e6,
-                                             wall), flush=True)
+                  "us/task  drain %.2f s  redis-server busy %.0f%%"
+                  % (i + 1, b, pc * 1e6, kc * 1e6, wall, busy * 100),
+                  flush=True)
     for b, rs in runs.items():
         print("median %-30s parent %7.1f us/task  children %7.1f us/task  "
               "drain %.2f s (%d runs)"
