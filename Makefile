@@ -56,6 +56,8 @@ WORKER_LIB += worker/cpus.c
 # Events and metrics: the task message scanner (tests/unit/test_taskscan.c).
 WORKER_LIB += worker/taskscan.c
 WORKER_LIB += worker/throttle_conf.c worker/priority.c
+# Large messages reach children through shared rings (test_ring.c).
+WORKER_LIB += worker/ring.c
 PRODUCER = $(wildcard producer/*.c)
 # celeriac-worker --beat (worker/beatproc.h): the beat engine and the
 # producer modules it runs on, linked into the worker as they are.

@@ -31,6 +31,7 @@
 #include "hash.h"
 #include "ipc.h"
 #include "log.h"
+#include "ring.h"
 #include "sandbox.h"
 #include "xmalloc.h"
 
@@ -374,6 +375,15 @@ child_run_frame(struct child *c, const struct ipc_hdr *hdr,
         /* The parent and child are the same binary: this is a bug. */
         fatalx("%s: malformed frame from parent (type %u, %zu bytes)",
                __func__, hdr->type, plen);
+    }
+    if (t.flags & IPC_TASK_RING) {
+        /* The message is in our ring (ring.h), read-only. */
+        t.msg = (const char *)ring_child_get(t.ring_off, t.ring_len);
+        if (t.msg == NULL)
+            fatalx("%s: the parent named ring bytes %u+%u outside this "
+                   "child's ring; this is a worker bug",
+                   __func__, t.ring_off, t.ring_len);
+        t.msg_len = t.ring_len;
     }
     char entry_id[64], queue[256];
     snprintf(entry_id, sizeof(entry_id), "%.*s", (int)t.entry_id_len,

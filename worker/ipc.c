@@ -75,6 +75,8 @@ ipc_task_fixed(unsigned char out[IPC_TASK_FIXED], const struct ipc_task *t)
     ipc_put32(out + 28, t->err_msg_len);
     ipc_put32(out + 32, (uint32_t)(t->started_us >> 32));
     ipc_put32(out + 36, (uint32_t)t->started_us);
+    ipc_put32(out + 40, t->ring_off);
+    ipc_put32(out + 44, t->ring_len);
 }
 
 int
@@ -91,6 +93,8 @@ ipc_task_parse(const unsigned char *p, size_t len, struct ipc_task *t)
     t->err_type_len = ipc_get32(p + 24);
     t->err_msg_len = ipc_get32(p + 28);
     t->started_us = (uint64_t)ipc_get32(p + 32) << 32 | ipc_get32(p + 36);
+    t->ring_off = ipc_get32(p + 40);
+    t->ring_len = ipc_get32(p + 44);
     /* 64-bit sum: five 32-bit lengths cannot overflow it. */
     if ((uint64_t)IPC_TASK_FIXED + t->entry_id_len + t->queue_len +
             t->msg_len + t->err_type_len + t->err_msg_len !=
@@ -101,6 +105,12 @@ ipc_task_parse(const unsigned char *p, size_t len, struct ipc_task *t)
     t->msg = t->queue + t->queue_len;
     t->err_type = t->msg + t->msg_len;
     t->err_msg = t->err_type + t->err_type_len;
+    if (t->flags & IPC_TASK_RING) {
+        if (t->msg_len != 0 || t->ring_len == 0 ||
+            (t->flags & ~(uint32_t)IPC_TASK_RING) != 0)
+            return -1;
+        t->msg = NULL;
+    }
     return 0;
 }
 

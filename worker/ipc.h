@@ -18,9 +18,11 @@
  *               child must find in its claim map before it starts the task,
  *               claim.h), flags (IPC_TASK_*), entry_id_len, queue_len,
  *               msg_len, err_type_len, err_msg_len, started_hi, started_lo
- *               (Unix us the attempt began, for IPC_TASK_FAIL); then the
- *               entry id, the queue name, the message, the error type and
- *               the error message (both empty unless IPC_TASK_FAIL).
+ *               (Unix us the attempt began, for IPC_TASK_FAIL), ring_off,
+ *               ring_len (IPC_TASK_RING only, else 0); then the entry id,
+ *               the queue name, the message (empty with IPC_TASK_RING),
+ *               the error type and the error message (both empty unless
+ *               IPC_TASK_FAIL).
  *   IPC_STARTED child -> parent, only for a task with a time limit, just
  *               before it runs: uint32 time_limit_ms.
  *   IPC_CHUNK   parent -> child: the next bytes of a streamed task's source
@@ -56,6 +58,12 @@
  * the uint32 seq as data and the descriptor as SCM_RIGHTS.  The child
  * takes it with ipc_fd_recv() when it reaches the task (in the same order)
  * and reads the file itself; the parent never reads file contents.
+ *
+ * Ring messages (IPC_TASK_RING): a large message is not in the frame but
+ * in the child's shared ring (ring.h) at [ring_off, ring_off + ring_len).
+ * The parent gives that space back when the task's IPC_RESULT arrives (or
+ * the task is taken back, or the child dies): the result carries no
+ * offset, so nothing a child sends names ring memory.
  */
 #ifndef CELERIAC_IPC_H
 #define CELERIAC_IPC_H
@@ -66,7 +74,7 @@
 #include "version.h"
 
 /* Bump if anything in this header changes. */
-#define IPC_VERSION 4
+#define IPC_VERSION 5
 #define IPC_HDR_LEN 16
 /* A task frame carries at most one whole message plus small fields. */
 #define IPC_MAX_FRAME (PROTOCOL_MAX_MESSAGE + 64 * 1024)
@@ -106,6 +114,9 @@ enum ipc_task_flags {
     IPC_TASK_STREAM = 4,
     /* The task's bytes are a file whose descriptor comes on fd 4. */
     IPC_TASK_FD = 8,
+    /* The message is in the child's ring at ring_off, ring_len bytes
+     * (msg_len is 0); never with the flags above. */
+    IPC_TASK_RING = 16,
 };
 
 /* The most bytes one IPC_CHUNK carries. */
@@ -129,6 +140,8 @@ struct ipc_task {
     uint32_t err_type_len;
     const char *err_msg;
     uint32_t err_msg_len;
+    uint32_t ring_off; /* IPC_TASK_RING: where the message is */
+    uint32_t ring_len;
 };
 
 /* A result frame's payload; pointers borrow from the frame buffer. */
@@ -156,7 +169,7 @@ struct ipc_end {
     uint32_t facts_len;
 };
 
-#define IPC_TASK_FIXED 40
+#define IPC_TASK_FIXED 48
 #define IPC_END_FIXED 12
 #define IPC_STARTED_LEN 4
 #define IPC_RESULT_FIXED 32
@@ -176,7 +189,10 @@ int ipc_frame_peek(const unsigned char *buf, size_t avail,
  * numbers and lengths (its pointers are not used). */
 void ipc_task_fixed(unsigned char out[IPC_TASK_FIXED],
                     const struct ipc_task *t);
-/* Parses a task payload; returns 0 or -1 if its lengths do not add up. */
+/* Parses a task payload; returns 0 or -1 if its lengths do not add up
+ * (or IPC_TASK_RING comes with message bytes, no ring length or another
+ * flag).  With IPC_TASK_RING, msg is NULL: the caller looks the message up
+ * in its ring. */
 int ipc_task_parse(const unsigned char *p, size_t len, struct ipc_task *t);
 /* Writes the fixed part of a result payload: r's numbers and lengths (its
  * pointers are not used). */

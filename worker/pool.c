@@ -39,6 +39,8 @@ static void pool_drop(struct pool_child *c, const char *why);
 static void pool_limit_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_steal_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_after_result(struct pool_child *c, uint32_t rss_kb);
+static void pool_ring_put(struct pool *p, struct pool_child *c, struct slot *s,
+                          struct ipc_task *t);
 static int pool_usable(const struct pool_child *c);
 static long pool_token_wait_ms(struct pool *p);
 
@@ -87,6 +89,7 @@ pool_start(struct pool *p, struct event_base *base, int n,
         TAILQ_INIT(&c->running);
         TAILQ_INIT(&c->streams);
         c->fdchan = -1;
+        ring_init(&c->ring);
         c->respawn_ev = evtimer_new(base, pool_respawn_cb, c);
         c->limit_ev = evtimer_new(base, pool_limit_cb, c);
         if (i < n && pool_spawn(c) == 0)
@@ -101,6 +104,14 @@ pool_child_exec(struct pool *p, int index, int fd, int chan)
 {
     char role[32];
     pid_t parent = getppid();
+    struct ring *ring = &p->children[index].ring;
+
+    /* Our ring, read-only, before its descriptor goes with the others
+     * (the parent's writable mapping was not inherited: ring.h). */
+    if (ring->fd >= 0 && ring_child_map(ring->fd, ring->size) < 0) {
+        log_warn("child %d: cannot map its ring", index);
+        _exit(1);
+    }
 
     /* Only the socket, the descriptor channel and stdio survive; the
      * loop, Redis sockets and the other children's sockets belong to the
@@ -143,6 +154,10 @@ pool_spawn(struct pool_child *c)
     int sv[2], ch[2];
 
     claim_map_free(&c->claims); /* the last process's, if any */
+    /* A new process gets a new ring: nothing the last one saw or did
+     * carries over.  Without one, large messages use the socket. */
+    ring_free(&c->ring);
+    ring_new(&c->ring, RING_SIZE);
     if (claim_map_new(&c->claims, p->slots->n) < 0) {
         log_warn("%s: claim map for child %d", __func__, c->index);
         return -1;
@@ -228,6 +243,39 @@ pool_pick(struct pool *p)
     return best;
 }
 
+/* Copies s's message into c's ring if it has room, and makes t name it
+ * there; else leaves t as it is (the frame carries the message). */
+static void
+pool_ring_put(struct pool *p, struct pool_child *c, struct slot *s,
+              struct ipc_task *t)
+{
+    long oldest = -1;
+    struct slot *q;
+    /* Space is given back in send order: the oldest task still holding
+     * some bounds the free part. */
+    TAILQ_FOREACH(q, &c->running, entry)
+        if (q->ring_len > 0) {
+            oldest = q->ring_off;
+            break;
+        }
+    long off = ring_alloc(&c->ring, oldest, (uint32_t)s->msg_len);
+    if (off < 0) {
+        p->ring_full++;
+        log_debug("child %d's ring is full: a message of %zu bytes goes "
+                  "through the socket",
+                  c->index, s->msg_len);
+        return;
+    }
+    memcpy(c->ring.map + off, s->msg, s->msg_len);
+    s->ring_off = (uint32_t)off;
+    s->ring_len = (uint32_t)s->msg_len;
+    t->flags = IPC_TASK_RING;
+    t->ring_off = s->ring_off;
+    t->ring_len = s->ring_len;
+    t->msg_len = 0;
+    p->ring_sent++;
+}
+
 int
 pool_send(struct pool *p, struct pool_child *c, struct slot *s)
 {
@@ -254,6 +302,9 @@ pool_send(struct pool *p, struct pool_child *c, struct slot *s)
             return -1;
         }
         t.flags = IPC_TASK_FD;
+    } else if (s->msg_len >= POOL_RING_MIN && c->ring.map != NULL &&
+               s->msg_len <= c->ring.size) {
+        pool_ring_put(p, c, s, &t);
     }
     size_t plen = IPC_TASK_FIXED + t.entry_id_len + t.queue_len + t.msg_len +
                   t.err_type_len + t.err_msg_len;
@@ -268,7 +319,8 @@ pool_send(struct pool *p, struct pool_child *c, struct slot *s)
     /* The slot keeps its message until the child answers or the task is
      * taken back, and a taken-back task is sent again (from the same
      * buffer) or answered only after this write: no copy needed. */
-    evbuffer_add_reference(out, s->msg, s->msg_len, NULL, NULL);
+    if (t.msg_len > 0)
+        evbuffer_add_reference(out, s->msg, t.msg_len, NULL, NULL);
     if (s->fail_type != NULL) {
         evbuffer_add(out, s->fail_type, t.err_type_len);
         evbuffer_add(out, s->fail_why, t.err_msg_len);
@@ -475,6 +527,7 @@ pool_steal(struct pool *p, struct slot_list *ready)
             break; /* started: so were all before it */
         TAILQ_REMOVE(&victim->running, s, entry);
         victim->load--;
+        s->ring_len = 0;
         slot_move(p->slots, s, SLOT_READY);
         s->child = -1;
         TAILQ_INSERT_HEAD(ready, s, entry);
@@ -551,6 +604,7 @@ pool_read_cb(struct bufferevent *bev, void *arg)
         }
         TAILQ_REMOVE(&c->running, s, entry);
         c->load--;
+        s->ring_len = 0; /* the result gives its ring space back */
         c->tasks++;
         c->quick_deaths = 0;
         if (c->limit_ms) {
@@ -719,6 +773,10 @@ pool_gone(struct pool_child *c)
             break;
         ran = s;
     }
+    /* Its ring goes with it; a new process gets a new one. */
+    ring_free(&c->ring);
+    TAILQ_FOREACH(s, &c->running, entry)
+        s->ring_len = 0;
     if (ran != NULL) {
         TAILQ_REMOVE(&c->running, ran, entry);
         if (p->cbs.lost)
@@ -910,6 +968,7 @@ pool_free(struct pool *p)
         if (c->fdchan >= 0)
             close(c->fdchan);
         claim_map_free(&c->claims);
+        ring_free(&c->ring);
     }
     if (p->sigchld != NULL)
         event_free(p->sigchld);

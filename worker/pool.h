@@ -20,6 +20,7 @@
 #include "claim.h"
 #include "exec.h"
 #include "ipc.h"
+#include "ring.h"
 #include "slot.h"
 
 struct pool;
@@ -79,6 +80,8 @@ struct pool_child {
     long long busy_since_ms;  /* monotonic: its last result, or when an
                                  idle child was given work */
     struct claim_map claims;  /* owned: who starts its queued tasks */
+    struct ring ring;         /* owned: its large messages (ring.h); made
+                                 anew for every process in this place */
     struct pool *pool;
 };
 
@@ -103,6 +106,8 @@ struct pool {
     unsigned long deaths;   /* children that died unasked */
     unsigned long recycled; /* children replaced by the limits above */
     unsigned long stolen;   /* tasks given from a busy child to an idle one */
+    unsigned long ring_sent;  /* messages sent through a ring */
+    unsigned long ring_full;  /* large ones sent in frames: ring full */
     struct event *steal_ev; /* owned: looks again when a busy child has
                                been silent for POOL_STEAL_AFTER_MS */
     /* Respawns are rate-limited by a token bucket: POOL_RESPAWN_BURST(n)
@@ -111,6 +116,13 @@ struct pool {
     long long tokens_ms;    /* monotonic time of the last refill */
     int throttled;          /* a respawn waits for a token (logged once) */
 };
+
+/* Messages of at least this many bytes go through the child's ring
+ * (ring.h) rather than the socket, when it has room (worker/README.md,
+ * "Large messages", says how this was measured). */
+#ifndef POOL_RING_MIN
+#define POOL_RING_MIN (64 * 1024)
+#endif
 
 /* Tasks are taken back only from a child silent this long: one that
  * answers streams of small tasks keeps its queue (worker/README.md). */
@@ -130,7 +142,9 @@ int pool_start(struct pool *p, struct event_base *base, int n,
                const struct pool_cbs *cbs, void *arg);
 /* The least loaded running child with room, or NULL. */
 struct pool_child *pool_pick(struct pool *p);
-/* Sends s (READY, on no list) to child c; s becomes RUNNING.  A slot with
+/* Sends s (READY, on no list) to child c; s becomes RUNNING.  A message of
+ * POOL_RING_MIN bytes or more is copied into c's ring when it has room
+ * (IPC_TASK_RING), else it goes in the frame.  A slot with
  * fail_type set is sent as a failure to answer (IPC_TASK_FAIL).  A path
  * task (src_fd >= 0) first sends its descriptor on c's channel and goes
  * as IPC_TASK_FD; the slot keeps its own descriptor until it is released.

@@ -84,6 +84,8 @@ struct slot {
     int child;                        /* child index while RUNNING */
     long long started_us;             /* Unix us when sent to a child */
     uint32_t claim;                   /* claim word it was sent with */
+    uint32_t ring_off; /* while RUNNING: its message's place in its */
+    uint32_t ring_len; /* child's ring (worker/ring.h); 0: not there */
 
     /* The parent's verdict, set instead of running it again: a child
      * answers with this failure (IPC_TASK_FAIL), so the parent never

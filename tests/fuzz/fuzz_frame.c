@@ -89,13 +89,24 @@ fuzz_task(const unsigned char *p, size_t len)
         FUZZ_CHECK(r == -1);
         return;
     }
-    /* attempts, claim, flags, then the five lengths */
+    /* attempts, claim, flags, the five lengths, started, ring */
     uint64_t want = (uint64_t)IPC_TASK_FIXED + fuzz_get32(p + 12) +
                     fuzz_get32(p + 16) + fuzz_get32(p + 20) +
                     fuzz_get32(p + 24) + fuzz_get32(p + 28);
-    FUZZ_CHECK(r == (want == len ? 0 : -1));
+    /* A ring task (IPC_TASK_RING, alone) names its message by offset and
+     * length and carries none of it. */
+    uint32_t flags = fuzz_get32(p + 8);
+    int ring_ok = !(flags & IPC_TASK_RING) ||
+                  (flags == IPC_TASK_RING && fuzz_get32(p + 20) == 0 &&
+                   fuzz_get32(p + 44) != 0);
+    FUZZ_CHECK(r == (want == len && ring_ok ? 0 : -1));
     if (r < 0)
         return;
+    if (flags & IPC_TASK_RING) {
+        FUZZ_CHECK(t.msg == NULL && t.msg_len == 0 && t.ring_len > 0);
+        FUZZ_CHECK(t.ring_off == fuzz_get32(p + 40));
+        t.msg = t.queue + t.queue_len; /* for the layout checks below */
+    }
     fuzz_check_span(p, len, t.entry_id, t.entry_id_len);
     fuzz_check_span(p, len, t.queue, t.queue_len);
     fuzz_check_span(p, len, t.msg, t.msg_len);

@@ -21,9 +21,11 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
 
-# worker/ipc.h (IPC_VERSION 2)
-IPC_VERSION = 2
+# worker/ipc.h (IPC_VERSION 5)
+IPC_VERSION = 5
 IPC_TASK, IPC_STARTED, IPC_RESULT = 100, 200, 201
+IPC_TASK_FIXED = 48
+IPC_TASK_FAIL, IPC_TASK_RING = 1, 16
 STATUS_SUCCESS, STATUS_FAILURE, STATUS_RETRY, STATUS_EXPIRED = 0, 1, 2, 3
 IPC_MAX_FRAME = 64 * 1024 * 1024 + 64 * 1024
 
@@ -176,9 +178,12 @@ def hdr(typ, payload_len, seq=0, version=IPC_VERSION, length=None):
     return struct.pack("=IIII", typ, length, version, seq)
 
 
-def task_frame(entry_id, queue, msg, attempts=1, seq=0):
-    payload = struct.pack("=IIII", attempts, len(entry_id), len(queue),
-                          len(msg)) + entry_id + queue + msg
+def task_frame(entry_id, queue, msg, attempts=1, seq=0, flags=0,
+               ring=(0, 0), claim=1):
+    # attempts, claim, flags, the five lengths, started (2), ring off, len
+    payload = struct.pack("=IIIIIIIIIIII", attempts, claim, flags,
+                          len(entry_id), len(queue), len(msg), 0, 0, 0, 0,
+                          ring[0], ring[1]) + entry_id + queue + msg
     return hdr(IPC_TASK, len(payload), seq) + payload
 
 
@@ -204,6 +209,15 @@ FRAMES = {
     "task": TASK,
     "task-empty-fields": task_frame(b"", b"", b""),
     "task-attempts-max": task_frame(b"1-1", b"q", b"{}", 0xFFFFFFFF, 0xFFFF),
+    "task-ring": task_frame(b"1-1", b"q", b"", flags=IPC_TASK_RING,
+                            ring=(4096, 262144)),
+    "task-ring-with-bytes": task_frame(b"1-1", b"q", b"{}",
+                                       flags=IPC_TASK_RING, ring=(0, 2)),
+    "task-ring-no-length": task_frame(b"1-1", b"q", b"",
+                                      flags=IPC_TASK_RING, ring=(0, 0)),
+    "task-ring-and-fail": task_frame(b"1-1", b"q", b"",
+                                     flags=IPC_TASK_RING | IPC_TASK_FAIL,
+                                     ring=(0, 9)),
     "result-success": RESULT,
     "result-failure-no-reply": result_frame(STATUS_FAILURE, b"t2", b"",
                                             b'{"status":"FAILURE"}'),
@@ -221,10 +235,10 @@ FRAMES = {
     "bad-len-short": hdr(IPC_TASK, 0, length=15),
     "bad-len-huge": hdr(IPC_RESULT, 0, length=IPC_MAX_FRAME + 1),
     "len-max-incomplete": hdr(IPC_TASK, 0, length=IPC_MAX_FRAME) + b"x" * 64,
-    "task-lengths-short": hdr(IPC_TASK, 20) + struct.pack(
-        "=IIII", 1, 2, 2, 1) + b"abcd",
-    "task-lengths-overflow": hdr(IPC_TASK, 16) + struct.pack(
-        "=IIII", 1, 0xFFFFFFFF, 0xFFFFFFFF, 2),
+    "task-lengths-short": hdr(IPC_TASK, IPC_TASK_FIXED + 4) + struct.pack(
+        "=12I", 1, 0, 0, 2, 2, 1, 0, 0, 0, 0, 0, 0) + b"abcd",
+    "task-lengths-overflow": hdr(IPC_TASK, IPC_TASK_FIXED) + struct.pack(
+        "=12I", 1, 0, 0, 0xFFFFFFFF, 0xFFFFFFFF, 2, 0, 0, 0, 0, 0, 0),
     "result-bad-status": result_frame(4, b"t", b"", b"{}"),
     "result-lengths-long": hdr(IPC_RESULT, 34) + struct.pack(
         "=IIIIIIII", 0, 0, 0, 0, 1, 1, 1, 0) + b"ab",
@@ -236,6 +250,7 @@ FRAME_DICT = [
     struct.pack("=I", IPC_VERSION), struct.pack("=I", IPC_TASK),
     struct.pack("=I", IPC_STARTED), struct.pack("=I", IPC_RESULT),
     struct.pack("=I", 16), struct.pack("=I", 32),
+    struct.pack("=I", IPC_TASK_FIXED), struct.pack("=I", IPC_TASK_RING),
     struct.pack("=I", 0xFFFFFFFF), struct.pack("=I", IPC_MAX_FRAME),
 ]
 

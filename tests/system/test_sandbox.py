@@ -134,6 +134,26 @@ def test_children_are_sandboxed(r, worker):
     assert sorted(w.children()) == sorted(kids), "a child died:\n" + w.log()
 
 
+def test_ring_is_read_only_in_sandboxed_children(r, worker):
+    """Each child maps its message ring once, read-only (worker/ring.h),
+    holds no descriptor of it, and runs a large message from it under the
+    filter."""
+    w = worker()
+    kids = set_up(w)
+    for pid in kids:
+        with open("/proc/%d/maps" % pid) as f:
+            perms = [line.split()[1] for line in f if "celeriac-ring" in line]
+        assert perms == ["r--s"], (pid, perms)
+        fds = [os.readlink("/proc/%d/fd/%s" % (pid, fd))
+               for fd in os.listdir("/proc/%d/fd" % pid)]
+        assert not [x for x in fds if "celeriac-ring" in x], (pid, fds)
+    data = "ring " * 100000  # 500 kB: through the ring
+    enqueue(r, {"task": "hash", "id": "sb-ring",
+                "args": {"data": data, "algorithm": "sha512"}})
+    assert_success(wait_result(r, "sb-ring"), "sha512", data)
+    assert sorted(w.children()) == sorted(kids), "a child died:\n" + w.log()
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="reading another user's "
                     "/proc/<pid>/mem needs root")
 def test_password_not_in_children(make_redis, worker):

@@ -38,6 +38,7 @@
 #include "hash.h"
 #include "ipc.h"
 #include "registry.h"
+#include "ring.h"
 #include "sandbox.h"
 
 /* The child under test, from the parent's side. */
@@ -48,6 +49,9 @@ struct kid {
 };
 
 static int sandbox_on;
+/* A ring the next kid maps read-only before its sandbox, as the pool does
+ * (none when its map is NULL). */
+static struct ring kid_ring = {.fd = -1};
 
 /* ---- a test task that refuses its bytes after a limit ---- */
 
@@ -128,6 +132,9 @@ kid_start(struct kid *k)
             _exit(3);
         if (cv[1] != IPC_FD_CHANNEL)
             close(cv[1]);
+        if (kid_ring.map != NULL &&
+            ring_child_map(kid_ring.fd, kid_ring.size) < 0)
+            _exit(4);
         struct sandbox_conf c = {.enabled = sandbox_on};
         sandbox_configure(&c);
         struct exec_env env = {.worker = "test:1"};
@@ -200,6 +207,25 @@ send_task(struct kid *k, uint32_t seq, uint32_t flags, const char *msg)
     memcpy(f + IPC_HDR_LEN + IPC_TASK_FIXED + 10, msg, t.msg_len);
     write_all(k->sock, f, IPC_HDR_LEN + plen);
     free(f);
+}
+
+/* An IPC_TASK_RING frame: the message is in kid_ring at [off, off+len). */
+static void
+send_ring_task(struct kid *k, uint32_t seq, uint32_t off, uint32_t len)
+{
+    struct ipc_task t = {
+        .attempts = 1,
+        .flags = IPC_TASK_RING,
+        .entry_id_len = 3,
+        .queue_len = 7,
+        .ring_off = off,
+        .ring_len = len,
+    };
+    unsigned char f[IPC_HDR_LEN + IPC_TASK_FIXED + 10];
+    ipc_hdr_write(f, IPC_TASK, seq, IPC_TASK_FIXED + 10);
+    ipc_task_fixed(f + IPC_HDR_LEN, &t);
+    memcpy(f + IPC_HDR_LEN + IPC_TASK_FIXED, "1-0default", 10);
+    write_all(k->sock, f, sizeof(f));
 }
 
 /* An IPC_TASK_FAIL frame: the parent's verdict err_type/err_msg. */
@@ -342,6 +368,79 @@ test_inline(void **state)
     assert_null(json_object_get(doc, "source"));
     json_decref(doc);
     kid_stop(&k);
+}
+
+/* The length of a ring_put_task message of n bytes of data. */
+#define RING_MSG_LEN(n)                                                        \
+    (sizeof("{\"task\":\"hash\",\"args\":{\"data\":\"\"}}") - 1 + (n))
+
+/* Writes a hash task of n bytes of data c into kid_ring at off; returns
+ * the message's length and the data's sha512 in want. */
+static uint32_t
+ring_put_task(uint32_t off, size_t n, char c, char want[129])
+{
+    static const char head[] = "{\"task\":\"hash\",\"args\":{\"data\":\"";
+    static const char tail[] = "\"}}";
+    unsigned char *p = kid_ring.map + off;
+    assert_true(off + RING_MSG_LEN(n) <= kid_ring.size);
+    memcpy(p, head, sizeof(head) - 1);
+    memset(p + sizeof(head) - 1, c, n);
+    memcpy(p + sizeof(head) - 1 + n, tail, sizeof(tail) - 1);
+    sha512_hex(p + sizeof(head) - 1, n, want);
+    return (uint32_t)(sizeof(head) - 1 + n + sizeof(tail) - 1);
+}
+
+/* Messages in the ring, at its start, in its middle and ending at its
+ * very end, between frame tasks: each digest is right. */
+static void
+test_ring_task(void **state)
+{
+    (void)state;
+    struct kid k;
+    uint32_t seq;
+    char want[3][129], want_inline[129];
+    const uint32_t size = 1024 * 1024;
+    assert_int_equal(ring_new(&kid_ring, size), 0);
+    uint32_t len0 = ring_put_task(0, 300000, 'a', want[0]);
+    uint32_t len1 = ring_put_task(len0, 200000, 'b', want[1]);
+    uint32_t len2 = (uint32_t)RING_MSG_LEN(100000);
+    assert_int_equal(ring_put_task(size - len2, 100000, 'c', want[2]), len2);
+    kid_start(&k);
+    send_ring_task(&k, 1, 0, len0);
+    send_task(&k, 2, 0, "{\"task\":\"hash\",\"args\":{\"data\":\"abc\"}}");
+    send_ring_task(&k, 3, len0, len1);
+    send_ring_task(&k, 4, size - len2, len2);
+    sha512_hex((const unsigned char *)"abc", 3, want_inline);
+    const char *wants[] = {want[0], want_inline, want[1], want[2]};
+    for (uint32_t i = 0; i < 4; i++) {
+        json_t *doc = recv_result(&k, &seq);
+        assert_int_equal(seq, i + 1);
+        assert_string_equal(status_of(doc), "SUCCESS");
+        assert_string_equal(digest_of(doc), wants[i]);
+        json_decref(doc);
+    }
+    kid_stop(&k);
+    ring_free(&kid_ring);
+}
+
+/* A ring frame naming bytes outside the ring is a parent bug: the child
+ * stops (the pool would replace it) rather than read past its mapping. */
+static void
+test_ring_out_of_bounds(void **state)
+{
+    (void)state;
+    struct kid k;
+    int st;
+    assert_int_equal(ring_new(&kid_ring, 64 * 1024), 0);
+    kid_start(&k);
+    send_ring_task(&k, 1, 60 * 1024, 8 * 1024);
+    assert_int_equal(waitpid(k.pid, &st, 0), k.pid);
+    /* fatalx: status 1 (a sanitizer's exit under the filter may be
+     * killed instead) */
+    assert_true(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) != 0));
+    close(k.sock);
+    close(k.chan);
+    ring_free(&kid_ring);
 }
 
 /* Two streams fed in odd chunk sizes, interleaved, with inline tasks in
@@ -639,6 +738,8 @@ main(void)
         BOTH(test_stream_source_error),
         BOTH(test_file),
         BOTH(test_file_changed),
+        BOTH(test_ring_task),
+        BOTH(test_ring_out_of_bounds),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -336,6 +336,55 @@ test_task_bad_lengths(void **state)
     free(f);
 }
 
+/* IPC_TASK_RING: the message is named, not carried; anything else with
+ * it is refused. */
+static void
+test_task_ring(void **state)
+{
+    (void)state;
+    struct ipc_task in = {.attempts = 2, .claim = 9, .flags = IPC_TASK_RING,
+                          .entry_id_len = 3, .queue_len = 1,
+                          .ring_off = 4096, .ring_len = 262144};
+    unsigned char buf[IPC_TASK_FIXED + 4];
+    struct ipc_task t;
+    ipc_task_fixed(buf, &in);
+    memcpy(buf + IPC_TASK_FIXED, "1-0q", 4);
+    assert_int_equal(ipc_task_parse(buf, sizeof(buf), &t), 0);
+    assert_int_equal(t.flags, IPC_TASK_RING);
+    assert_int_equal(t.ring_off, 4096);
+    assert_int_equal(t.ring_len, 262144);
+    assert_int_equal(t.msg_len, 0);
+    assert_null(t.msg);
+    assert_memory_equal(t.entry_id, "1-0", 3);
+    assert_memory_equal(t.queue, "q", 1);
+
+    /* No ring length. */
+    in.ring_len = 0;
+    ipc_task_fixed(buf, &in);
+    assert_int_equal(ipc_task_parse(buf, sizeof(buf), &t), -1);
+    /* Bytes in the frame as well. */
+    in.ring_len = 10;
+    in.queue_len = 0;
+    in.msg_len = 1;
+    ipc_task_fixed(buf, &in);
+    assert_int_equal(ipc_task_parse(buf, sizeof(buf), &t), -1);
+    /* With another flag. */
+    static const uint32_t other[] = {IPC_TASK_FAIL, IPC_TASK_MAY_RETRY,
+                                     IPC_TASK_STREAM, IPC_TASK_FD, 32};
+    in.queue_len = 1;
+    in.msg_len = 0;
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        in.flags = IPC_TASK_RING | other[i];
+        ipc_task_fixed(buf, &in);
+        assert_int_equal(ipc_task_parse(buf, sizeof(buf), &t), -1);
+    }
+    /* Without the flag the ring fields are carried but mean nothing. */
+    in.flags = 0;
+    ipc_task_fixed(buf, &in);
+    assert_int_equal(ipc_task_parse(buf, sizeof(buf), &t), 0);
+    assert_non_null(t.msg);
+}
+
 static void
 test_result_round_trip(void **state)
 {
@@ -434,6 +483,7 @@ main(void)
         cmocka_unit_test(test_task_round_trip),
         cmocka_unit_test(test_task_fail_round_trip),
         cmocka_unit_test(test_task_bad_lengths),
+        cmocka_unit_test(test_task_ring),
         cmocka_unit_test(test_result_round_trip),
         cmocka_unit_test(test_result_bad),
         cmocka_unit_test(test_started),
