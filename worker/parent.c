@@ -84,6 +84,7 @@ struct parent {
     struct pool pool;
     struct broker broker;
     struct fetchq fetchq;     /* FETCH_WAIT, and the fetches' counts */
+    int streams_waiting;      /* a slot in fetching may have want_stream */
     struct slot_list fetching; /* FETCHING before their stream opens */
     struct fetch_config fetch_cfg;
     struct throttle limits; /* cluster-wide limits: LIMIT_WAIT */
@@ -1620,12 +1621,19 @@ static void
 parent_streams_open(struct parent *p)
 {
     struct slot *s, *next;
+    /* Runs at every pump: the walk of all fetches (up to --max-fetches)
+     * only when one may be waiting. */
+    if (!p->streams_waiting)
+        return;
+    p->streams_waiting = 0;
     for (s = TAILQ_FIRST(&p->fetching); s != NULL; s = next) {
         next = TAILQ_NEXT(s, entry);
         if (!s->want_stream)
             continue;
-        if (parent_stream_open(p, s) < 0)
+        if (parent_stream_open(p, s) < 0) {
+            p->streams_waiting = 1; /* walked again next time */
             return;
+        }
         if (s->end_facts != NULL) {
             pool_stream_end(&p->pool, s, NULL, NULL, s->end_facts);
             free(s->end_facts);
@@ -1648,6 +1656,7 @@ parent_fetch_headers(struct fetch *f, const struct fetch_facts *facts,
                   "of %s; the fetch waits for one",
                   s->entry_id, s->src_host);
         s->want_stream = 1;
+        parent_self->streams_waiting = 1;
         s->fetch_paused = 1;
         fetch_pause(f);
     }
@@ -1775,6 +1784,7 @@ parent_upload_begin(struct parent *p, struct slot *s)
     s->started_us = result_now_us();
     TAILQ_INSERT_TAIL(&p->fetching, s, entry);
     s->want_stream = 1;
+    p->streams_waiting = 1;
     s->fetch_paused = 1;
     s->upload = upload_start(p->base, &p->broker, s->src_path,
                              s->upload_bytes, p->cfg->upload_ms, 1,
