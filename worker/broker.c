@@ -9,11 +9,11 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/hiredis.h>
 
 #include "keys.h"
 #include "log.h"
+#include "redisev.h"
 #include "scripts.h"
 #include "sentinel.h"
 #include "tlsgate.h"
@@ -191,7 +191,14 @@ broker_connect(struct broker_conn *c)
     c->seen_buffered = 0;
     c->last_bytes_ms = c->started_ms;
     c->reqs_head = c->reqs_len = 0; /* hiredis answered every one */
-    redisLibeventAttach(ac, b->base);
+    if (redisev_attach(ac, b->base) < 0) {
+        log_warnx("cannot watch the Redis connection (%s connection): out "
+                  "of memory; retrying", c->role);
+        c->ac = NULL;
+        redisAsyncFree(ac);
+        broker_schedule(c);
+        return;
+    }
     redisAsyncSetConnectCallback(ac, broker_connect_cb);
     redisAsyncSetDisconnectCallback(ac, broker_disconnect_cb);
     broker_setup(c);

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -671,6 +672,9 @@ connect_peer(struct fetch *f)
     pool_count_opened(f->cfg->pool);
     bufferevent_setcb(bev, read_cb, NULL, event_cb, f);
     bufferevent_setwatermark(bev, EV_READ, 0, FETCH_READ_MAX);
+    /* A TLS stream may decrypt a whole FETCH_READ_MAX per read event
+     * (libevent's default is 16 KiB). */
+    bufferevent_set_max_single_read(bev, FETCH_READ_MAX);
     arm(f->phase_timer, f->cfg->connect_ms);
     if (bufferevent_socket_connect(bev, (struct sockaddr *)&f->peer,
                                    (int)f->peer_len) != 0)
@@ -800,9 +804,19 @@ send_request(struct fetch *f)
             "\r\n",
             f->target, v6 ? "[" : "", f->host, v6 ? "]" : "", port,
             f->cfg->user_agent ? f->cfg->user_agent : "celeriac",
-            f->cfg->pool ? "" : "Connection: close\r\n") < 0 ||
-        bufferevent_enable(f->bev, f->paused ? EV_WRITE : EV_READ | EV_WRITE) !=
-            0)
+            f->cfg->pool ? "" : "Connection: close\r\n") < 0)
+        return fail(f, FETCH_NO_MEMORY, 0, "cannot queue the request");
+    short what = f->paused ? EV_WRITE : EV_READ | EV_WRITE;
+    if (!f->https) {
+        /* A plain request goes out now when the socket takes it (it
+         * does on a connected, idle connection): no write event to
+         * register, wait for and remove.  Whatever is left (or an error)
+         * is the bufferevent's, as before. */
+        evbuffer_write(out, bufferevent_getfd(f->bev));
+        if (evbuffer_get_length(out) == 0)
+            what &= ~EV_WRITE;
+    }
+    if (bufferevent_enable(f->bev, what) != 0)
         return fail(f, FETCH_NO_MEMORY, 0, "cannot queue the request");
     f->phase = P_WAIT_FIRST;
     arm(f->phase_timer, f->cfg->first_byte_ms);
@@ -1047,6 +1061,41 @@ head_done(struct fetch *f)
     return 0;
 }
 
+/*
+ * libevent 2.1 reads at most 4 KiB per read (EVBUFFER_MAX_READ, a constant
+ * it offers no way to change): a 64 KiB body took 16 wake-ups of an
+ * ioctl(FIONREAD) and a readv each.  On a plain connection, read_more()
+ * takes what the socket holds of a body of known length in one recv()
+ * into the input buffer, up to FETCH_READ_MAX.  Not under TLS: the TLS
+ * bufferevent reads whole records already.  A failing recv() costs only
+ * the saving (an error or the end is met by libevent's next read).
+ */
+static void
+read_more(struct fetch *f)
+{
+    if (f->https || f->bev == NULL)
+        return;
+    struct evbuffer *in = bufferevent_get_input(f->bev);
+    size_t have = evbuffer_get_length(in);
+    uint64_t ahead = f->remaining > have ? f->remaining - have : 0;
+    if (ahead == 0 || have >= FETCH_READ_MAX)
+        return;
+    size_t n = FETCH_READ_MAX - have;
+    if (n > ahead)
+        n = (size_t)ahead;
+    /* A bufferevent keeps the end of its input frozen but while it reads
+     * into it; this is such a read. */
+    struct evbuffer_iovec v;
+    evbuffer_unfreeze(in, 0);
+    if (evbuffer_reserve_space(in, (ev_ssize_t)n, &v, 1) == 1) {
+        ssize_t got = recv(bufferevent_getfd(f->bev), v.iov_base, n,
+                           MSG_DONTWAIT);
+        v.iov_len = got > 0 ? (size_t)got : 0;
+        evbuffer_commit_space(in, &v, 1);
+    }
+    evbuffer_freeze(in, 0);
+}
+
 /* Hands out up to max bytes of the input.  Sets *took to what it gave. */
 static int
 deliver(struct fetch *f, uint64_t max, uint64_t *took)
@@ -1172,6 +1221,7 @@ process(struct fetch *f)
         uint64_t took;
         switch (f->mode) {
         case B_LENGTH:
+            read_more(f);
             if (deliver(f, f->remaining, &took) == GONE)
                 return GONE;
             f->remaining -= took;

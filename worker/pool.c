@@ -203,6 +203,10 @@ pool_spawn(struct pool_child *c)
     }
     bufferevent_setcb(c->bev, pool_read_cb, pool_write_cb, pool_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, POOL_STREAM_LOW, 0);
+    /* Streamed bodies go out in writes of up to POOL_STREAM_LOW rather
+     * than libevent's default 16 KiB: a 64 KiB body in one writev, not 4
+     * (the socket's send buffer takes ~200 KiB). */
+    bufferevent_set_max_single_write(c->bev, POOL_STREAM_LOW);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     c->congested = 0;
     c->nstreams = 0;

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* hiredis on libevent with a persistent read event; see redisev.h. */
+#include "redisev.h"
+
+#include <stdlib.h>
+
+struct redisev {
+    redisAsyncContext *ac;
+    struct event *rev, *wev;
+};
+
+static void
+redisev_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct redisev *e = arg;
+    (void)fd;
+    (void)what;
+    redisAsyncHandleRead(e->ac);
+}
+
+static void
+redisev_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct redisev *e = arg;
+    (void)fd;
+    (void)what;
+    redisAsyncHandleWrite(e->ac);
+}
+
+/* hiredis asks for reads after every reply: a no-op while registered. */
+static void
+redisev_add_read(void *data)
+{
+    struct redisev *e = data;
+    if (!event_pending(e->rev, EV_READ, NULL))
+        event_add(e->rev, NULL);
+}
+
+static void
+redisev_del_read(void *data)
+{
+    struct redisev *e = data;
+    event_del(e->rev);
+}
+
+static void
+redisev_add_write(void *data)
+{
+    struct redisev *e = data;
+    event_add(e->wev, NULL);
+}
+
+static void
+redisev_del_write(void *data)
+{
+    struct redisev *e = data;
+    event_del(e->wev);
+}
+
+static void
+redisev_cleanup(void *data)
+{
+    struct redisev *e = data;
+    event_free(e->rev);
+    event_free(e->wev);
+    free(e);
+}
+
+int
+redisev_attach(redisAsyncContext *ac, struct event_base *base)
+{
+    if (ac->ev.data != NULL)
+        return -1;
+    struct redisev *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return -1;
+    e->ac = ac;
+    e->rev = event_new(base, ac->c.fd, EV_READ | EV_PERSIST, redisev_read_cb,
+                       e);
+    e->wev = event_new(base, ac->c.fd, EV_WRITE, redisev_write_cb, e);
+    if (e->rev == NULL || e->wev == NULL) {
+        if (e->rev != NULL)
+            event_free(e->rev);
+        if (e->wev != NULL)
+            event_free(e->wev);
+        free(e);
+        return -1;
+    }
+    ac->ev.addRead = redisev_add_read;
+    ac->ev.delRead = redisev_del_read;
+    ac->ev.addWrite = redisev_add_write;
+    ac->ev.delWrite = redisev_del_write;
+    ac->ev.cleanup = redisev_cleanup;
+    ac->ev.data = e;
+    event_add(e->rev, NULL);
+    event_add(e->wev, NULL);
+    return 0;
+}
