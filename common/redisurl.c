@@ -12,7 +12,6 @@
 #include "xmalloc.h"
 
 static char *redisurl_unescape(const char *s, size_t n);
-static int redisurl_number(const char *s, size_t n, long max, long *out);
 static void redisurl_bad(char **cause, const char *url, const char *why);
 static int redisurl_secret(const char *url, size_t *start, size_t *end);
 
@@ -88,7 +87,7 @@ redisurl_unescape(const char *s, size_t n)
     return out;
 }
 
-static int
+int
 redisurl_number(const char *s, size_t n, long max, long *out)
 {
     if (n == 0 || n > 10)

@@ -54,6 +54,9 @@ char *redisurl_describe(const struct redisurl *u);
 int redisurl_auth_argv(const struct redisurl *u, const char *argv[3],
                        size_t lens[3]);
 void redisurl_clear(struct redisurl *u);
+/* The decimal number s[0..n) (1 to 10 digits, nothing else) into *out if
+ * it is at most max: 0, else -1.  For the parts of an address. */
+int redisurl_number(const char *s, size_t n, long max, long *out);
 /*
  * url as it may be shown to a person or written to a log: everything
  * between "//" and the last '@' (user and password) replaced by "***".

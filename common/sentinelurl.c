@@ -7,28 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "redisurl.h"
 #include "xmalloc.h"
 
-static int sentinelurl_number(const char *s, size_t n, long max, long *out);
 static int sentinelurl_addr(const char *p, size_t n,
                             struct sentinelurl_addr *a, const char **why);
-
-static int
-sentinelurl_number(const char *s, size_t n, long max, long *out)
-{
-    long v = 0;
-    if (n == 0 || n > 10)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* One "host[:port]" or "[v6]:port" of p[0..n). */
 static int
@@ -68,7 +51,7 @@ sentinelurl_addr(const char *p, size_t n, struct sentinelurl_addr *a,
         a->host = xstrndup(p, (size_t)(hend - p));
     }
     if (colon != NULL) {
-        if (sentinelurl_number(colon + 1, (size_t)(end - colon - 1), 65535,
+        if (redisurl_number(colon + 1, (size_t)(end - colon - 1), 65535,
                                &v) < 0 ||
             v == 0) {
             free(a->host);
@@ -126,7 +109,7 @@ sentinelurl_parse(const char *hosts, struct sentinelurl **out, int *db,
         }
     s->master = xstrndup(name, nlen);
     if (nend != NULL && nend[1] != '\0') {
-        if (sentinelurl_number(nend + 1, strlen(nend + 1), 1 << 20, &v) < 0) {
+        if (redisurl_number(nend + 1, strlen(nend + 1), 1 << 20, &v) < 0) {
             *why = "the database after the master name must be a number";
             goto fail;
         }
