@@ -223,12 +223,17 @@ pool_spawn(struct pool_child *c)
     return 0;
 }
 
-/* 1 if c runs and may be given tasks. */
+/* 1 if c runs and may be given tasks: also not when the tasks it ran and
+ * holds reach --max-tasks-per-child, so that a child about to be recycled
+ * is not handed a queue it would run past its quota. */
 static int
 pool_usable(const struct pool_child *c)
 {
+    const struct pool *p = c->pool;
     return c->bev != NULL && !c->eof && !c->reaped && !c->retiring &&
-           c->index < c->pool->active;
+           c->index < p->active &&
+           (p->max_tasks == 0 ||
+            c->tasks + (unsigned long)c->load + c->nstreams < p->max_tasks);
 }
 
 struct pool_child *

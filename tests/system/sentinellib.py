@@ -5,6 +5,7 @@ in a temporary directory; and the fixture `sentinels` that builds it and
 tears it down (also when the test fails).  Needs Debian's redis-sentinel
 (scripts/deps.sh test)."""
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -16,7 +17,12 @@ import redis
 
 from harness import free_port, live_pids, stop_pid, wait_until
 
-MASTER_NAME = "celeriac-test"
+# Each set-up's master has a name of its own: sentinels find each other
+# and their masters by name and address, so a sentinel of another set-up
+# (another test, or another suite run at the same time) that monitors a
+# port since reused here must not take part in this one's fail-overs.
+MASTER_PREFIX = "celeriac-test"
+_names = itertools.count()
 DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 5000
 
@@ -40,6 +46,7 @@ class Node:
             if self.sentinel:
                 conf = os.path.join(self.dir, "sentinel.conf")
                 m = self.cluster.master_port
+                name = self.cluster.name
                 with open(conf, "w") as f:
                     f.write("port %d\nbind 127.0.0.1\ndir %s\n"
                             "logfile %s\n"
@@ -48,12 +55,11 @@ class Node:
                             "sentinel failover-timeout %s %d\n"
                             "sentinel parallel-syncs %s 1\n"
                             % (self.port, self.dir, self.log_path,
-                               MASTER_NAME, m, MASTER_NAME, DOWN_AFTER_MS,
-                               MASTER_NAME, FAILOVER_TIMEOUT_MS,
-                               MASTER_NAME))
+                               name, m, name, DOWN_AFTER_MS,
+                               name, FAILOVER_TIMEOUT_MS, name))
                     if self.cluster.password:
                         f.write("sentinel auth-pass %s %s\n"
-                                % (MASTER_NAME, self.cluster.password))
+                                % (name, self.cluster.password))
                     if self.cluster.sentinel_password:
                         f.write("requirepass %s\n"
                                 % self.cluster.sentinel_password)
@@ -126,6 +132,7 @@ class SentinelCluster:
     def __init__(self, password=None, sentinel_password=None):
         self.password = password
         self.sentinel_password = sentinel_password
+        self.name = "%s-%d-%d" % (MASTER_PREFIX, os.getpid(), next(_names))
         for exe in ("redis-server", "redis-sentinel"):
             if shutil.which(exe) is None and not os.path.exists(
                     "/usr/bin/" + exe):
@@ -155,7 +162,7 @@ class SentinelCluster:
 
         def sentinels_know():
             for s in self.sentinels:
-                m = s.client().sentinel_master(MASTER_NAME)
+                m = s.client().sentinel_master(self.name)
                 if m.get("num-slaves") != 1 or \
                         m.get("num-other-sentinels") != 2:
                     return False
@@ -167,14 +174,14 @@ class SentinelCluster:
     def url(self):
         return "sentinel://%s/%s" % (
             ",".join("127.0.0.1:%d" % s.port for s in self.sentinels),
-            MASTER_NAME)
+            self.name)
 
     def master_addr(self):
         """The master the first answering sentinel names, (host, port)."""
         for s in self.sentinels:
             try:
                 h, p = s.client(socket_timeout=2) \
-                    .sentinel_get_master_addr_by_name(MASTER_NAME)
+                    .sentinel_get_master_addr_by_name(self.name)
                 return h, int(p)
             except (redis.RedisError, TypeError):
                 continue

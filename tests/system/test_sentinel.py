@@ -34,7 +34,7 @@ import pytest
 from faultlib import (HashBatch, assert_check, check_batch, report,
                       wait_drained)
 from harness import PRODUCER_BIN, QUEUE, SLOW, hashlib_digest, wait_until
-from sentinellib import (MASTER_NAME, sentinels,  # noqa: F401
+from sentinellib import (sentinels,  # noqa: F401
                          sentinels_auth, wait_switch)
 
 TASKS = int(os.environ.get("CELERIAC_SENTINEL_TASKS", "20000"))
@@ -88,7 +88,7 @@ def test_functional(sentinels, worker, celeriac):
     run = celeriac("status", env={"CELERIAC_REDIS_URL": sentinels.url})
     assert run.rc == 0, run
     assert ("Redis 127.0.0.1:%d/0 (master '%s')"
-            % (sentinels.master.port, MASTER_NAME)) in run.text(), run
+            % (sentinels.master.port, sentinels.name)) in run.text(), run
     # --durable=2 asks for more replicas than there are: the task is
     # queued, the CLI says so and exits 6.
     run = celeriac("send", "hash", "--arg", "data=x", "--durable=2",
