@@ -45,7 +45,10 @@ def run_all(r, worker, n, *extra):
 def test_strict_order(r, worker):
     n = 200
     backlog(r, n)
+    # At most 8 tasks in hand, so that the start order below has a bound
+    # (the adaptive window may hold hundreds).
     w = worker("--queues", ",".join(QUEUES), "--priority", "strict",
+               "--window", "fixed", "--prefetch", 8,
                "--log-level", "debug", concurrency=2)
     wait_until(lambda: sum(1 for _ in r.scan_iter(
         match="celeriac:result:*", count=1000)) >= 3 * n, 120, interval=0.2,
