@@ -322,6 +322,16 @@ message_decode(const char *buf, size_t len, struct message *m,
         return proto_error_set(err, ERROR_PAYLOAD_TOO_LARGE,
                                "message is %zu bytes; the limit is %u", len,
                                PROTOCOL_MAX_MESSAGE);
+    /* jansson skips a NUL byte that follows a number, but the text of a
+     * message is copied as it is (a retry, a dead letter) and read as a C
+     * string by other clients: a NUL would cut it there. */
+    const char *nul = memchr(buf, '\0', len);
+    if (nul != NULL)
+        return proto_error_set(err, ERROR_INVALID_MESSAGE,
+                               "message has a NUL byte at offset %zu; JSON "
+                               "text has none (send binary data as "
+                               "data_b64)",
+                               (size_t)(nul - buf));
     m->root = message_load(buf, len, &jerr);
     if (m->root == NULL && jerr.text[0] == '\0')
         /* jansson says nothing when an allocation failed. */
