@@ -288,8 +288,9 @@ conn_hint(const char *err)
         {"NOAUTH", "give the password in the URL or CELERIAC_REDIS_PASSWORD"},
         {"WRONGPASS", "check the password in the URL or "
                       "CELERIAC_REDIS_PASSWORD"},
-        {"NOPERM", "the ACL user lacks a permission; grant it or use "
-                   "another user"},
+        {"NOPERM", "the ACL user lacks the permission Redis names; "
+                   "docs/SECURITY.md lists the rules each program needs "
+                   "(ACL SETUSER ... +<command>)"},
         {"OOM", "Redis is at maxmemory; free memory, raise maxmemory or "
                 "start a worker to drain the queue"},
         {"WRONGTYPE", "a key under --prefix is not what celeriac expects; "
