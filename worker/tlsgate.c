@@ -117,8 +117,10 @@ tlsgate_start(struct event_base *base, const struct redisurl *url,
         goto fail;
     }
     gate.path = xasprintf("%s/redis.sock", gate.dir);
-    /* The longest name a route's socket gets, checked once here. */
-    if (strlen(gate.path) + 16 >= sizeof(sun.sun_path)) {
+    /* With routes: the longest name a route's socket gets ("r99999.sock"
+     * beside "redis.sock"), checked once here. */
+    if (strlen(gate.path) + (url->sentinel != NULL ? 1 : 0) >=
+        sizeof(sun.sun_path)) {
         log_error("the TLS bridge's socket path %s is too long — set "
                   "TMPDIR to a shorter directory",
                   gate.path);
@@ -129,8 +131,11 @@ tlsgate_start(struct event_base *base, const struct redisurl *url,
         return 0;
     }
     gate.listener = tlsgate_listen(gate.path, NULL);
-    if (gate.listener == NULL)
+    if (gate.listener == NULL) {
+        log_error("cannot listen on %s for the TLS bridge: %s", gate.path,
+                  strerror(errno));
         goto fail;
+    }
     log_debug("TLS bridge for %s on %s", gate.where, gate.path);
     return 0;
 fail:
@@ -139,7 +144,7 @@ fail:
 }
 
 /* A listening unix socket at path whose connections go to arg's server
- * (a route; NULL: the URL's).  NULL after logging why. */
+ * (a route; NULL: the URL's).  NULL with errno set. */
 static struct evconnlistener *
 tlsgate_listen(const char *path, void *arg)
 {
@@ -150,9 +155,6 @@ tlsgate_listen(const char *path, void *arg)
         evconnlistener_new_bind(gate.base, tlsgate_accept, arg,
                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
                                 16, (struct sockaddr *)&sun, sizeof(sun));
-    if (lev == NULL)
-        log_warnx("cannot listen on %s for the TLS bridge: %s", path,
-                  strerror(errno));
     return lev;
 }
 
@@ -198,6 +200,8 @@ tlsgate_route(const char *host, int port)
     unlink(r->path); /* a socket of a route freed before */
     r->listener = tlsgate_listen(r->path, r);
     if (r->listener == NULL) {
+        log_warnx("cannot listen on %s for the TLS bridge to %s: %s", r->path,
+                  r->where, strerror(errno));
         tlsgate_route_free(r);
         return NULL;
     }
