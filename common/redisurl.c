@@ -133,15 +133,21 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
         }
         return 0;
     }
-    int tls = strncmp(url, "rediss://", 9) == 0;
-    int sentinel = strncmp(url, SENTINELURL_SCHEME, 11) == 0;
+    size_t stls_len = strlen(SENTINELURL_TLS_SCHEME);
+    size_t scheme_len = strlen(SENTINELURL_SCHEME);
+    int stls = strncmp(url, SENTINELURL_TLS_SCHEME, stls_len) == 0;
+    int tls = stls || strncmp(url, "rediss://", 9) == 0;
+    int sentinel = stls || strncmp(url, SENTINELURL_SCHEME, scheme_len) == 0;
     if (!tls && !sentinel && strncmp(url, "redis://", 8) != 0) {
         redisurl_bad(cause, url,
-                     "it must start with redis://, rediss://, unix:// or "
-                     "sentinel://");
+                     "it must start with redis://, rediss://, unix://, "
+                     "sentinel:// or sentinel+tls://");
         return -1;
     }
-    const char *p = url + (sentinel ? 11 : tls ? 9 : 8);
+    const char *p = url + (stls       ? stls_len
+                           : sentinel ? scheme_len
+                           : tls      ? 9
+                                      : 8);
     const char *end = p + strcspn(p, "/");
     const char *at = memrchr(p, '@', (size_t)(end - p));
     if (at != NULL) {
@@ -168,6 +174,8 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
             redisurl_bad(cause, url, why);
             goto fail;
         }
+        u->tls = tls;
+        u->sentinel->tls = tls;
         return 0;
     }
     const char *hostend = end;
@@ -256,7 +264,7 @@ redisurl_describe(const struct redisurl *u)
     const char *tls = u->tls ? " (TLS)" : "";
     if (u->sentinel != NULL) {
         char *s = sentinelurl_describe(u->sentinel);
-        char *out = xasprintf("%s/%d", s, u->db);
+        char *out = xasprintf("%s/%d%s", s, u->db, tls);
         free(s);
         return out;
     }

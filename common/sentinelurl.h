@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Redis Sentinel addresses:
- * "sentinel://[user:password@]host[:port][,host[:port]...]/master-name[/db]".
+ * "sentinel://[user:password@]host[:port][,host[:port]...]/master-name[/db]",
+ * or "sentinel+tls://..." for TLS to the sentinels and the master.
  * The hosts are sentinels (port 26379 by default); the master's address is
  * asked of them at every connect (common/sentinel.h).  The user and
  * password are those of the Redis master and replicas, as in redis://; a
@@ -12,6 +13,9 @@
 #define CELERIAC_SENTINELURL_H
 
 #define SENTINELURL_SCHEME "sentinel://"
+/* The same with TLS on every connection: to each sentinel and to the
+ * master (whose certificate must name the address the sentinels give). */
+#define SENTINELURL_TLS_SCHEME "sentinel+tls://"
 #define SENTINELURL_PASSWORD_ENV "CELERIAC_SENTINEL_PASSWORD"
 #define SENTINELURL_DEFAULT_PORT 26379
 /* At most this many sentinels in one URL. */
@@ -29,6 +33,7 @@ struct sentinelurl {
     int naddrs;
     char *master;   /* the master's name in the sentinels' configuration */
     char *password; /* AUTH for the sentinels, NULL for none */
+    int tls;        /* sentinel+tls://: TLS to the sentinels and master */
 };
 
 /*

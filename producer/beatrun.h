@@ -16,6 +16,7 @@
 
 #include "beatfile.h"
 #include "redisurl.h"
+#include "tlsconf.h"
 
 /* The leader lease unless told otherwise (`beat --lease`, --beat-lease). */
 #define BEATRUN_DEFAULT_LEASE_MS 5000
@@ -27,6 +28,7 @@ struct beatrun_conf {
     const char *prefix;         /* key prefix */
     int64_t lease_ms;           /* the leader lease */
     int quiet;                  /* do not log every task fired */
+    const struct tlsconf *tls;  /* --tls-* of the worker, or NULL */
 };
 
 /*

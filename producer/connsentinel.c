@@ -7,10 +7,37 @@
 #include <string.h>
 
 #include "sentinel.h"
+#include "tlspipe.h"
 #include "xmalloc.h"
 
 static redisReply *connsentinel_ask(const struct sentinelurl *s, int i,
                                     const char **why);
+static redisContext *connsentinel_tls(const struct sentinelurl *s, int i,
+                                      const char **why);
+
+/* sentinel+tls://: a connection to sentinel i through a TLS pipe
+ * (tlspipe.h), the certificate checked against the address in the URL.
+ * NULL with *why (static) if the TLS side cannot be set up. */
+static redisContext *
+connsentinel_tls(const struct sentinelurl *s, int i, const char **why)
+{
+    static char err[600];
+    struct redisurl u = {.host = s->addrs[i].host, .port = s->addrs[i].port,
+                         .tls = 1};
+    char *where = xasprintf("sentinel %s:%d", s->addrs[i].host,
+                            s->addrs[i].port);
+    char *cause = NULL;
+    int fd = tlspipe_open(&u, where, CONNSENTINEL_TIMEOUT_MS, &cause);
+
+    free(where);
+    if (fd < 0) {
+        snprintf(err, sizeof(err), "cannot connect over TLS: %s", cause);
+        free(cause);
+        *why = err;
+        return NULL;
+    }
+    return redisConnectFd(fd);
+}
 
 /* Asks sentinel i for the master; NULL with *why if it cannot be asked. */
 static redisReply *
@@ -18,10 +45,16 @@ connsentinel_ask(const struct sentinelurl *s, int i, const char **why)
 {
     struct timeval tv = {CONNSENTINEL_TIMEOUT_MS / 1000,
                          (CONNSENTINEL_TIMEOUT_MS % 1000) * 1000};
-    redisContext *ctx =
-        redisConnectWithTimeout(s->addrs[i].host, s->addrs[i].port, tv);
+    redisContext *ctx = NULL;
     redisReply *r = NULL;
 
+    if (s->tls) {
+        ctx = connsentinel_tls(s, i, why);
+        if (ctx == NULL && *why != NULL)
+            return NULL;
+    } else {
+        ctx = redisConnectWithTimeout(s->addrs[i].host, s->addrs[i].port, tv);
+    }
     if (ctx == NULL || ctx->err) {
         static char err[160];
         snprintf(err, sizeof(err), "cannot connect: %s",
@@ -39,8 +72,18 @@ connsentinel_ask(const struct sentinelurl *s, int i, const char **why)
         freeReplyObject(r);
     }
     r = redisCommand(ctx, "SENTINEL get-master-addr-by-name %s", s->master);
-    if (r == NULL)
+    if (r == NULL && s->tls) {
+        /* E.g. the sentinel refused the client certificate after the
+         * handshake (TLS 1.3): the pipe knows why. */
+        static char err[600];
+        char *tls = tlspipe_last_error();
+        snprintf(err, sizeof(err), "no answer%s%s", tls ? ": " : "",
+                 tls ? tls : "");
+        free(tls);
+        *why = err;
+    } else if (r == NULL) {
         *why = "no answer";
+    }
 done:
     redisFree(ctx);
     return r;
@@ -89,9 +132,12 @@ connsentinel_find(struct conn *c, char **cause)
     if (len >= 2)
         tried[len - 2] = '\0'; /* the last "; " */
     *cause = xasprintf("no sentinel named the master '%s' (%s) — are the "
-                       "sentinels running, and is the master name in the "
+                       "sentinels running%s, and is the master name in the "
                        "URL the one in their configuration?",
-                       s->master, tried);
+                       s->master, tried,
+                       s->tls ? " with TLS on those ports, do the --tls-* "
+                                "files fit their certificates"
+                              : "");
     free(tried);
     return -1;
 }

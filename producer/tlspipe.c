@@ -60,6 +60,21 @@ tlspipe_set(const char *name, const char *value)
     return tlsconf_set(&tlspipe_conf, name, value);
 }
 
+void
+tlspipe_use(const struct tlsconf *t)
+{
+    const struct {
+        const char *name;
+        const char *value;
+    } set[] = {{"tls-ca-file", t->ca_file},
+               {"tls-ca-dir", t->ca_dir},
+               {"tls-cert", t->cert},
+               {"tls-key", t->key}};
+    for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+        if (set[i].value != NULL)
+            tlsconf_set(&tlspipe_conf, set[i].name, set[i].value);
+}
+
 static void
 tlspipe_ready(void *arg, struct tlslink *l, const char *err,
               const char *version)

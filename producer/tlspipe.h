@@ -23,9 +23,12 @@
 #define CELERIAC_TLSPIPE_H
 
 #include "redisurl.h"
+#include "tlsconf.h"
 
 /* Stores a --tls-* option (name without the dashes); 0, or -1 if unknown. */
 int tlspipe_set(const char *name, const char *value);
+/* Stores every setting t has (the worker's, for its beat process). */
+void tlspipe_use(const struct tlsconf *t);
 /*
  * Connects to u's host and port over TLS within connect_ms and returns the
  * plain end for redisConnectFd(), or -1 with *cause set (caller frees) to

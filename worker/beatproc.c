@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "tlspipe.h"
 
 static void beatproc_restart_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -46,6 +47,8 @@ beatproc_child(const struct beatrun_conf *conf, pid_t parent)
         _exit(0);
     log_set_role("beat");
     cli_warn_to_log();
+    if (conf->tls != NULL) /* rediss://, sentinel+tls://: the same CAs */
+        tlspipe_use(conf->tls);
     _exit(beatrun_serve(conf));
 }
 

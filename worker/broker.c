@@ -165,7 +165,8 @@ broker_connect(struct broker_conn *c)
         return;
     }
     if (c->master_host != NULL)
-        ac = redisAsyncConnect(c->master_host, c->master_port);
+        ac = tlsgate_connect_addr(b->url->tls, c->master_host,
+                                  c->master_port);
     else
         ac = tlsgate_connect(b->url); /* unix://, redis://, rediss:// */
     free(c->master_host); /* the next connect asks the sentinels again */

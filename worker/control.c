@@ -84,7 +84,8 @@ control_connect(struct control *c)
     }
     redisAsyncContext *ac =
         c->master_host != NULL
-            ? redisAsyncConnect(c->master_host, c->master_port)
+            ? tlsgate_connect_addr(c->url->tls, c->master_host,
+                                   c->master_port)
             : tlsgate_connect(c->url); /* unix://, redis://, rediss:// */
     free(c->master_host); /* the next connect asks the sentinels again */
     c->master_host = NULL;

@@ -78,6 +78,9 @@ main_usage(FILE *f)
 "                           (sentinels' password: CELERIAC_SENTINEL_PASSWORD);\n"
 "                           the master is asked of them at every connect\n"
 "                           and followed through a fail-over.\n"
+"                           sentinel+tls://... is the same over TLS (to the\n"
+"                           sentinels and the master; the master's\n"
+"                           certificate must hold its address as an IP SAN).\n"
 "  -Q, --queues A,B         queues to consume, comma-separated (default %s)\n"
 "  -c, --concurrency N      child processes (default: usable cores, %d here:\n"
 "                           the online cores, CPU affinity and cgroup CPU\n"
@@ -119,8 +122,9 @@ main_usage(FILE *f)
 "      --redis-timeout S    drop a Redis connection silent this long\n"
 "                           (default %ld)\n"
 "\n"
-"TLS, for a rediss:// URL (the server's certificate is always verified,\n"
-"for the URL's host name, TLS 1.2 or newer):\n"
+"TLS, for a rediss:// or sentinel+tls:// URL (the server's certificate is\n"
+"always verified, for the URL's host name or the master's address, TLS 1.2\n"
+"or newer):\n"
 "      --tls-ca-file FILE   PEM CA certificates to trust for Redis (default:\n"
 "                           the system's store)\n"
 "      --tls-ca-dir DIR     a directory of CA certificates (c_rehash)\n"
@@ -365,7 +369,7 @@ main_tls(const struct config *cfg)
     if (!cfg->url.tls) {
         if (t->ca_file || t->ca_dir || t->cert || t->key)
             log_warnx("the --tls-* settings are not used: the Redis URL is "
-                      "not rediss://");
+                      "not rediss:// or sentinel+tls://");
         return 0;
     }
     SSL_CTX *ctx = tlsconf_ctx_new(t, &cause);

@@ -2353,7 +2353,8 @@ parent_main(const struct config *cfg)
                                              .prefix = cfg->prefix,
                                              .lease_ms = cfg->beat_lease_ms,
                                              .quiet = log_get_level() <
-                                                      LOG_LEVEL_DEBUG};
+                                                      LOG_LEVEL_DEBUG,
+                                             .tls = &cfg->tls};
         if (beatproc_start(&p->beatp, p->base, &p->beat_conf) < 0)
             goto out;
     }

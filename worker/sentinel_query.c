@@ -9,6 +9,7 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "sentinel.h"
+#include "tlsgate.h"
 
 static void sentinel_query_ask(struct sentinel_query *q);
 static void sentinel_query_note(struct sentinel_query *q, const char *why);
@@ -76,9 +77,12 @@ sentinel_query_ask(struct sentinel_query *q)
 {
     while (q->next < q->s->naddrs) {
         const struct sentinelurl_addr *a = &q->s->addrs[q->next];
-        redisAsyncContext *ac = redisAsyncConnect(a->host, a->port);
+        redisAsyncContext *ac =
+            tlsgate_connect_addr(q->s->tls, a->host, a->port);
         if (ac == NULL || ac->err) {
-            sentinel_query_note(q, ac ? ac->errstr : "out of memory");
+            sentinel_query_note(q, ac ? ac->errstr
+                                   : q->s->tls ? "no TLS bridge (see above)"
+                                               : "out of memory");
             if (ac != NULL)
                 redisAsyncFree(ac);
             continue;
@@ -128,7 +132,11 @@ sentinel_query_disconnect_cb(const redisAsyncContext *ac, int status)
         return;
     q->ac = NULL;
     evtimer_del(q->timer);
-    sentinel_query_note(q, "closed the connection before answering");
+    sentinel_query_note(q, q->s->tls ? "closed the connection before "
+                                       "answering (a TLS failure is logged "
+                                       "above)"
+                                     : "closed the connection before "
+                                       "answering");
     sentinel_query_ask(q);
 }
 

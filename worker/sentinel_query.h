@@ -7,7 +7,9 @@
  * async timeouts), and reports the first address named, or that none was.
  * Sentinel host names are resolved by hiredis when it connects, as the
  * worker's Redis host always was: give literal IP addresses to keep DNS off
- * the event loop.  One look-up per connection that needs the master.
+ * the event loop.  With sentinel+tls:// each sentinel is reached through
+ * the worker's TLS gate (tlsgate.h), whose socket hiredis connects to.
+ * One look-up per connection that needs the master.
  */
 #ifndef CELERIAC_SENTINEL_QUERY_H
 #define CELERIAC_SENTINEL_QUERY_H

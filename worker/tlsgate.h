@@ -15,8 +15,16 @@
  * backoff.  Repeated identical failures are logged at 1, 2, 4, 8, ...
  * attempts.
  *
- * One gate per worker process; with a redis:// or unix:// URL there is
- * none and tlsgate_connect() connects directly.
+ * With sentinel+tls:// the servers are many and change (each sentinel,
+ * and whichever node the sentinels name as master), so the gate has a
+ * socket per address ("route"), made when a connection to that address is
+ * first wanted (tlsgate_connect_addr()); the certificate is checked against
+ * that address as given (the sentinel's from the URL, the master's as the
+ * sentinels name it).  At most TLSGATE_MAX_ROUTES exist at once; the least
+ * recently used one is replaced.
+ *
+ * One gate per worker process; with a redis://, unix:// or sentinel:// URL
+ * there is none and the connect functions connect directly.
  */
 #ifndef CELERIAC_TLSGATE_H
 #define CELERIAC_TLSGATE_H
@@ -38,6 +46,10 @@ int tlsgate_start(struct event_base *base, const struct redisurl *url,
 /* A new async connection to url: through the gate for rediss:// (NULL
  * if the gate is not running: never a plain connection instead). */
 redisAsyncContext *tlsgate_connect(const struct redisurl *url);
+/* A new async connection to host:port: through the gate over TLS when tls
+ * is set (NULL if the gate is not running or has no socket for it: never a
+ * plain connection instead), else plain TCP. */
+redisAsyncContext *tlsgate_connect_addr(int tls, const char *host, int port);
 /* Closes every bridged connection and the socket, removes the directory. */
 void tlsgate_stop(void);
 

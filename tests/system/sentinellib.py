@@ -3,7 +3,9 @@
 one replica and three sentinels (quorum 2), with short fail-over timings,
 in a temporary directory; and the fixture `sentinels` that builds it and
 tears it down (also when the test fails).  Needs Debian's redis-sentinel
-(scripts/deps.sh test)."""
+(scripts/deps.sh test).  SentinelCluster(tls=pki) (test_tls.pki) makes
+every node TLS-only: the plain ports are off (port 0), the data nodes
+replicate over TLS and the sentinels reach them and each other over TLS."""
 
 import itertools
 import os
@@ -48,13 +50,14 @@ class Node:
                 m = self.cluster.master_port
                 name = self.cluster.name
                 with open(conf, "w") as f:
-                    f.write("port %d\nbind 127.0.0.1\ndir %s\n"
+                    f.write(self.cluster.sentinel_net(self.port))
+                    f.write("bind 127.0.0.1\ndir %s\n"
                             "logfile %s\n"
                             "sentinel monitor %s 127.0.0.1 %d 2\n"
                             "sentinel down-after-milliseconds %s %d\n"
                             "sentinel failover-timeout %s %d\n"
                             "sentinel parallel-syncs %s 1\n"
-                            % (self.port, self.dir, self.log_path,
+                            % (self.dir, self.log_path,
                                name, m, name, DOWN_AFTER_MS,
                                name, FAILOVER_TIMEOUT_MS, name))
                     if self.cluster.password:
@@ -66,7 +69,7 @@ class Node:
                 argv = [shutil.which("redis-sentinel") or
                         "/usr/bin/redis-sentinel", conf]
             else:
-                argv = ["redis-server", "--port", str(self.port),
+                argv = ["redis-server"] + self.cluster.server_net(self.port) + [
                         "--bind", "127.0.0.1", "--save", "",
                         "--appendonly", "no", "--dir", self.dir,
                         "--logfile", self.log_path,
@@ -103,6 +106,9 @@ class Node:
     def client(self, **kw):
         pw = self.cluster.sentinel_password if self.sentinel \
             else self.cluster.password
+        if self.cluster.tls is not None:
+            kw = dict(kw, ssl=True, ssl_ca_certs=self.cluster.tls("ca.crt"),
+                      ssl_cert_reqs="required")
         return redis.Redis(host="127.0.0.1", port=self.port, password=pw,
                            **kw)
 
@@ -129,9 +135,12 @@ class Node:
 class SentinelCluster:
     """Master, replica and three sentinels, all on 127.0.0.1."""
 
-    def __init__(self, password=None, sentinel_password=None):
+    def __init__(self, password=None, sentinel_password=None, tls=None,
+                 data_cert="server"):
         self.password = password
         self.sentinel_password = sentinel_password
+        self.tls = tls  # test_tls.pki: the files by name, or None
+        self.data_cert = data_cert  # the data nodes' certificate, with tls
         self.name = "%s-%d-%d" % (MASTER_PREFIX, os.getpid(), next(_names))
         for exe in ("redis-server", "redis-sentinel"):
             if shutil.which(exe) is None and not os.path.exists(
@@ -170,8 +179,32 @@ class SentinelCluster:
         wait_until(sentinels_know, 60, interval=0.1,
                    what="the sentinels to find the replica and each other")
 
+    def server_net(self, port):
+        """redis-server's options for its port: TLS only with self.tls."""
+        if self.tls is None:
+            return ["--port", str(port)]
+        return ["--port", "0", "--tls-port", str(port),
+                "--tls-cert-file", self.tls(self.data_cert + ".crt"),
+                "--tls-key-file", self.tls(self.data_cert + ".key"),
+                "--tls-ca-cert-file", self.tls("ca.crt"),
+                "--tls-auth-clients", "no", "--tls-replication", "yes"]
+
+    def sentinel_net(self, port):
+        """sentinel.conf's lines for its port: TLS only with self.tls."""
+        if self.tls is None:
+            return "port %d\n" % port
+        return ("port 0\ntls-port %d\ntls-cert-file %s\ntls-key-file %s\n"
+                "tls-ca-cert-file %s\ntls-auth-clients no\n"
+                "tls-replication yes\n"
+                % (port, self.tls("server.crt"), self.tls("server.key"),
+                   self.tls("ca.crt")))
+
     @property
     def url(self):
+        if self.tls is not None:
+            return "sentinel+tls://%s/%s" % (
+                ",".join("127.0.0.1:%d" % s.port for s in self.sentinels),
+                self.name)
         return "sentinel://%s/%s" % (
             ",".join("127.0.0.1:%d" % s.port for s in self.sentinels),
             self.name)

@@ -578,6 +578,39 @@ test_sentinel_bad(void **state)
     redisurl_clear(&u);
 }
 
+/* sentinel+tls://: the same parts, TLS for the sentinels and the master. */
+static void
+test_sentinel_tls(void **state)
+{
+    (void)state;
+    struct redisurl u;
+    parse_ok("sentinel+tls://:pw@10.0.0.1:26380,s2/mymaster/2", &u);
+    assert_int_equal(u.tls, 1);
+    assert_non_null(u.sentinel);
+    assert_int_equal(u.sentinel->tls, 1);
+    assert_int_equal(u.sentinel->naddrs, 2);
+    assert_string_equal(u.sentinel->addrs[1].host, "s2");
+    assert_int_equal(u.sentinel->addrs[1].port, 26379);
+    assert_string_equal(u.sentinel->master, "mymaster");
+    assert_string_equal(u.password, "pw");
+    assert_int_equal(u.db, 2);
+    char *d = redisurl_describe(&u);
+    assert_string_equal(d, "sentinel:mymaster@10.0.0.1:26380,s2:26379/2 "
+                           "(TLS)");
+    free(d);
+    redisurl_clear(&u);
+    parse_ok("sentinel://h/m", &u); /* plain stays plain */
+    assert_int_equal(u.tls, 0);
+    assert_int_equal(u.sentinel->tls, 0);
+    redisurl_clear(&u);
+    parse_fails("sentinel+tls://h", "sentinel://HOST:PORT");
+    parse_fails("sentinel+tls://h/", "no master name");
+    parse_fails("sentinel+ssl://h/m", "sentinel+tls://");
+    char *r = redisurl_redact("sentinel+tls://u:secret@h/m");
+    assert_string_equal(r, "sentinel+tls://***@h/m");
+    free(r);
+}
+
 static void
 test_sentinel_passwords(void **state)
 {
@@ -738,6 +771,7 @@ main(void)
         T(test_scrub),
         T(test_parse_errors_hide_password),
         T(test_sentinel_full),
+        T(test_sentinel_tls),
         T(test_sentinel_bad),
         T(test_sentinel_passwords),
         T(test_sentinel_master_reply),
