@@ -120,6 +120,7 @@ struct parent {
     int exit_code;
     struct parent_stats stats;
     struct revoked revoked; /* <prefix>revoked, refreshed per heartbeat */
+    int revoked_again; /* a held task could not be checked: sweep again */
     /* Watching the worker (README.md, "Watching a cluster"). */
     struct events events;
     struct control control;
@@ -199,6 +200,7 @@ static void parent_sem_renew(struct parent *p);
 static void parent_upload_begin(struct parent *p, struct slot *s);
 static void parent_revoked_refresh(struct parent *p);
 static int parent_revoked_slot(struct parent *p, struct slot *s);
+static void parent_revoked_sweep(struct parent *p);
 
 static long long
 parent_now_ms(void)
@@ -1359,18 +1361,22 @@ parent_revoked_cb(redisAsyncContext *ac, void *reply, void *priv)
         lens[n++] = e->len;
     }
     size_t before = p->revoked.n;
-    revoked_load(&p->revoked, ids, lens, n);
+    size_t added = revoked_load(&p->revoked, ids, lens, n);
     if (p->revoked.n != before)
         log_debug("%zu revoked task ids", p->revoked.n);
     free(ids);
     free(lens);
+    /* Every task held was checked against the old copy (on arrival or
+     * by the last sweep): only new ids can revoke one of them. */
+    if (added > 0 || (p->revoked_again && p->revoked.n > 0))
+        parent_revoked_sweep(p);
 }
 
 /*
  * When the entry just received in s is a revoked task, makes its verdict
- * (a child answers REVOKED) and returns 1.  Checked once, on arrival: a
- * task handed to a worker before the revocation reached it runs (its
- * child may already hold it: prefetched tasks are queued in children).
+ * (a child answers REVOKED) and returns 1.  Checked on arrival; a task
+ * held when a later refresh brings its id is caught by
+ * parent_revoked_sweep, unless it has started by then.
  */
 static int
 parent_revoked_slot(struct parent *p, struct slot *s)
@@ -1384,6 +1390,61 @@ parent_revoked_slot(struct parent *p, struct slot *s)
                    "the task was revoked (celeriac revoke) before it ran", 0,
                    0);
     return 1;
+}
+
+/*
+ * After a refresh brought new revoked ids: every task this worker holds
+ * and has not started gets the verdict of parent_revoked_slot when it is
+ * revoked — one waiting for a child (READY), for a limit (LIMIT_WAIT) or
+ * for a fetch (FETCH_WAIT) leaves its list first; one queued in a child
+ * is taken back with the claim CAS (pool_withdraw), and runs if its child
+ * started it already.  A running task is never interrupted.  One pass
+ * over the slot table (--prefetch slots), revoked_message() per task.
+ * A task that could not be looked at now (its child's frames still being
+ * written, or its per-host lease being asked for) is looked at again
+ * after the next refresh.
+ */
+static void
+parent_revoked_sweep(struct parent *p)
+{
+    unsigned n = 0;
+    int again = 0;
+    for (uint32_t i = 0; i < p->slots.n; i++) {
+        struct slot *s = &p->slots.slots[i];
+        if (s->fail_type != NULL || s->msg == NULL ||
+            (s->state != SLOT_READY && s->state != SLOT_LIMIT_WAIT &&
+             s->state != SLOT_FETCH_WAIT && s->state != SLOT_RUNNING) ||
+            !revoked_message(&p->revoked, s->msg, s->msg_len,
+                             p->cfg->queues[s->queue], s->entry_id))
+            continue;
+        if (s->state == SLOT_READY) {
+            TAILQ_REMOVE(&p->ready, s, entry);
+        } else if (s->state == SLOT_LIMIT_WAIT) {
+            throttle_forget(&p->limits, s);
+        } else if (s->state == SLOT_FETCH_WAIT) {
+            if (s->sem_state != SLOT_SEM_NONE) {
+                again = 1;
+                continue;
+            }
+            fetchq_remove(&p->fetchq, s);
+        } else {
+            int got = pool_withdraw(&p->pool, s);
+            if (got < 0)
+                again = 1;
+            if (got <= 0)
+                continue; /* started: it runs to completion */
+        }
+        log_info("task %s was revoked while this worker held it; not "
+                 "running it",
+                 s->entry_id);
+        parent_verdict(p, s, ERROR_REVOKED,
+                       "the task was revoked (celeriac revoke) before it ran",
+                       0, 0);
+        n++;
+    }
+    p->revoked_again = again;
+    if (n > 0)
+        parent_kick(p);
 }
 
 /* Reads the revocations still in force (score >= now), bounded; with

@@ -38,6 +38,8 @@ static void pool_gone(struct pool_child *c);
 static void pool_drop(struct pool_child *c, const char *why);
 static void pool_limit_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_steal_cb(evutil_socket_t fd, short what, void *arg);
+static int pool_take_back(struct pool *p, struct pool_child *c,
+                          struct slot *s);
 static void pool_after_result(struct pool_child *c, uint32_t rss_kb);
 static void pool_ring_put(struct pool *p, struct pool_child *c, struct slot *s,
                           struct ipc_task *t);
@@ -479,6 +481,48 @@ pool_stream_result(struct pool_child *c, struct slot *s,
     pool_after_result(c, r->rss_kb);
 }
 
+/* 1 if no frame to c is still in its output buffer: those refer to the
+ * slots' messages (pool_send), so only then may a task sent to c be taken
+ * back, answered and its slot reused. */
+static int
+pool_written(const struct pool_child *c)
+{
+    return c->bev != NULL && !c->eof &&
+           evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
+/*
+ * Takes s, queued in c, back if c has not started it (its claim CAS wins,
+ * claim.h): s is then READY, on no list, and returns 1; else 0 and s is
+ * unchanged.  The one place a queued task leaves a live child unrun.
+ */
+static int
+pool_take_back(struct pool *p, struct pool_child *c, struct slot *s)
+{
+    if (!claim_steal(&c->claims, s->index, s->claim))
+        return 0;
+    TAILQ_REMOVE(&c->running, s, entry);
+    c->load--;
+    s->ring_len = 0;
+    slot_move(p->slots, s, SLOT_READY);
+    s->child = -1;
+    return 1;
+}
+
+int
+pool_withdraw(struct pool *p, struct slot *s)
+{
+    if (s->state != SLOT_RUNNING || s->streaming || s->child < 0 ||
+        s->child >= p->n)
+        return 0;
+    struct pool_child *c = &p->children[s->child];
+    /* A path task may go: a child that finds its claim taken receives
+     * the descriptor sent ahead of the frame and closes it (child.c). */
+    if (!pool_written(c))
+        return -1;
+    return pool_take_back(p, c, s);
+}
+
 static void
 pool_steal_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -502,8 +546,7 @@ pool_steal(struct pool *p, struct slot_list *ready)
             idle = c;
         /* Only tasks whose frames are all in the socket: the output
          * buffer still refers to the slots' messages. */
-        if (c->bev == NULL || c->eof || c->load < 2 ||
-            evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+        if (c->load < 2 || !pool_written(c))
             continue;
         long long quiet = now - c->busy_since_ms;
         if (quiet < POOL_STEAL_AFTER_MS) {
@@ -532,13 +575,8 @@ pool_steal(struct pool *p, struct slot_list *ready)
         /* A path task's descriptor is in that child's channel already. */
         if (s->src_fd >= 0 && s->fail_type == NULL)
             break;
-        if (!claim_steal(&victim->claims, s->index, s->claim))
+        if (!pool_take_back(p, victim, s))
             break; /* started: so were all before it */
-        TAILQ_REMOVE(&victim->running, s, entry);
-        victim->load--;
-        s->ring_len = 0;
-        slot_move(p->slots, s, SLOT_READY);
-        s->child = -1;
         TAILQ_INSERT_HEAD(ready, s, entry);
         got++;
         s = prev;

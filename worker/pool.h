@@ -182,6 +182,16 @@ size_t pool_pending_bytes(const struct pool_child *c);
  */
 unsigned pool_steal(struct pool *p, struct slot_list *ready);
 /*
+ * Takes s (RUNNING: sent to a child, not a stream) back if that child has
+ * not started it, by the same claim CAS as pool_steal (claim.h): s is
+ * then READY and on no list, and the child will skip it.  Returns 1 if
+ * taken back; 0 if it started (it runs to completion); -1 if it cannot
+ * be told now: frames to that child are still unwritten (they refer to
+ * the slots' messages) or the child is gone (its tasks come back through
+ * the requeue callback).
+ */
+int pool_withdraw(struct pool *p, struct slot *s);
+/*
  * Grows or shrinks the pool to n children (1 to the places there are):
  * new places fork at once; a removed child takes no new task and exits
  * once its tasks are done, and is not replaced.  Returns the new size.

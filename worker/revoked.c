@@ -32,23 +32,39 @@ revoked_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void
+size_t
 revoked_load(struct revoked *r, const char *const *ids, const size_t *lens,
              size_t n)
 {
-    revoked_clear(r);
+    struct revoked old = *r;
+    revoked_init(r);
     if (n > REVOKED_MAX)
         n = REVOKED_MAX;
-    if (n == 0)
-        return;
-    r->ids = xmalloc(n * sizeof(*r->ids));
-    for (size_t i = 0; i < n; i++) {
-        if (lens[i] == 0 || lens[i] > PROTOCOL_MAX_NAME ||
-            memchr(ids[i], '\0', lens[i]) != NULL)
-            continue;
-        r->ids[r->n++] = xstrndup(ids[i], lens[i]);
+    size_t added = 0;
+    if (n > 0) {
+        r->ids = xmalloc(n * sizeof(*r->ids));
+        for (size_t i = 0; i < n; i++) {
+            if (lens[i] == 0 || lens[i] > PROTOCOL_MAX_NAME ||
+                memchr(ids[i], '\0', lens[i]) != NULL)
+                continue;
+            r->ids[r->n++] = xstrndup(ids[i], lens[i]);
+        }
+        qsort(r->ids, r->n, sizeof(*r->ids), revoked_cmp);
+        /* Both sorted: one merge pass counts the ids the old copy lacked
+         * (a duplicate in the new one counts once). */
+        size_t j = 0;
+        for (size_t i = 0; i < r->n; i++) {
+            if (i > 0 && strcmp(r->ids[i - 1], r->ids[i]) == 0)
+                continue;
+            int c = 1;
+            while (j < old.n && (c = strcmp(old.ids[j], r->ids[i])) < 0)
+                j++;
+            if (j >= old.n || c != 0)
+                added++;
+        }
     }
-    qsort(r->ids, r->n, sizeof(*r->ids), revoked_cmp);
+    revoked_clear(&old);
+    return added;
 }
 
 int

@@ -26,9 +26,10 @@ void revoked_init(struct revoked *r);
 void revoked_clear(struct revoked *r);
 /* Replaces the copy with ids[0..n) (ids[i] of lens[i] bytes; an id with
  * a NUL byte or of more than 200 bytes is skipped).  At most REVOKED_MAX
- * are kept. */
-void revoked_load(struct revoked *r, const char *const *ids, const size_t *lens,
-                  size_t n);
+ * are kept.  Returns how many of them the copy it replaced did not have
+ * (0: nothing held needs checking again). */
+size_t revoked_load(struct revoked *r, const char *const *ids,
+                    const size_t *lens, size_t n);
 /* 1 when id is revoked. */
 int revoked_has(const struct revoked *r, const char *id);
 /*

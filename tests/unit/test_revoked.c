@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of worker/revoked.c: the local copy of revoked ids (loading,
- * bounds, bad ids skipped) and the check of a message by its "id" or by
- * "<queue>/<entry id>", also for a message of megabytes.
+ * the count of new ids, bounds, bad ids skipped) and the check of a
+ * message by its "id" or by "<queue>/<entry id>", also for a message of
+ * megabytes.
  */
 /* cmocka needs these first, in this order. */
 /* clang-format off */
@@ -19,13 +20,13 @@
 
 #include "revoked.h"
 
-static void
+static size_t
 load(struct revoked *r, const char *const *ids, size_t n)
 {
     size_t lens[16];
     for (size_t i = 0; i < n; i++)
         lens[i] = strlen(ids[i]);
-    revoked_load(r, ids, lens, n);
+    return revoked_load(r, ids, lens, n);
 }
 
 static void
@@ -112,6 +113,31 @@ test_escaped_id(void **state)
     revoked_clear(&r);
 }
 
+/* A reload says how many ids are new to the copy: the worker looks at
+ * the tasks it holds again only then. */
+static void
+test_load_counts_new_ids(void **state)
+{
+    (void)state;
+    struct revoked r;
+    const char *a[] = {"b", "d", "a"};
+    const char *same[] = {"d", "a", "b"};
+    const char *more[] = {"c", "a", "e", "c", "b"};
+    const char *fewer[] = {"e"};
+    revoked_init(&r);
+    assert_int_equal(load(&r, a, 0), 0);
+    assert_int_equal(load(&r, a, 3), 3);
+    assert_int_equal(load(&r, same, 3), 0);
+    /* c (given twice) and e are new; d lapsed. */
+    assert_int_equal(load(&r, more, 5), 2);
+    assert_int_equal(revoked_has(&r, "d"), 0);
+    assert_int_equal(load(&r, fewer, 1), 0);
+    assert_int_equal(load(&r, a, 3), 3);
+    assert_int_equal(load(&r, a, 0), 0);
+    assert_int_equal(r.n, 0);
+    revoked_clear(&r);
+}
+
 static void
 test_bad_ids_skipped_and_bounded(void **state)
 {
@@ -157,6 +183,7 @@ main(void)
         cmocka_unit_test(test_ids_and_messages),
         cmocka_unit_test(test_large_message_by_its_id),
         cmocka_unit_test(test_escaped_id),
+        cmocka_unit_test(test_load_counts_new_ids),
         cmocka_unit_test(test_bad_ids_skipped_and_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
