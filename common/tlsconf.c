@@ -213,7 +213,8 @@ tlsconf_explain(SSL *ssl, unsigned long ssl_err, const char *where)
                                reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
                                reason == SSL_R_UNEXPECTED_EOF_WHILE_READING))
         return xasprintf("%s does not speak TLS (%s) — is it a plain Redis "
-                         "port? use redis:// for a server without TLS",
+                         "port? use redis:// (or sentinel://) for a "
+                         "server without TLS",
                          where, what ? what : "bad handshake");
     if (lib == ERR_LIB_SSL &&
         (reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA ||

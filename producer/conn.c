@@ -138,8 +138,9 @@ conn_try(struct conn *c, char **cause)
                                    "CELERIAC_REDIS_URL",
                                    c->where, conn_reason(c->ctx),
                                    c->url.tls ? ""
-                                              : " (a TLS port wants "
-                                                "rediss://)");
+                                   : c->url.sentinel != NULL
+                                       ? " (TLS ports want sentinel+tls://)"
+                                       : " (a TLS port wants rediss://)");
             free(tls);
             goto fail;
         }

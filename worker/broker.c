@@ -588,7 +588,10 @@ broker_disconnect_cb(const redisAsyncContext *ac, int status)
                   c->role, b->where,
                   ac->errstr[0] ? ac->errstr : "closed by the server",
                   !was_ready && b->url->path == NULL && !b->url->tls
-                      ? " (if that port wants TLS, use rediss://)"
+                      ? (b->url->sentinel != NULL
+                             ? " (if that port wants TLS, use "
+                               "sentinel+tls://)"
+                             : " (if that port wants TLS, use rediss://)")
                       : "");
     broker_schedule(c);
 }

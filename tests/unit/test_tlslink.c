@@ -535,7 +535,7 @@ test_link_failures_say_what_to_do(void **state)
     expect(failure(p.good, SERVE_TLS, system, "localhost", 0),
            "give the CA that signed it with --tls-ca-file");
     expect(failure(NULL, SERVE_PLAIN, ctx, "localhost", 0),
-           "use redis:// for a server without TLS");
+           "use redis:// (or sentinel://) for a server without TLS");
     expect(failure(p.good, SERVE_TLS, ctx, "127.0.0.1", 1),
            "Connection refused — is redis-server running");
     expect(failure(p.good, SERVE_TLS, ctx, "no-such-host.invalid", 0),
