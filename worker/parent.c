@@ -111,6 +111,7 @@ struct parent {
     long claim_pending; /* entries the take-over in flight may bring */
     struct window win;      /* tasks held at most now (window.h) */
     long long *child_last_us; /* per child: its last result, Unix us */
+    pid_t *child_timed; /* per child: the process whose results are timed */
     long long read_sent_us; /* when the read in flight was sent, or 0 */
     long read_got;          /* entries it brought so far */
     char *queue_list; /* "a,b" for the heartbeat */
@@ -1063,11 +1064,17 @@ parent_on_result(void *arg, struct slot *s, const struct ipc_result *r)
 
     if (s->state == SLOT_RUNNING && s->fail_type == NULL && s->child >= 0 &&
         s->child < p->pool.n) {
-        /* Its service time: from when its child could start it. */
+        /* Its service time: from when its child could start it.  Not
+         * the first result of a process: its start-up (page faults,
+         * OpenSSL's first fetch) made it 10-100 times a later one. */
         long long now = result_now_us();
         long long *last = &p->child_last_us[s->child];
-        window_service(&p->win,
-                       now - (s->started_us > *last ? s->started_us : *last));
+        pid_t pid = p->pool.children[s->child].pid;
+        if (p->child_timed[s->child] == pid)
+            window_service(&p->win, now - (s->started_us > *last
+                                               ? s->started_us
+                                               : *last));
+        p->child_timed[s->child] = pid;
         *last = now;
     }
     /* A streamed task answered before its source ended (a FAILURE: it
@@ -2400,6 +2407,8 @@ parent_main(const struct config *cfg)
     /* One for every place of the pool (pool.n), grown children too. */
     p->child_last_us =
         xcalloc((size_t)p->pool.grow_max, sizeof(*p->child_last_us));
+    p->child_timed =
+        xcalloc((size_t)p->pool.grow_max, sizeof(*p->child_timed));
     p->pool.max_rss_kb = cfg->max_memory_kb;
     if (pool_start(&p->pool, p->base, cfg->concurrency, child_max, &p->slots,
                    cfg->queues, &p->env, &pcbs, p) < 0) {
@@ -2492,6 +2501,7 @@ out:
     pool_reap(&p->pool); /* no zombie outlives us */
     pool_free(&p->pool);
     free(p->child_last_us);
+    free(p->child_timed);
     parent_fetch_free(p);
     event_free(p->pump_ev);
     event_free(p->hold_ev);

@@ -11,6 +11,7 @@ window_init(struct window *w, int children, unsigned max, int fixed)
     w->max = max > 0 ? max : 1;
     w->fixed = fixed;
     w->svc_us = 0;
+    w->nsvc = 0;
     w->rtt_us = 0;
     w->size = (unsigned)w->children < w->max && !fixed
                   ? (unsigned)w->children
@@ -34,10 +35,12 @@ window_service(struct window *w, long long us)
     if (w->cap < w->max)
         w->cap++;
     double x = us > 0 ? (double)us : 0;
+    if (w->nsvc < WINDOW_GAIN)
+        w->nsvc++;
     if (w->svc_us <= 0)
         w->svc_us = x > 1 ? x : 1;
     else
-        w->svc_us += (x - w->svc_us) / WINDOW_GAIN;
+        w->svc_us += (x - w->svc_us) / w->nsvc;
     if (w->svc_us < 1)
         w->svc_us = 1;
 }

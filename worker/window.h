@@ -42,6 +42,7 @@ struct window {
     unsigned max;    /* the bound: --prefetch */
     int fixed;       /* --window fixed: always max */
     double svc_us;   /* recent service time of one task; 0: none seen */
+    unsigned nsvc;   /* service times seen, up to WINDOW_GAIN */
     double rtt_us;   /* recent Redis read round trip; 0: none seen */
     unsigned cap;    /* slow start: the window grows by one a result */
     unsigned size;   /* the window last computed by window_update() */
@@ -57,7 +58,9 @@ void window_init(struct window *w, int children, unsigned max, int fixed);
 void window_children(struct window *w, int children);
 /* One task's service time: from when its child could start it (it was
  * sent, or the child's previous result came, whichever is later) to its
- * result. */
+ * result.  The first WINDOW_GAIN samples are averaged alike (a plain
+ * mean), the later ones weighted 1/WINDOW_GAIN: one slow first sample
+ * does not hold the window small for hundreds of results. */
 void window_service(struct window *w, long long us);
 /* One Redis read's round trip (a read that brought entries).  A sample
  * over twice the average counts as twice the average: a read that

@@ -51,6 +51,24 @@ test_short_tasks_open_it_to_the_bound(void **state)
 }
 
 static void
+test_one_slow_first_sample_does_not_hold_it(void **state)
+{
+    (void)state;
+    struct window w;
+    window_init(&w, 2, 512, 0);
+    /* A cold start (13 ms, as measured), then 100 us tasks: averaged
+     * alike, the first sample weighs 1/101 after 100 more; weighted
+     * 1/WINDOW_GAIN it still held two thirds of the average and the
+     * window at 6 tasks. */
+    window_service(&w, 13000);
+    for (int i = 0; i < 100; i++)
+        window_service(&w, 100);
+    assert_true(w.svc_us < 250);
+    /* Only the slow start (one task a result) bounds it now. */
+    assert_int_equal(window_update(&w, 0), 2 + 101);
+}
+
+static void
 test_long_tasks_close_it_to_the_children(void **state)
 {
     (void)state;
@@ -184,6 +202,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_starts_at_one_task_per_child),
         cmocka_unit_test(test_short_tasks_open_it_to_the_bound),
+        cmocka_unit_test(test_one_slow_first_sample_does_not_hold_it),
         cmocka_unit_test(test_long_tasks_close_it_to_the_children),
         cmocka_unit_test(test_children_on_a_long_task_need_no_more),
         cmocka_unit_test(test_reopens_quickly_after_long_tasks),
