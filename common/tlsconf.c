@@ -230,7 +230,15 @@ tlsconf_explain(SSL *ssl, unsigned long ssl_err, const char *where)
         return xasprintf("%s offers no TLS version this client accepts "
                          "(%s) — the server must allow TLS 1.2 or newer",
                          where, what ? what : "protocol version");
+    if (what == NULL) /* no alert read: the server closed the link (with
+                       * TLS 1.3 also when it refused a client's
+                       * missing certificate) */
+        return xasprintf("TLS handshake with %s failed: the server closed "
+                         "the connection — check that the port is its TLS "
+                         "port, and whether it wants a client certificate "
+                         "(--tls-cert and --tls-key)",
+                         where);
     return xasprintf("TLS handshake with %s failed: %s — check that the "
                      "port is the server's TLS port and the TLS settings",
-                     where, what ? what : "unknown error");
+                     where, what);
 }
