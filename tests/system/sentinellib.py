@@ -114,9 +114,15 @@ class Node:
 
     def restart_as_replica(self, master_port):
         """Starts a killed server again on its port, as a replica of
-        master_port (what an operator or an init system does)."""
-        self.start(["--replicaof", "127.0.0.1", str(master_port)],
-                   port=self.port)
+        master_port (what an operator or an init system does), with
+        replica-priority 0 so that the sentinels never promote it.  It
+        comes back empty (no persistence here), and Sentinel would promote
+        a replica that has not finished its first sync (Redis reports its
+        link as never down; redis/redis#13533): a second fail-over in that
+        window, after a stall of the loaded machine, lost every task
+        (README: "A replica that restarts empty")."""
+        self.start(["--replicaof", "127.0.0.1", str(master_port),
+                    "--replica-priority", "0"], port=self.port)
 
     def kill9(self):
         if self.proc is not None:
@@ -240,6 +246,16 @@ class SentinelCluster:
     def cleanup(self):
         for n in self.sentinels + [self.replica, self.master]:
             n.stop()
+        # Shown by pytest only when the test failed: what the sentinels
+        # decided and what the data nodes did (sync, role changes).
+        for n in [self.master, self.replica] + self.sentinels:
+            try:
+                with open(n.log_path, errors="replace") as f:
+                    tail = f.readlines()[-60:]
+            except OSError:
+                continue
+            print("---- log of %s (port %s), last %d lines ----\n%s"
+                  % (n.name, n.port, len(tail), "".join(tail)))
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
