@@ -263,6 +263,22 @@ message_key_in(const char *tok, size_t n, const char *const *drop)
     return found;
 }
 
+int
+message_mentions(const char *buf, size_t len, const char *needle, size_t nlen)
+{
+    if (buf == NULL || nlen == 0 || nlen > len)
+        return 0;
+    if (needle[nlen - 1] != '"')
+        return memmem(buf, len, needle, nlen) != NULL;
+    const char *p = buf + nlen - 1, *end = buf + len;
+    while (p < end && (p = memchr(p, '"', (size_t)(end - p))) != NULL) {
+        if (memcmp(p - (nlen - 1), needle, nlen - 1) == 0)
+            return 1;
+        p++;
+    }
+    return 0;
+}
+
 char *
 message_with_members(const char *buf, size_t len, const char *const *drop,
                      const char *add, size_t *out_len)

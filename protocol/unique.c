@@ -106,7 +106,7 @@ unique_lock_of(const char *msg, size_t len, const char *prefix, char *buf,
     struct unique u;
     int rc = 0;
 
-    if (msg == NULL || memmem(msg, len, needle, sizeof(needle) - 1) == NULL)
+    if (msg == NULL || !message_mentions(msg, len, needle, sizeof(needle) - 1))
         return 0;
     if (len > UNIQUE_MESSAGE_MAX) {
         /* Keyed by unique_key (unique_decode): the arguments are not

@@ -17,9 +17,9 @@ source_maybe(const char *msg, size_t len)
 {
     if (msg == NULL || len > SOURCE_DECODE_MAX)
         return 0;
-    return memmem(msg, len, "\"url\"", 5) != NULL ||
-           memmem(msg, len, "\"path\"", 6) != NULL ||
-           memmem(msg, len, "\"upload\"", 8) != NULL;
+    return message_mentions(msg, len, "\"url\"", 5) ||
+           message_mentions(msg, len, "\"path\"", 6) ||
+           message_mentions(msg, len, "\"upload\"", 8);
 }
 
 void

@@ -8,6 +8,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "message.h"
 #include "scripts.h"
 #include "version.h"
 #include "xmalloc.h"
@@ -191,7 +192,7 @@ throttle_hold(struct throttle *L, struct slot *s)
     if (s->lim_state != THROTTLE_SLOT_NEW)
         return 1; /* cannot happen: it is on a list already */
     if (L->nconf == 0 &&
-        memmem(s->msg, s->msg_len, "_limit\"", 7) == NULL) {
+        !message_mentions(s->msg, s->msg_len, "_limit\"", 7)) {
         s->lim_state = THROTTLE_SLOT_PASSED;
         return 0;
     }

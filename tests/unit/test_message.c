@@ -562,6 +562,46 @@ test_large_messages_match_jansson(void **state)
 }
 
 /* Members are dropped by their decoded key and the rest copied as given. */
+/* message_mentions() says what memmem() says, on quotes, escaped quotes,
+ * a needle at either end and a large payload; checked against memmem(). */
+static void
+test_mentions_matches_memmem(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "{\"task\":\"hash\",\"rate_limit\":\"5/s\"}",
+        "\"rate_limit\"",
+        "_limit\"",
+        "x_limit\\\"",             /* x_limit\" : an escaped backslash */
+        "{\"data\":\"a_limit\\\"b\"}", /* "a_limit\"b": escaped quote */
+        "\"\"\"\"",
+        "",
+        "{\"data\":\"_limi\"}",
+    };
+    static const char *const needles[] = {"_limit\"", "\"unique_for\"",
+                                          "\"", "\"url\"", "limit"};
+    for (size_t t = 0; t < sizeof(texts) / sizeof(*texts); t++)
+        for (size_t n = 0; n < sizeof(needles) / sizeof(*needles); n++) {
+            size_t len = strlen(texts[t]), nlen = strlen(needles[n]);
+            int want = len >= nlen &&
+                       memmem(texts[t], len, needles[n], nlen) != NULL;
+            assert_int_equal(message_mentions(texts[t], len, needles[n], nlen),
+                             want);
+        }
+    /* A large payload, the key before it, after it, and absent. */
+    size_t big = 300 * 1024;
+    char *m = malloc(big + 64);
+    assert_non_null(m);
+    memcpy(m, "{\"data\":\"", 9);
+    memset(m + 9, 'q', big);
+    memcpy(m + 9 + big, "\",\"unique_for\":5}", 18);
+    size_t len = 9 + big + 18;
+    assert_true(message_mentions(m, len, "\"unique_for\"", 12));
+    assert_false(message_mentions(m, len, "_limit\"", 7));
+    assert_false(message_mentions(m, len - 10, "\"unique_for\"", 12));
+    free(m);
+}
+
 static void
 test_with_members(void **state)
 {
@@ -612,6 +652,7 @@ main(void)
         cmocka_unit_test(test_nul_in_strings),
         cmocka_unit_test(test_oversize_message),
         cmocka_unit_test(test_error_null_is_allowed),
+        cmocka_unit_test(test_mentions_matches_memmem),
         cmocka_unit_test(test_encode_round_trip),
         cmocka_unit_test(test_encode_defaults),
         cmocka_unit_test(test_encode_rejects_non_object_args),
