@@ -100,6 +100,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    "errors differ: '%s' at %d:%d vs '%s' at %d:%d", e1.text,
                    e1.line, e1.column, e2.text, e2.line, e2.column);
     }
+    /* message_mentions() is memmem() for needles that end in a quote. */
+    static const char *const needles[] = {"_limit\"", "\"unique_for\"",
+                                          "\"url\"", "\"", "a\""};
+    for (size_t k = 0; k < sizeof(needles) / sizeof(*needles); k++) {
+        size_t nlen = strlen(needles[k]);
+        int want = len >= nlen && memmem(text, len, needles[k], nlen) != NULL;
+        FUZZ_CHECK(message_mentions(text, len, needles[k], nlen) == want,
+                   "message_mentions(%s) says %d, memmem %d", needles[k],
+                   !want, want);
+    }
     json_decref(fast);
     json_decref(ref);
     free(text);
