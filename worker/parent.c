@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "pathsrc.h"
 #include "pool.h"
+#include "recent.h"
 #include "registry.h"
 #include "priority.h"
 #include "result.h"
@@ -84,6 +85,7 @@ struct parent {
     struct event_base *base;
     struct exec_env env;
     struct slot_table slots;
+    struct recent finished; /* entries finished last (re-read check) */
     struct slot_list ready; /* READY: waiting for a child */
     struct slot_list *done; /* DONE, one list per queue */
     struct pool pool;
@@ -704,6 +706,14 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
             held->attempts = deliveries;
         return;
     }
+    if (from != NULL && strcmp(from, p->cfg->name) == 0 &&
+        recent_has(&p->finished, queue, entry_id)) {
+        /* Re-read from our own name just before its finish reached
+         * Redis, and the finish's answer came first (recent.h): done. */
+        log_debug("task %s was re-read but this worker has finished it",
+                  entry_id);
+        return;
+    }
     struct slot *s = slot_alloc(&p->slots);
     if (s == NULL) {
         /* Cannot happen: reads ask for no more than the free slots.  The
@@ -794,6 +804,7 @@ parent_on_finished(void *arg, struct slot *s, int applied)
                   "result was not stored",
                   s->entry_id);
     }
+    recent_add(&p->finished, s->queue, s->entry_id);
     throttle_done(&p->limits, s);
     slot_release(&p->slots, s);
     parent_kick(p);
@@ -2356,6 +2367,7 @@ parent_main(const struct config *cfg)
     slot_table_init(&p->slots,
                     (uint32_t)(2 * cfg->prefetch + cfg->nqueues - 1 +
                                parent_claim_reserve(cfg) + cfg->prefetch));
+    recent_init(&p->finished, 2 * (size_t)p->slots.n);
     TAILQ_INIT(&p->ready);
     p->done = xcalloc((size_t)cfg->nqueues, sizeof(*p->done));
     for (int q = 0; q < cfg->nqueues; q++)
@@ -2512,6 +2524,7 @@ out:
     event_free(p->sigint_ev);
     event_base_free(p->base);
     slot_table_free(&p->slots);
+    recent_free(&p->finished);
     revoked_clear(&p->revoked);
     free(p->done);
     free(p->queue_list);
