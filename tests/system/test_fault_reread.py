@@ -16,8 +16,14 @@ at once, not after the visibility timeout.
    the worker and Redis cuts the read connection the moment a reply with
    entries passes.  The worker reconnects and re-reads them at once.
 
-Both use the default visibility timeout (30 s) and require the tasks back
-within a third of it; the measured figures are printed."""
+3. A re-read that reaches Redis just before the finish of a task the
+   worker is running, and whose reply comes after the finish's answer
+   freed the task's slot: a proxy holds the re-read's reply until the
+   task's result is stored and the worker no longer has it in hand; the
+   task must not run a second time (worker/recent.h).
+
+The first two use the default visibility timeout (30 s) and require the
+tasks back within a third of it; the measured figures are printed."""
 
 import socket
 import threading
@@ -26,6 +32,7 @@ import time
 from faultlib import (HashBatch, assert_check, assert_drained, check_batch,
                       enqueue_fast, pending_of, report, scaled, wait_drained)
 from harness import GROUP, SLOW, free_port, wait_until
+from watchlib import ask
 
 VISIBILITY = 30.0  # the default --visibility-timeout
 BOUND = VISIBILITY / 3  # well before a take-over could happen
@@ -164,6 +171,104 @@ class CuttingProxy:
                 s.close()
             except OSError:
                 pass
+
+
+class HoldingProxy(CuttingProxy):
+    """The same proxy, but once armed it holds (instead of cutting) the
+    first reply of a reading connection that names a queue stream, and
+    everything after it on that connection, until release() is called."""
+
+    def __init__(self, port):
+        super().__init__(port, marker=b"celeriac:queue:")
+        self.holding = threading.Event()
+        self.released = threading.Event()
+
+    def release(self):
+        self.released.set()
+
+    def _pump(self, src, dst, conn, replies):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            if not replies and b"XREADGROUP" in data:
+                conn["reader"] = True
+            if replies and conn["reader"] and self.armed.is_set() and \
+                    self.marker in data:
+                self.armed.clear()
+                conn["held"] = True
+                self.holding.set()
+            if conn.get("held"):
+                self.released.wait(120)
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def test_reread_after_finish_is_not_run_again(r, redis_server, worker,
+                                              celeriac, capsys):
+    """The re-read after a reconnect lists a running task as pending; the
+    task finishes, its finish's answer frees its slot, and only then does
+    the re-read's reply arrive: the task is finished, not new."""
+    name = "finishes-first"
+    proxy = HoldingProxy(redis_server.port)
+    try:
+        w = worker("--name", name, "--concurrency", 2, "--window", "fixed",
+                   "--prefetch", 8,
+                   redis_url="redis://127.0.0.1:%d/0" % proxy.port)
+        short = HashBatch("fin-short", 1, iterations=1000)
+        # Long enough to be running when the re-read reaches Redis.
+        long = HashBatch("fin-long", 2, iterations=scaled(1500000),
+                         distinct=1)
+        enqueue_fast(r, short.messages() + long.messages())
+        wait_until(lambda: r.exists("celeriac:result:fin-short0") and
+                   len(pending_of(r, name)) == 2, 30, interval=0.01,
+                   what="the short task done and both long ones held")
+        proxy.armed.set()
+        ids = [int(c["id"]) for c in r.client_list()
+               if c.get("cmd") == "xreadgroup"]
+        assert ids, "no blocking read of the worker's"
+        r.client_kill_filter(_id=ids[0])
+        wait_until(proxy.holding.is_set, 30,
+                   what="the re-read's reply to reach the proxy")
+        # The re-read has run in Redis; now both long tasks finish and the
+        # worker frees their slots (their finishes answered) while the
+        # re-read's reply, listing them as pending, is held.
+        wait_until(lambda: all(r.exists("celeriac:result:" + t)
+                               for t in long.ids()), 120, interval=0.02,
+                   what="both long tasks to finish")
+
+        def in_hand():
+            rc, doc = ask(celeriac, "inspect", "--to", name, "stats")
+            if rc != 0:
+                return None
+            (reply,) = doc["replies"].values()
+            return reply["result"]["in_flight"]
+        wait_until(lambda: in_hand() == 0, 60, interval=0.05,
+                   what="the worker to have nothing in hand")
+        proxy.release()
+        wait_until(lambda: "re-read" in w.log(), 30,
+                   what="the re-read's reply to be handled")
+        for batch in (short, long):
+            c = check_batch(r, batch)
+            assert_check(c)
+            assert c.redelivered == 0, sorted(
+                (t, d["attempts"]) for t, d in c.docs.items())
+        assert "was finished by another worker first" not in w.log(), \
+            w.log()[-2000:]
+        assert_drained(r)
+    finally:
+        proxy.release()
+        proxy.close()
 
 
 def test_lost_read_reply_is_read_again(r, redis_server, worker, capsys):
