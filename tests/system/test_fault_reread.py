@@ -116,6 +116,7 @@ class CuttingProxy:
         self.port = free_port()
         self.armed = threading.Event()
         self.cut = threading.Event()
+        self.released = threading.Event()  # HoldingProxy's
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(("127.0.0.1", self.port))
@@ -151,8 +152,10 @@ class CuttingProxy:
             if replies and conn["reader"] and self.armed.is_set() and \
                     self.marker in data:
                 self.armed.clear()
-                self.cut.set()
-                break  # drop this reply and the connection
+                if not self._trigger(conn):
+                    break  # drop this reply and the connection
+            if replies and conn.get("held"):
+                self.released.wait(120)
             try:
                 dst.sendall(data)
             except OSError:
@@ -162,6 +165,11 @@ class CuttingProxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def _trigger(self, conn):
+        """The armed reply came: cut it (False) or pass it on (True)."""
+        self.cut.set()
+        return False
 
     def close(self):
         self.closed = True
@@ -181,37 +189,14 @@ class HoldingProxy(CuttingProxy):
     def __init__(self, port):
         super().__init__(port, marker=b"celeriac:queue:")
         self.holding = threading.Event()
-        self.released = threading.Event()
 
     def release(self):
         self.released.set()
 
-    def _pump(self, src, dst, conn, replies):
-        while True:
-            try:
-                data = src.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            if not replies and b"XREADGROUP" in data:
-                conn["reader"] = True
-            if replies and conn["reader"] and self.armed.is_set() and \
-                    self.marker in data:
-                self.armed.clear()
-                conn["held"] = True
-                self.holding.set()
-            if conn.get("held"):
-                self.released.wait(120)
-            try:
-                dst.sendall(data)
-            except OSError:
-                break
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def _trigger(self, conn):
+        conn["held"] = True
+        self.holding.set()
+        return True
 
 
 def test_reread_after_finish_is_not_run_again(r, redis_server, worker,
