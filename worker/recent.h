@@ -22,11 +22,11 @@
 #include "slot.h"
 
 struct recent {
-    size_t cap;                     /* pairs kept */
-    size_t head;                    /* where the next one goes */
-    size_t n;                       /* pairs stored, up to cap */
-    int *queue;                     /* owned: cap queue indexes */
-    char (*id)[SLOT_ENTRY_ID_MAX];  /* owned: cap entry ids */
+    size_t cap;                    /* pairs kept */
+    size_t head;                   /* where the next one goes */
+    size_t n;                      /* pairs stored, up to cap */
+    int *queue;                    /* owned: cap queue indexes */
+    char (*id)[SLOT_ENTRY_ID_MAX]; /* owned: cap entry ids */
 };
 
 /* A ring of cap (>= 1) pairs. */
