@@ -89,11 +89,12 @@ static void rawredis_on_signal(int sig);
 static void
 rawredis_usage(void)
 {
-    fprintf(stderr, "usage: rawredis send|work|latency --redis URL [--count N] "
-                    "[--start I]\n"
-                    "       [--size BYTES] [--iterations N] [--filler FILE] "
-                    "[--queue NAME]\n"
-                    "       [--pipeline N] [--batch N] [--reads N] [--read-kib N]\n");
+    fprintf(stderr,
+            "usage: rawredis send|work|latency --redis URL [--count N] "
+            "[--start I]\n"
+            "       [--size BYTES] [--iterations N] [--filler FILE] "
+            "[--queue NAME]\n"
+            "       [--pipeline N] [--batch N] [--reads N] [--read-kib N]\n");
     exit(2);
 }
 
@@ -480,7 +481,9 @@ rawredis_work(struct rawredis *r)
             size_t each = bytes / entries->elements + 1;
             size_t n = ((size_t)r->o.read_kib << 10) / each;
             snprintf(batch_s, sizeof batch_s, "%zu",
-                     n < 1 ? 1 : n > max ? max : n);
+                     n < 1     ? 1
+                     : n > max ? max
+                               : n);
         }
 
         b.argc = RAWREDIS_FINISH_HEAD;
@@ -547,8 +550,7 @@ rawredis_get_reply(struct rawredis *r, redisReply **out)
     int done = 0;
 
     if (redisReaderGetReply(r->c->reader, &reply) != REDIS_OK) {
-        snprintf(r->c->errstr, sizeof r->c->errstr, "%s",
-                 r->c->reader->errstr);
+        snprintf(r->c->errstr, sizeof r->c->errstr, "%s", r->c->reader->errstr);
         return -1;
     }
     if (reply != NULL) {
@@ -567,8 +569,7 @@ rawredis_get_reply(struct rawredis *r, redisReply **out)
             continue;
         if (n <= 0) {
             snprintf(r->c->errstr, sizeof r->c->errstr, "%s",
-                     n == 0 ? "Server closed the connection"
-                            : strerror(errno));
+                     n == 0 ? "Server closed the connection" : strerror(errno));
             return -1;
         }
         if (redisReaderFeed(r->c->reader, r->rbuf, (size_t)n) != REDIS_OK ||
@@ -662,9 +663,8 @@ main(int argc, char **argv)
             rawredis_usage();
         }
     }
-    if (r.o.pipeline < 1 || r.o.batch < 1 || r.o.reads < 1 ||
-        r.o.reads > 64 || r.o.read_kib < 0 ||
-        r.o.batch > SCRIPTS_FINISH_MAX || r.o.count < 0)
+    if (r.o.pipeline < 1 || r.o.batch < 1 || r.o.reads < 1 || r.o.reads > 64 ||
+        r.o.read_kib < 0 || r.o.batch > SCRIPTS_FINISH_MAX || r.o.count < 0)
         rawredis_usage();
     if (keys_queue(r.stream, sizeof r.stream, KEYS_DEFAULT_PREFIX, r.o.queue) <
         0)

@@ -107,8 +107,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t nlen = strlen(needles[k]);
         int want = len >= nlen && memmem(text, len, needles[k], nlen) != NULL;
         FUZZ_CHECK(message_mentions(text, len, needles[k], nlen) == want,
-                   "message_mentions(%s) says %d, memmem %d", needles[k],
-                   !want, want);
+                   "message_mentions(%s) says %d, memmem %d", needles[k], !want,
+                   want);
     }
     json_decref(fast);
     json_decref(ref);

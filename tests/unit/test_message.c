@@ -572,19 +572,19 @@ test_mentions_matches_memmem(void **state)
         "{\"task\":\"hash\",\"rate_limit\":\"5/s\"}",
         "\"rate_limit\"",
         "_limit\"",
-        "x_limit\\\"",             /* x_limit\" : an escaped backslash */
+        "x_limit\\\"",                 /* x_limit\" : an escaped backslash */
         "{\"data\":\"a_limit\\\"b\"}", /* "a_limit\"b": escaped quote */
         "\"\"\"\"",
         "",
         "{\"data\":\"_limi\"}",
     };
-    static const char *const needles[] = {"_limit\"", "\"unique_for\"",
-                                          "\"", "\"url\"", "limit"};
+    static const char *const needles[] = {"_limit\"", "\"unique_for\"", "\"",
+                                          "\"url\"", "limit"};
     for (size_t t = 0; t < sizeof(texts) / sizeof(*texts); t++)
         for (size_t n = 0; n < sizeof(needles) / sizeof(*needles); n++) {
             size_t len = strlen(texts[t]), nlen = strlen(needles[n]);
-            int want = len >= nlen &&
-                       memmem(texts[t], len, needles[n], nlen) != NULL;
+            int want =
+                len >= nlen && memmem(texts[t], len, needles[n], nlen) != NULL;
             assert_int_equal(message_mentions(texts[t], len, needles[n], nlen),
                              want);
         }
