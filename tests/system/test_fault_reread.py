@@ -243,6 +243,11 @@ def test_reread_after_finish_is_not_run_again(r, redis_server, worker,
         proxy.release()
         wait_until(lambda: "re-read" in w.log(), 30,
                    what="the re-read's reply to be handled")
+        # The re-read's entries are handed out before that line: a task run
+        # again is in flight now, and its duplicate finish is logged before
+        # its slot is freed.
+        wait_until(lambda: in_hand() == 0, 120, interval=0.05,
+                   what="anything the re-read started to finish")
         for batch in (short, long):
             c = check_batch(r, batch)
             assert_check(c)
