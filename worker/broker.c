@@ -84,8 +84,9 @@ static void broker_wait_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_await(struct broker_batch *bb);
 static void broker_send_wait(struct broker *b);
 static void broker_ignore_cb(redisAsyncContext *ac, void *r, void *privdata);
-static void broker_entry_msg(const redisReply *fields, const char **msg,
-                             size_t *len);
+static void broker_deliver(struct broker *b, int q, const char *id,
+                           redisReply *fields, unsigned deliveries,
+                           const char *from);
 static void broker_beat_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_claim_cb(redisAsyncContext *ac, void *r, void *privdata);
 static void broker_touch_cb(redisAsyncContext *ac, void *r, void *privdata);
@@ -862,11 +863,8 @@ broker_rescanned(struct broker *b, const redisReply *reply)
             unsigned dels = p < b->npend && strcmp(b->pend[p].id, id) == 0
                                 ? b->pend[p].deliveries + 1
                                 : 2;
-            const char *msg;
-            size_t len;
-            broker_entry_msg(ent->element[1], &msg, &len);
             b->rescanned++;
-            b->cbs.entry(b->arg, q, id, msg, len, dels, b->consumer);
+            broker_deliver(b, q, id, ent->element[1], dels, b->consumer);
         }
         if (entries->elements >= b->rescan_count)
             b->rescan_done[q] = 0; /* a full page: there may be more */
@@ -915,10 +913,8 @@ broker_read_cb(redisAsyncContext *ac, void *r, void *privdata)
             redisReply *ent = entries->element[e];
             if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2)
                 continue;
-            const char *msg;
-            size_t len;
-            broker_entry_msg(ent->element[1], &msg, &len);
-            b->cbs.entry(b->arg, q, ent->element[0]->str, msg, len, 1, NULL);
+            broker_deliver(b, q, ent->element[0]->str, ent->element[1], 1,
+                           NULL);
             got++;
         }
     }
@@ -935,23 +931,42 @@ done:
 }
 
 /* Finds the "msg" field of a stream entry's field list. */
+/* Hands one entry (its field/value array is fields) to the owner; while
+ * the callback runs, broker_msg_take() may take the message's buffer. */
 static void
-broker_entry_msg(const redisReply *fields, const char **msg, size_t *len)
+broker_deliver(struct broker *b, int q, const char *id, redisReply *fields,
+               unsigned deliveries, const char *from)
 {
-    *msg = NULL;
-    *len = 0;
-    if (fields->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-        const redisReply *k = fields->element[f];
-        if (k->type == REDIS_REPLY_STRING &&
-            k->len == strlen(KEYS_MSG_FIELD) &&
-            memcmp(k->str, KEYS_MSG_FIELD, k->len) == 0) {
-            *msg = fields->element[f + 1]->str;
-            *len = fields->element[f + 1]->len;
-            return;
+    redisReply *val = NULL;
+    if (fields->type == REDIS_REPLY_ARRAY)
+        for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+            const redisReply *k = fields->element[f];
+            if (k->type == REDIS_REPLY_STRING &&
+                k->len == strlen(KEYS_MSG_FIELD) &&
+                memcmp(k->str, KEYS_MSG_FIELD, k->len) == 0) {
+                val = fields->element[f + 1];
+                break;
+            }
         }
-    }
+    if (val != NULL && val->type != REDIS_REPLY_STRING)
+        val = NULL;
+    b->msg_val = val;
+    b->cbs.entry(b->arg, q, id, val ? val->str : NULL, val ? val->len : 0,
+                 deliveries, from);
+    b->msg_val = NULL;
+}
+
+char *
+broker_msg_take(struct broker *b)
+{
+    redisReply *val = b->msg_val;
+    if (val == NULL || val->str == NULL)
+        return NULL;
+    char *msg = val->str; /* hiredis allocated len + 1 bytes, NUL-ended */
+    val->str = NULL;      /* freeReplyObject frees NULL: nothing */
+    val->len = 0;
+    b->msg_val = NULL;
+    return msg;
 }
 
 static void
@@ -1345,16 +1360,13 @@ broker_claim_cb(redisAsyncContext *ac, void *r, void *privdata)
             if (e->type != REDIS_REPLY_ARRAY || e->elements != 4 ||
                 e->element[0]->type != REDIS_REPLY_STRING)
                 continue;
-            const char *msg;
-            size_t len;
-            broker_entry_msg(e->element[1], &msg, &len);
             unsigned dels = e->element[2]->type == REDIS_REPLY_INTEGER
                                 ? (unsigned)e->element[2]->integer
                                 : 1;
             const char *from = e->element[3]->type == REDIS_REPLY_STRING
                                    ? e->element[3]->str
                                    : NULL;
-            b->cbs.entry(b->arg, q, e->element[0]->str, msg, len, dels, from);
+            broker_deliver(b, q, e->element[0]->str, e->element[1], dels, from);
         }
     }
     if (b->cbs.claim_done)

@@ -37,7 +37,8 @@ struct broker_cbs {
     /* The read (or write) connection became usable. */
     void (*ready)(void *arg);
     /* One entry from a read or a take-over.  msg is NULL if the entry has
-     * no "msg" field; borrowed until the callback returns.  deliveries
+     * no "msg" field; borrowed until the callback returns, unless the
+     * callback takes it with broker_msg_take().  deliveries
      * counts this one; from is the consumer it was taken from, or NULL. */
     void (*entry)(void *arg, int queue, const char *entry_id,
                   const char *msg, size_t len, unsigned deliveries,
@@ -166,6 +167,9 @@ struct broker {
      * prio_q is the queue of a one-queue read in flight. */
     struct priority *prio;
     int prio_q;
+    /* The message value of the entry being delivered (borrowed from its
+     * reply), for broker_msg_take(); NULL outside the entry callback. */
+    redisReply *msg_val;
     struct broker_cbs cbs;
     void *arg;
 };
@@ -180,6 +184,11 @@ int broker_start(struct broker *b, struct event_base *base,
                  long result_ttl, long timeout_ms, long block_ms,
                  struct slot_table *slots, const struct broker_cbs *cbs,
                  void *arg);
+/* Inside the entry callback only: takes the entry's message buffer (the
+ * msg it was given: heap, len + 1 bytes, NUL-terminated) without a copy.
+ * The caller owns it (free()).  NULL when there is none to take (no msg
+ * field, taken already, or outside the callback). */
+char *broker_msg_take(struct broker *b);
 /* 1 if a read can be sent now. */
 int broker_can_read(const struct broker *b);
 /* Sends XREADGROUP for up to count entries per queue, blocking block_ms.

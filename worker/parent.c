@@ -755,7 +755,11 @@ parent_on_entry(void *arg, int queue, const char *entry_id, const char *msg,
         parent_fail(p, s, NULL, 0, ERROR_PAYLOAD_TOO_LARGE, why, 0);
         return;
     }
-    slot_set_msg(&p->slots, s, msg, len);
+    char *owned = len >= SLOT_ADOPT_BYTES ? broker_msg_take(&p->broker) : NULL;
+    if (owned != NULL)
+        slot_adopt_msg(&p->slots, s, owned, len); /* no copy of a big one */
+    else
+        slot_set_msg(&p->slots, s, msg, len);
     p->msg_avg = p->msg_avg ? (7 * p->msg_avg + (long)len) / 8 : (long)len;
     p->msg_big -= p->msg_big / 8;
     if ((long)len > p->msg_big)

@@ -13,7 +13,7 @@
  * memory returns to its resting size after a burst of large tasks.  Every
  * slot would otherwise keep the largest message it ever held: at 1 MiB,
  * --prefetch 512 with 256 KiB messages kept 297 MB resident. */
-#define SLOT_KEEP_BYTES (64 * 1024)
+#define SLOT_KEEP_BYTES SLOT_ADOPT_BYTES
 
 static void slot_reserve(char **buf, size_t *cap, size_t need);
 static const char *slot_put(char **p, struct slot_bytes b);
@@ -162,6 +162,18 @@ slot_set_msg(struct slot_table *t, struct slot *s, const char *msg,
     slot_reserve(&s->msg, &s->msg_cap, len + 1);
     memcpy(s->msg, msg, len);
     s->msg[len] = '\0';
+    t->bytes[s->state] -= s->msg_len;
+    t->bytes[s->state] += len;
+    s->msg_len = len;
+}
+
+void
+slot_adopt_msg(struct slot_table *t, struct slot *s, char *msg_owned,
+               size_t len)
+{
+    free(s->msg);
+    s->msg = msg_owned;
+    s->msg_cap = len + 1;
     t->bytes[s->state] -= s->msg_len;
     t->bytes[s->state] += len;
     s->msg_len = len;

@@ -175,6 +175,13 @@ struct slot *slot_get(struct slot_table *t, uint32_t index);
 /* Copies the message into the slot's buffer (and counts its bytes). */
 void slot_set_msg(struct slot_table *t, struct slot *s, const char *msg,
                   size_t len);
+/* Makes msg_owned (heap, len + 1 bytes, msg_owned[len] == '\0') the
+ * slot's message without a copy; the slot frees it. */
+void slot_adopt_msg(struct slot_table *t, struct slot *s, char *msg_owned,
+                    size_t len);
+/* Messages at least this long are adopted rather than copied (a smaller
+ * one is copied into the slot's kept buffer). */
+#define SLOT_ADOPT_BYTES (64 * 1024)
 /* A byte string that is not NUL-terminated. */
 struct slot_bytes {
     const char *p;
