@@ -50,6 +50,12 @@
 #define PARENT_FINISH_BATCH 256
 _Static_assert(PARENT_FINISH_BATCH <= SCRIPTS_FINISH_MAX,
                "a finish batch must fit in one script call");
+/* A read of large messages asks for about this many bytes: Redis builds a
+ * whole XREADGROUP reply before sending it and hiredis hands it over only
+ * once all of it has arrived, so a 16 MiB reply costs Redis more CPU per
+ * entry and holds its first task back until the last byte is in
+ * (docs/PERFORMANCE.md, "A tight W2 ceiling"). */
+#define PARENT_READ_BYTES (1024L * 1024)
 /* Entry ids refreshed in one script call at most. */
 #define PARENT_TOUCH_BATCH 500
 /* Scheduled tasks moved in one script call at most. */
@@ -400,6 +406,9 @@ parent_pump(struct parent *p)
         long room = parent_room(p);
         if (room > 0 && p->registered && broker_can_read(&p->broker)) {
             long count = room / cfg->nqueues;
+            long size = p->msg_big > p->msg_avg ? p->msg_big : p->msg_avg;
+            if (size > 0 && count > PARENT_READ_BYTES / size)
+                count = PARENT_READ_BYTES / size;
             if (count < 1)
                 count = 1;
             if (broker_read(&p->broker, (unsigned)count, cfg->block_ms) ==
