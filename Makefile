@@ -318,6 +318,8 @@ $(BIN)/celeriac: $(call obj,worker/hash.c)
 
 # The worker's revoked-task check (tests/unit/test_revoked.c).
 $(O)/tests/test_revoked: $(call obj,worker/revoked.c)
+# The slots' message buffers (tests/unit/test_slot.c).
+$(O)/tests/test_slot: $(call obj,worker/slot.c)
 # The entries a worker finished last (tests/unit/test_recent.c).
 $(O)/tests/test_recent: $(call obj,worker/recent.c)
 # The monitor's arithmetic and screen (tests/unit/test_monview.c) need

@@ -38,6 +38,7 @@ slot_table_init(struct slot_table *t, uint32_t n)
     t->n = n;
     t->used = 0;
     memset(t->count, 0, sizeof(t->count));
+    memset(t->bytes, 0, sizeof(t->bytes));
     t->count[SLOT_FREE] = n;
     TAILQ_INIT(&t->free);
     for (uint32_t i = 0; i < n; i++) {
