@@ -930,7 +930,6 @@ done:
         b->cbs.read_done(b->arg);
 }
 
-/* Finds the "msg" field of a stream entry's field list. */
 /* Hands one entry (its field/value array is fields) to the owner; while
  * the callback runs, broker_msg_take() may take the message's buffer. */
 static void
