@@ -2,15 +2,20 @@
 /* hiredis on libevent with a persistent read event; see redisev.h. */
 #include "redisev.h"
 
+#include <hiredis/sds.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 /* While a large reply is arriving, one read takes up to this much
- * (hiredis reads 16 KiB at a time: 17 system calls for one 256 KiB
- * message). */
-#define REDISEV_READ_BYTES (256 * 1024)
+ * (hiredis reads 16 KiB at a time: 65 system calls for one 1 MiB read of
+ * 256 KiB messages). */
+#define REDISEV_READ_BYTES (1024 * 1024)
 /* "A large reply is arriving": at least this much of it is buffered. */
 #define REDISEV_BIG_PENDING (16 * 1024)
+/* The reader's buffer is kept between replies up to this much unused
+ * (hiredis's default, 16 KiB, frees it after every large reply and grows
+ * it again, copy by copy, for the next). */
+#define REDISEV_KEEP_BYTES (4 * 1024 * 1024)
 
 struct redisev {
     redisAsyncContext *ac;
@@ -20,21 +25,30 @@ struct redisev {
 static void
 redisev_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-    static char buf[REDISEV_READ_BYTES];
     struct redisev *e = arg;
     redisContext *c = &e->ac->c;
+    redisReader *r = c->reader;
     (void)what;
-    /* In the middle of a large reply, read what has arrived in one call
-     * and give it to hiredis's reader; hiredis's own read below then
-     * usually finds nothing (EAGAIN) and it processes the replies.  End
-     * of stream and errors are left for that read to see and handle (it
-     * disconnects); a reader that failed on the bytes fails there again.
-     * Small replies take hiredis's path alone: no extra system call. */
-    if ((c->flags & REDIS_CONNECTED) && c->err == 0 &&
-        c->reader->len - c->reader->pos >= REDISEV_BIG_PENDING) {
-        ssize_t n = read(fd, buf, sizeof(buf));
-        if (n > 0)
-            (void)redisReaderFeed(c->reader, buf, (size_t)n);
+    /* In the middle of a large reply, read what has arrived in one call,
+     * straight into the end of hiredis's reader buffer (what
+     * redisReaderFeed() would copy it to; the reader's buf, pos and len
+     * are public in hiredis/read.h and the buffer is an sds string);
+     * hiredis's own read below then usually finds nothing (EAGAIN) and it
+     * processes the replies.  End of stream and errors are left for that
+     * read to see and handle (it disconnects); a reader that failed on
+     * the bytes fails there again.  Small replies take hiredis's path
+     * alone: no extra system call. */
+    if ((c->flags & REDIS_CONNECTED) && c->err == 0 && r->err == 0 &&
+        r->len - r->pos >= REDISEV_BIG_PENDING) {
+        sds buf = sdsMakeRoomFor(r->buf, REDISEV_READ_BYTES);
+        if (buf != NULL) {
+            r->buf = buf;
+            ssize_t n = read(fd, buf + sdslen(buf), REDISEV_READ_BYTES);
+            if (n > 0) {
+                sdsIncrLen(buf, (int)n);
+                r->len = sdslen(buf);
+            }
+        }
     }
     redisAsyncHandleRead(e->ac);
 }
@@ -113,6 +127,8 @@ redisev_attach(redisAsyncContext *ac, struct event_base *base)
     ac->ev.delWrite = redisev_del_write;
     ac->ev.cleanup = redisev_cleanup;
     ac->ev.data = e;
+    if (ac->c.reader->maxbuf != 0 && ac->c.reader->maxbuf < REDISEV_KEEP_BYTES)
+        ac->c.reader->maxbuf = REDISEV_KEEP_BYTES;
     event_add(e->rev, NULL);
     event_add(e->wev, NULL);
     return 0;
