@@ -34,7 +34,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm
 
 COMMON = common/log.c common/xmalloc.c common/redisurl.c common/escape.c \
-	common/sentinelurl.c common/sentinel.c
+	common/sentinelurl.c common/sentinel.c common/keyslot.c
 # Cron schedules of `celeriac beat` and the ticks it fires
 # (tests/unit/test_cron.c, test_beatplan.c).
 COMMON += common/cron.c common/beatplan.c
@@ -160,8 +160,8 @@ run: all
 # bench/run.py, e.g. BENCH_ARGS="--systems celeriac,bullmq --workloads W1".
 BENCH_RAW = $(O)/bench/rawredis
 $(BENCH_RAW): $(call obj,bench/rawredis.c protocol/scripts.c protocol/keys.c \
-		common/redisurl.c common/sentinelurl.c common/xmalloc.c common/log.c \
-		common/escape.c)
+		common/redisurl.c common/sentinelurl.c common/keyslot.c \
+		common/xmalloc.c common/log.c common/escape.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -135,16 +135,24 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
     }
     size_t stls_len = strlen(SENTINELURL_TLS_SCHEME);
     size_t scheme_len = strlen(SENTINELURL_SCHEME);
+    size_t ctls_len = strlen(SENTINELURL_CLUSTER_TLS_SCHEME);
+    size_t cluster_len = strlen(SENTINELURL_CLUSTER_SCHEME);
     int stls = strncmp(url, SENTINELURL_TLS_SCHEME, stls_len) == 0;
-    int tls = stls || strncmp(url, "rediss://", 9) == 0;
+    int ctls = strncmp(url, SENTINELURL_CLUSTER_TLS_SCHEME, ctls_len) == 0;
+    int cluster =
+        ctls || strncmp(url, SENTINELURL_CLUSTER_SCHEME, cluster_len) == 0;
+    int tls = stls || ctls || strncmp(url, "rediss://", 9) == 0;
     int sentinel = stls || strncmp(url, SENTINELURL_SCHEME, scheme_len) == 0;
-    if (!tls && !sentinel && strncmp(url, "redis://", 8) != 0) {
+    if (!tls && !sentinel && !cluster && strncmp(url, "redis://", 8) != 0) {
         redisurl_bad(cause, url,
                      "it must start with redis://, rediss://, unix://, "
-                     "sentinel:// or sentinel+tls://");
+                     "sentinel://, sentinel+tls://, cluster:// or "
+                     "cluster+tls://");
         return -1;
     }
     const char *p = url + (stls       ? stls_len
+                           : ctls     ? ctls_len
+                           : cluster  ? cluster_len
                            : sentinel ? scheme_len
                            : tls      ? 9
                                       : 8);
@@ -168,9 +176,10 @@ redisurl_parse(const char *url, struct redisurl *u, char **cause)
         }
         p = at + 1;
     }
-    if (sentinel) {
+    if (sentinel || cluster) {
         const char *why;
-        if (sentinelurl_parse(p, &u->sentinel, &u->db, &why) < 0) {
+        if (cluster ? sentinelurl_parse_cluster(p, &u->sentinel, &why)
+                    : sentinelurl_parse(p, &u->sentinel, &u->db, &why)) {
             redisurl_bad(cause, url, why);
             goto fail;
         }
@@ -252,7 +261,7 @@ redisurl_resolve(const char *opt, struct redisurl *u, char **cause)
         u->password = xstrdup(pw);
     }
     if (u->sentinel != NULL)
-        sentinelurl_env(u->sentinel);
+        sentinelurl_env(u->sentinel, u->user, u->password);
     return 0;
 }
 

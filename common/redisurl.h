@@ -4,7 +4,10 @@
  * the same with "rediss://" for TLS (tlsconf.h, tlslink.h),
  * "unix:///path/to.sock[?db=N]" and
  * "sentinel://[user:password@]host:port[,host:port...]/master-name[/db]"
- * and "sentinel+tls://..." (the same over TLS; common/sentinelurl.h).  The address comes from --redis, else
+ * and "sentinel+tls://..." (the same over TLS; common/sentinelurl.h),
+ * "cluster://[user:password@]host[:port][,host[:port]...]" and
+ * "cluster+tls://..." (a Redis Cluster's seed nodes; the same header).
+ * The address comes from --redis, else
  * CELERIAC_REDIS_URL, else redis://127.0.0.1:6379/0.  A password can be kept
  * off the command line with CELERIAC_REDIS_PASSWORD (used when the URL has
  * none).
@@ -29,9 +32,10 @@ struct redisurl {
     char *password; /* NULL when no AUTH is needed */
     int db;         /* database number for SELECT */
     int tls;        /* rediss://: TLS to host:port; sentinel+tls://: TLS
-                     * to every sentinel and to the master */
-    /* sentinel:// only, else NULL: where to ask for the master, whose
-     * address the connecting code puts in host and port. */
+                     * to every sentinel and to the master; cluster+tls://:
+                     * to every node */
+    /* sentinel:// and cluster:// only, else NULL: where to ask for the
+     * master, whose address the connecting code puts in host and port. */
     struct sentinelurl *sentinel;
 };
 

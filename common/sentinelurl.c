@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keyslot.h"
 #include "redisurl.h"
 #include "xmalloc.h"
 
 static int sentinelurl_addr(const char *p, size_t n,
                             struct sentinelurl_addr *a, const char **why);
+static int sentinelurl_hosts(struct sentinelurl *s, const char *p,
+                             const char *end, const char **why);
 
 /* One "host[:port]" or "[v6]:port" of p[0..n). */
 static int
@@ -21,7 +24,7 @@ sentinelurl_addr(const char *p, size_t n, struct sentinelurl_addr *a,
     const char *end = p + n, *colon = NULL, *hend;
     long v;
 
-    a->port = SENTINELURL_DEFAULT_PORT;
+    /* a->port is the default port, set by the caller */
     if (n > 0 && *p == '[') {
         const char *rb = memchr(p, ']', n);
         if (rb == NULL || rb == p + 1) {
@@ -64,6 +67,75 @@ sentinelurl_addr(const char *p, size_t n, struct sentinelurl_addr *a,
     return 0;
 }
 
+/* The comma-separated addresses of p[0..end) into s->addrs. */
+static int
+sentinelurl_hosts(struct sentinelurl *s, const char *p, const char *end,
+                  const char **why)
+{
+    s->addrs = xcalloc(SENTINELURL_MAX, sizeof(*s->addrs));
+    while (p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        if (s->naddrs == SENTINELURL_MAX) {
+            *why = s->cluster ? "more than 16 seed nodes"
+                              : "more than 16 sentinels";
+            return -1;
+        }
+        s->addrs[s->naddrs].port = s->cluster ? SENTINELURL_CLUSTER_DEFAULT_PORT
+                                              : SENTINELURL_DEFAULT_PORT;
+        if (sentinelurl_addr(p, (size_t)(e - p), &s->addrs[s->naddrs], why) < 0)
+            return -1;
+        s->naddrs++;
+        p = e + 1;
+    }
+    return 0;
+}
+
+int
+sentinelurl_parse_cluster(const char *hosts, struct sentinelurl **out,
+                          const char **why)
+{
+    struct sentinelurl *s = xcalloc(1, sizeof(*s));
+    const char *slash = strchr(hosts, '/');
+    const char *end = slash ? slash : hosts + strlen(hosts);
+
+    *out = NULL;
+    s->cluster = 1;
+    s->slot = -1;
+    if (end == hosts) {
+        *why = "expected cluster://HOST[:PORT][,HOST[:PORT]...]";
+        goto fail;
+    }
+    if (slash != NULL && strcmp(slash, "/") != 0 && strcmp(slash, "/0") != 0) {
+        *why = "a Redis Cluster has database 0 only: nothing may follow "
+               "the seed nodes but \"/\" or \"/0\"";
+        goto fail;
+    }
+    if (sentinelurl_hosts(s, hosts, end, why) < 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    sentinelurl_free(s);
+    return -1;
+}
+
+int
+sentinelurl_set_prefix(struct sentinelurl *s, const char *prefix,
+                       const char **why)
+{
+    if (!s->cluster)
+        return 0;
+    if (!keyslot_has_tag(prefix)) {
+        *why = "on a Redis Cluster every key of a deployment must be in one "
+               "hash slot: give a --prefix with a hash tag, e.g. --prefix "
+               "'{celeriac}:', to the workers and to every celeriac command";
+        return -1;
+    }
+    s->slot = keyslot(prefix, strlen(prefix));
+    return 0;
+}
+
 int
 sentinelurl_parse(const char *hosts, struct sentinelurl **out, int *db,
                   const char **why)
@@ -74,26 +146,15 @@ sentinelurl_parse(const char *hosts, struct sentinelurl **out, int *db,
 
     *out = NULL;
     *db = 0;
+    s->slot = -1;
     if (slash == NULL || slash == hosts) {
         *why = slash ? "no sentinel before the '/'"
                      : "expected sentinel://HOST:PORT[,HOST:PORT...]/"
                        "MASTER-NAME[/DB]";
         goto fail;
     }
-    s->addrs = xcalloc(SENTINELURL_MAX, sizeof(*s->addrs));
-    while (p <= slash) {
-        const char *comma = memchr(p, ',', (size_t)(slash - p));
-        const char *e = comma ? comma : slash;
-        if (s->naddrs == SENTINELURL_MAX) {
-            *why = "more than 16 sentinels";
-            goto fail;
-        }
-        if (sentinelurl_addr(p, (size_t)(e - p), &s->addrs[s->naddrs],
-                             why) < 0)
-            goto fail;
-        s->naddrs++;
-        p = e + 1;
-    }
+    if (sentinelurl_hosts(s, p, slash, why) < 0)
+        goto fail;
     const char *name = slash + 1, *nend = strchr(name, '/');
     size_t nlen = nend ? (size_t)(nend - name) : strlen(name);
     if (nlen == 0) {
@@ -125,11 +186,14 @@ fail:
 char *
 sentinelurl_describe(const struct sentinelurl *s)
 {
-    size_t cap = strlen(s->master) + 16;
+    size_t cap = (s->master ? strlen(s->master) : 0) + 16;
     for (int i = 0; i < s->naddrs; i++)
         cap += strlen(s->addrs[i].host) + 10;
     char *out = xmalloc(cap), *o = out;
-    o += snprintf(o, cap, "sentinel:%s@", s->master);
+    if (s->cluster)
+        o += snprintf(o, cap, "cluster:");
+    else
+        o += snprintf(o, cap, "sentinel:%s@", s->master);
     for (int i = 0; i < s->naddrs; i++) {
         int v6 = strchr(s->addrs[i].host, ':') != NULL;
         o += snprintf(o, cap - (size_t)(o - out), "%s%s%s%s:%d",
@@ -140,11 +204,15 @@ sentinelurl_describe(const struct sentinelurl *s)
 }
 
 void
-sentinelurl_env(struct sentinelurl *s)
+sentinelurl_env(struct sentinelurl *s, const char *user, const char *password)
 {
-    const char *pw = getenv(SENTINELURL_PASSWORD_ENV);
+    const char *pw = s->cluster ? password : getenv(SENTINELURL_PASSWORD_ENV);
+    free(s->user);
+    s->user = s->cluster && user != NULL ? xstrdup(user) : NULL;
     free(s->password);
-    s->password = pw != NULL && *pw != '\0' ? xstrdup(pw) : NULL;
+    /* A cluster's "user:@host" sends the user's empty password. */
+    s->password =
+        pw != NULL && (*pw != '\0' || s->user != NULL) ? xstrdup(pw) : NULL;
 }
 
 void
@@ -156,6 +224,7 @@ sentinelurl_free(struct sentinelurl *s)
         free(s->addrs[i].host);
     free(s->addrs);
     free(s->master);
+    free(s->user);
     free(s->password);
     free(s);
 }

@@ -734,7 +734,7 @@ batch_main(struct cli *cli, const struct batch_opts *o)
     b->o = o;
     b->prefix = cli->prefix;
     b->in.fd = -1;
-    if (conn_init(&b->conn, cli->redis) < 0 ||
+    if (conn_init(&b->conn, cli->redis, cli->prefix) < 0 ||
         submit_init(&b->sub, &b->conn, cli->prefix, o->queue) < 0 ||
         (o->wait && wait_init(&b->wait, &b->conn, cli->prefix,
                               cli_deadline(o->timeout_us)) < 0))

@@ -435,7 +435,7 @@ beatrun_serve(const struct beatrun_conf *c)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     if ((c->url != NULL ? conn_init_url(&b.conn, c->url)
-                        : conn_init(&b.conn, c->redis)) < 0) {
+                        : conn_init(&b.conn, c->redis, c->prefix)) < 0) {
         rc = CLI_EXIT_USAGE;
         goto done;
     }

@@ -26,14 +26,21 @@ static const char *conn_hint(const char *err);
 static void conn_sleep_ms(int64_t ms);
 
 int
-conn_init(struct conn *c, const char *url_opt)
+conn_init(struct conn *c, const char *url_opt, const char *prefix)
 {
     char *cause = NULL;
+    const char *why = NULL;
 
     memset(c, 0, sizeof(*c));
     if (redisurl_resolve(url_opt, &c->url, &cause) < 0) {
         cli_warnx("%s — fix --redis or CELERIAC_REDIS_URL", cause);
         free(cause);
+        return -1;
+    }
+    if (c->url.sentinel != NULL &&
+        sentinelurl_set_prefix(c->url.sentinel, prefix, &why) < 0) {
+        cli_warnx("%s", why);
+        redisurl_clear(&c->url);
         return -1;
     }
     c->where = redisurl_describe(&c->url);
@@ -139,7 +146,11 @@ conn_try(struct conn *c, char **cause)
                                    c->where, conn_reason(c->ctx),
                                    c->url.tls ? ""
                                    : c->url.sentinel != NULL
-                                       ? " (TLS ports want sentinel+tls://)"
+                                       ? c->url.sentinel->cluster
+                                             ? " (TLS ports want "
+                                               "cluster+tls://)"
+                                             : " (TLS ports want "
+                                               "sentinel+tls://)"
                                        : " (a TLS port wants rediss://)");
             free(tls);
             goto fail;
@@ -297,6 +308,13 @@ conn_hint(const char *err)
         {"WRONGTYPE", "a key under --prefix is not what celeriac expects; "
                       "another application may use the same prefix"},
         {"READONLY", "this is a replica; point --redis at the primary"},
+        {"MOVED", "this Redis is a node of a Redis Cluster: use --redis "
+                  "cluster://HOST:PORT[,HOST:PORT...] and a --prefix with a "
+                  "hash tag, e.g. '{celeriac}:'"},
+        {"CROSSSLOT", "on a Redis Cluster the --prefix needs a hash tag, "
+                      "e.g. '{celeriac}:', so that every key is in one slot"},
+        {"CLUSTERDOWN", "the Redis Cluster is down or failing over; try "
+                        "again shortly"},
         {"LOADING", "Redis is loading its data set; try again shortly"},
         {"MISCONF", "Redis cannot save to disk; see its log"},
         {"BUSY", "Redis is busy running a script; try again shortly"},
@@ -372,13 +390,19 @@ conn_reply(struct conn *c)
             freeReplyObject(r);
         return NULL;
     }
-    if (c->url.sentinel != NULL && sentinel_readonly(r)) {
-        /* The master became a replica (a fail-over): treat it as a lost
-         * connection, so that the caller reconnects to the new master. */
+    if (c->url.sentinel != NULL &&
+        (sentinel_readonly(r) ||
+         (c->url.sentinel->cluster && sentinel_moved(r)))) {
+        /* The master became a replica (a fail-over), or in a cluster no
+         * longer serves the slot: treat it as a lost connection, so that
+         * the caller reconnects to the new master. */
+        char why[80];
+        snprintf(why, sizeof(why), "%s",
+                 sentinel_readonly(r) ? "it is a replica now (READONLY)"
+                                      : ((redisReply *)r)->str);
         freeReplyObject(r);
         c->ctx->err = REDIS_ERR_OTHER;
-        snprintf(c->ctx->errstr, sizeof(c->ctx->errstr), "%s",
-                 "it is a replica now (READONLY)");
+        snprintf(c->ctx->errstr, sizeof(c->ctx->errstr), "%s", why);
         return NULL;
     }
     return r;

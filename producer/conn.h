@@ -36,10 +36,12 @@ struct conn {
 };
 
 /*
- * Picks and parses the address (--redis value, environment or default).
- * Returns 0, or -1 after printing why the URL is bad.
+ * Picks and parses the address (--redis value, environment or default);
+ * prefix is the deployment's key prefix (--prefix), which a cluster://
+ * address needs to find the master of its slot.  Returns 0, or -1 after
+ * printing why the URL (or the prefix, for a cluster) is bad.
  */
-int conn_init(struct conn *c, const char *url_opt);
+int conn_init(struct conn *c, const char *url_opt, const char *prefix);
 /* The same with an address already parsed (copied into c).  Returns 0. */
 int conn_init_url(struct conn *c, const struct redisurl *u);
 /* Connects, AUTHs and SELECTs.  Returns 0, or -1 after printing why. */

@@ -64,14 +64,22 @@ connsentinel_ask(const struct sentinelurl *s, int i, const char **why)
     }
     redisSetTimeout(ctx, tv);
     if (s->password != NULL) {
-        r = redisCommand(ctx, "AUTH %s", s->password);
+        r = s->user != NULL
+                ? redisCommand(ctx, "AUTH %s %s", s->user, s->password)
+                : redisCommand(ctx, "AUTH %s", s->password);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            *why = "it refused CELERIAC_SENTINEL_PASSWORD";
+            *why = s->cluster ? "it refused the URL's user and password"
+                              : "it refused CELERIAC_SENTINEL_PASSWORD";
+            if (r != NULL)
+                freeReplyObject(r);
+            r = NULL;
             goto done;
         }
         freeReplyObject(r);
     }
-    r = redisCommand(ctx, "SENTINEL get-master-addr-by-name %s", s->master);
+    r = s->cluster ? redisCommand(ctx, "CLUSTER SLOTS")
+                   : redisCommand(ctx, "SENTINEL get-master-addr-by-name %s",
+                                  s->master);
     if (r == NULL && s->tls) {
         /* E.g. the sentinel refused the client certificate after the
          * handshake (TLS 1.3): the pipe knows why. */
@@ -102,7 +110,11 @@ connsentinel_find(struct conn *c, char **cause)
         char *host = NULL;
         int port;
         redisReply *r = connsentinel_ask(s, i, &why);
-        int ok = r != NULL && sentinel_master_reply(r, &host, &port, &why) == 0;
+        int ok =
+            r != NULL &&
+            (s->cluster ? sentinel_cluster_reply(r, s->slot, s->addrs[i].host,
+                                                 &host, &port, &why)
+                        : sentinel_master_reply(r, &host, &port, &why)) == 0;
         char err[160];
         if (!ok && r != NULL && r->type == REDIS_REPLY_ERROR) {
             snprintf(err, sizeof(err), "%s", r->str);
@@ -116,8 +128,11 @@ connsentinel_find(struct conn *c, char **cause)
             c->url.host = host;
             c->url.port = port;
             free(c->where);
-            c->where = xasprintf("%s:%d/%d (master '%s')", host, port,
-                                 c->url.db, s->master);
+            c->where = s->cluster
+                           ? xasprintf("%s:%d (master of cluster slot %d)",
+                                       host, port, s->slot)
+                           : xasprintf("%s:%d/%d (master '%s')", host, port,
+                                       c->url.db, s->master);
             return 0;
         }
         int n = snprintf(NULL, 0, "%s:%d: %s; ", s->addrs[i].host,
@@ -131,6 +146,15 @@ connsentinel_find(struct conn *c, char **cause)
     }
     if (len >= 2)
         tried[len - 2] = '\0'; /* the last "; " */
+    if (s->cluster) {
+        *cause = xasprintf("no seed node named the master of cluster slot "
+                           "%d (%s) — are the nodes running in cluster mode "
+                           "with every slot assigned%s?",
+                           s->slot, tried,
+                           s->tls ? ", with TLS on those ports" : "");
+        free(tried);
+        return -1;
+    }
     *cause = xasprintf("no sentinel named the master '%s' (%s) — are the "
                        "sentinels running%s, and is the master name in the "
                        "URL the one in their configuration?",
@@ -152,8 +176,13 @@ connsentinel_role(struct conn *c, char **cause)
         freeReplyObject(r);
     if (role != 0)
         return 0;
-    *cause = xasprintf("the sentinels named %s as master '%s', but it is %s "
-                       "(a fail-over in progress?) — retrying",
-                       c->where, c->url.sentinel->master, what);
+    if (c->url.sentinel->cluster)
+        *cause = xasprintf("the cluster named %s, but it is %s (a fail-over "
+                           "in progress?) — retrying",
+                           c->where, what);
+    else
+        *cause = xasprintf("the sentinels named %s as master '%s', but it "
+                           "is %s (a fail-over in progress?) — retrying",
+                           c->where, c->url.sentinel->master, what);
     return -1;
 }

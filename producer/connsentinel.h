@@ -3,7 +3,8 @@
  * The CLI's side of sentinel:// addresses (common/sentinelurl.h): before
  * each connect, ask the sentinels in turn where the master is; after it,
  * check with ROLE that the node is the master.  Synchronous, like the rest
- * of producer/conn.c.
+ * of producer/conn.c.  cluster:// addresses the same way: the seed nodes
+ * are asked CLUSTER SLOTS for the master of the deployment's slot.
  */
 #ifndef CELERIAC_CONNSENTINEL_H
 #define CELERIAC_CONNSENTINEL_H

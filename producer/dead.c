@@ -822,7 +822,7 @@ dead_main(struct cli *cli, int argc, char **argv)
                              argv[i]);
     if (keys_dead(key, sizeof(key), cli->prefix) < 0)
         return cli_usage("dead", "--prefix is too long");
-    if (conn_init(&conn, cli->redis) < 0)
+    if (conn_init(&conn, cli->redis, cli->prefix) < 0)
         goto done;
     rc = CLI_EXIT_REDIS;
     if (conn_connect(&conn) < 0)

@@ -173,7 +173,7 @@ events_main(struct cli *cli, int argc, char **argv)
     if (optind < argc)
         return cli_usage("events", "events takes no arguments ('%s')",
                          cli_safe(argv[optind]));
-    if (conn_init(&conn, cli->redis) < 0)
+    if (conn_init(&conn, cli->redis, cli->prefix) < 0)
         goto done;
     rc = CLI_EXIT_REDIS;
     if (conn_connect(&conn) < 0)

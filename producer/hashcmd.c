@@ -593,7 +593,7 @@ hashcmd_main(struct cli *cli, int argc, char **argv)
     h.hexlen = (size_t)EVP_MD_size(md) * 2;
     h.tag = sums_tag(h.algorithm);
 
-    if (conn_init(&h.conn, cli->redis) < 0)
+    if (conn_init(&h.conn, cli->redis, cli->prefix) < 0)
         goto done;
     h.deadline_us = cli_deadline(h.timeout_us);
     for (int i = 0; i < nurl_files; i++)

@@ -276,7 +276,7 @@ inspect_run(struct cli *cli, int argc, char **argv, const char *verb,
         return cli_usage(verb, "%s takes no argument ('%s')", cmd->name,
                          cli_safe(argv[optind + 1]));
     }
-    if (conn_init(&conn, cli->redis) < 0)
+    if (conn_init(&conn, cli->redis, cli->prefix) < 0)
         goto done;
     rc = CLI_EXIT_REDIS;
     if (conn_connect(&conn) < 0)

@@ -336,7 +336,7 @@ monitor_main(struct cli *cli, int argc, char **argv)
         return cli_usage("monitor", "monitor takes no arguments ('%s')",
                          argv[optind]);
     setlocale(LC_CTYPE, "");
-    if (conn_init(&conn, cli->redis) < 0)
+    if (conn_init(&conn, cli->redis, cli->prefix) < 0)
         return CLI_EXIT_USAGE;
     if (!isatty(STDOUT_FILENO))
         once = 1;

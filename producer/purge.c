@@ -153,7 +153,7 @@ purge_main(struct cli *cli, int argc, char **argv)
                          "'%s' is not a queue name (1 to 200 printable "
                          "bytes, no space or comma)",
                          queue);
-    if (conn_init(&conn, cli->redis) < 0)
+    if (conn_init(&conn, cli->redis, cli->prefix) < 0)
         goto done;
     rc = CLI_EXIT_REDIS;
     if (conn_connect(&conn) < 0)

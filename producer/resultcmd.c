@@ -232,7 +232,7 @@ resultcmd_main(struct cli *cli, int argc, char **argv)
     items = xcalloc((size_t)n, sizeof(*items));
     for (int i = 0; i < n; i++)
         items[i].id = argv[optind + i];
-    if (conn_init(&conn, cli->redis) < 0)
+    if (conn_init(&conn, cli->redis, cli->prefix) < 0)
         goto done;
     rc = CLI_EXIT_REDIS;
     if (conn_connect(&conn) < 0)

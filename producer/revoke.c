@@ -306,7 +306,7 @@ revoke_main(struct cli *cli, int argc, char **argv)
         items[i].id = argv[optind + i];
     if (keys_revoked(key, sizeof(key), cli->prefix) < 0)
         goto done;
-    if (conn_init(&conn, cli->redis) < 0)
+    if (conn_init(&conn, cli->redis, cli->prefix) < 0)
         goto done;
     rc = CLI_EXIT_REDIS;
     if (conn_connect(&conn) < 0)

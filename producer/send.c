@@ -466,7 +466,7 @@ send_one(struct cli *cli, const char *task, const char *check, json_t *args,
                   perr.type, perr.message);
         goto done;
     }
-    if (conn_init(&conn, cli->redis) < 0 ||
+    if (conn_init(&conn, cli->redis, cli->prefix) < 0 ||
         submit_init(&sub, &conn, cli->prefix, o->queue) < 0 ||
         (o->wait && wait_init(&w, &conn, cli->prefix, deadline) < 0))
         goto done;

@@ -677,7 +677,8 @@ status_alive(struct cli *cli, const char *name)
         return cli_usage("status", "--alive: '%s' is not a worker name",
                          cli_safe(name));
     memset(&conn, 0, sizeof(conn));
-    if (conn_init(&conn, cli->redis) < 0 || conn_connect(&conn) < 0)
+    if (conn_init(&conn, cli->redis, cli->prefix) < 0 ||
+        conn_connect(&conn) < 0)
         goto done;
     redisReply *r =
         conn_call(&conn, "HGET", key, KEYS_HB_STATE, (const char *)NULL);
@@ -752,7 +753,7 @@ status_main(struct cli *cli, int argc, char **argv)
         return as_json ? cli_usage("status", "--alive and --json exclude "
                                              "each other")
                        : status_alive(cli, alive);
-    if (conn_init(&conn, cli->redis) < 0)
+    if (conn_init(&conn, cli->redis, cli->prefix) < 0)
         goto done;
     rc = CLI_EXIT_REDIS;
     if (conn_connect(&conn) < 0)

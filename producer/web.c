@@ -543,7 +543,7 @@ web_main(struct cli *cli, int argc, char **argv)
     /* A bad Redis URL is said once here, not by every snapshot process. */
     struct conn probe;
     memset(&probe, 0, sizeof(probe));
-    if (conn_init(&probe, cli->redis) < 0) {
+    if (conn_init(&probe, cli->redis, cli->prefix) < 0) {
         free(host);
         free(w.token);
         return CLI_EXIT_USAGE;

@@ -50,7 +50,7 @@ webpoll_child(struct webpoll *p, int fd)
             close(i);
     memset(&h, 0, sizeof(h));
     memset(&c, 0, sizeof(c));
-    if (conn_init(&c, p->redis) < 0)
+    if (conn_init(&c, p->redis, p->prefix) < 0)
         _exit(CLI_EXIT_USAGE);
     if (conn_connect(&c) == 0)
         conn_set_timeout(&c, WEBPOLL_IO_TIMEOUT_MS);

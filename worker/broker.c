@@ -153,6 +153,13 @@ broker_start(struct broker *b, struct event_base *base,
 
 /* ---- connections ---- */
 
+/* 1 if c's broker talks to a Redis Cluster (cluster://). */
+static int
+broker_cluster(const struct broker_conn *c)
+{
+    return c->b->url->sentinel != NULL && c->b->url->sentinel->cluster;
+}
+
 static void
 broker_connect(struct broker_conn *c)
 {
@@ -219,17 +226,23 @@ broker_found_cb(void *arg, const char *host, int port, const char *why)
     if (host == NULL) {
         c->failures++;
         if (c->failures == 1 || (c->failures & (c->failures - 1)) == 0)
-            log_warnx("no sentinel of %s named the master (%s connection): "
+            log_warnx("no %s of %s named the master (%s connection): "
                       "%sretrying (attempt %u)",
-                      b->where, c->role, why, c->failures);
+                      broker_cluster(c) ? "seed node" : "sentinel", b->where,
+                      c->role, why, c->failures);
         broker_schedule(c);
         return;
     }
     char addr[sizeof(c->last_master)];
     snprintf(addr, sizeof(addr), "%s:%d", host, port);
     if (strcmp(addr, c->last_master) != 0) {
-        log_info("the sentinels name %s as master '%s' (%s connection)",
-                 addr, b->url->sentinel->master, c->role);
+        if (broker_cluster(c))
+            log_info("the cluster names %s as master of slot %d (%s "
+                     "connection)",
+                     addr, b->url->sentinel->slot, c->role);
+        else
+            log_info("the sentinels name %s as master '%s' (%s connection)",
+                     addr, b->url->sentinel->master, c->role);
         memcpy(c->last_master, addr, sizeof(addr));
     }
     c->master_host = xstrdup(host);
@@ -251,7 +264,8 @@ broker_role(struct broker_conn *c, const redisReply *reply)
     if (!c->init_failed && (c->failures & (c->failures - 1)) == 0)
         log_warnx("Redis at %s%s%s is %s (%s connection); %s", b->where,
                   c->last_master[0] ? " " : "", c->last_master, what, c->role,
-                  b->url->sentinel != NULL
+                  broker_cluster(c) ? "asking the seed nodes again"
+                  : b->url->sentinel != NULL
                       ? "asking the sentinels again"
                       : "a worker writes only to the master: point --redis "
                         "at it, or use sentinel://; retrying");
@@ -369,9 +383,15 @@ broker_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
         c->last_reply_ms = broker_now_ms();
     if (rq.fn != NULL)
         rq.fn(ac, r, rq.priv);
-    /* The master became a replica (a fail-over): find the new one. */
+    /* The master became a replica (a fail-over): find the new one.  In a
+     * cluster, also when the node no longer serves the slot (MOVED, ASK)
+     * or the cluster is down (CLUSTERDOWN): ask the seeds again. */
     if (sentinel_readonly(r) && c->ac == ac && !c->dropping)
         broker_drop(c, "is a replica now (READONLY)");
+    else if (broker_cluster(c) && sentinel_moved(r) && c->ac == ac &&
+             !c->dropping)
+        broker_drop(c, "does not serve the deployment's slot now (MOVED, "
+                       "ASK or CLUSTERDOWN)");
 }
 
 /*

@@ -93,14 +93,24 @@ sentinel_query_ask(struct sentinel_query *q)
         redisAsyncSetConnectCallback(ac, sentinel_query_connect_cb);
         redisAsyncSetDisconnectCallback(ac, sentinel_query_disconnect_cb);
         if (q->s->password != NULL) {
-            const char *auth[] = {"AUTH", q->s->password};
+            const char *auth[3] = {"AUTH"};
+            int n = 1;
+            if (q->s->user != NULL) /* cluster:// with an ACL user */
+                auth[n++] = q->s->user;
+            auth[n++] = q->s->password;
             /* A refusal shows in the answer to the next command. */
-            redisAsyncCommandArgv(ac, NULL, NULL, 2, auth, NULL);
+            redisAsyncCommandArgv(ac, NULL, NULL, n, auth, NULL);
         }
-        const char *argv[] = {"SENTINEL", "get-master-addr-by-name",
-                              q->s->master};
-        redisAsyncCommandArgv(ac, sentinel_query_reply_cb, NULL, 3, argv,
-                              NULL);
+        if (q->s->cluster) {
+            const char *argv[] = {"CLUSTER", "SLOTS"};
+            redisAsyncCommandArgv(ac, sentinel_query_reply_cb, NULL, 2, argv,
+                                  NULL);
+        } else {
+            const char *argv[] = {"SENTINEL", "get-master-addr-by-name",
+                                  q->s->master};
+            redisAsyncCommandArgv(ac, sentinel_query_reply_cb, NULL, 3, argv,
+                                  NULL);
+        }
         struct timeval tv = {SENTINEL_QUERY_TIMEOUT_MS / 1000,
                              (SENTINEL_QUERY_TIMEOUT_MS % 1000) * 1000};
         evtimer_add(q->timer, &tv);
@@ -151,7 +161,10 @@ sentinel_query_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 
     if (q == NULL || r == NULL)
         return; /* abandoned, or the disconnect callback follows */
-    int ok = sentinel_master_reply(r, &host, &port, &why) == 0;
+    int ok = q->s->cluster ? sentinel_cluster_reply(r, q->s->slot,
+                                                    q->s->addrs[q->next].host,
+                                                    &host, &port, &why) == 0
+                           : sentinel_master_reply(r, &host, &port, &why) == 0;
     const redisReply *reply = r;
     char err[160];
     if (!ok && reply->type == REDIS_REPLY_ERROR) {

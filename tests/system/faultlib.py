@@ -113,12 +113,12 @@ def enqueue_fast(client, msgs, stream=QUEUE, chunk=2000):
     return ids
 
 
-def fetch_results(client, ids, chunk=2000):
+def fetch_results(client, ids, chunk=2000, result_prefix=RESULT_PREFIX):
     """{id: decoded result document or None} for the given task ids."""
     out = {}
     for i in range(0, len(ids), chunk):
         part = ids[i:i + chunk]
-        for tid, raw in zip(part, client.mget([RESULT_PREFIX + t
+        for tid, raw in zip(part, client.mget([result_prefix + t
                                                for t in part])):
             out[tid] = None if raw is None else json.loads(raw)
     return out
@@ -142,13 +142,15 @@ class Check:
         return len(self.missing)
 
 
-def check_batch(client, batch, allow_failure=None):
+def check_batch(client, batch, allow_failure=None,
+                result_prefix=RESULT_PREFIX):
     """Reads the result of every task of batch and checks it: present, the
     id it is stored under, SUCCESS with the right digest and length.  A
     FAILURE is accepted (and listed in .failed) only if allow_failure(doc)
-    says so; anything else is listed in .wrong."""
+    says so; anything else is listed in .wrong.  result_prefix: where the
+    results are, for a worker with another --prefix."""
     c = Check()
-    c.docs = fetch_results(client, batch.ids())
+    c.docs = fetch_results(client, batch.ids(), result_prefix=result_prefix)
     for i in range(batch.n):
         tid = batch.task_id(i)
         doc = c.docs[tid]

@@ -4,7 +4,8 @@
  * part, their bounds and bad forms, percent-escapes, and how the address and
  * password are picked from options and the environment; sentinel://
  * addresses (common/sentinelurl.c) and the replies of Sentinel and ROLE
- * (common/sentinel.c).
+ * (common/sentinel.c); cluster:// addresses, CLUSTER SLOTS and MOVED
+ * replies, and Redis Cluster's hash slots (common/keyslot.c).
  */
 /* cmocka needs these first, in this order. */
 /* clang-format off */
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keyslot.h"
 #include "redisurl.h"
 #include "sentinel.h"
 
@@ -639,6 +641,97 @@ test_sentinel_passwords(void **state)
     free(cause);
 }
 
+/* ---- cluster:// ---- */
+
+static void
+test_cluster_url(void **state)
+{
+    (void)state;
+    struct redisurl u;
+    char *cause = NULL;
+    parse_ok("cluster://app:pw@10.0.0.1:7000,[::1]:7001,n3", &u);
+    assert_non_null(u.sentinel);
+    assert_int_equal(u.sentinel->cluster, 1);
+    assert_int_equal(u.sentinel->slot, -1);
+    assert_null(u.sentinel->master);
+    assert_int_equal(u.sentinel->naddrs, 3);
+    assert_int_equal(u.sentinel->addrs[0].port, 7000);
+    assert_string_equal(u.sentinel->addrs[1].host, "::1");
+    assert_int_equal(u.sentinel->addrs[2].port, 6379); /* the default */
+    assert_int_equal(u.db, 0);
+    assert_int_equal(u.tls, 0);
+    char *d = redisurl_describe(&u);
+    assert_string_equal(d, "cluster:10.0.0.1:7000,[::1]:7001,n3:6379/0");
+    assert_null(strstr(d, "pw"));
+    free(d);
+    const char *why = NULL;
+    assert_int_equal(sentinelurl_set_prefix(u.sentinel, "celeriac:", &why), -1);
+    assert_non_null(strstr(why, "hash tag"));
+    assert_int_equal(sentinelurl_set_prefix(u.sentinel, "{celeriac}:", &why),
+                     0);
+    assert_int_equal(u.sentinel->slot, keyslot("celeriac", 8));
+    redisurl_clear(&u);
+    parse_ok("cluster://h/", &u);
+    redisurl_clear(&u);
+    parse_ok("cluster+tls://h:7000/0", &u);
+    assert_int_equal(u.tls, 1);
+    assert_int_equal(u.sentinel->tls, 1);
+    redisurl_clear(&u);
+    parse_fails("cluster://", "cluster://HOST");
+    parse_fails("cluster:///", "cluster://HOST");
+    parse_fails("cluster://h/1", "database 0 only");
+    parse_fails("cluster://h/m", "database 0 only");
+    parse_fails("cluster://h,,g", "no host name");
+    parse_fails("cluster://h:0", "from 1 to 65535");
+    /* A sentinel:// address has no slot to set: nothing to check. */
+    parse_ok("sentinel://h/m", &u);
+    assert_int_equal(sentinelurl_set_prefix(u.sentinel, "x:", &why), 0);
+    redisurl_clear(&u);
+    /* The seeds are asked with the URL's user and password, never with
+     * CELERIAC_SENTINEL_PASSWORD. */
+    setenv(SENTINELURL_PASSWORD_ENV, "sentpw", 1);
+    assert_int_equal(redisurl_resolve("cluster://app:pw@h", &u, &cause), 0);
+    assert_string_equal(u.sentinel->user, "app");
+    assert_string_equal(u.sentinel->password, "pw");
+    redisurl_clear(&u);
+    setenv(REDISURL_PASSWORD_ENV, "envpw", 1);
+    assert_int_equal(redisurl_resolve("cluster://h", &u, &cause), 0);
+    assert_null(u.sentinel->user);
+    assert_string_equal(u.sentinel->password, "envpw");
+    redisurl_clear(&u);
+    unsetenv(REDISURL_PASSWORD_ENV);
+    assert_int_equal(redisurl_resolve("cluster://h", &u, &cause), 0);
+    assert_null(u.sentinel->password);
+    redisurl_clear(&u);
+    unsetenv(SENTINELURL_PASSWORD_ENV);
+}
+
+/* Redis Cluster's own examples: the same tag, the same slot. */
+static void
+test_keyslot(void **state)
+{
+    (void)state;
+    assert_int_equal(keyslot("123456789", 9), 0x31c3 % 16384);
+    assert_int_equal(keyslot("foo", 3), 12182);
+    assert_int_equal(keyslot("{user1000}.following", 20),
+                     keyslot("{user1000}.followers", 20));
+    assert_int_equal(keyslot("{user1000}.following", 20),
+                     keyslot("user1000", 8));
+    /* "{}" and an unclosed '{' hash the whole key; only the first tag
+     * counts. */
+    assert_int_equal(keyslot("foo{}{bar}", 10),
+                     keyslot("foo{}{bar}", 10) /* stable */);
+    assert_int_not_equal(keyslot("foo{}{bar}", 10), keyslot("bar", 3));
+    assert_int_equal(keyslot("foo{{bar}}zap", 13), keyslot("{bar", 4));
+    assert_int_equal(keyslot("foo{bar}{zap}", 13), keyslot("bar", 3));
+    assert_int_equal(keyslot_has_tag("{celeriac}:"), 1);
+    assert_int_equal(keyslot_has_tag("app:{q}:"), 1);
+    assert_int_equal(keyslot_has_tag("celeriac:"), 0);
+    assert_int_equal(keyslot_has_tag("{}:"), 0);
+    assert_int_equal(keyslot_has_tag("{celeriac:"), 0);
+    assert_int_equal(keyslot("", 0), 0);
+}
+
 /* ---- replies of Sentinel and ROLE (hand-built) ---- */
 
 static redisReply *
@@ -747,11 +840,90 @@ test_sentinel_role_reply(void **state)
     freeReplyObject(ro);
 }
 
+/* One CLUSTER SLOTS range: start, end, the master, one replica. */
+static redisReply *
+mk_range(long long a, long long b, const char *host, long long port)
+{
+    return mk_array(
+        4, (redisReply *[]){
+               mk_int(a), mk_int(b),
+               mk_array(3, (redisReply *[]){mk_str(REDIS_REPLY_STRING, host),
+                                            mk_int(port),
+                                            mk_str(REDIS_REPLY_STRING, "id1")}),
+               mk_array(3, (redisReply *[]){
+                               mk_str(REDIS_REPLY_STRING, "10.9.9.9"),
+                               mk_int(9), mk_str(REDIS_REPLY_STRING, "id2")})});
+}
+
+static void
+test_cluster_slots_reply(void **state)
+{
+    (void)state;
+    char *host = NULL;
+    int port = 0;
+    const char *why = NULL;
+    redisReply *r =
+        mk_array(3, (redisReply *[]){mk_range(0, 5460, "10.0.0.1", 7000),
+                                     mk_range(5461, 10922, "", 7001),
+                                     mk_range(10923, 16383, "?", 7002)});
+    assert_int_equal(
+        sentinel_cluster_reply(r, 5460, "seed", &host, &port, &why), 0);
+    assert_string_equal(host, "10.0.0.1");
+    assert_int_equal(port, 7000);
+    free(host);
+    /* No address announced: the node asked. */
+    assert_int_equal(
+        sentinel_cluster_reply(r, 5461, "seed", &host, &port, &why), 0);
+    assert_string_equal(host, "seed");
+    assert_int_equal(port, 7001);
+    free(host);
+    assert_int_equal(
+        sentinel_cluster_reply(r, 16383, "seed", &host, &port, &why), 0);
+    assert_string_equal(host, "seed");
+    free(host);
+    freeReplyObject(r);
+    /* A slot nobody serves, a bad port, an error, not a list. */
+    r = mk_array(1, (redisReply *[]){mk_range(0, 100, "h", 7000)});
+    assert_int_equal(sentinel_cluster_reply(r, 101, "s", &host, &port, &why),
+                     -1);
+    assert_non_null(strstr(why, "no master serves"));
+    freeReplyObject(r);
+    r = mk_array(1, (redisReply *[]){mk_range(0, 100, "h", 70000)});
+    assert_int_equal(sentinel_cluster_reply(r, 5, "s", &host, &port, &why), -1);
+    freeReplyObject(r);
+    r = mk_str(REDIS_REPLY_ERROR,
+               "ERR This instance has cluster support disabled");
+    assert_int_equal(sentinel_cluster_reply(r, 5, "s", &host, &port, &why), -1);
+    assert_non_null(strstr(why, "cluster mode off"));
+    assert_int_equal(sentinel_moved(r), 0);
+    freeReplyObject(r);
+    r = mk_int(3);
+    assert_int_equal(sentinel_cluster_reply(r, 5, "s", &host, &port, &why), -1);
+    freeReplyObject(r);
+    assert_int_equal(sentinel_cluster_reply(NULL, 5, "s", &host, &port, &why),
+                     -1);
+    static const char *const moved[] = {"MOVED 3999 127.0.0.1:6381",
+                                        "ASK 3999 127.0.0.1:6381",
+                                        "CLUSTERDOWN The cluster is down"};
+    for (size_t i = 0; i < 3; i++) {
+        r = mk_str(REDIS_REPLY_ERROR, moved[i]);
+        assert_int_equal(sentinel_moved(r), 1);
+        freeReplyObject(r);
+    }
+    r = mk_str(REDIS_REPLY_STRING, "MOVED 1 h:1");
+    assert_int_equal(sentinel_moved(r), 0);
+    freeReplyObject(r);
+    assert_int_equal(sentinel_moved(NULL), 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escaped_nul_refused),
+        T(test_cluster_url),
+        cmocka_unit_test(test_keyslot),
+        cmocka_unit_test(test_cluster_slots_reply),
         T(test_tcp_defaults),
         T(test_tcp_user_password),
         T(test_tcp_percent_escapes),

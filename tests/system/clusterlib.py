@@ -1,0 +1,316 @@
+# SPDX-License-Identifier: MIT
+"""A Redis Cluster on loopback for the system tests: three masters with
+one replica each (by default), a short node timeout and a replica
+validity factor of 0 (a replica may always be promoted), in a temporary
+directory; and the fixture `redis_cluster` that builds it and tears it
+down (also when the test fails).  Needs redis-server and redis-cli
+(scripts/deps.sh test).
+
+Every node is a redis-server child of the test, stopped by PID at
+teardown.  A node's cluster bus listens on its port + 10000, so ports
+are picked below 55536 with that port free as well; a clash between the
+check and the bind is retried with another port."""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import redis
+
+from harness import free_port, live_pids, stop_pid, wait_until
+
+# 2 s: a loaded CI machine can stall a node for most of a second, and a
+# spurious fail-over would promote whichever replica is left.
+NODE_TIMEOUT_MS = 2000
+SLOTS = 16384
+BUS_OFFSET = 10000  # the cluster bus port is the data port + this
+
+
+def _cluster_port():
+    """A port P whose bus port P + 10000 is valid and free as well."""
+    for _ in range(100):
+        p = free_port()
+        if p + BUS_OFFSET > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", p + BUS_OFFSET))
+            except OSError:
+                continue
+        return p
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+def _info_dict(raw):
+    """CLUSTER INFO as a dict of str, whether redis-py parsed it or not."""
+    if isinstance(raw, dict):
+        return {str(k): v.decode() if isinstance(v, bytes) else str(v)
+                for k, v in raw.items()}
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    return dict(ln.split(":", 1) for ln in raw.splitlines() if ":" in ln)
+
+
+class ClusterNode:
+    """One redis-server process with cluster-enabled yes."""
+
+    def __init__(self, cluster, name):
+        self.cluster = cluster
+        self.name = name
+        self.dir = os.path.join(cluster.dir, name)
+        os.makedirs(self.dir)
+        self.log_path = os.path.join(self.dir, "log")
+        self.port = None
+        self.proc = None
+
+    def start(self, port=None, extra=()):
+        """Starts the node on a new port, or on port (a restart: it then
+        keeps its nodes.conf and rejoins the cluster as it knew it); extra:
+        more redis-server options."""
+        for _ in range(5):
+            if port is None:
+                self.port = _cluster_port()
+                # A failed attempt may have written it with another port.
+                try:
+                    os.unlink(os.path.join(self.dir, "nodes.conf"))
+                except FileNotFoundError:
+                    pass
+            else:
+                self.port = port
+            argv = [self.cluster.binary, "--port", str(self.port),
+                    "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                    "--cluster-config-file", "nodes.conf",
+                    "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+                    "--dir", self.dir, "--logfile", self.log_path,
+                    "--appendonly", "no", "--save", "",
+                    "--daemonize", "no",
+                    "--cluster-replica-validity-factor", "0"] + list(extra)
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.STDOUT)
+            live_pids.add(self.proc.pid)
+            if self._ready():
+                return
+            self.stop()
+        raise RuntimeError("%s did not start; see %s"
+                           % (self.name, self.log_path))
+
+    def _ready(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            c = self.client(socket_timeout=1)
+            try:
+                # Ours, not another server that took the port first.
+                if c.info("server").get("process_id") == self.proc.pid:
+                    return True
+            except redis.RedisError:
+                pass
+            finally:
+                c.close()
+            time.sleep(0.05)
+        return False
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def client(self, **kw):
+        kw.setdefault("decode_responses", False)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
+
+    def cluster_info(self):
+        """CLUSTER INFO as a dict of str; None if it does not answer."""
+        if not self.alive():
+            return None
+        c = self.client(socket_timeout=1)
+        try:
+            return _info_dict(c.execute_command("CLUSTER INFO"))
+        except redis.RedisError:
+            return None
+        finally:
+            c.close()
+
+    def kill9(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            live_pids.discard(self.proc.pid)
+            self.proc = None
+
+    def stop(self):
+        if self.proc is not None:
+            stop_pid(self.proc.pid, self.proc, timeout=10)
+            live_pids.discard(self.proc.pid)
+            self.proc = None
+
+
+class RedisCluster:
+    """masters * (1 + replicas_per_master) cluster nodes on 127.0.0.1."""
+
+    def __init__(self, masters=3, replicas_per_master=1):
+        self.binary = shutil.which("redis-server")
+        self.cli = shutil.which("redis-cli")
+        if self.binary is None or self.cli is None:
+            pytest.skip("redis-server or redis-cli is not installed "
+                        "(scripts/deps.sh test)")
+        self.masters = masters
+        self.replicas_per_master = replicas_per_master
+        self.dir = tempfile.mkdtemp(prefix="celeriac-cluster-")
+        self.nodes = [ClusterNode(self, "node%d" % i)
+                      for i in range(masters * (1 + replicas_per_master))]
+
+    def start(self):
+        for n in self.nodes:
+            n.start()
+        argv = [self.cli, "--cluster", "create"] + \
+            ["127.0.0.1:%d" % n.port for n in self.nodes] + \
+            ["--cluster-replicas", str(self.replicas_per_master),
+             "--cluster-yes"]
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("%s failed (%d):\n%s%s" % (
+                " ".join(argv), r.returncode, r.stdout, r.stderr))
+        wait_until(self._ready, 30, interval=0.1,
+                   what="the cluster to be ok with every replica in sync")
+
+    def _ready(self):
+        for n in self.nodes:
+            info = n.cluster_info()
+            if info is None or info.get("cluster_state") != "ok" or \
+                    info.get("cluster_slots_assigned") != str(SLOTS) or \
+                    info.get("cluster_known_nodes") != str(len(self.nodes)):
+                return False
+            c = n.client(socket_timeout=1)
+            try:
+                rep = c.info("replication")
+            except redis.RedisError:
+                return False
+            finally:
+                c.close()
+            if rep.get("role") == "slave" and \
+                    rep.get("master_link_status") != "up":
+                return False
+        return True
+
+    def url(self, scheme="cluster"):
+        """The seeds: the first three nodes, e.g. cluster://h:p,h:p,h:p."""
+        return "%s://%s" % (scheme, ",".join(
+            "127.0.0.1:%d" % n.port for n in self.nodes[:3]))
+
+    def live_nodes(self):
+        return [n for n in self.nodes if n.alive()]
+
+    def node_at(self, port):
+        for n in self.nodes:
+            if n.port == port:
+                return n
+        raise AssertionError("no cluster node on port %d" % port)
+
+    def _ask(self, *cmd):
+        """cmd's answer from the first live node that answers."""
+        for n in self.live_nodes():
+            c = n.client(socket_timeout=2)
+            try:
+                return c.execute_command(*cmd)
+            except redis.RedisError:
+                continue
+            finally:
+                c.close()
+        raise AssertionError("no cluster node answers %s" % (cmd,))
+
+    def keyslot(self, key):
+        return int(self._ask("CLUSTER KEYSLOT", key))
+
+    def _slot_owner(self, node, slot):
+        """The master of slot as node sees it (None: no answer/no owner)."""
+        c = node.client(socket_timeout=2)
+        try:
+            ranges = c.execute_command("CLUSTER SLOTS")
+        except redis.RedisError:
+            return None
+        finally:
+            c.close()
+        for r in ranges:
+            if int(r[0]) <= slot <= int(r[1]):
+                return self.node_at(int(r[2][1]))
+        return None
+
+    def master_for_slot(self, slot):
+        """The node a live node names as master of slot (CLUSTER SLOTS)."""
+        for n in self.live_nodes():
+            owner = self._slot_owner(n, slot)
+            if owner is not None:
+                return owner
+        raise AssertionError("no live node names a master for slot %d"
+                             % slot)
+
+    def client_for_key(self, key, **kw):
+        """A redis.Redis to the master of key's slot."""
+        return self.master_for_slot(self.keyslot(key)).client(**kw)
+
+    def wait_promoted(self, slot, old_master, timeout=60):
+        """Waits until every live node names the same node, not
+        old_master, as master of slot, that node is alive and a master,
+        and every live node reports cluster_state:ok; returns it."""
+        def promoted():
+            live = self.live_nodes()
+            owners = {self._slot_owner(n, slot) for n in live}
+            if len(owners) != 1:
+                return None
+            new = owners.pop()
+            if new is None or new is old_master or not new.alive():
+                return None
+            for n in live:
+                info = n.cluster_info()
+                if info is None or info.get("cluster_state") != "ok":
+                    return None
+            c = new.client(socket_timeout=2)
+            try:
+                if c.info("replication").get("role") != "master":
+                    return None
+            except redis.RedisError:
+                return None
+            finally:
+                c.close()
+            return new
+        return wait_until(promoted, timeout, interval=0.1,
+                          what="a replica to take over slot %d from port %s"
+                          % (slot, old_master.port))
+
+    def print_logs(self, lines=60):
+        """Prints the last lines of every node's log."""
+        for n in self.nodes:
+            try:
+                with open(n.log_path, errors="replace") as f:
+                    tail = f.readlines()[-lines:]
+            except OSError:
+                continue
+            print("---- log of %s (port %s), last %d lines ----\n%s"
+                  % (n.name, n.port, len(tail), "".join(tail)))
+
+    def cleanup(self):
+        for n in self.nodes:
+            n.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_cluster():
+    c = RedisCluster()
+    try:
+        c.start()
+        yield c
+    finally:
+        # Shown by pytest only when the test failed (captured output),
+        # as in sentinellib: what each node saw (failure reports,
+        # elections, promotions).
+        try:
+            c.print_logs()
+        finally:
+            c.cleanup()

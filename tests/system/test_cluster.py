@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: MIT
+"""Redis Cluster: the worker and the CLI given cluster://SEEDS and a
+--prefix with a hash tag keep every key of the deployment in one slot,
+find that slot's master through the seed nodes, and follow a fail-over.
+Three masters with a replica each on loopback (clusterlib.py).
+
+- functional: tasks sent with `celeriac send --batch` and run, digests
+  checked; every key of the deployment is on the slot's master and in
+  that slot; `status` names the master; a prefix without a hash tag and a
+  redis:// address to a cluster node are refused with what to do.
+- fail-over under load: CELERIAC_CLUSTER_TASKS (default 6,000) small tasks
+  sent in chunks with --durable (and the worker's --durable-results), the
+  slot's master killed with SIGKILL when a quarter of the results are in;
+  its replica is promoted, the worker and the senders follow it, the
+  killed node comes back as a replica that may not be promoted (so that
+  WAIT is answered again), and every task's result is there and right.  Figures: time to the promotion and to
+  the first result written on the new master, redeliveries.
+
+Synchronised on CLUSTER SLOTS, CLUSTER INFO and counts in Redis, never on
+sleeps."""
+
+import json
+import os
+import time
+
+from clusterlib import redis_cluster  # noqa: F401
+from faultlib import HashBatch, assert_check, check_batch, report, \
+    wait_drained
+from harness import SLOW, hashlib_digest, wait_until
+from test_sentinel import CHUNK, Sender, send_batch
+
+PFX = "{cq}:"
+QUEUE = PFX + "queue:default"
+TASKS = int(os.environ.get("CELERIAC_CLUSTER_TASKS", "6000"))
+
+
+def results_on(client):
+    """How many result keys of the deployment the node holds (0 if it is
+    down)."""
+    try:
+        return sum(1 for _ in client.scan_iter(PFX + "result:*", count=5000))
+    except Exception:
+        return 0
+
+
+def test_functional(redis_cluster, worker, celeriac):
+    c = redis_cluster
+    url = c.url()
+    slot = c.keyslot(QUEUE)
+    master = c.master_for_slot(slot)
+    m = master.client()
+    w = worker("--prefix", PFX, redis_url=url, client=m, stream=QUEUE)
+    batch = HashBatch("cfn-", 300, algorithm="sha512", distinct=30)
+    rc, err = send_batch(url, [json.dumps(x) for x in batch.messages()],
+                         "--prefix", PFX, "--wait", "--timeout", "60")
+    assert rc == 0, err
+    assert_check(check_batch(m, batch, result_prefix=PFX + "result:"))
+    assert "the cluster names 127.0.0.1:%d as master of slot %d" \
+        % (master.port, slot) in w.log()
+
+    env = {"CELERIAC_REDIS_URL": url}
+    run = celeriac("send", "--prefix", PFX, "hash", "--arg", "data=cluster",
+                   "--arg", "algorithm=sha512", "--durable", "--wait",
+                   "--timeout", "60", env=env)
+    assert run.rc == 0, run
+    doc = json.loads(run.stdout)
+    assert doc["status"] == "SUCCESS"
+    assert doc["result"]["digest"] == hashlib_digest("sha512", b"cluster")
+    run = celeriac("status", "--prefix", PFX, env=env)
+    assert run.rc == 0, run
+    assert ("127.0.0.1:%d (master of cluster slot %d)"
+            % (master.port, slot)) in run.text(), run
+
+    # Every key the deployment made is on that master, in that slot, and
+    # no other master holds any.
+    keys = list(m.scan_iter("*", count=5000))
+    assert keys and all(k.startswith(PFX.encode()) for k in keys), keys[:5]
+    assert {m.execute_command("CLUSTER", "KEYSLOT", k)
+            for k in keys[:50]} == {slot}
+    for node in c.live_nodes():
+        if node is not master and node.client().info("replication")[
+                "role"] == "master":
+            assert node.client().dbsize() == 0, node.port
+
+    # A prefix without a hash tag would spread the keys over slots.
+    run = celeriac("send", "hash", "--arg", "data=x", env=env)
+    assert run.rc != 0, run
+    assert b"--prefix with a hash tag" in run.stderr, run
+    bad = worker(redis_url=url, wait_ready=False)
+    assert bad.wait(30) != 0
+    assert "--prefix with a hash tag" in bad.log()
+    # redis:// to a cluster node: MOVED, and what to do about it.
+    other = next(n for n in c.live_nodes() if n is not master)
+    run = celeriac("send", "--prefix", PFX, "hash", "--arg", "data=x",
+                   env={"CELERIAC_REDIS_URL":
+                        "redis://127.0.0.1:%d/0" % other.port})
+    assert run.rc != 0, run
+    assert b"cluster://" in run.stderr, run
+
+
+def test_failover_durable(redis_cluster, worker, capsys):
+    c = redis_cluster
+    url = c.url()
+    slot = c.keyslot(QUEUE)
+    old = c.master_for_slot(slot)
+    w = worker("--prefix", PFX, "--durable-results", redis_url=url,
+               client=old.client(), stream=QUEUE, concurrency=2)
+    batch = HashBatch("cfo-", TASKS, distinct=100)
+    sender = Sender(url, batch, True)
+    sender.extra += ["--prefix", PFX]
+    sender.start()
+    wait_until(lambda: results_on(old.client(socket_timeout=2)) >=
+               TASKS // 4, 300, interval=0.05,
+               what="a quarter of the results")
+    sender.kill_at = time.monotonic()
+    old.kill9()
+    t_kill = time.monotonic()
+    new = c.wait_promoted(slot, old, timeout=60 * SLOW)
+    t_promoted = time.monotonic()
+    # The killed node comes back (empty: no persistence) as the new
+    # master's replica, so that WAIT can be answered again; never to be
+    # promoted itself, or a spurious fail-over would hand the slot to an
+    # empty node (the hazard README.md describes for Sentinel).
+    old.start(port=old.port, extra=["--cluster-replica-no-failover", "yes"])
+    nc = new.client()
+    base = results_on(nc)
+    wait_until(lambda: results_on(nc) > base, 120, interval=0.02,
+               what="the worker to write results on the new master")
+    t_consume = time.monotonic()
+    sender.join(600 * SLOW)
+    assert not sender.is_alive(), "the sender did not finish"
+    assert len(sender.acked) * CHUNK >= TASKS, sender.errors[-3:]
+    wait_drained(nc, 300, stream=QUEUE)
+    check = check_batch(nc, batch, result_prefix=PFX + "result:")
+    assert_check(check)
+    assert "the cluster names 127.0.0.1:%d as master of slot %d" \
+        % (new.port, slot) in w.log()
+    report(capsys, "cluster_failover_durable", tasks=TASKS, lost=0,
+           promoted_s="%.2f" % (t_promoted - t_kill),
+           consuming_again_s="%.2f" % (t_consume - t_kill),
+           send_retries=sender.retries, redelivered=check.redelivered)
