@@ -16,12 +16,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 import redis
 
-from harness import free_port, live_pids, stop_pid, wait_until
+from harness import ServerProcess, free_port, server_ready, wait_until
 
 # 2 s: a loaded CI machine can stall a node for most of a second, and a
 # spurious fail-over would promote whichever replica is left.
@@ -55,7 +54,7 @@ def _info_dict(raw):
     return dict(ln.split(":", 1) for ln in raw.splitlines() if ":" in ln)
 
 
-class ClusterNode:
+class ClusterNode(ServerProcess):
     """One redis-server process with cluster-enabled yes."""
 
     def __init__(self, cluster, name):
@@ -89,32 +88,17 @@ class ClusterNode:
                     "--appendonly", "no", "--save", "",
                     "--daemonize", "no",
                     "--cluster-replica-validity-factor", "0"] + list(extra)
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.STDOUT)
-            live_pids.add(self.proc.pid)
-            if self._ready():
+            if self._spawn(argv):
                 return
-            self.stop()
         raise RuntimeError("%s did not start; see %s"
                            % (self.name, self.log_path))
 
     def _ready(self, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            c = self.client(socket_timeout=1)
-            try:
-                # Ours, not another server that took the port first.
-                if c.info("server").get("process_id") == self.proc.pid:
-                    return True
-            except redis.RedisError:
-                pass
-            finally:
-                c.close()
-            time.sleep(0.05)
-        return False
+        # Ours, not another server that took the port first.
+        return server_ready(
+            self.proc, self.client, timeout=timeout, interval=0.05,
+            check=lambda c: c.info("server").get("process_id") ==
+            self.proc.pid)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -135,18 +119,6 @@ class ClusterNode:
         finally:
             c.close()
 
-    def kill9(self):
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            live_pids.discard(self.proc.pid)
-            self.proc = None
-
-    def stop(self):
-        if self.proc is not None:
-            stop_pid(self.proc.pid, self.proc, timeout=10)
-            live_pids.discard(self.proc.pid)
-            self.proc = None
 
 
 class RedisCluster:
@@ -212,16 +184,23 @@ class RedisCluster:
                 return n
         raise AssertionError("no cluster node on port %d" % port)
 
+    @staticmethod
+    def _node_cmd(node, *cmd):
+        """cmd's answer from node, or None if it does not answer."""
+        c = node.client(socket_timeout=2)
+        try:
+            return c.execute_command(*cmd)
+        except redis.RedisError:
+            return None
+        finally:
+            c.close()
+
     def _ask(self, *cmd):
         """cmd's answer from the first live node that answers."""
         for n in self.live_nodes():
-            c = n.client(socket_timeout=2)
-            try:
-                return c.execute_command(*cmd)
-            except redis.RedisError:
-                continue
-            finally:
-                c.close()
+            answer = self._node_cmd(n, *cmd)
+            if answer is not None:
+                return answer
         raise AssertionError("no cluster node answers %s" % (cmd,))
 
     def keyslot(self, key):
@@ -229,14 +208,7 @@ class RedisCluster:
 
     def _slot_owner(self, node, slot):
         """The master of slot as node sees it (None: no answer/no owner)."""
-        c = node.client(socket_timeout=2)
-        try:
-            ranges = c.execute_command("CLUSTER SLOTS")
-        except redis.RedisError:
-            return None
-        finally:
-            c.close()
-        for r in ranges:
+        for r in self._node_cmd(node, "CLUSTER SLOTS") or []:
             if int(r[0]) <= slot <= int(r[1]):
                 return self.node_at(int(r[2][1]))
         return None

@@ -18,14 +18,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 import pytest
 import redis
 
 from harness import (PREFIX_CMD, PRODUCER_BIN, QUEUE, SLOW, WORKER_BIN,
                      child_pids, consumer_group_exists, free_port, live_pids,
-                     pid_alive, stop_pid, wait_until)
+                     pid_alive, server_ready, stop_pid, wait_until)
 
 
 # ---- redis-server ------------------------------------------------------------
@@ -65,21 +64,7 @@ class RedisServer:
         raise RuntimeError("redis-server did not start; see " + self.log_path)
 
     def _wait_ready(self, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            c = self.client(socket_timeout=1)
-            try:
-                if c.ping():
-                    return True
-            except (redis.ConnectionError, redis.TimeoutError,
-                    redis.ResponseError):
-                pass
-            finally:
-                c.close()
-            time.sleep(0.02)
-        return False
+        return server_ready(self.proc, self.client, timeout=timeout)
 
     @property
     def url(self):

@@ -71,6 +71,58 @@ def wait_until(predicate, timeout=30, interval=0.05, what=None):
         time.sleep(interval)
 
 
+def server_ready(proc, client, check=lambda c: c.ping(), timeout=20,
+                 interval=0.02):
+    """Polls a Redis server process just started until check(a client from
+    client(socket_timeout=1)) is true: True, or False if the process exits
+    or timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        c = client(socket_timeout=1)
+        try:
+            if check(c):
+                return True
+        except redis.RedisError:
+            pass
+        finally:
+            c.close()
+        time.sleep(interval)
+    return False
+
+
+class ServerProcess:
+    """kill9() and stop() for a server process a test started, held in
+    self.proc (None when not running); its PID is in live_pids while it
+    runs.  A subclass provides _ready()."""
+
+    def _spawn(self, argv):
+        """Starts argv as self.proc: True once _ready(), else it is
+        stopped and False (e.g. another process took the port)."""
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.STDOUT)
+        live_pids.add(self.proc.pid)
+        if self._ready():
+            return True
+        self.stop()
+        return False
+
+    def kill9(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            live_pids.discard(self.proc.pid)
+            self.proc = None
+
+    def stop(self):
+        if self.proc is not None:
+            stop_pid(self.proc.pid, self.proc, timeout=10)
+            live_pids.discard(self.proc.pid)
+            self.proc = None
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -10,14 +10,13 @@ replicate over TLS and the sentinels reach them and each other over TLS."""
 import itertools
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 
 import pytest
 import redis
 
-from harness import free_port, live_pids, stop_pid, wait_until
+from harness import ServerProcess, free_port, server_ready, wait_until
 
 # Each set-up's master has a name of its own: sentinels find each other
 # and their masters by name and address, so a sentinel of another set-up
@@ -29,7 +28,7 @@ DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 5000
 
 
-class Node:
+class Node(ServerProcess):
     """One redis-server or redis-sentinel process."""
 
     def __init__(self, cluster, name, sentinel=False):
@@ -77,31 +76,13 @@ class Node:
                 if self.cluster.password:
                     argv += ["--requirepass", self.cluster.password,
                              "--masterauth", self.cluster.password]
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.STDOUT)
-            live_pids.add(self.proc.pid)
-            if self._ready():
+            if self._spawn(argv):
                 return
-            self.stop()
         raise RuntimeError("%s did not start; see %s"
                            % (self.name, self.log_path))
 
     def _ready(self, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            c = self.client(socket_timeout=1)
-            try:
-                if c.ping():
-                    return True
-            except redis.RedisError:
-                pass
-            finally:
-                c.close()
-            time.sleep(0.02)
-        return False
+        return server_ready(self.proc, self.client, timeout=timeout)
 
     def client(self, **kw):
         pw = self.cluster.sentinel_password if self.sentinel \
@@ -124,18 +105,6 @@ class Node:
         self.start(["--replicaof", "127.0.0.1", str(master_port),
                     "--replica-priority", "0"], port=self.port)
 
-    def kill9(self):
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            live_pids.discard(self.proc.pid)
-            self.proc = None
-
-    def stop(self):
-        if self.proc is not None:
-            stop_pid(self.proc.pid, self.proc, timeout=10)
-            live_pids.discard(self.proc.pid)
-            self.proc = None
 
 
 class SentinelCluster:
