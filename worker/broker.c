@@ -609,10 +609,13 @@ broker_disconnect_cb(const redisAsyncContext *ac, int status)
                   c->role, b->where,
                   ac->errstr[0] ? ac->errstr : "closed by the server",
                   !was_ready && b->url->path == NULL && !b->url->tls
-                      ? (b->url->sentinel != NULL
+                      ? (b->url->sentinel == NULL
+                             ? " (if that port wants TLS, use rediss://)"
+                         : b->url->sentinel->cluster
                              ? " (if that port wants TLS, use "
-                               "sentinel+tls://)"
-                             : " (if that port wants TLS, use rediss://)")
+                               "cluster+tls://)"
+                             : " (if that port wants TLS, use "
+                               "sentinel+tls://)")
                       : "");
     broker_schedule(c);
 }
@@ -1007,7 +1010,16 @@ broker_unblock(struct broker *b)
     char id[24];
     snprintf(id, sizeof(id), "%lld", b->rd_client_id);
     const char *argv[] = {"CLIENT", "UNBLOCK", id};
+    /* The read first, if it is still in hiredis's buffer, then the
+     * unblock: both onto their sockets now, ahead of anything another
+     * connection sends after this (a control answer saying a queue is
+     * paused), so that a task sent once that answer is seen does not
+     * reach the read this cuts. */
+    if (b->rd.ac != NULL)
+        redisAsyncHandleWrite(b->rd.ac);
     broker_send(&b->wr, broker_ignore_cb, NULL, 3, argv, NULL);
+    if (b->wr.ac != NULL)
+        redisAsyncHandleWrite(b->wr.ac);
 }
 
 static void
