@@ -24,8 +24,8 @@ connsentinel_tls(const struct sentinelurl *s, int i, const char **why)
     static char err[600];
     struct redisurl u = {.host = s->addrs[i].host, .port = s->addrs[i].port,
                          .tls = 1};
-    char *where = xasprintf("sentinel %s:%d", s->addrs[i].host,
-                            s->addrs[i].port);
+    char *where = xasprintf("%s %s:%d", s->cluster ? "seed node" : "sentinel",
+                            s->addrs[i].host, s->addrs[i].port);
     char *cause = NULL;
     int fd = tlspipe_open(&u, where, CONNSENTINEL_TIMEOUT_MS, &cause);
 
@@ -151,7 +151,10 @@ connsentinel_find(struct conn *c, char **cause)
                            "%d (%s) — are the nodes running in cluster mode "
                            "with every slot assigned%s?",
                            s->slot, tried,
-                           s->tls ? ", with TLS on those ports" : "");
+                           s->tls ? ", with TLS on those ports, do the "
+                                    "--tls-* files fit their certificates"
+                                  : " (nodes that take TLS only answer "
+                                    "nothing here: cluster+tls://)");
         free(tried);
         return -1;
     }

@@ -80,7 +80,7 @@ class ClusterNode(ServerProcess):
                     pass
             else:
                 self.port = port
-            argv = [self.cluster.binary, "--port", str(self.port),
+            argv = [self.cluster.binary] + self.cluster.port_args(self.port) + [
                     "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                     "--cluster-config-file", "nodes.conf",
                     "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
@@ -105,6 +105,8 @@ class ClusterNode(ServerProcess):
 
     def client(self, **kw):
         kw.setdefault("decode_responses", False)
+        if self.cluster.tls is not None:
+            kw = dict(kw, ssl=True, ssl_ca_certs=self.cluster.tls("ca.crt"))
         return redis.Redis(host="127.0.0.1", port=self.port, **kw)
 
     def cluster_info(self):
@@ -122,9 +124,12 @@ class ClusterNode(ServerProcess):
 
 
 class RedisCluster:
-    """masters * (1 + replicas_per_master) cluster nodes on 127.0.0.1."""
+    """masters * (1 + replicas_per_master) cluster nodes on 127.0.0.1;
+    with tls (test_tls.pki: the files by name) every node, its cluster bus
+    and its replication speak TLS only."""
 
-    def __init__(self, masters=3, replicas_per_master=1):
+    def __init__(self, masters=3, replicas_per_master=1, tls=None):
+        self.tls = tls
         self.binary = shutil.which("redis-server")
         self.cli = shutil.which("redis-cli")
         if self.binary is None or self.cli is None:
@@ -136,10 +141,23 @@ class RedisCluster:
         self.nodes = [ClusterNode(self, "node%d" % i)
                       for i in range(masters * (1 + replicas_per_master))]
 
+    def port_args(self, port):
+        """redis-server's options for its port: TLS only with self.tls."""
+        if self.tls is None:
+            return ["--port", str(port)]
+        return ["--port", "0", "--tls-port", str(port),
+                "--tls-cert-file", self.tls("server.crt"),
+                "--tls-key-file", self.tls("server.key"),
+                "--tls-ca-cert-file", self.tls("ca.crt"),
+                "--tls-auth-clients", "no", "--tls-replication", "yes",
+                "--tls-cluster", "yes"]
+
     def start(self):
         for n in self.nodes:
             n.start()
-        argv = [self.cli, "--cluster", "create"] + \
+        tls = [] if self.tls is None else ["--tls", "--cacert",
+                                           self.tls("ca.crt")]
+        argv = [self.cli] + tls + ["--cluster", "create"] + \
             ["127.0.0.1:%d" % n.port for n in self.nodes] + \
             ["--cluster-replicas", str(self.replicas_per_master),
              "--cluster-yes"]
@@ -170,8 +188,11 @@ class RedisCluster:
                 return False
         return True
 
-    def url(self, scheme="cluster"):
-        """The seeds: the first three nodes, e.g. cluster://h:p,h:p,h:p."""
+    def url(self, scheme=None):
+        """The seeds: the first three nodes, e.g. cluster://h:p,h:p,h:p
+        (cluster+tls:// with tls)."""
+        if scheme is None:
+            scheme = "cluster" if self.tls is None else "cluster+tls"
         return "%s://%s" % (scheme, ",".join(
             "127.0.0.1:%d" % n.port for n in self.nodes[:3]))
 
@@ -272,9 +293,9 @@ class RedisCluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.fixture
-def redis_cluster():
-    c = RedisCluster()
+def cluster_fixture(**kw):
+    """Builds a RedisCluster(**kw), yields it, tears it down."""
+    c = RedisCluster(**kw)
     try:
         c.start()
         yield c
@@ -286,3 +307,8 @@ def redis_cluster():
             c.print_logs()
         finally:
             c.cleanup()
+
+
+@pytest.fixture
+def redis_cluster():
+    yield from cluster_fixture()

@@ -8,6 +8,13 @@ Three masters with a replica each on loopback (clusterlib.py).
   checked; every key of the deployment is on the slot's master and in
   that slot; `status` names the master; a prefix without a hash tag and a
   redis:// address to a cluster node are refused with what to do.
+- features: every script and key kind of a deployment through the
+  cluster -- a delayed task (scheduled set, move script), a time limit
+  retried through the scheduled set, a revoked delayed task, a unique
+  task and its duplicate, a rate limit, a task taken over from a killed
+  worker and dead-lettered (claim script, dead-letter stream), the
+  control stream (inspect ping) and the events stream; afterwards every
+  key is still on the slot's master and in its slot.
 - fail-over under load: CELERIAC_CLUSTER_TASKS (default 6,000) small tasks
   sent in chunks, the slot's master killed with SIGKILL when a quarter of
   the results are in; its replica is promoted, the worker and the senders
@@ -27,9 +34,10 @@ import os
 import time
 
 from clusterlib import redis_cluster  # noqa: F401
-from faultlib import HashBatch, assert_check, check_batch, report, \
+from faultlib import FAST, HashBatch, assert_check, check_batch, report, \
     wait_drained
 from harness import SLOW, hashlib_digest, wait_until
+from test_fault_poison import LONG, busy_child
 from test_sentinel import CHUNK, Sender, send_batch
 
 PFX = "{cq}:"
@@ -44,6 +52,21 @@ def results_on(client):
         return sum(1 for _ in client.scan_iter(PFX + "result:*", count=5000))
     except Exception:
         return 0
+
+
+def assert_one_slot(c, master, slot):
+    """Every key of the deployment is on master, in slot, and no other
+    master holds any key."""
+    m = master.client()
+    keys = list(m.scan_iter("*", count=5000))
+    assert keys and all(k.startswith(PFX.encode()) for k in keys), keys[:5]
+    assert {m.execute_command("CLUSTER", "KEYSLOT", k)
+            for k in keys} == {slot}
+    for node in c.live_nodes():
+        if node is not master and node.client().info("replication")[
+                "role"] == "master":
+            assert node.client().dbsize() == 0, node.port
+    return keys
 
 
 def test_functional(redis_cluster, worker, celeriac):
@@ -76,14 +99,7 @@ def test_functional(redis_cluster, worker, celeriac):
 
     # Every key the deployment made is on that master, in that slot, and
     # no other master holds any.
-    keys = list(m.scan_iter("*", count=5000))
-    assert keys and all(k.startswith(PFX.encode()) for k in keys), keys[:5]
-    assert {m.execute_command("CLUSTER", "KEYSLOT", k)
-            for k in keys[:50]} == {slot}
-    for node in c.live_nodes():
-        if node is not master and node.client().info("replication")[
-                "role"] == "master":
-            assert node.client().dbsize() == 0, node.port
+    assert_one_slot(c, master, slot)
 
     # A prefix without a hash tag would spread the keys over slots.
     run = celeriac("send", "hash", "--arg", "data=x", env=env)
@@ -99,6 +115,89 @@ def test_functional(redis_cluster, worker, celeriac):
                         "redis://127.0.0.1:%d/0" % other.port})
     assert run.rc != 0, run
     assert b"cluster://" in run.stderr, run
+
+
+def test_features(redis_cluster, worker, celeriac):
+    c = redis_cluster
+    url = c.url()
+    slot = c.keyslot(QUEUE)
+    master = c.master_for_slot(slot)
+    m = master.client()
+    env = {"CELERIAC_REDIS_URL": url}
+
+    def cli(*args, rc=0):
+        run = celeriac("--prefix", PFX, *args, env=env)
+        assert run.rc == rc, run
+        return run
+
+    def sent(*args, rc=0):
+        doc = json.loads(cli("send", "hash", *args, "--wait",
+                             "--timeout", "60", rc=rc).stdout)
+        return doc
+
+    holder = worker("--prefix", PFX, *FAST, "--name", "holder", "--events",
+                    redis_url=url, client=m, stream=QUEUE, concurrency=1)
+    # Delayed: the scheduled set and the move script.
+    doc = sent("--arg", "data=later", "--countdown", "0.5")
+    assert doc["status"] == "SUCCESS", doc
+    assert doc["result"]["digest"] == hashlib_digest("sha512", b"later")
+    # A time limit retried once through the scheduled set.
+    doc = sent("--json", json.dumps(LONG), "--time-limit", "0.3",
+               "--max-retries", "1", "--retry-backoff", "0.1", rc=1)
+    assert doc["status"] == "FAILURE", doc
+    assert doc["error"]["type"] == "TimeLimitExceeded", doc
+    assert doc["retries"] == 1, doc
+    # A delayed task revoked: out of the scheduled set, REVOKED at once.
+    tid = cli("send", "hash", "--arg", "data=never", "--countdown",
+              "600").text().strip()
+    cli("revoke", tid)
+    doc = json.loads(cli("result", "--json", tid, rc=1).stdout)
+    assert doc["status"] == "REVOKED", doc
+    assert m.zcard(PFX + "scheduled") == 0
+    # Unique: the second send is refused while the first is queued (the
+    # queue paused so that it stays unfinished: once the pause is
+    # answered, the worker's read in flight has been cut).
+    run = cli("control", "--to", "holder", "--timeout", "60", "pause",
+              "default")
+    assert "holder" in run.text(), run
+    first = cli("send", "hash", "--arg", "data=once", "--unique-for",
+                "60").text().strip()
+    run = cli("send", "hash", "--arg", "data=once", "--unique-for", "60",
+              rc=5)
+    assert ("duplicate of " + first) in run.text() + run.stderr.decode(), run
+    cli("control", "--to", "holder", "--timeout", "60", "resume",
+        "default")
+    doc = json.loads(cli("result", "--json", "--wait", "--timeout",
+                         "60", first).stdout)
+    assert doc["status"] == "SUCCESS", doc
+    assert cli("inspect", "--to", "holder", "--timeout", "60",
+               "ping").text().count("holder") == 1
+
+    # Taken over from a killed worker and dead-lettered: the claim script
+    # and the dead-letter stream.  A rate limit on the taker runs the
+    # limit script on its reads.
+    msg = json.dumps({"task": "hash", "id": "c-poison", "args": LONG})
+    m.xadd(QUEUE, {"msg": msg})
+    wait_until(lambda: busy_child(holder) is not None, 30,
+               what="the holder to run the long task")
+    holder.kill()
+    worker("--prefix", PFX, *FAST, "--name", "taker", "--events", "--max-deliveries",
+           "1", "--rate-limit", "task:hash=1000/s", redis_url=url,
+           client=m, stream=QUEUE, concurrency=1)
+    doc = json.loads(cli("result", "--json", "--wait", "--timeout",
+                         "60", "c-poison", rc=1).stdout)
+    assert doc["status"] == "FAILURE", doc
+    assert doc["error"]["type"] == "MaxDeliveriesExceeded", doc
+    dead = m.xrange(PFX + "dead")
+    assert len(dead) == 1 and dead[0][1][b"msg"] == msg.encode(), dead
+    doc = sent("--arg", "data=limited")
+    assert doc["status"] == "SUCCESS", doc
+    assert doc["worker"] == "taker", doc
+
+    run = cli("events", "--count", "1000")
+    for kind in ("task-succeeded", "task-failed", "worker-online"):
+        assert kind in run.text(), (kind, run)
+    assert_one_slot(c, master, slot)
 
 
 def failover_run(c, worker, capsys, durable, tag):
