@@ -166,6 +166,25 @@ keys_valid_prefix(const char *prefix)
     return 1;
 }
 
+int
+keys_shard_prefix(char *buf, size_t n, const char *prefix, int i)
+{
+    const char *open = strchr(prefix, '{');
+    const char *close = open ? strchr(open + 1, '}') : NULL;
+    int r;
+
+    if (close == NULL || close == open + 1 || i < 0 || i >= KEYS_SHARDS_MAX)
+        return -1;
+    if (i == 0)
+        r = snprintf(buf, n, "%s", prefix);
+    else
+        r = snprintf(buf, n, "%.*s.%d%s", (int)(close - prefix), prefix, i,
+                     close);
+    if (r < 0 || (size_t)r >= n || (size_t)r > KEYS_PREFIX_MAX)
+        return -1;
+    return 0;
+}
+
 /* Length of the UTF-8 sequence at s (at most n bytes), or 0 if invalid:
  * no overlong forms, no surrogates, nothing above U+10FFFF. */
 static size_t

@@ -131,6 +131,16 @@ int keys_valid_name(const char *name);
 /* Checks a key prefix: 1..KEYS_PREFIX_MAX printable ASCII bytes, no
  * spaces. */
 int keys_valid_prefix(const char *prefix);
+/*
+ * Sharding (PROTOCOL.md, "Shards"): one deployment split into n key spaces
+ * that a Redis Cluster can keep on different masters.  Shard 0 is prefix
+ * itself; shard i (1..KEYS_SHARDS_MAX-1) inserts ".<i>" before the end of
+ * prefix's hash tag: "{cq}:" -> "{cq.2}:".  -1 if prefix has no hash tag
+ * ('{', at least one byte, '}'), i is out of range, or the result does not
+ * fit in n bytes or KEYS_PREFIX_MAX.
+ */
+#define KEYS_SHARDS_MAX 64
+int keys_shard_prefix(char *buf, size_t n, const char *prefix, int i);
 /* Checks a worker (consumer) name: 1..PROTOCOL_MAX_NAME bytes of valid
  * UTF-8 with no spaces, commas or control characters. */
 int keys_valid_worker(const char *name);

@@ -28,6 +28,7 @@
 #include "registry.h"
 #include "sandbox.h"
 #include "settings.h"
+#include "shards.h"
 #include "throttle.h"
 #include "version.h"
 #include "xmalloc.h"
@@ -123,6 +124,14 @@ main_usage(FILE *f)
         "                           fixed: always --prefetch\n"
         "  -n, --name NAME          consumer name (default hostname:pid)\n"
         "      --prefix P           Redis key prefix (default %s)\n"
+        "      --shards N           consume a deployment split into N shards "
+        "(key\n"
+        "                           spaces that a Redis Cluster keeps on "
+        "different\n"
+        "                           masters; default 1): one event loop and "
+        "pool\n"
+        "                           per shard.  --prefix needs a hash tag;\n"
+        "                           shard i (from 1) uses '{tag.i}'\n"
         "      --result-ttl S       seconds results are kept (default %ld)\n"
         "      --reply-maxlen N     keep about N results in a reply stream at "
         "most\n"
@@ -548,6 +557,7 @@ main(int argc, char **argv)
         {"events", no_argument, NULL, 1080},
         {"metrics", required_argument, NULL, 1081},
         {"window", required_argument, NULL, 1093},
+        {"shards", required_argument, NULL, 1096},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -557,7 +567,7 @@ main(int argc, char **argv)
     /* The argument of a value refused after the parse (settings.h). */
     const char *redis_arg = NULL, *suspect = NULL;
     char *redis = NULL; /* a copy of --redis: argv's is scrubbed; owned */
-    long v;
+    long v, shards = 1; /* --shards */
     int ch = -1, rc = 2;
     const char **loads = NULL; /* --load paths, borrowed from argv */
     struct cpus_info cpus;     /* --concurrency's default */
@@ -831,6 +841,11 @@ main(int argc, char **argv)
                 goto out;
             }
             break;
+        case 1096:
+            if (main_number("--shards", optarg, 1, KEYS_SHARDS_MAX,
+                            &shards) < 0)
+                goto out;
+            break;
         case 1094:
             cfg.beat = optarg;
             break;
@@ -916,6 +931,10 @@ main(int argc, char **argv)
         goto out;
     }
     const char *why = NULL;
+    if (shards > 1 && shards_check(&cfg, (int)shards, &why) < 0) {
+        fprintf(stderr, "celeriac-worker: %s\n", why);
+        goto out;
+    }
     if (cfg.url.sentinel != NULL &&
         sentinelurl_set_prefix(cfg.url.sentinel, cfg.prefix, &why) < 0) {
         fprintf(stderr, "celeriac-worker: %s\n", why);
@@ -953,6 +972,10 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
     event_set_log_callback(main_libevent_log);
+    if (shards > 1) {
+        if (shards_fork(&cfg, (int)shards, &rc) < 0)
+            goto out; /* the supervisor, after every shard ended */
+    }
     rc = parent_main(&cfg);
 out:
     if (rc == 2) {

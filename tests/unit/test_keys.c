@@ -189,6 +189,31 @@ test_valid_prefix(void **state)
 }
 
 static void
+test_shard_prefix(void **state)
+{
+    (void)state;
+    char b[KEYS_PREFIX_MAX + 8], longest[KEYS_PREFIX_MAX + 1];
+    assert_int_equal(keys_shard_prefix(b, sizeof(b), "{cq}:", 0), 0);
+    assert_string_equal(b, "{cq}:");
+    assert_int_equal(keys_shard_prefix(b, sizeof(b), "{cq}:", 2), 0);
+    assert_string_equal(b, "{cq.2}:");
+    assert_int_equal(keys_shard_prefix(b, sizeof(b), "app:{q}x}:", 11), 0);
+    assert_string_equal(b, "app:{q.11}x}:");
+    assert_int_equal(keys_shard_prefix(b, sizeof(b), "celeriac:", 1), -1);
+    assert_int_equal(keys_shard_prefix(b, sizeof(b), "{}:", 1), -1);
+    assert_int_equal(keys_shard_prefix(b, sizeof(b), "{open:", 1), -1);
+    assert_int_equal(keys_shard_prefix(b, sizeof(b), "{cq}:", -1), -1);
+    assert_int_equal(
+        keys_shard_prefix(b, sizeof(b), "{cq}:", KEYS_SHARDS_MAX), -1);
+    assert_int_equal(keys_shard_prefix(b, 6, "{cq}:", 2), -1);
+    memset(longest, 'p', KEYS_PREFIX_MAX);
+    longest[0] = '{', longest[2] = '}';
+    longest[KEYS_PREFIX_MAX] = '\0';
+    assert_int_equal(keys_shard_prefix(b, sizeof(b), longest, 0), 0);
+    assert_int_equal(keys_shard_prefix(b, sizeof(b), longest, 1), -1);
+}
+
+static void
 test_valid_worker(void **state)
 {
     (void)state;
@@ -298,6 +323,7 @@ main(void)
         cmocka_unit_test(test_hostsem),
         cmocka_unit_test(test_beat),
         cmocka_unit_test(test_metrics_queue),
+        cmocka_unit_test(test_shard_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
