@@ -42,6 +42,7 @@ struct config {
     int prefetch;     /* tasks in flight in this worker at most */
     long prefetch_bytes; /* their message bytes at most (one always fits) */
     int window_fixed; /* --window fixed: the window is always prefetch */
+    int shard, nshards; /* --shards (shards.h): this process's, how many */
     char *name;       /* owned consumer name: --name or host:pid */
     char *prefix;     /* owned key prefix */
     long result_ttl;  /* seconds */

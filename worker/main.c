@@ -842,8 +842,8 @@ main(int argc, char **argv)
             }
             break;
         case 1096:
-            if (main_number("--shards", optarg, 1, KEYS_SHARDS_MAX,
-                            &shards) < 0)
+            if (main_number("--shards", optarg, 1, KEYS_SHARDS_MAX, &shards) <
+                0)
                 goto out;
             break;
         case 1094:
@@ -972,6 +972,7 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
     event_set_log_callback(main_libevent_log);
+    cfg.nshards = (int)shards;
     if (shards > 1) {
         if (shards_fork(&cfg, (int)shards, &rc) < 0)
             goto out; /* the supervisor, after every shard ended */

@@ -2243,6 +2243,8 @@ parent_ctl_conf(struct parent *p)
     json_object_set_new(o, "metrics", cfg->metrics_addr
                                           ? json_string(cfg->metrics_addr)
                                           : json_null());
+    json_object_set_new(o, "shard", json_integer(cfg->shard));
+    json_object_set_new(o, "shards", json_integer(cfg->nshards));
     return o;
 }
 

@@ -78,6 +78,7 @@ shards_setup(struct config *cfg, int i, int n)
     const char *why = NULL;
 
     snprintf(role, sizeof(role), "parent %d", i);
+    cfg->shard = i;
     log_set_role(role);
     if (keys_shard_prefix(prefix, sizeof(prefix), cfg->prefix, i) < 0)
         return -1; /* checked by shards_check() */

@@ -75,6 +75,11 @@ def test_each_shard_consumed(worker, r, celeriac):
     # Every shard registered the worker in its own key space.
     for p in PREFIXES:
         assert r.zcard(p + "workers") == 1
+    run = celeriac("--prefix", PREFIXES[2], "inspect", "--timeout", "30",
+                   "conf")
+    assert run.rc == 0, run
+    assert '"prefix":"{sq.2}:"' in run.text(), run
+    assert '"shard":2,"shards":3' in run.text(), run
     # control shutdown reaches one shard; the supervisor ends the rest.
     run = celeriac("--prefix", PREFIXES[1], "control", "--timeout", "30",
                    "shutdown")
