@@ -11,6 +11,11 @@
  * round trip is paid per chunk, not per task.  With --wait, a chunk may end
  * with a non-blocking XREAD of the reply stream, so that results are
  * printed while the input is still being sent.
+ *
+ * With --shards N the lines are spread round robin over the shards
+ * (shard.h), each with its own connection, queue stream and reply stream;
+ * a chunk's commands go down every shard's pipeline before any reply is
+ * read, and the replies are read per shard in the order the commands went.
  */
 #include "batch.h"
 
@@ -31,6 +36,7 @@
 #include "message.h"
 #include "progress.h"
 #include "result.h"
+#include "shard.h"
 #include "submit.h"
 #include "token.h"
 #include "unique.h"
@@ -44,6 +50,9 @@
 #define BATCH_CHUNK_BYTES (4u << 20)
 /* Results read per XREAD. */
 #define BATCH_READ_COUNT 1000
+/* With several shards owed results: how long one XREAD blocks on each
+ * (after a round that read nothing), in milliseconds. */
+#define BATCH_SHARD_BLOCK_MS 50
 /* Bad lines reported one by one; the rest are only counted. */
 #define BATCH_MAX_REPORTS 100
 /* Longest input line: a message at the limit plus room for the wrapping. */
@@ -55,23 +64,42 @@ struct batch_item {
     char *user_id;        /* the message's "id", owned; NULL: the entry id */
     int64_t due_ms;       /* ZADDed with this due time; -1: XADDed */
     int unique;           /* sent by the unique script */
+    int shard;            /* the shard it went to */
 };
 
 /* The XADDs sent together, whose replies are read together. */
 struct batch_chunk {
     struct batch_item *items; /* owned; n used of cap */
     size_t n, cap;
-    int has_poll; /* an XREAD of the reply stream follows the XADDs */
-    int has_wait; /* --durable: a WAIT follows the XADDs */
+    /* Bit i for shard i (KEYS_SHARDS_MAX is 64): */
+    uint64_t has_poll; /* an XREAD of its reply stream follows the XADDs */
+    uint64_t has_wait; /* --durable: a WAIT follows its XADDs */
+};
+
+/* One shard's key space and connection. */
+struct batch_shard {
+    char prefix[KEYS_MAX]; /* its key prefix */
+    struct conn conn;
+    struct submit sub;
+    struct wait wait;  /* with --wait only */
+    struct build fast; /* "v", "reply_to", delivery fields + a line */
+    /* The ids whose results are awaited (--wait): per shard, since an
+     * id-less task's id "<queue>/<entry id>" may be the same in two. */
+    struct idmap ids;
+    int poll_outstanding; /* an XREAD reply is still to be read */
+    uint64_t sent;        /* tasks it accepted */
+    uint64_t done;        /* results read from its reply stream */
 };
 
 /* The state of one `send --batch` run. */
 struct batch {
     const struct batch_opts *o;
-    struct conn conn;
-    struct submit sub;
-    struct wait wait; /* with --wait only */
-    struct idmap ids; /* ids whose results are awaited (--wait) */
+    struct batch_shard *shards; /* nshards of them; owned */
+    int nshards;
+    struct shard_rr rr; /* the shard of the next line */
+    int cur;            /* the shard of the line being sent */
+    int pinned;         /* it goes to shard 0 whatever the round robin */
+    int reading;        /* the shard whose results are being read */
     /* By sequence number (the order tasks were queued, --wait): the
      * input line, and with --ordered the result held back until the
      * earlier ones are printed (owned; NULL: not here or printed). */
@@ -83,8 +111,6 @@ struct batch {
     struct progress prog;
     struct lines in;
     struct batch_chunk chunks[2];
-    int poll_outstanding;     /* an XREAD reply is still to be read */
-    const char *prefix;       /* key prefix; borrowed */
     unsigned long bad;        /* input lines skipped, tasks Redis refused */
     unsigned long duplicates; /* unique lines refused as duplicates */
     uint64_t undurable;       /* queued, but not on --durable replicas */
@@ -94,7 +120,6 @@ struct batch {
     uint64_t done;                  /* results received (--wait) */
     uint64_t failed;                /* of which FAILURE */
     int input_error;                /* the input could not be read to its end */
-    struct build fast; /* "v", "reply_to", delivery fields + a line */
     struct build slow; /* a message encoded again */
     const char *msg;   /* the message just built: in fast or slow */
     int64_t now_us;    /* wall clock when the chunk being filled began */
@@ -111,8 +136,8 @@ static void batch_head(struct batch *b);
 static void batch_fill(struct batch *b, struct batch_chunk *ch);
 static int batch_collect(struct batch *b, struct batch_chunk *ch);
 static void batch_result(const char *doc, size_t len, void *arg);
-static void batch_expect(struct batch *b, const char *id, size_t idlen,
-                         unsigned long lineno);
+static void batch_expect(struct batch *b, struct batch_shard *sh,
+                         const char *id, size_t idlen, unsigned long lineno);
 static int batch_send_all(struct batch *b);
 static int batch_wait_all(struct batch *b);
 
@@ -156,7 +181,7 @@ batch_name(json_t *v)
  * The line is checked with jansson, but not encoded again: once it is
  * known to be an object holding only "task", "args" and "id" and the task
  * is not delayed, the builder puts the line's members, byte for byte,
- * after the head it keeps in b->fast ("v", "reply_to" and the fields of
+ * after the head its shard keeps in fast ("v", "reply_to" and the fields of
  * the delivery options).  Lines with delivery fields of their own, and
  * delayed tasks, are completed and encoded again by batch_encode().
  */
@@ -268,7 +293,17 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
         json_object_set_new(root, UNIQUE_F_FOR, json_integer(b->o->unique_for));
         own_fields = 1;
     }
-    if (own_fields || delivery_delayed(b->o->delivery)) {
+    /* A unique task goes to shard 0, where its lock is (shard.h). */
+    if (json_object_get(root, UNIQUE_F_FOR) != NULL ||
+        json_object_get(root, UNIQUE_F_KEY) != NULL) {
+        b->cur = 0;
+        b->pinned = 1;
+    }
+    struct build *fast = &b->shards[b->cur].fast;
+    /* Several shards hand out the same entry ids: an id-less task gets
+     * one of the CLI's (PROTOCOL.md, "Shards"). */
+    if (own_fields || delivery_delayed(b->o->delivery) ||
+        (idv == NULL && b->nshards > 1)) {
         if (batch_encode(b, root, msglen, id, due_ms) < 0)
             goto bad;
         *rootp = root;
@@ -277,7 +312,7 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
     /* The line's members follow the head, after a comma. */
     const char *open = memchr(line, '{', len);
     size_t rest = len - (size_t)(open + 1 - line);
-    *msglen = b->fast.head_len + 1 + rest;
+    *msglen = fast->head_len + 1 + rest;
     if (*msglen > PROTOCOL_MAX_MESSAGE) {
         batch_bad(b, lineno,
                   "the task message is %zu bytes; workers take "
@@ -285,13 +320,13 @@ batch_parse(struct batch *b, const char *line, size_t len, json_t **rootp,
                   *msglen, PROTOCOL_MAX_MESSAGE);
         goto bad;
     }
-    int br = build_finish(&b->fast, line, len);
+    int br = build_finish(fast, line, len);
     if (br < 0) {
         batch_bad(b, lineno, "%s", build_strerror(br));
         goto bad;
     }
-    *msglen = b->fast.len;
-    b->msg = b->fast.buf;
+    *msglen = fast->len;
+    b->msg = fast->buf;
     *id = idv ? json_string_value(idv) : NULL;
     *rootp = root;
     return 1;
@@ -320,13 +355,13 @@ batch_encode(struct batch *b, json_t *root, size_t *msglen, const char **id,
     char token[TOKEN_ID_LEN + 1];
     struct build_spec spec = {.extra = root};
     if (b->o->wait)
-        spec.reply_to = b->wait.key;
-    if (*due_ms >= 0) {
+        spec.reply_to = b->shards[b->cur].wait.key;
+    if (*due_ms >= 0)
         spec.queue = b->o->queue;
-        if (json_object_get(root, BUILD_F_ID) == NULL) {
-            token_hex(token, TOKEN_ID_LEN);
-            json_object_set_new(root, BUILD_F_ID, json_string(token));
-        }
+    if ((*due_ms >= 0 || b->nshards > 1) &&
+        json_object_get(root, BUILD_F_ID) == NULL) {
+        token_hex(token, TOKEN_ID_LEN);
+        json_object_set_new(root, BUILD_F_ID, json_string(token));
     }
     json_t *idv = json_object_get(root, BUILD_F_ID);
     *id = json_is_string(idv) ? json_string_value(idv) : NULL;
@@ -352,9 +387,9 @@ batch_encode(struct batch *b, json_t *root, size_t *msglen, const char **id,
 }
 
 /*
- * Builds the head of the messages of lines sent as they are, kept in
- * b->fast: "v", "reply_to" (--wait) and the fields of the delivery options
- * for a task sent at b->now_us.
+ * Builds the heads of the messages of lines sent as they are, kept in
+ * each shard's fast: "v", "reply_to" (--wait; the shard's reply stream)
+ * and the fields of the delivery options for a task sent at b->now_us.
  */
 static void
 batch_head(struct batch *b)
@@ -362,13 +397,15 @@ batch_head(struct batch *b)
     json_t *h = json_object();
     struct build_spec spec = {.extra = h};
 
-    if (b->o->wait)
-        spec.reply_to = b->wait.key;
     delivery_apply(b->o->delivery, h, b->now_us);
-    int r = build_head(&b->fast, &spec);
+    for (int i = 0; i < b->nshards; i++) {
+        if (b->o->wait)
+            spec.reply_to = b->shards[i].wait.key;
+        int r = build_head(&b->shards[i].fast, &spec);
+        if (r < 0)
+            fatalx("batch_head: %s", build_strerror(r));
+    }
     json_decref(h);
-    if (r < 0)
-        fatalx("batch_head: %s", build_strerror(r));
 }
 
 /*
@@ -396,7 +433,7 @@ batch_unique_lock(struct batch *b, json_t *root, size_t msglen, char *lock,
     const char *task = json_string_value(json_object_get(root, BUILD_F_TASK));
     if (unique_digest(u.key, u.key_len, task,
                       json_object_get(root, BUILD_F_ARGS), hex) < 0 ||
-        keys_unique(lock, n, b->prefix, hex) < 0) {
+        keys_unique(lock, n, b->shards[0].prefix, hex) < 0) {
         batch_bad(b, b->in.lineno,
                   "the lock of this unique task could not be named (is "
                   "--prefix too long?)");
@@ -415,6 +452,8 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
     const char *id;
     json_t *root;
     int64_t due_ms;
+
+    uint64_t used = 0; /* the shards this chunk's lines went to */
 
     ch->n = 0;
     ch->has_poll = 0;
@@ -439,6 +478,8 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
                       BATCH_MAX_LINE);
             continue;
         }
+        b->cur = b->rr.next; /* batch_parse may pin it to shard 0 */
+        b->pinned = 0;
         if (batch_parse(b, line, len, &root, &msglen, &id, &due_ms) <= 0)
             continue;
         char lock[KEYS_MAX];
@@ -447,15 +488,19 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
             json_decref(root);
             continue;
         }
+        struct submit *sub = &b->shards[b->cur].sub;
         if (unique)
             unique_send_append_lock(
-                &b->sub, lock,
+                sub, lock,
                 json_integer_value(json_object_get(root, UNIQUE_F_FOR)), b->msg,
                 msglen, id, due_ms);
         else if (due_ms >= 0)
-            submit_append_scheduled(&b->sub, due_ms, b->msg, msglen);
+            submit_append_scheduled(sub, due_ms, b->msg, msglen);
         else
-            submit_append(&b->sub, b->msg, msglen);
+            submit_append(sub, b->msg, msglen);
+        if (!b->pinned)
+            shard_rr_next(&b->rr);
+        used |= UINT64_C(1) << b->cur;
         if (ch->n == ch->cap) {
             ch->cap = ch->cap ? ch->cap * 2 : 256;
             ch->items = xrealloc(ch->items, ch->cap * sizeof(*ch->items));
@@ -464,20 +509,86 @@ batch_fill(struct batch *b, struct batch_chunk *ch)
         ch->items[ch->n].user_id = id ? xstrdup(id) : NULL;
         ch->items[ch->n].due_ms = due_ms;
         ch->items[ch->n].unique = unique;
+        ch->items[ch->n].shard = b->cur;
         json_decref(root);
         ch->n++;
         bytes += msglen;
     }
-    if (b->o->durable > 0 && ch->n > 0) {
-        durable_append(&b->conn, b->o->durable);
-        ch->has_wait = 1;
+    for (int i = 0; i < b->nshards; i++) {
+        struct batch_shard *sh = &b->shards[i];
+        if (b->o->durable > 0 && (used >> i & 1)) {
+            durable_append(&sh->conn, b->o->durable);
+            ch->has_wait |= UINT64_C(1) << i;
+        }
+        /* Pick up results already there, one XREAD at a time. */
+        if (b->o->wait && !sh->poll_outstanding && sh->sent > sh->done) {
+            wait_append_poll(&sh->wait, BATCH_READ_COUNT);
+            ch->has_poll |= UINT64_C(1) << i;
+            sh->poll_outstanding = 1;
+        }
     }
-    /* Pick up results already there, one XREAD at a time. */
-    if (b->o->wait && !b->poll_outstanding && b->sent > b->done) {
-        wait_append_poll(&b->wait, BATCH_READ_COUNT);
-        ch->has_poll = 1;
-        b->poll_outstanding = 1;
+}
+
+/*
+ * Reads the WAIT replies of a chunk's shards (--durable) and reports the
+ * tasks fewer replicas than asked acknowledged.  Returns 0, or -1 if a
+ * connection was lost.
+ */
+static int
+batch_collect_durable(struct batch *b, struct batch_chunk *ch, uint64_t sent0,
+                      unsigned long first, unsigned long last)
+{
+    long long least = -1;
+    int rc = 0;
+
+    for (int i = 0; i < b->nshards; i++) {
+        if (!(ch->has_wait >> i & 1))
+            continue;
+        long long acked = durable_reply(&b->shards[i].conn);
+        if (acked < 0)
+            rc = -1;
+        else if (least < 0 || acked < least)
+            least = acked;
     }
+    ch->has_wait = 0;
+    if (rc == 0 && least < b->o->durable && b->sent > sent0) {
+        b->undurable += b->sent - sent0;
+        cli_warnx("lines %lu to %lu: %llu task(s) queued, but %lld of %d "
+                  "replica(s) acknowledged them within %d ms: they are "
+                  "lost if the master fails now",
+                  first, last, (unsigned long long)(b->sent - sent0), least,
+                  b->o->durable, DURABLE_WAIT_MS);
+    }
+    return rc;
+}
+
+/*
+ * Reads the replies of a chunk's XREADs of the reply streams and hands
+ * the results on.  Returns 0, or -1 if a connection was lost or Redis
+ * refused an XREAD (printed).
+ */
+static int
+batch_collect_polls(struct batch *b, struct batch_chunk *ch)
+{
+    int rc = 0;
+
+    for (int i = 0; i < b->nshards; i++) {
+        struct batch_shard *sh = &b->shards[i];
+        if (!(ch->has_poll >> i & 1))
+            continue;
+        redisReply *r = conn_reply(&sh->conn);
+        if (r == NULL) {
+            rc = -1;
+            continue;
+        }
+        b->reading = i;
+        if (wait_take(&sh->wait, r, batch_result, b) < 0)
+            rc = -1;
+        freeReplyObject(r);
+        sh->poll_outstanding = 0;
+    }
+    ch->has_poll = 0;
+    return rc;
 }
 
 /*
@@ -496,10 +607,14 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
 
     for (i = 0; i < ch->n; i++) {
         struct batch_item *it = &ch->items[i];
-        redisReply *r = conn_reply(&b->conn);
+        struct batch_shard *sh = &b->shards[it->shard];
+        redisReply *r = conn_reply(&sh->conn);
         if (r == NULL) {
+            /* Lost: read on the other shards' replies, in step. */
             rc = -1;
-            break;
+            free(it->user_id);
+            it->user_id = NULL;
+            continue;
         }
         /* 1 queued (id: the task id, or NULL: "<queue>/<entry id>" from
          * an XADD's reply), 0 refused, 2 a unique line's duplicate. */
@@ -528,9 +643,10 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
         }
         if (verdict == 1) {
             b->sent++;
+            sh->sent++;
             b->last_queued_line = it->lineno;
             if (b->o->wait)
-                batch_expect(b, uid, strlen(uid), it->lineno);
+                batch_expect(b, sh, uid, strlen(uid), it->lineno);
             else
                 puts(cli_safe(uid)); /* a user's id may hold control
                                         characters */
@@ -541,11 +657,11 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
             batch_bad(b, it->lineno,
                       "not scheduled: the same message (same \"id\") is "
                       "already waiting in %s",
-                      b->sub.scheduled);
+                      sh->sub.scheduled);
         } else if (b->reports < BATCH_MAX_REPORTS) {
             char what[64];
             snprintf(what, sizeof(what), "the task of line %lu", it->lineno);
-            conn_report_error(&b->conn, what, r);
+            conn_report_error(&sh->conn, what, r);
             batch_bad(b, it->lineno, "not queued (see above)");
         } else {
             batch_bad(b, it->lineno, "not queued");
@@ -554,45 +670,18 @@ batch_collect(struct batch *b, struct batch_chunk *ch)
         free(it->user_id);
         it->user_id = NULL;
     }
-    for (; i < ch->n; i++) {
-        free(ch->items[i].user_id);
-        ch->items[i].user_id = NULL;
-    }
     ch->n = 0;
-    if (rc == 0 && ch->has_wait) {
-        long long acked = durable_reply(&b->conn);
-        if (acked < 0) {
-            ch->has_wait = 0;
-            ch->has_poll = 0;
-            return -1;
-        }
-        if (acked < b->o->durable && b->sent > sent0) {
-            b->undurable += b->sent - sent0;
-            cli_warnx("lines %lu to %lu: %llu task(s) queued, but %lld of %d "
-                      "replica(s) acknowledged them within %d ms: they are "
-                      "lost if the master fails now",
-                      first, last, (unsigned long long)(b->sent - sent0),
-                      acked, b->o->durable, DURABLE_WAIT_MS);
-        }
-    }
-    ch->has_wait = 0;
-    if (rc == 0 && ch->has_poll) {
-        redisReply *r = conn_reply(&b->conn);
-        if (r == NULL)
-            return -1;
-        if (wait_take(&b->wait, r, batch_result, b) < 0)
-            rc = -1;
-        freeReplyObject(r);
-        b->poll_outstanding = 0;
-    }
-    ch->has_poll = 0;
+    if (ch->has_wait && batch_collect_durable(b, ch, sent0, first, last) < 0)
+        rc = -1;
+    if (ch->has_poll && batch_collect_polls(b, ch) < 0)
+        rc = -1;
     return rc;
 }
 
-/* Expects the result of the task of input line lineno. */
+/* Expects the result of the task of input line lineno, sent to sh. */
 static void
-batch_expect(struct batch *b, const char *id, size_t idlen,
-             unsigned long lineno)
+batch_expect(struct batch *b, struct batch_shard *sh, const char *id,
+             size_t idlen, unsigned long lineno)
 {
     uint64_t seq = b->nseq++;
     if (seq >= b->seq_cap) {
@@ -606,7 +695,7 @@ batch_expect(struct batch *b, const char *id, size_t idlen,
         b->seq_cap = cap;
     }
     b->seq_line[seq] = lineno;
-    idmap_add(&b->ids, id, idlen, seq);
+    idmap_add(&sh->ids, id, idlen, seq);
 }
 
 /* Prints the held-back results from print_next on, up to the first one
@@ -639,11 +728,12 @@ batch_result(const char *doc, size_t len, void *arg)
 
     if (json_is_object(root) && json_is_string(idv) && len > 0 &&
         doc[len - 1] == '}' &&
-        idmap_take(&b->ids, json_string_value(idv), json_string_length(idv),
-                   &seq)) {
+        idmap_take(&b->shards[b->reading].ids, json_string_value(idv),
+                   json_string_length(idv), &seq)) {
         const char *st =
             json_string_value(json_object_get(root, RESULT_F_STATUS));
         b->done++;
+        b->shards[b->reading].done++;
         if (st == NULL || strcmp(st, RESULT_SUCCESS) != 0)
             b->failed++;
         char *out =
@@ -660,19 +750,40 @@ batch_result(const char *doc, size_t len, void *arg)
     json_decref(root);
 }
 
+/* Sends every shard's pipeline.  Returns 0, or -1 if a link is lost. */
+static int
+batch_flush(struct batch *b)
+{
+    for (int i = 0; i < b->nshards; i++)
+        if (conn_flush(&b->shards[i].conn) < 0)
+            return -1;
+    return 0;
+}
+
+/* The first shard whose connection is lost, or NULL. */
+static struct batch_shard *
+batch_lost(struct batch *b)
+{
+    for (int i = 0; i < b->nshards; i++)
+        if (conn_lost(&b->shards[i].conn))
+            return &b->shards[i];
+    return NULL;
+}
+
 /*
- * Sends the whole input.  Returns 0, or -1 if the connection was lost or
+ * Sends the whole input.  Returns 0, or -1 if a connection was lost or
  * Redis refused a command (printed).
  */
 static int
 batch_send_all(struct batch *b)
 {
     struct batch_chunk *prev = &b->chunks[0], *cur = &b->chunks[1];
+    struct batch_shard *lost;
 
     progress_start(&b->prog, "sent", 0);
     for (;;) {
         batch_fill(b, cur);
-        if ((cur->n > 0 || cur->has_poll) && conn_flush(&b->conn) < 0)
+        if ((cur->n > 0 || cur->has_poll) && batch_flush(b) < 0)
             goto lost;
         if (batch_collect(b, prev) < 0)
             goto lost;
@@ -688,41 +799,127 @@ batch_send_all(struct batch *b)
     return 0;
 lost:
     progress_end(&b->prog, b->sent);
-    if (conn_lost(&b->conn)) {
+    if ((lost = batch_lost(b)) != NULL) {
         char doing[160];
         snprintf(doing, sizeof(doing),
                  "sending tasks (%llu queued, up to input line %lu; later "
                  "lines may or may not have been queued)",
                  (unsigned long long)b->sent, b->last_queued_line);
-        conn_report_lost(&b->conn, doing);
+        conn_report_lost(&lost->conn, doing);
     }
     batch_collect(b, prev); /* frees what is left */
     batch_collect(b, cur);
     return -1;
 }
 
-/* Waits for every result.  Returns an exit code. */
+/*
+ * Reads the results there are on the shards still owed some, blocking on
+ * each for up to block_ms.  Returns how many were read, or -1 with
+ * *failed the shard whose wait_next() failed.
+ */
+static int
+batch_wait_round(struct batch *b, int block_ms, int *failed)
+{
+    int n = 0;
+
+    for (int i = 0; i < b->nshards; i++) {
+        struct batch_shard *sh = &b->shards[i];
+        if (sh->done >= sh->sent)
+            continue;
+        b->reading = i;
+        int r =
+            wait_next(&sh->wait, BATCH_READ_COUNT, block_ms, batch_result, b);
+        if (r < 0) {
+            *failed = i;
+            return -1;
+        }
+        n += r;
+    }
+    return n;
+}
+
+/*
+ * Waits for every result.  Returns an exit code.  With one shard owed
+ * results, reads block on it as long as block; with several, briefly on
+ * each in turn.
+ */
 static int
 batch_wait_all(struct batch *b)
 {
     int block = b->prog.enabled ? 200 : 5000;
+    int idle = 1, failed = 0;
 
     progress_start(&b->prog, "done", b->sent);
     while (b->done < b->sent) {
         progress_update(&b->prog, b->done, -1);
-        if (wait_next(&b->wait, BATCH_READ_COUNT, block, batch_result, b) >= 0)
+        int owed = 0;
+        for (int i = 0; i < b->nshards; i++)
+            owed += b->shards[i].done < b->shards[i].sent;
+        int ms = owed <= 1 ? block : idle ? BATCH_SHARD_BLOCK_MS : 1;
+        int r = batch_wait_round(b, ms, &failed);
+        if (r >= 0) {
+            idle = r == 0;
             continue;
+        }
+        struct batch_shard *sh = &b->shards[failed];
         progress_end(&b->prog, b->done);
-        if (!b->wait.timed_out)
+        if (!sh->wait.timed_out)
             return CLI_EXIT_REDIS;
         cli_warnx("%llu of %llu results did not arrive within %.3g s: %s",
                   (unsigned long long)(b->sent - b->done),
                   (unsigned long long)b->sent, (double)b->o->timeout_us / 1e6,
-                  conn_timeout_hint(&b->conn));
+                  conn_timeout_hint(&sh->conn));
         return CLI_EXIT_TIMEOUT;
     }
     progress_end(&b->prog, b->done);
     return CLI_EXIT_OK;
+}
+
+/*
+ * Names shard i's keys and reply stream.  Returns 0, or -1 after printing
+ * why not (a usage error).
+ */
+static int
+batch_shard_init(struct batch *b, struct cli *cli, int i)
+{
+    struct batch_shard *sh = &b->shards[i];
+
+    if (cli_shard_prefix(cli, i, sh->prefix, sizeof(sh->prefix)) < 0) {
+        cli_warnx("--prefix '%s' is too long", cli->prefix);
+        return -1;
+    }
+    if (conn_init(&sh->conn, cli->redis, sh->prefix) < 0 ||
+        submit_init(&sh->sub, &sh->conn, sh->prefix, b->o->queue) < 0 ||
+        (b->o->wait && wait_init(&sh->wait, &sh->conn, sh->prefix,
+                                 cli_deadline(b->o->timeout_us)) < 0))
+        return -1;
+    if (b->o->wait) {
+        json_t *key = json_string(sh->wait.key);
+        if (key == NULL) {
+            cli_warnx("--prefix must be valid UTF-8");
+            return -1;
+        }
+        json_decref(key);
+    }
+    return 0;
+}
+
+/* Connects to every shard and makes its queue's consumer group.  Returns
+ * 0, or -1 after printing why not. */
+static int
+batch_connect(struct batch *b)
+{
+    for (int i = 0; i < b->nshards; i++) {
+        struct batch_shard *sh = &b->shards[i];
+        if (conn_connect(&sh->conn) < 0)
+            return -1;
+        if (submit_ensure_group(&sh->sub) < 0) {
+            if (conn_lost(&sh->conn))
+                conn_report_lost(&sh->conn, "creating the consumer group");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int
@@ -732,34 +929,21 @@ batch_main(struct cli *cli, const struct batch_opts *o)
     int rc = CLI_EXIT_USAGE;
 
     b->o = o;
-    b->prefix = cli->prefix;
     b->in.fd = -1;
-    if (conn_init(&b->conn, cli->redis, cli->prefix) < 0 ||
-        submit_init(&b->sub, &b->conn, cli->prefix, o->queue) < 0 ||
-        (o->wait && wait_init(&b->wait, &b->conn, cli->prefix,
-                              cli_deadline(o->timeout_us)) < 0))
-        goto done;
-    if (o->wait) {
-        json_t *key = json_string(b->wait.key);
-        if (key == NULL) {
-            cli_warnx("--prefix must be valid UTF-8");
+    b->nshards = cli->shards > 1 ? cli->shards : 1;
+    b->shards = xcalloc((size_t)b->nshards, sizeof(*b->shards));
+    shard_rr_init(&b->rr, b->nshards);
+    for (int i = 0; i < b->nshards; i++)
+        if (batch_shard_init(b, cli, i) < 0)
             goto done;
-        }
-        json_decref(key);
-    }
     b->now_us = delivery_clock_us();
     batch_head(b);
     rc = CLI_EXIT_FAILED;
     if (lines_open(&b->in, o->file, BATCH_MAX_LINE) < 0)
         goto done;
     rc = CLI_EXIT_REDIS;
-    if (conn_connect(&b->conn) < 0)
+    if (batch_connect(b) < 0)
         goto done;
-    if (submit_ensure_group(&b->sub) < 0) {
-        if (conn_lost(&b->conn))
-            conn_report_lost(&b->conn, "creating the consumer group");
-        goto done;
-    }
     if (batch_send_all(b) < 0)
         goto done;
     rc = CLI_EXIT_OK;
@@ -767,7 +951,8 @@ batch_main(struct cli *cli, const struct batch_opts *o)
         rc = batch_wait_all(b);
         if (o->ordered) /* after a timeout, the others in order */
             batch_flush_ordered(b, 1);
-        wait_cleanup(&b->wait);
+        for (int i = 0; i < b->nshards; i++)
+            wait_cleanup(&b->shards[i].wait);
     }
     if (rc == CLI_EXIT_OK && (b->bad > 0 || b->failed > 0 || b->input_error))
         rc = CLI_EXIT_FAILED;
@@ -800,14 +985,17 @@ done:
         lines_close(&b->in);
     for (int i = 0; i < 2; i++)
         free(b->chunks[i].items);
-    idmap_free(&b->ids);
     if (b->seq_doc != NULL)
         for (uint64_t i = 0; i < b->nseq; i++)
             free(b->seq_doc[i]);
     free(b->seq_doc);
     free(b->seq_line);
-    conn_close(&b->conn);
-    build_free(&b->fast);
+    for (int i = 0; i < b->nshards; i++) {
+        idmap_free(&b->shards[i].ids);
+        conn_close(&b->shards[i].conn);
+        build_free(&b->shards[i].fast);
+    }
+    free(b->shards);
     build_free(&b->slow);
     free(b);
     return rc;

@@ -42,6 +42,14 @@ const char cli_global_help[] =
     "                 a client certificate and its key.  Also\n"
     "                 $CELERIAC_TLS_CA_FILE, _CA_DIR, _CERT and _KEY.\n"
     "  --prefix P     prefix of every Redis key (default \"celeriac:\")\n"
+    "  --shards N     the deployment is N shards (1 to 64, default 1): key\n"
+    "                 spaces whose prefixes add \".1\" ... to the hash tag of\n"
+    "                 --prefix ('{cq}:' then '{cq.1}:', '{cq.2}:' ...), which\n"
+    "                 a Redis Cluster keeps on different masters; workers\n"
+    "                 consume every shard.  send spreads tasks over them,\n"
+    "                 result looks in each, hash uses one per run; other\n"
+    "                 commands refuse N > 1 (run them with --prefix per\n"
+    "                 shard).  Needs a --prefix with a hash tag.\n"
     "  --help         show help and exit\n";
 
 void
@@ -49,6 +57,8 @@ cli_init(struct cli *cli)
 {
     cli->redis = NULL;
     cli->prefix = KEYS_DEFAULT_PREFIX;
+    cli->shards = 1;
+    cli->no_shards_cmd = NULL;
 }
 
 void
@@ -72,6 +82,90 @@ cli_safe(const char *s)
     return *slot;
 }
 
+/* --shards N: 1 stored, -1 bad or not supported here (printed). */
+static int
+cli_shards_option(struct cli *cli, const char *arg)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+
+    if (end == arg || *end != '\0' || v < 1 || v > KEYS_SHARDS_MAX) {
+        cli_usage(cli->no_shards_cmd,
+                  "--shards '%s': expected a number of shards from 1 to %d",
+                  arg, KEYS_SHARDS_MAX);
+        return -1;
+    }
+    cli->shards = (int)v;
+    if (cli->shards > 1 && cli->no_shards_cmd != NULL) {
+        cli_refuse_shards(cli, cli->no_shards_cmd);
+        return -1;
+    }
+    return 1;
+}
+
+int
+cli_shard_prefix(const struct cli *cli, int i, char *buf, size_t n)
+{
+    if (cli->shards <= 1 && i == 0) {
+        int r = snprintf(buf, n, "%s", cli->prefix);
+        return r < 0 || (size_t)r >= n ? -1 : 0;
+    }
+    return keys_shard_prefix(buf, n, cli->prefix, i);
+}
+
+int
+cli_check_shards(const struct cli *cli, const char *cmd)
+{
+    char buf[KEYS_MAX];
+
+    if (cli->shards <= 1)
+        return 0;
+    if (keys_shard_prefix(buf, sizeof(buf), cli->prefix, 0) < 0)
+        return cli_usage(cmd,
+                         "--shards %d needs a --prefix with a Redis hash tag, "
+                         "such as '{cq}:' ('%s' has none): each shard's "
+                         "prefix changes the tag, '{cq.1}:', '{cq.2}:' ...",
+                         cli->shards, cli->prefix);
+    if (keys_shard_prefix(buf, sizeof(buf), cli->prefix, cli->shards - 1) < 0)
+        return cli_usage(cmd,
+                         "--prefix '%s' is too long for %d shards; keep it "
+                         "under %d bytes",
+                         cli->prefix, cli->shards, KEYS_PREFIX_MAX - 4);
+    return 0;
+}
+
+int
+cli_refuse_shards(const struct cli *cli, const char *cmd)
+{
+    char list[400], p[KEYS_MAX], one[KEYS_MAX];
+    size_t off = 0;
+    int i;
+
+    if (keys_shard_prefix(one, sizeof(one), cli->prefix, 1) < 0) {
+        cli_warnx("%s: --shards is not supported here yet; run it once per "
+                  "shard with --prefix (and --shards needs a --prefix with "
+                  "a hash tag, such as '{cq}:')",
+                  cmd);
+        return CLI_EXIT_USAGE;
+    }
+    list[0] = '\0';
+    for (i = 0; i < cli->shards; i++) {
+        if (keys_shard_prefix(p, sizeof(p), cli->prefix, i) < 0)
+            break;
+        int r =
+            snprintf(list + off, sizeof(list) - off, "%s'%s'", i ? " " : "", p);
+        if (r < 0 || (size_t)r >= sizeof(list) - off) {
+            list[off] = '\0';
+            break;
+        }
+        off += (size_t)r;
+    }
+    cli_warnx("%s: --shards is not supported here yet; run it once per "
+              "shard, e.g. with --prefix '%s' (shard prefixes: %s%s)",
+              cmd, one, list, i < cli->shards ? " ..." : "");
+    return CLI_EXIT_USAGE;
+}
+
 int
 cli_global_option(struct cli *cli, int opt, char *arg)
 {
@@ -91,6 +185,8 @@ cli_global_option(struct cli *cli, int opt, char *arg)
         }
         cli->prefix = arg;
         return 1;
+    case CLI_OPT_SHARDS:
+        return cli_shards_option(cli, arg);
     case CLI_OPT_TLS_CA_FILE:
     case CLI_OPT_TLS_CA_DIR:
     case CLI_OPT_TLS_CERT:

@@ -28,6 +28,10 @@ struct cli {
     char *redis;        /* --redis URL (a copy: argv's is scrubbed); owned;
                            NULL: environment or default */
     const char *prefix; /* --prefix; KEYS_DEFAULT_PREFIX unless given */
+    int shards;         /* --shards N: key spaces of the deployment; 1 */
+    /* Set by main before running a command that does not support
+     * --shards N > 1: its name, for cli_global_option() to refuse it. */
+    const char *no_shards_cmd;
 };
 
 /* getopt_long values of the global options, shared by every command. */
@@ -38,10 +42,12 @@ struct cli {
 #define CLI_OPT_TLS_CA_DIR 0x1004
 #define CLI_OPT_TLS_CERT 0x1005
 #define CLI_OPT_TLS_KEY 0x1006
+#define CLI_OPT_SHARDS 0x1007
 /* clang-format off */
 #define CLI_LONG_OPTIONS                                                       \
     {"redis", required_argument, NULL, CLI_OPT_REDIS},                         \
     {"prefix", required_argument, NULL, CLI_OPT_PREFIX},                       \
+    {"shards", required_argument, NULL, CLI_OPT_SHARDS},                       \
     {"tls-ca-file", required_argument, NULL, CLI_OPT_TLS_CA_FILE},             \
     {"tls-ca-dir", required_argument, NULL, CLI_OPT_TLS_CA_DIR},               \
     {"tls-cert", required_argument, NULL, CLI_OPT_TLS_CERT},                   \
@@ -62,6 +68,23 @@ void cli_cleanup(struct cli *cli);
  * argv is overwritten, so that ps does not show it.
  */
 int cli_global_option(struct cli *cli, int opt, char *arg);
+
+/*
+ * Sharding (keys.h, keys_shard_prefix): with --shards N > 1 a deployment
+ * is N key spaces, shard 0 being --prefix itself.  cli_check_shards()
+ * checks, once the options are read, that --prefix can be sharded (it has
+ * a hash tag); it returns 0, or CLI_EXIT_USAGE after saying why not.
+ * cli_shard_prefix() writes shard i's prefix into buf (KEYS_MAX bytes);
+ * 0, or -1 if it does not fit (cli_check_shards() rules that out).
+ */
+int cli_check_shards(const struct cli *cli, const char *cmd);
+int cli_shard_prefix(const struct cli *cli, int i, char *buf, size_t n);
+/*
+ * Refuses --shards N > 1 for a command that works on one key space only:
+ * says to run it once per shard with --prefix, listing the shards'
+ * prefixes, and returns CLI_EXIT_USAGE.
+ */
+int cli_refuse_shards(const struct cli *cli, const char *cmd);
 
 /*
  * s with control characters, invalid UTF-8 and backslashes escaped

@@ -16,6 +16,7 @@
 #include "keys.h"
 #include "lines.h"
 #include "progress.h"
+#include "shard.h"
 #include "sums.h"
 #include "version.h"
 #include "xmalloc.h"
@@ -45,6 +46,7 @@ struct hashcmd {
     const char *accept_status; /* --accept-status */
     int unordered;             /* --unordered */
     struct progress prog;
+    char prefix[KEYS_MAX]; /* of the shard this run's tasks go to */
     struct conn conn;
     int failed;    /* some file failed: exit 1 */
     int timed_out; /* some result did not come in time: exit 3 */
@@ -139,6 +141,9 @@ hashcmd_usage(FILE *out)
 "  -q, --queue Q         the queue (default \"default\")\n"
 "      --timeout S       give up after S seconds (fractions allowed), also\n"
 "                        on a FIFO nobody writes to; default: wait forever\n"
+"\n"
+"With --shards N, the tasks of one run all go to one shard picked at\n"
+"random (runs, not the files of one run, are spread over the shards).\n"
 "\n%s"
 "\n"
 "Exit codes: 0 all OK, 1 a file could not be read or hashed, or (with -c)\n"
@@ -242,7 +247,7 @@ static int
 hashcmd_run(struct hashcmd *h, struct hashjob *jobs, size_t n, hashrun_fn *fn)
 {
     struct hashrun_opts o = {
-        .prefix = h->cli->prefix,
+        .prefix = h->prefix,
         .queue = h->queue,
         .algorithm = h->algorithm,
         .hexlen = h->hexlen,
@@ -593,7 +598,16 @@ hashcmd_main(struct cli *cli, int argc, char **argv)
     h.hexlen = (size_t)EVP_MD_size(md) * 2;
     h.tag = sums_tag(h.algorithm);
 
-    if (conn_init(&h.conn, cli->redis, cli->prefix) < 0)
+    if (cli_check_shards(cli, "hash") != 0)
+        goto done;
+    struct shard_rr rr;
+    shard_rr_init(&rr, cli->shards);
+    if (cli_shard_prefix(cli, shard_rr_next(&rr), h.prefix, sizeof(h.prefix)) <
+        0) {
+        cli_warnx("--prefix '%s' is too long", cli->prefix);
+        goto done;
+    }
+    if (conn_init(&h.conn, cli->redis, h.prefix) < 0)
         goto done;
     h.deadline_us = cli_deadline(h.timeout_us);
     for (int i = 0; i < nurl_files; i++)

@@ -32,6 +32,7 @@ struct main_cmd {
     int (*run)(struct cli *cli, int argc, char **argv);
     void (*usage)(FILE *out);
     const char *summary;
+    int shards; /* supports --shards N > 1 */
 };
 
 static void main_usage(FILE *out);
@@ -41,46 +42,45 @@ static const char *main_suggest(const char *name);
 
 static const struct main_cmd main_cmds[] = {
     {"send", send_main, send_usage,
-     "put a task or a batch of tasks on a queue; --wait for results"},
+     "put a task or a batch of tasks on a queue; --wait for results", 1},
     {"hash", hashcmd_main, hashcmd_usage,
-     "checksum files on the workers, like sha512sum (and -c)"},
+     "checksum files on the workers, like sha512sum (and -c)", 1},
     {"status", status_main, status_usage,
-     "show queues, pending tasks, consumers and workers"},
+     "show queues, pending tasks, consumers and workers", 0},
     {"dead", dead_main, dead_usage,
-     "list dead letters; --requeue them, or --purge"},
+     "list dead letters; --requeue them, or --purge", 0},
     {"result", resultcmd_main, resultcmd_usage,
-     "print the results of tasks by id; --wait for them"},
+     "print the results of tasks by id; --wait for them", 1},
     {"purge", purge_main, purge_usage,
-     "delete the tasks waiting in a queue (--yes)"},
-    {"revoke", revoke_main, revoke_usage,
-     "cancel tasks by id before they run"},
+     "delete the tasks waiting in a queue (--yes)", 0},
+    {"revoke", revoke_main, revoke_usage, "cancel tasks by id before they run",
+     0},
     {"events", events_main, events_usage,
-     "print worker and task events; --follow them"},
+     "print worker and task events; --follow them", 0},
     {"inspect", inspect_main, inspect_usage,
-     "ask running workers: ping, stats, active, registered, conf"},
+     "ask running workers: ping, stats, active, registered, conf", 0},
     {"control", control_main, control_usage,
-     "tell running workers: shutdown, pause/resume, grow/shrink, loglevel"},
+     "tell running workers: shutdown, pause/resume, grow/shrink, loglevel", 0},
     {"monitor", monitor_main, monitor_usage,
-     "the queues and workers live in the terminal (--once: as text)"},
+     "the queues and workers live in the terminal (--once: as text)", 0},
     {"web", web_main, web_usage,
-     "the web dashboard (read-only unless --allow-control)"},
+     "the web dashboard (read-only unless --allow-control)", 0},
     {"beat", beat_main, beat_usage,
-     "fire periodic tasks from a schedule file (cron lines)"},
+     "fire periodic tasks from a schedule file (cron lines)", 0},
 };
 
 static void
 main_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: celeriac [-r|--redis URL] [--prefix P] COMMAND "
-            "[ARGS...]\n"
-            "       celeriac help COMMAND | --help | --version\n"
-            "\n"
-            "Producer for the celeriac task queue: puts tasks on Redis "
-            "streams for\n"
-            "celeriac-worker and reads their results.\n"
-            "\n"
-            "Commands:\n");
+    fprintf(out, "Usage: celeriac [-r|--redis URL] [--prefix P] [--shards N] "
+                 "COMMAND [ARGS...]\n"
+                 "       celeriac help COMMAND | --help | --version\n"
+                 "\n"
+                 "Producer for the celeriac task queue: puts tasks on Redis "
+                 "streams for\n"
+                 "celeriac-worker and reads their results.\n"
+                 "\n"
+                 "Commands:\n");
     for (size_t i = 0; i < sizeof(main_cmds) / sizeof(main_cmds[0]); i++)
         fprintf(out, "  %-8s %s\n", main_cmds[i].name, main_cmds[i].summary);
     fprintf(out, "  %-8s %s\n", "help", "show the help of a command");
@@ -193,6 +193,11 @@ main(int argc, char **argv)
         cli_usage(NULL, "no command '%s'%s", shown, main_suggest(name));
         free(shown);
         return CLI_EXIT_USAGE;
+    }
+    if (!cmd->shards) {
+        if (cli.shards > 1)
+            return cli_refuse_shards(&cli, cmd->name);
+        cli.no_shards_cmd = cmd->name;
     }
     argc -= optind;
     argv += optind;

@@ -29,6 +29,12 @@ struct resultcmd_item {
     int final;      /* doc holds a status other than RETRY */
 };
 
+/* One shard's key space (--shards N; just --prefix without). */
+struct resultcmd_shard {
+    char prefix[KEYS_MAX];
+    struct conn conn;
+};
+
 static int resultcmd_read(struct conn *c, const char *prefix,
                           struct resultcmd_item *items, int n);
 static int resultcmd_print(const struct resultcmd_item *it, int as_json);
@@ -47,6 +53,8 @@ resultcmd_usage(FILE *out)
 "order given: ID, status and the result (for a hash task its digest) or\n"
 "the error type and message.  A task with no result yet (queued, running,\n"
 "or an unknown or expired id) shows 'none'; a RETRY result is not final.\n"
+"With --shards N, each ID is looked up in every shard (the one it was\n"
+"sent to has it).\n"
 "\n"
 "  -w, --wait             wait until every ID has a final result (any\n"
 "                         status but RETRY)\n"
@@ -135,6 +143,48 @@ resultcmd_read(struct conn *c, const char *prefix,
     return rc;
 }
 
+/*
+ * Reads the items not final yet from every shard; with wait, a lost
+ * connection is made again until deadline.  Returns 0; -1 when a shard
+ * could not be read (*bad: which; its loss not yet reported); or -2 when
+ * the deadline passed while reconnecting.
+ */
+static int
+resultcmd_read_shards(struct resultcmd_shard *sh, int nsh,
+                      struct resultcmd_item *items, int n, int wait,
+                      int64_t deadline, int *bad)
+{
+    for (int s = 0; s < nsh; s++) {
+        while (resultcmd_read(&sh[s].conn, sh[s].prefix, items, n) < 0) {
+            if (!conn_lost(&sh[s].conn) || !wait) {
+                *bad = s;
+                return -1;
+            }
+            if (conn_reconnect(&sh[s].conn, deadline) < 0)
+                return -2;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Names and connects to every shard.  Returns 0, or an exit code after
+ * printing why not.
+ */
+static int
+resultcmd_connect(struct cli *cli, struct resultcmd_shard *sh, int nsh)
+{
+    for (int s = 0; s < nsh; s++) {
+        if (cli_shard_prefix(cli, s, sh[s].prefix, sizeof(sh[s].prefix)) < 0 ||
+            conn_init(&sh[s].conn, cli->redis, sh[s].prefix) < 0)
+            return CLI_EXIT_USAGE;
+    }
+    for (int s = 0; s < nsh; s++)
+        if (conn_connect(&sh[s].conn) < 0)
+            return CLI_EXIT_REDIS;
+    return 0;
+}
+
 /* Prints one item.  Returns 1 when it is a final SUCCESS, else 0. */
 static int
 resultcmd_print(const struct resultcmd_item *it, int as_json)
@@ -190,12 +240,12 @@ resultcmd_main(struct cli *cli, int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
-    struct conn conn;
+    struct resultcmd_shard *sh = NULL;
     struct resultcmd_item *items = NULL;
-    int opt, wait = 0, as_json = 0, rc = CLI_EXIT_USAGE, n = 0;
+    int opt, wait = 0, as_json = 0, rc = CLI_EXIT_USAGE, n = 0, nsh, bad = 0;
     int64_t timeout_us = 0;
+    char last[KEYS_MAX]; /* the longest shard prefix */
 
-    memset(&conn, 0, sizeof(conn));
     while ((opt = getopt_long(argc, argv, "wt:jr:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'w':
@@ -226,29 +276,28 @@ resultcmd_main(struct cli *cli, int argc, char **argv)
     if (timeout_us != 0 && !wait)
         return cli_usage("result", "--timeout only applies with --wait");
     n = argc - optind;
-    if (cli_check_ids("result", cli->prefix, n, argv + optind,
-                      RESULTCMD_MAX_IDS) != 0)
+    nsh = cli->shards > 1 ? cli->shards : 1;
+    if (cli_check_shards(cli, "result") != 0 ||
+        cli_shard_prefix(cli, nsh - 1, last, sizeof(last)) < 0 ||
+        cli_check_ids("result", last, n, argv + optind, RESULTCMD_MAX_IDS) != 0)
         return CLI_EXIT_USAGE;
     items = xcalloc((size_t)n, sizeof(*items));
     for (int i = 0; i < n; i++)
         items[i].id = argv[optind + i];
-    if (conn_init(&conn, cli->redis, cli->prefix) < 0)
+    sh = xcalloc((size_t)nsh, sizeof(*sh));
+    if ((rc = resultcmd_connect(cli, sh, nsh)) != 0)
         goto done;
     rc = CLI_EXIT_REDIS;
-    if (conn_connect(&conn) < 0)
-        goto done;
 
     int64_t deadline = cli_deadline(timeout_us), delay = RESULTCMD_POLL_MIN_MS;
     int timed_out = 0;
     for (;;) {
-        if (resultcmd_read(&conn, cli->prefix, items, n) < 0) {
-            if (!conn_lost(&conn) || !wait)
-                goto lost;
-            if (conn_reconnect(&conn, deadline) < 0) {
-                rc = CLI_EXIT_TIMEOUT;
-                goto done;
-            }
-            continue;
+        int rr = resultcmd_read_shards(sh, nsh, items, n, wait, deadline, &bad);
+        if (rr == -1)
+            goto lost;
+        if (rr == -2) {
+            rc = CLI_EXIT_TIMEOUT;
+            goto done;
         }
         int open = 0;
         for (int i = 0; i < n; i++)
@@ -278,20 +327,23 @@ resultcmd_main(struct cli *cli, int argc, char **argv)
     if (timed_out) {
         cli_warnx("--timeout elapsed: %d of %d tasks have no final result; "
                   "%s",
-                  timed_out, n, conn_timeout_hint(&conn));
+                  timed_out, n, conn_timeout_hint(&sh[0].conn));
         rc = CLI_EXIT_TIMEOUT;
     } else {
         rc = good == n ? CLI_EXIT_OK : CLI_EXIT_FAILED;
     }
     goto done;
 lost:
-    if (conn_lost(&conn))
-        conn_report_lost(&conn, "reading results");
+    if (conn_lost(&sh[bad].conn))
+        conn_report_lost(&sh[bad].conn, "reading results");
 done:
     if (items != NULL)
         for (int i = 0; i < n; i++)
             free(items[i].doc);
     free(items);
-    conn_close(&conn);
+    if (sh != NULL)
+        for (int s = 0; s < nsh; s++)
+            conn_close(&sh[s].conn);
+    free(sh);
     return rc;
 }

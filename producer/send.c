@@ -16,10 +16,11 @@
 #include "durable.h"
 #include "keys.h"
 #include "result.h"
+#include "shard.h"
 #include "submit.h"
 #include "token.h"
-#include "validate.h"
 #include "unique_send.h"
+#include "validate.h"
 #include "version.h"
 #include "wait.h"
 #include "xmalloc.h"
@@ -152,6 +153,13 @@ send_usage(FILE *out)
 "  --unique-key K         \"unique_key\": the lock is named by K; default: by\n"
 "                         the task name and its arguments (not with --batch:\n"
 "                         a line sets its own \"unique_key\")\n"
+"\n"
+"With --shards N, tasks go to the shards in turn, starting at a random\n"
+"one (with --wait, results are read from every shard's reply stream); a\n"
+"unique task always goes to shard 0, where its lock is.  A task without\n"
+"an \"id\" gets a random one (as a delayed task does): the shards' streams\n"
+"hand out the same entry ids, so \"<queue>/<entry id>\" would not name one\n"
+"task.\n"
 "\n"
 "Relative times count from when the task is sent (with --batch, when its\n"
 "chunk of up to 4096 lines is sent), on this machine's clock; workers\n"
@@ -347,7 +355,7 @@ send_main(struct cli *cli, int argc, char **argv)
                                "--wait");
         goto done;
     }
-    if (unique_send_check(&uq) < 0)
+    if (unique_send_check(&uq) < 0 || cli_check_shards(cli, "send") != 0)
         goto done;
     if (bo.file != NULL && uq.key != NULL) {
         rc = cli_usage("send", "--unique-key would give every line of "
@@ -453,8 +461,16 @@ send_one(struct cli *cli, const char *task, const char *check, json_t *args,
     int64_t deadline = cli_deadline(o->timeout_us);
     int64_t now_us = delivery_clock_us();
     int64_t due_ms = delivery_due_ms(o->delivery, now_us);
+    struct shard_rr rr;
+    char prefix[KEYS_MAX]; /* of the shard the task goes to */
 
     memset(&conn, 0, sizeof(conn));
+    /* A unique task goes to shard 0, where its lock is (shard.h). */
+    shard_rr_init(&rr, uq->for_s > 0 ? 1 : cli->shards);
+    if (cli_shard_prefix(cli, shard_rr_next(&rr), prefix, sizeof(prefix)) < 0) {
+        cli_warnx("--prefix '%s' is too long", cli->prefix);
+        goto done;
+    }
     size_t tlen = strlen(task);
     if (tlen == 0 || tlen > PROTOCOL_MAX_NAME) {
         cli_warnx("the task name must be 1 to %d bytes", PROTOCOL_MAX_NAME);
@@ -466,22 +482,25 @@ send_one(struct cli *cli, const char *task, const char *check, json_t *args,
                   perr.type, perr.message);
         goto done;
     }
-    if (conn_init(&conn, cli->redis, cli->prefix) < 0 ||
-        submit_init(&sub, &conn, cli->prefix, o->queue) < 0 ||
-        (o->wait && wait_init(&w, &conn, cli->prefix, deadline) < 0))
+    if (conn_init(&conn, cli->redis, prefix) < 0 ||
+        submit_init(&sub, &conn, prefix, o->queue) < 0 ||
+        (o->wait && wait_init(&w, &conn, prefix, deadline) < 0))
         goto done;
     struct build_spec spec = {.task = task, .args = args};
-    if (due_ms >= 0) {
+    if (due_ms >= 0 || cli->shards > 1) {
+        /* A delayed task needs its id before its entry exists; so does a
+         * task on one of several shards, whose streams hand out the same
+         * entry ids (PROTOCOL.md, "Shards"). */
         token_hex(token, TOKEN_ID_LEN);
         spec.id = token;
-        spec.queue = o->queue;
+        if (due_ms >= 0)
+            spec.queue = o->queue;
     }
     if (o->wait)
         spec.reply_to = w.key;
     extra = json_object();
     delivery_apply(o->delivery, extra, now_us);
-    if (uq->for_s > 0 &&
-        unique_send_prepare(uq, cli->prefix, task, args, extra) < 0)
+    if (uq->for_s > 0 && unique_send_prepare(uq, prefix, task, args, extra) < 0)
         goto done;
     spec.extra = extra;
     int br = build_message(&bm, &spec);
@@ -534,7 +553,9 @@ send_one(struct cli *cli, const char *task, const char *check, json_t *args,
         id = xstrdup(token);
     } else if (due_ms < 0 && r->type == REDIS_REPLY_STRING) {
         /* An id-less task's id: "<queue>/<entry id>" (keys_task_id). */
-        id = xasprintf("%s/%.*s", o->queue, (int)r->len, r->str);
+        id = spec.id != NULL
+                 ? xstrdup(spec.id)
+                 : xasprintf("%s/%.*s", o->queue, (int)r->len, r->str);
     } else {
         conn_report_error(
             &conn, due_ms >= 0 ? "the delayed task (ZADD)" : "the task (XADD)",
