@@ -171,10 +171,12 @@ bench bench-quick: $(BENCH_RAW) $(NETLAB_DELAY)
 	$(PYTHON) bench/run.py $(if $(filter bench-quick,$@),--quick) \
 		--bin $(BIN) --raw $(BENCH_RAW) $(BENCH_ARGS)
 
-# The scaling curve (bench/README.md, "Scaling"): 1..4 workers, each in a
-# network namespace, against one Redis; needs root.  Apart from `make
-# bench`: it needs root for the namespaces, measures celeriac against
-# itself, and takes about 3 minutes beside the full run's 30.
+# The scaling curves (bench/README.md, "Scaling"): 1..4 workers, each in a
+# network namespace, against one Redis, or against a sharded Redis Cluster
+# (SCALING_ARGS="--cluster 3"), or both interleaved ("--both"); needs root.
+# Apart from `make bench`: it needs root for the namespaces, measures
+# celeriac against itself, and takes about 3 minutes beside the full run's
+# 30.
 bench-scaling: all
 	$(PYTHON) bench/scaling.py --bin $(BIN) $(SCALING_ARGS)
 

@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""The scaling curve: how fast N celeriac workers drain a queue of small
-tasks from one Redis, for N = 1..4, each worker on a "host" of its own (a
-network namespace), and how busy the Redis server is at each point.
+"""The scaling curves: how fast N celeriac workers drain a queue of small
+tasks, for N = 1..4, each worker on a "host" of its own (a network
+namespace), from one Redis (the first curve) or from a Redis Cluster with
+the queue split into shards on its masters (the second curve), and how
+busy Redis is at each point.
 
     bench/scaling.py [--tasks 200000] [--max-workers 4] [--repeat 3]
-                     [--concurrency 1] [--png PATH] [--replot JSON]
+                     [--concurrency 1] [--cluster [M]] [--shards S]
+                     [--both] [--png PATH] [--replot JSON]
 
 `make bench-scaling` runs it (needs root, for `ip netns`).  Hosts:
 
@@ -16,17 +19,37 @@ network namespace), and how busy the Redis server is at each point.
     (198.18.254.0 + 4k: .1 the Redis side, .2 the worker's), and running
     `celeriac-worker --concurrency C` against redis://198.18.254.(4k+1).
 
+With --cluster M (3 if M is left out) the series is the sharded one
+instead: the Redis namespace runs M cluster nodes, all masters (ports
+7000 + j, no replicas, no persistence), made one cluster with
+`redis-cli --cluster create`.  A cluster node announces one address in
+CLUSTER SLOTS, which every worker must reach: the Redis namespace has
+198.18.255.1/32 on lo, every worker namespace a route to it through its
+pair (`via 198.18.254.(4k+1)`), and the nodes listen on it (and on
+127.0.0.1 and a Unix socket of their own) with --cluster-announce-ip.
+The deployment is split into --shards S (default M) key spaces, {tag}:,
+{tag.1}:, .., whose base tag (sh0, sh1, ..) is chosen so that their
+slots are on distinct masters (S <= M; on masters as even as can be
+otherwise); each point puts tasks/S tasks on each shard's queue (one
+`celeriac --prefix {tag.i}: send --batch` each) and starts N
+`celeriac-worker --shards S --prefix {tag}: --redis cluster://..`.
+--both measures both series in the same run, interleaved point by point
+(1 worker: one Redis then the cluster, 2 workers: .., the order swapped
+every round), so that both see the same machine.
+
 Nothing of it is in the root namespace: no address, no route, no rule.
-Per point: the queue is flushed and filled with --tasks W1-like tasks
+Per point: the queue(s) are flushed and filled with --tasks W1-like tasks
 (64 B, one SHA-512 each) by `celeriac send --batch` inside the Redis
 namespace, the script waits (briefly) for the rest of the machine to use
 less than 0.3 cores, then the N workers start; the rate is taken over the
-steady part of the drain (from 10% to 90% of the tasks done), and so are the CPU of
-Redis, of the workers and of the rest of the machine (from /proc).  Points
-run interleaved (1, 2, .., N, 1, 2, ..) --repeat times; the median rate is
-reported, and its ratio to one worker's in the same run.  Every run checks
-that every task has a result, nothing is pending, and a sample of digests
-against hashlib.  Writes bench/out/scaling-<time>.json and a gnuplot PNG.
+steady part of the drain (from 10% to 90% of the tasks done, summed over
+the shards), and so are the CPU of Redis (all masters together), of the
+workers and of the rest of the machine (from /proc).  Points run
+interleaved (1, 2, .., N, 1, 2, ..) --repeat times; the median rate is
+reported, and its ratio to one worker's of the same series.  Every run
+checks that every task has a result (in its shard), nothing is pending,
+and a sample of digests against hashlib.  Writes
+bench/out/scaling-<time>.json and a gnuplot PNG.
 """
 
 import argparse
@@ -54,11 +77,15 @@ import workloads  # noqa: E402
 from procs import BenchError  # noqa: E402
 
 NET = "198.18.254"  # the /30 blocks of the pairs, 198.18.254.4k
+CLUSTER_IP = "198.18.255.1"  # the cluster nodes' address, on the Redis lo
+CLUSTER_PORT = 7000  # node j listens on 7000 + j (its bus on + 10000)
 PREFIX = "celeriac:"
-QUEUE = PREFIX + "queue:default"
+QUEUE_SUFFIX = "queue:default"
+GROUP = "celeriac"
 WINDOW = (0.1, 0.9)  # the steady part of a drain, in fractions done
 STALL_SECONDS = 60
 QUIET_WAIT = [10]  # seconds to wait for the machine to go quiet
+ONE, CLUSTER = "one", "cluster"  # the two series
 
 
 def run(*cmd, check=True):
@@ -67,11 +94,14 @@ def run(*cmd, check=True):
 
 class Hosts:
     """A Redis namespace and n worker namespaces, each worker joined to
-    Redis by a veth pair; removed by close() (deleting a namespace deletes
-    its ends of the pairs)."""
+    Redis by a veth pair; with cluster, also CLUSTER_IP on the Redis
+    namespace's lo and a route to it from every worker namespace through
+    its pair.  Removed by close() (deleting a namespace deletes its ends
+    of the pairs, its addresses and routes)."""
 
-    def __init__(self, n):
+    def __init__(self, n, cluster=False):
         self.n = n
+        self.cluster = cluster
         tag = os.getpid()
         self.redis_ns = "celeriac-scale-r-%d" % tag
         self.worker_ns = ["celeriac-scale-w%d-%d" % (k, tag)
@@ -92,6 +122,9 @@ class Hosts:
                 run("ip", "-n", ns, "link", "set", "lo", "up")
                 run("ip", "netns", "exec", ns, "sysctl", "-q", "-w",
                     "net.ipv6.conf.all.disable_ipv6=1", check=False)
+            if self.cluster:
+                run("ip", "-n", self.redis_ns, "addr", "add",
+                    CLUSTER_IP + "/32", "dev", "lo")
             tag = os.getpid() % 100000
             for k, ns in enumerate(self.worker_ns, 1):
                 w, r = "csw%d-%d" % (k, tag), "csr%d-%d" % (k, tag)
@@ -103,6 +136,9 @@ class Hosts:
                     "%s.%d/30" % (NET, 4 * k + 2), "dev", w)
                 run("ip", "-n", self.redis_ns, "link", "set", r, "up")
                 run("ip", "-n", ns, "link", "set", w, "up")
+                if self.cluster:
+                    run("ip", "-n", ns, "route", "add", CLUSTER_IP + "/32",
+                        "via", self.redis_ip(k))
         except BaseException:
             self.close()
             raise
@@ -114,55 +150,217 @@ class Hosts:
         self.made = []
 
 
+def redis_server(hosts, d, port, binds, extra, what):
+    """redis-server in the Redis namespace, without persistence, in the
+    directory d, with a Unix socket there for us; returns (process,
+    client)."""
+    sock = os.path.join(d, "redis.sock")
+    proc = procs.spawn(
+        ["ip", "netns", "exec", hosts.redis_ns, "redis-server",
+         "--bind"] + binds + ["--port", str(port),
+         # Reachable only from the worker namespaces' pairs.
+         "--protected-mode", "no",
+         "--unixsocket", sock, "--unixsocketperm", "700",
+         "--dir", d, "--save", "", "--appendonly", "no",
+         "--daemonize", "no", "--loglevel", "warning",
+         "--logfile", os.path.join(d, "redis.log")] + extra)
+    client = redis.Redis(unix_socket_path=sock)
+    deadline = time.time() + 10
+    while True:
+        try:
+            client.ping()
+            return proc, client
+        except (redis.ConnectionError, FileNotFoundError):
+            if proc.poll() is not None or time.time() > deadline:
+                raise BenchError("%s did not start in the namespace; see "
+                                 "%s/redis.log" % (what, d))
+            time.sleep(0.02)
+
+
+def stream_done(client, queue):
+    """Tasks finished on one stream: entries ever added minus those left
+    (the finish script removes an entry with its result)."""
+    try:
+        info = client.execute_command("XINFO", "STREAM", queue)
+    except redis.ResponseError:
+        return 0
+    info = dict(zip(info[::2], info[1::2]))
+    return info.get(b"entries-added", 0) - info.get(b"length", 0)
+
+
 class NsRedis:
-    """redis-server in the Redis namespace: no persistence, port 6379 on
-    127.0.0.1 and the pairs' Redis ends, and a Unix socket for us."""
+    """The first series' Redis: one redis-server in the Redis namespace,
+    port 6379 on 127.0.0.1 and the pairs' Redis ends."""
+
+    mode = ONE
 
     def __init__(self, hosts, tmp):
+        self.hosts = hosts
         self.dir = os.path.join(tmp, "redis")
         os.mkdir(self.dir, 0o700)
-        self.sock = os.path.join(self.dir, "redis.sock")
         binds = ["127.0.0.1"] + [hosts.redis_ip(k)
                                  for k in range(1, hosts.n + 1)]
-        self.proc = procs.spawn(
-            ["ip", "netns", "exec", hosts.redis_ns, "redis-server",
-             "--bind"] + binds + ["--port", "6379",
-             # Reachable only from the worker namespaces' pairs.
-             "--protected-mode", "no",
-             "--unixsocket", self.sock, "--unixsocketperm", "700",
-             "--dir", self.dir, "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--loglevel", "warning",
-             "--logfile", os.path.join(self.dir, "redis.log")])
-        self.client = redis.Redis(unix_socket_path=self.sock)
-        deadline = time.time() + 10
-        while True:
-            try:
-                self.client.ping()
-                break
-            except (redis.ConnectionError, FileNotFoundError):
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise BenchError("redis-server did not start in the "
-                                     "namespace; see %s/redis.log" % self.dir)
-                time.sleep(0.02)
+        self.proc, self.client = redis_server(hosts, self.dir, 6379, binds,
+                                              [], "redis-server")
         self.version = self.client.info("server")["redis_version"]
+        self.prefixes = [PREFIX]
+        self.owners = [6379]
 
     def cpu_seconds(self):
         return proctree.cpu_seconds([self.proc.pid])
 
+    def cpu_by_node(self):
+        return [self.cpu_seconds()]
+
+    def flush(self):
+        self.client.flushall()
+
+    def client_of(self, shard):
+        return self.client
+
+    def send_args(self, shard):
+        return ["--redis", "redis://127.0.0.1:6379/0"]
+
+    def worker_args(self, k):
+        return ["--redis", "redis://%s:6379/0" % self.hosts.redis_ip(k)]
+
     def done(self):
-        """Tasks finished: entries ever added to the stream minus those
-        left (the finish script removes an entry with its result)."""
-        try:
-            info = self.client.execute_command("XINFO", "STREAM", QUEUE)
-        except redis.ResponseError:
-            return 0
-        info = dict(zip(info[::2], info[1::2]))
-        return info.get(b"entries-added", 0) - info.get(b"length", 0)
+        return stream_done(self.client, PREFIX + QUEUE_SUFFIX)
 
 
-def write_batch(path, count, filler):
+class NsCluster:
+    """The second series' Redis: a cluster of `masters` nodes (no
+    replicas) in the Redis namespace, on CLUSTER_IP and 127.0.0.1, ports
+    CLUSTER_PORT + j, announcing CLUSTER_IP; and the prefixes of `shards`
+    shards spread over its masters."""
+
+    mode = CLUSTER
+
+    def __init__(self, hosts, tmp, masters, shards):
+        self.hosts = hosts
+        self.masters = masters
+        self.procs, self.clients = [], {}
+        self.ports = [CLUSTER_PORT + j for j in range(masters)]
+        for port in self.ports:
+            d = os.path.join(tmp, "cluster-%d" % port)
+            os.mkdir(d, 0o700)
+            p, c = redis_server(
+                hosts, d, port, [CLUSTER_IP, "127.0.0.1"],
+                ["--cluster-enabled", "yes",
+                 "--cluster-config-file", os.path.join(d, "nodes.conf"),
+                 "--cluster-announce-ip", CLUSTER_IP,
+                 "--cluster-node-timeout", "15000"],
+                "cluster node %d" % port)
+            self.procs.append(p)
+            self.clients[port] = c
+        r = subprocess.run(
+            ["ip", "netns", "exec", hosts.redis_ns, "redis-cli",
+             "--cluster", "create"] +
+            ["%s:%d" % (CLUSTER_IP, p) for p in self.ports] +
+            ["--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL,
+            timeout=120)
+        if r.returncode != 0:
+            raise BenchError("redis-cli --cluster create failed: " +
+                             (r.stdout + r.stderr)[-2000:])
+        self._wait_ok()
+        any_c = self.clients[self.ports[0]]
+        self.version = any_c.info("server")["redis_version"]
+        self.tag, self.prefixes, self.owners = self._spread(shards)
+
+    def _slot_owners(self, client):
+        """CLUSTER SLOTS as sorted (start, end, master's port); "CLUSTER",
+        "SLOTS" as two words, so that redis-py leaves the reply raw."""
+        return sorted((int(e[0]), int(e[1]), int(e[2][1]))
+                      for e in client.execute_command("CLUSTER", "SLOTS"))
+
+    def _wait_ok(self):
+        """Every node sees the cluster ok, all slots covered, and the same
+        owners of the slots."""
+        deadline = time.time() + 60
+        while True:
+            views = []
+            ok = True
+            for c in self.clients.values():
+                raw = c.execute_command("CLUSTER", "INFO").decode()
+                info = dict(ln.strip().split(":", 1)
+                            for ln in raw.splitlines() if ":" in ln)
+                ok = ok and info.get("cluster_state") == "ok" and \
+                    info.get("cluster_slots_ok") == "16384"
+                views.append(self._slot_owners(c))
+            if ok and all(v == views[0] for v in views) and \
+                    len({o[2] for o in views[0]}) == self.masters:
+                self.slots = views[0]
+                return
+            if time.time() > deadline:
+                raise BenchError("the cluster did not become ok in 60 s: "
+                                 "%r" % views)
+            time.sleep(0.1)
+
+    def owner(self, slot):
+        for start, end, port in self.slots:
+            if start <= slot <= end:
+                return port
+        raise BenchError("slot %d has no owner" % slot)
+
+    def _spread(self, shards):
+        """The first base tag sh0, sh1, .. whose shards' queues are on
+        distinct masters (S <= M), or on masters as even as can be: the
+        tag, the prefixes and each shard's master's port."""
+        c = self.clients[self.ports[0]]
+        even = -(-shards // self.masters)  # at most this many on a master
+        for k in range(1000):
+            base = "sh%d" % k
+            prefixes = ["{%s}:" % base] + ["{%s.%d}:" % (base, i)
+                                           for i in range(1, shards)]
+            owners = [self.owner(c.execute_command(
+                "CLUSTER", "KEYSLOT", p + QUEUE_SUFFIX)) for p in prefixes]
+            if max(owners.count(p) for p in set(owners)) <= even and \
+                    len(set(owners)) == min(shards, self.masters):
+                return base, prefixes, owners
+        raise BenchError("no base tag sh0..sh999 spreads %d shards over %d "
+                         "masters" % (shards, self.masters))
+
+    def cpu_seconds(self):
+        return proctree.cpu_seconds([p.pid for p in self.procs])
+
+    def cpu_by_node(self):
+        """Each master's CPU seconds, in the order of self.ports."""
+        return [proctree.cpu_seconds([p.pid]) for p in self.procs]
+
+    def flush(self):
+        for c in self.clients.values():
+            c.flushall()
+
+    def client_of(self, shard):
+        return self.clients[self.owners[shard]]
+
+    def seeds(self):
+        return ",".join("%s:%d" % (CLUSTER_IP, p) for p in self.ports)
+
+    def send_args(self, shard):
+        return ["--redis", "cluster://127.0.0.1:%d" % self.ports[0],
+                "--prefix", self.prefixes[shard]]
+
+    def worker_args(self, k):
+        return ["--redis", "cluster://" + self.seeds(),
+                "--shards", str(len(self.prefixes)),
+                "--prefix", self.prefixes[0]]
+
+    def done(self):
+        return sum(stream_done(self.client_of(i), p + QUEUE_SUFFIX)
+                   for i, p in enumerate(self.prefixes))
+
+
+def shard_ranges(count, shards):
+    """The task indexes of each shard: contiguous, as even as can be."""
+    cuts = [count * i // shards for i in range(shards + 1)]
+    return [range(cuts[i], cuts[i + 1]) for i in range(shards)]
+
+
+def write_batch(path, indexes, filler):
     with open(path, "w") as f:
-        for i in range(count):
+        for i in indexes:
             f.write(json.dumps({"task": "hash", "id": workloads.task_id(i),
                                 "args": {"data": workloads.payload(
                                     filler, i, 64)}},
@@ -183,31 +381,38 @@ def self_cpu():
     return t.user + t.system
 
 
-def point(args, hosts, rds, n, batch, filler, logdir):
-    """One drain of args.tasks by n workers; returns its figures."""
-    rds.client.flushall()
+def point(args, hosts, rds, idle, n, batches, filler, logdir):
+    """One drain of args.tasks by n workers from rds (NsRedis or
+    NsCluster; idle: the other, or None, whose CPU counts as this
+    bench's while waiting for quiet); batches: one file per shard of
+    rds, with its indexes.  Returns the point's figures."""
+    rds.flush()
     enq_cpu = rds.cpu_seconds()
-    p = subprocess.run(
-        ["ip", "netns", "exec", hosts.redis_ns,
-         os.path.join(args.bin, "celeriac"), "send", "--redis",
-         "redis://127.0.0.1:6379/0", "--queue", "default", "--batch", batch],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if p.returncode != 0:
-        raise BenchError("celeriac send --batch failed: " + p.stderr[-2000:])
+    for shard, (batch, idx) in enumerate(batches):
+        p = subprocess.run(
+            ["ip", "netns", "exec", hosts.redis_ns,
+             os.path.join(args.bin, "celeriac")] + rds.send_args(shard) +
+            ["send", "--queue", "default", "--batch", batch],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if p.returncode != 0:
+            raise BenchError("celeriac send --batch failed: " +
+                             p.stderr[-2000:])
+        q = rds.prefixes[shard] + QUEUE_SUFFIX
+        if rds.client_of(shard).xlen(q) != len(idx):
+            raise BenchError("%s holds %d entries, not %d"
+                             % (q, rds.client_of(shard).xlen(q), len(idx)))
     enq_cpu = rds.cpu_seconds() - enq_cpu
-    if rds.client.xlen(QUEUE) != args.tasks:
-        raise BenchError("the queue holds %d entries, not %d"
-                         % (rds.client.xlen(QUEUE), args.tasks))
     # A moment's quiet, if the shared machine gives it: up to 10 s, and
     # after a wait in vain (the machine is busy for good) 1 s.
     t = time.time()
-    while other_cores(0.25, lambda: rds.cpu_seconds() + self_cpu()) > 0.3:
+    while other_cores(0.25, lambda: rds.cpu_seconds() + self_cpu() +
+                      (idle.cpu_seconds() if idle else 0)) > 0.3:
         if time.time() - t > QUIET_WAIT[0]:
             QUIET_WAIT[0] = 1
             break
     else:
         QUIET_WAIT[0] = 10
-    log = os.path.join(logdir, "workers-%d.log" % n)
+    log = os.path.join(logdir, "workers-%s-%d.log" % (rds.mode, n))
     workers = []
     marks = {}
     lo, hi = (int(args.tasks * f) for f in WINDOW)
@@ -216,9 +421,9 @@ def point(args, hosts, rds, n, batch, filler, logdir):
         for k in range(1, n + 1):
             workers.append(procs.spawn(
                 ["ip", "netns", "exec", hosts.worker_ns[k - 1],
-                 os.path.join(args.bin, "celeriac-worker"),
-                 "--redis", "redis://%s:6379/0" % hosts.redis_ip(k),
-                 "--concurrency", str(args.concurrency),
+                 os.path.join(args.bin, "celeriac-worker")] +
+                rds.worker_args(k) +
+                ["--concurrency", str(args.concurrency),
                  "--log-level", "warn"], log=log))
         roots = [w.pid for w in workers]
         last, last_change = -1, time.time()
@@ -229,6 +434,7 @@ def point(args, hosts, rds, n, batch, filler, logdir):
                 if name not in marks and d >= at:
                     marks[name] = {"t": now, "done": d,
                                    "redis": rds.cpu_seconds(),
+                                   "nodes": rds.cpu_by_node(),
                                    "workers": proctree.cpu_seconds(roots),
                                    "machine": proctree.machine_busy_seconds(),
                                    "bench": self_cpu()}
@@ -241,24 +447,36 @@ def point(args, hosts, rds, n, batch, filler, logdir):
             if d != last:
                 last, last_change = d, now
             elif now - last_change > STALL_SECONDS:
-                raise BenchError("stuck at %d/%d tasks with %d workers; see %s"
-                                 % (d, args.tasks, n, log))
+                raise BenchError("stuck at %d/%d tasks with %d workers "
+                                 "(%s); see %s"
+                                 % (d, args.tasks, n, rds.mode, log))
             time.sleep(0.005)
         t_end = time.time()
     finally:
         procs.stop(workers)
-    check(rds, args.tasks, filler)
+    check(rds, batches, filler)
     a, b = marks["lo"], marks["hi"]
     dt = b["t"] - a["t"]
     tasks = b["done"] - a["done"]
     d = {k: b[k] - a[k] for k in ("redis", "workers", "machine", "bench")}
     return {
+        "mode": rds.mode,
+        "shards": len(rds.prefixes),
+        "masters": getattr(rds, "masters", 1),
+        # Shards on the master that holds the most of them: the ceiling is
+        # its core's (shards / this of them, at even shards).
+        "busiest_master_shards": max(rds.owners.count(o)
+                                     for o in rds.owners),
         "workers": n,
         "tasks_per_s": tasks / dt,
         "drain_tasks_per_s": args.tasks / (t_end - t0),
         "window_s": dt,
+        # All masters together in the cluster series.
         "redis_cores": d["redis"] / dt,
         "redis_us_per_task": d["redis"] / tasks * 1e6,
+        # Each Redis server's share (the cluster's masters by port).
+        "redis_cores_by_server": [(y - x) / dt for x, y in
+                                  zip(a["nodes"], b["nodes"])],
         # Redis's CPU for the XADDs of `celeriac send --batch` (pipelined).
         "redis_us_per_task_enqueue": enq_cpu / args.tasks * 1e6,
         "worker_cores": d["workers"] / dt,
@@ -268,66 +486,152 @@ def point(args, hosts, rds, n, batch, filler, logdir):
     }
 
 
-def check(rds, count, filler):
-    """Every task has a result, nothing is pending or dead, and a sample
-    of digests is right."""
-    c = rds.client
-    n = sum(1 for _ in c.scan_iter(match=PREFIX + "result:*", count=10000))
-    pending = c.xpending(QUEUE, "celeriac")["pending"]
-    dead = c.xlen(PREFIX + "dead") if c.exists(PREFIX + "dead") else 0
-    if n != count or pending or dead:
-        raise BenchError("%d results for %d tasks, %d pending, %d dead"
-                         % (n, count, pending, dead))
-    idx = workloads.sample(count)
-    docs = c.mget([PREFIX + "result:" + workloads.task_id(i) for i in idx])
-    for i, raw in zip(idx, docs):
-        doc = json.loads(raw)
-        want = workloads.digest(workloads.payload(filler, i, 64))
-        if doc.get("status") != "SUCCESS" or \
-                doc.get("result", {}).get("digest") != want:
-            raise BenchError("task %s: %s, expected digest %s"
-                             % (workloads.task_id(i), raw[:300], want))
+def check(rds, batches, filler):
+    """Every task has a result in its shard, nothing is pending or dead,
+    and a sample of digests is right."""
+    total = sum(len(idx) for _, idx in batches)
+    picks = workloads.sample(total)
+    for shard, (_, idx) in enumerate(batches):
+        c, p = rds.client_of(shard), rds.prefixes[shard]
+        n = sum(1 for _ in c.scan_iter(match=p + "result:*", count=10000))
+        pending = c.xpending(p + QUEUE_SUFFIX, GROUP)["pending"]
+        dead = c.xlen(p + "dead") if c.exists(p + "dead") else 0
+        if n != len(idx) or pending or dead:
+            raise BenchError("shard %s: %d results for %d tasks, %d pending, "
+                             "%d dead" % (p, n, len(idx), pending, dead))
+        sample = sorted({i for i in picks if i in idx} | {idx[0], idx[-1]})
+        docs = c.mget([p + "result:" + workloads.task_id(i) for i in sample])
+        for i, raw in zip(sample, docs):
+            doc = json.loads(raw) if raw else {}
+            want = workloads.digest(workloads.payload(filler, i, 64))
+            if doc.get("status") != "SUCCESS" or \
+                    doc.get("result", {}).get("digest") != want:
+                raise BenchError("task %s (shard %s): %s, expected digest %s"
+                                 % (workloads.task_id(i), p, raw and
+                                    raw[:300], want))
 
 
-def plot(png, data, rows, title):
-    """The plot of the rows, through the data file `data`."""
+SERIES_TITLE = {ONE: "one Redis",
+                CLUSTER: "cluster, %(shards)d shards on %(used)d of "
+                         "%(masters)d masters"}
+
+
+def series_title(row):
+    return SERIES_TITLE[row.get("mode", ONE)] % {
+        "shards": row.get("shards", 1), "masters": row.get("masters", 1),
+        "used": min(row.get("shards", 1), row.get("masters", 1))}
+
+
+def plot(png, base, rows, title, cores):
+    """The plot of the rows (of one or two series), through the data
+    files base-<series>.dat: tasks/s and the Redis ceilings above, cores
+    busy below."""
     if shutil.which("gnuplot") is None:
         return None
-    with open(data, "w") as f:
-        f.write("# workers tasks/s min max redis_cores worker_cores "
-                "other_cores redis_ceiling_per_core\n")
-        for r in rows:
-            f.write("%d %.1f %.1f %.1f %.3f %.3f %.3f %.1f\n" % (
-                r["workers"], r["tasks_per_s"], r["min_tasks_per_s"],
-                r["max_tasks_per_s"], r["redis_cores"], r["worker_cores"],
-                r["other_cores"], r["redis_ceiling_per_core"]))
+    modes = [m for m in (ONE, CLUSTER)
+             if any(r.get("mode", ONE) == m for r in rows)]
+    top, bottom = [], []
+    style = {ONE: ("rgb '#1f77b4'", 7, 5), CLUSTER: ("rgb '#d62728'", 9, 13)}
+    for m in modes:
+        mine = [r for r in rows if r.get("mode", ONE) == m]
+        data = "%s-%s.dat" % (base, m)
+        with open(data, "w") as f:
+            f.write("# workers tasks/s min max redis_cores worker_cores "
+                    "other_cores redis_ceiling\n")
+            for r in mine:
+                f.write("%d %.1f %.1f %.1f %.3f %.3f %.3f %.1f\n" % (
+                    r["workers"], r["tasks_per_s"], r["min_tasks_per_s"],
+                    r["max_tasks_per_s"], r["redis_cores"],
+                    r["worker_cores"], r["other_cores"],
+                    r.get("redis_ceiling", r["redis_ceiling_per_core"])))
+        name = series_title(mine[0])
+        lc, pt, pt2 = style[m]
+        used = mine[0].get("shards", 1) / \
+            mine[0].get("busiest_master_shards", 1)
+        top.append("'%s' using 1:2:3:4 with yerrorlines lw 2 pt %d lc %s "
+                   "title '%s: tasks/s'" % (data, pt, lc, name))
+        top.append("'%s' using 1:8 with linespoints lw 2 pt %d dt 4 lc %s "
+                   "title '%s: Redis saturates at %s1,000,000 / its CPU us "
+                   "per task'" % (data, pt2 - 1, lc, name,
+                                  "%g x " % used if used > 1 else ""))
+        bottom.append("'%s' using 1:5 with linespoints lw 2 pt %d lc %s "
+                      "title '%s: Redis'" % (data, pt, lc, name))
+        bottom.append("'%s' using 1:6 with linespoints lw 1 pt %d dt 2 "
+                      "lc %s title '%s: workers'" % (data, pt2, lc, name))
+        bottom.append("'%s' using 1:7 with linespoints lw 1 pt 1 dt 3 "
+                      "lc %s title '%s: rest of the machine'"
+                      % (data, lc, name))
+    measured = max(r["max_tasks_per_s"] for r in rows)
+    ceiling = max(r.get("redis_ceiling", r["redis_ceiling_per_core"])
+                  for r in rows)
+    # Ceilings far above the measured rates: a log scale shows both.
+    log = ceiling > 4 * measured
     script = """
-set terminal pngcairo size 900,600 font ",11"
+set terminal pngcairo size 900,%(height)d font ",11"
 set output '%(png)s'
-set title '%(title)s'
-set xlabel 'worker hosts (network namespaces), one Redis'
+set multiplot layout 2,1 title '%(title)s'
 set xtics 1
 set xrange [0.5:%(xmax)s]
-set ylabel 'tasks/s (steady drain; median, min-max)'
-set yrange [0:*]
-set y2label 'cores busy'
-set y2range [0:2.2]
-set y2tics
-set ytics nomirror
+# Tick labels of one width: the panels' x axes line up.
+set format y '%%8.0f'
 set grid ytics
 set key below
-plot '%(data)s' using 1:2:3:4 with yerrorlines lw 2 pt 7 title 'tasks/s', \\
-     '' using 1:8 with linespoints lw 2 pt 6 dt 4 title 'where one Redis core saturates: 1,000,000 / its CPU us per task', \\
-     '' using 1:5 axes x1y2 with linespoints lw 2 pt 5 title 'Redis server CPU (cores)', \\
-     '' using 1:6 axes x1y2 with linespoints lw 1 pt 4 dt 2 title 'worker processes CPU (cores)', \\
-     '' using 1:7 axes x1y2 with linespoints lw 1 pt 1 dt 3 lc rgb 'gray40' title 'rest of the machine (cores)'
-""" % {"png": png, "title": title, "xmax": len(rows) + 0.5, "data": data}
+%(logscale)s
+set ylabel 'tasks/s (steady drain; median, min-max)%(lognote)s'
+plot %(top)s
+unset logscale y
+set yrange [0:%(cores)s]
+set format y '%%8.1f'
+set xlabel 'worker hosts (network namespaces)'
+set ylabel 'cores busy (median point)'
+plot %(bottom)s
+unset multiplot
+""" % {"png": png, "title": title, "height": 1000 if len(modes) > 1 else 900,
+       "xmax": max(r["workers"] for r in rows) + 0.5,
+       "logscale": "set logscale y\nset yrange [*:*]" if log
+       else "set yrange [0:*]",
+       "lognote": ", log scale" if log else "",
+       "cores": cores + 0.2,
+       "top": ", \\\n     ".join(top), "bottom": ", \\\n     ".join(bottom)}
     r = subprocess.run(["gnuplot"], input=script, text=True,
                        capture_output=True)
     if r.returncode != 0 or not os.path.exists(png):
         print("gnuplot failed: " + r.stderr[-500:], file=sys.stderr)
         return None
     return png
+
+
+def summarize(runs, mode):
+    """The rows of one series: each N's median point, with the min-max."""
+    rows = []
+    for n in sorted({r["workers"] for r in runs if r["mode"] == mode}):
+        mine = [r for r in runs if r["workers"] == n and r["mode"] == mode]
+        med = sorted(mine, key=lambda r: r["tasks_per_s"])[len(mine) // 2]
+        row = dict(med)
+        row["min_tasks_per_s"] = min(r["tasks_per_s"] for r in mine)
+        row["max_tasks_per_s"] = max(r["tasks_per_s"] for r in mine)
+        rows.append(row)
+    base = rows[0]["tasks_per_s"]
+    print("\n%s\nworkers  tasks/s (min-max)          x1    Redis cores  "
+          "Redis us/task  +enqueue  ceiling/core  ceiling  worker cores  "
+          "other cores" % series_title(rows[0]))
+    for r in rows:
+        r["ratio_to_one"] = r["tasks_per_s"] / base
+        # One Redis core's tasks/s at this cost, draining and enqueueing;
+        # and the series': one core per master, the busiest master's full
+        # first (S shards on S masters: S cores).
+        r["redis_ceiling_per_core"] = 1e6 / (r["redis_us_per_task"] +
+                                             r["redis_us_per_task_enqueue"])
+        r["redis_ceiling"] = r["redis_ceiling_per_core"] * \
+            r["shards"] / r["busiest_master_shards"]
+        print("%7d  %7.0f (%6.0f-%6.0f)  %5.2f  %11.2f  %13.1f  %8.1f  "
+              "%12.0f  %7.0f  %12.2f  %11.2f" % (
+                  r["workers"], r["tasks_per_s"], r["min_tasks_per_s"],
+                  r["max_tasks_per_s"], r["ratio_to_one"], r["redis_cores"],
+                  r["redis_us_per_task"], r["redis_us_per_task_enqueue"],
+                  r["redis_ceiling_per_core"], r["redis_ceiling"],
+                  r["worker_cores"], r["other_cores"]))
+    return rows
 
 
 def main():
@@ -338,8 +642,18 @@ def main():
                     help="small tasks per drain (default 200000)")
     ap.add_argument("--max-workers", type=int, default=4)
     ap.add_argument("--concurrency", type=int, default=1,
-                    help="child processes per worker (default 1)")
+                    help="child processes per worker (per shard with "
+                    "--cluster; default 1)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cluster", type=int, nargs="?", const=3, metavar="M",
+                    help="the sharded series instead: a Redis Cluster of M "
+                    "masters (3 if M is left out), no replicas")
+    ap.add_argument("--shards", type=int, metavar="S",
+                    help="shards of the deployment with --cluster or --both "
+                    "(default M)")
+    ap.add_argument("--both", action="store_true",
+                    help="both series in the same run, interleaved: one "
+                    "Redis and the cluster (--cluster M, default 3)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--png", help="the plot's path (default "
                     "OUT/scaling-<time>.png)")
@@ -352,12 +666,28 @@ def main():
             return draw(args, json.load(f), os.path.abspath(args.replot))
     if args.tasks < 1000 or not 1 <= args.max_workers <= 60:
         ap.error("--tasks must be at least 1000, --max-workers 1 to 60")
+    if args.both and args.cluster is None:
+        args.cluster = 3
+    if args.shards is not None and args.cluster is None:
+        ap.error("--shards goes with --cluster or --both")
+    if args.cluster is not None:
+        if not 3 <= args.cluster <= 16:
+            ap.error("--cluster: 3 to 16 masters (redis-cli --cluster "
+                     "create wants at least 3)")
+        if args.shards is None:
+            args.shards = args.cluster
+        if not 1 <= args.shards <= 16:
+            ap.error("--shards: 1 to 16")
+    modes = [ONE, CLUSTER] if args.both else \
+        [CLUSTER] if args.cluster is not None else [ONE]
     args.bin = os.path.abspath(args.bin)
     for b in ("celeriac-worker", "celeriac"):
         if not os.access(os.path.join(args.bin, b), os.X_OK):
             ap.error("%s/%s is not built (make)" % (args.bin, b))
-    if shutil.which("redis-server") is None:
-        ap.error("redis-server is missing (apt-get install redis-server)")
+    for b in ("redis-server",) + (("redis-cli",) if CLUSTER in modes else ()):
+        if shutil.which(b) is None:
+            ap.error("%s is missing (apt-get install redis-server "
+                     "redis-tools)" % b)
     why = netlab.unavailable()
     if why:
         ap.error("the hosts are network namespaces: " + why)
@@ -367,63 +697,80 @@ def main():
     os.makedirs(logdir, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = tempfile.mkdtemp(prefix="celeriac-scaling-")
-    hosts = Hosts(args.max_workers)
-    rds = None
+    hosts = Hosts(args.max_workers, cluster=CLUSTER in modes)
+    servers = {}
+    runs = []
     try:
         hosts.start()
-        rds = NsRedis(hosts, tmp)
+        if ONE in modes:
+            servers[ONE] = NsRedis(hosts, tmp)
+        if CLUSTER in modes:
+            servers[CLUSTER] = NsCluster(hosts, tmp, args.cluster,
+                                         args.shards)
+            cl = servers[CLUSTER]
+            print("cluster: %d masters on %s:%d..%d; shards %s on the "
+                  "masters at ports %s" % (
+                      cl.masters, CLUSTER_IP, cl.ports[0], cl.ports[-1],
+                      " ".join(cl.prefixes),
+                      " ".join(map(str, cl.owners))), flush=True)
         fpath = os.path.join(tmp, "filler.txt")
         workloads.write_filler(fpath)
         with open(fpath) as f:
             filler = f.read()
-        batch = os.path.join(tmp, "batch.jsonl")
-        write_batch(batch, args.tasks, filler)
-        runs = []
+        batches = {}
+        for m, s in servers.items():
+            batches[m] = []
+            for i, idx in enumerate(shard_ranges(args.tasks,
+                                                 len(s.prefixes))):
+                path = os.path.join(tmp, "batch-%s-%d.jsonl" % (m, i))
+                write_batch(path, idx, filler)
+                batches[m].append((path, idx))
         for rep in range(args.repeat):
             for n in range(1, args.max_workers + 1):
-                r = point(args, hosts, rds, n, batch, filler, logdir)
-                r["round"] = rep + 1
-                runs.append(r)
-                print("round %d, %d worker(s): %8.0f tasks/s, Redis %.2f "
-                      "cores (%.1f us/task), workers %.2f cores, other %.2f"
-                      % (rep + 1, n, r["tasks_per_s"], r["redis_cores"],
-                         r["redis_us_per_task"], r["worker_cores"],
-                         r["other_cores"]), flush=True)
+                # Both series at each point, the first of them swapped
+                # every round.
+                order = modes if rep % 2 == 0 else modes[::-1]
+                for m in order:
+                    idle = [s for k, s in servers.items() if k != m]
+                    r = point(args, hosts, servers[m],
+                              idle[0] if idle else None, n, batches[m],
+                              filler, logdir)
+                    r["round"] = rep + 1
+                    runs.append(r)
+                    print("round %d, %d worker(s), %s: %8.0f tasks/s, Redis "
+                          "%.2f cores (%s; %.1f us/task), workers %.2f "
+                          "cores, other %.2f"
+                          % (rep + 1, n, m, r["tasks_per_s"],
+                             r["redis_cores"], " + ".join(
+                                 "%.2f" % x
+                                 for x in r["redis_cores_by_server"]),
+                             r["redis_us_per_task"], r["worker_cores"],
+                             r["other_cores"]), flush=True)
     finally:
         procs.stop_all()
         hosts.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
     rows = []
-    for n in range(1, args.max_workers + 1):
-        mine = [r for r in runs if r["workers"] == n]
-        med = sorted(mine, key=lambda r: r["tasks_per_s"])[len(mine) // 2]
-        row = dict(med)
-        row["min_tasks_per_s"] = min(r["tasks_per_s"] for r in mine)
-        row["max_tasks_per_s"] = max(r["tasks_per_s"] for r in mine)
-        rows.append(row)
-    base = rows[0]["tasks_per_s"]
-    print("\nworkers  tasks/s (min-max)          x1    Redis cores  "
-          "Redis us/task  +enqueue  ceiling/core  worker cores  "
-          "other cores")
-    for r in rows:
-        r["ratio_to_one"] = r["tasks_per_s"] / base
-        # One Redis core's tasks/s at this cost, draining and enqueueing.
-        r["redis_ceiling_per_core"] = 1e6 / (r["redis_us_per_task"] +
-                                             r["redis_us_per_task_enqueue"])
-        print("%7d  %7.0f (%6.0f-%6.0f)  %5.2f  %11.2f  %13.1f  %8.1f  "
-              "%12.0f  %12.2f  %11.2f" % (
-                  r["workers"], r["tasks_per_s"], r["min_tasks_per_s"],
-                  r["max_tasks_per_s"], r["ratio_to_one"], r["redis_cores"],
-                  r["redis_us_per_task"], r["redis_us_per_task_enqueue"],
-                  r["redis_ceiling_per_core"],
-                  r["worker_cores"], r["other_cores"]))
+    for m in modes:
+        rows += summarize(runs, m)
+    version = next(iter(servers.values())).version if servers else None
     doc = {"when": stamp, "host": platform.node(), "cores": os.cpu_count(),
-           "redis_version": rds.version if rds else None,
+           "redis_version": version, "bin": args.bin,
            "tasks": args.tasks, "concurrency": args.concurrency,
-           "repeat": args.repeat, "runs": runs, "rows": rows,
+           "repeat": args.repeat, "modes": modes, "runs": runs, "rows": rows,
            "median_us_per_task_redis": statistics.median(
-               r["redis_us_per_task"] for r in runs)}
+               r["redis_us_per_task"] for r in runs if r["mode"] == modes[0])}
+    if CLUSTER in servers:
+        cl = servers[CLUSTER]
+        doc.update({"masters": cl.masters, "shards": len(cl.prefixes),
+                    "shard_tag": cl.tag, "shard_prefixes": cl.prefixes,
+                    "shard_master_ports": cl.owners,
+                    "median_us_per_task_redis_by_mode": {
+                        m: statistics.median(r["redis_us_per_task"]
+                                             for r in runs
+                                             if r["mode"] == m)
+                        for m in modes}})
     jpath = os.path.join(args.out, "scaling-%s.json" % stamp)
     with open(jpath, "w") as f:
         json.dump(doc, f, indent=1, sort_keys=True)
@@ -433,9 +780,18 @@ def main():
 
 def draw(args, doc, jpath):
     base = jpath[:-len(".json")]
-    png = plot(args.png or base + ".png", base + ".dat", doc["rows"],
-               "celeriac: %d small tasks drained from one Redis, %d cores"
-               % (doc["tasks"], doc["cores"]))
+    modes = doc.get("modes", [ONE])
+    if modes == [ONE]:
+        what = "drained from one Redis"
+    elif modes == [CLUSTER]:
+        what = "drained from %d shards of a %d-master Redis Cluster" % (
+            doc["shards"], doc["masters"])
+    else:
+        what = "from one Redis and from %d shards on a %d-master cluster" \
+            % (doc["shards"], doc["masters"])
+    png = plot(args.png or base + ".png", base, doc["rows"],
+               "celeriac: %d small tasks %s, %d cores"
+               % (doc["tasks"], what, doc["cores"]), doc["cores"])
     print("plot: %s" % (png or "none (gnuplot missing or failed)"))
     return 0 if png else 1
 
