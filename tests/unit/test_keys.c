@@ -203,8 +203,8 @@ test_shard_prefix(void **state)
     assert_int_equal(keys_shard_prefix(b, sizeof(b), "{}:", 1), -1);
     assert_int_equal(keys_shard_prefix(b, sizeof(b), "{open:", 1), -1);
     assert_int_equal(keys_shard_prefix(b, sizeof(b), "{cq}:", -1), -1);
-    assert_int_equal(
-        keys_shard_prefix(b, sizeof(b), "{cq}:", KEYS_SHARDS_MAX), -1);
+    assert_int_equal(keys_shard_prefix(b, sizeof(b), "{cq}:", KEYS_SHARDS_MAX),
+                     -1);
     assert_int_equal(keys_shard_prefix(b, 6, "{cq}:", 2), -1);
     memset(longest, 'p', KEYS_PREFIX_MAX);
     longest[0] = '{', longest[2] = '}';
