@@ -9,6 +9,8 @@ busy Redis is at each point.
     bench/scaling.py [--tasks 200000] [--max-workers 4] [--repeat 3]
                      [--concurrency 1] [--cluster [M]] [--shards S]
                      [--both] [--png PATH] [--replot JSON]
+    bench/scaling.py --sweep-shards S1,S2,.. [--cluster M] [--workers N]
+                     [--both] [--tasks ..] [--repeat ..] [--concurrency C]
 
 `make bench-scaling` runs it (needs root, for `ip netns`).  Hosts:
 
@@ -37,6 +39,24 @@ otherwise); each point puts tasks/S tasks on each shard's queue (one
 (1 worker: one Redis then the cluster, 2 workers: .., the order swapped
 every round), so that both see the same machine.
 
+--sweep-shards 1,2,3 measures instead the throughput against the number
+of shards, on one cluster (--cluster M, default 3) made once: every
+point has the same --workers N worker hosts (default 1; a fixed N, not
+the curves' 1..--max-workers, which it does not take, nor --shards).
+Each S of the list has its own prefixes, chosen as above (S = 1: one
+shard, prefix {shK}:, on one master; `--shards 1`); every point flushes
+every master.  Each round runs one point per S, plus one on one Redis
+with --both, in an order rotated by one every round (1 2 3 one, 2 3 one
+1, ..: over as many rounds as there are points each takes every place
+once).  The table has per S the median tasks/s (min-max), its ratio to
+S = 1 of the same run (to the smallest S if 1 is not swept; the one
+Redis row too), Redis's cores (all masters; each master's last), its
+CPU us per task draining and enqueueing, the workers' CPU us per task
+and cores, and the rest of the machine's cores.  The JSON has "mode":
+"sweep", "sweep_shards", "workers", each S's "layouts" (tag, prefixes,
+masters' ports) and the rows; the plot shows tasks/s and cores busy
+against S.
+
 Nothing of it is in the root namespace: no address, no route, no rule.
 Per point: the queue(s) are flushed and filled with --tasks W1-like tasks
 (64 B, one SHA-512 each) by `celeriac send --batch` inside the Redis
@@ -53,6 +73,7 @@ bench/out/scaling-<time>.json and a gnuplot PNG.
 """
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -321,6 +342,15 @@ class NsCluster:
         raise BenchError("no base tag sh0..sh999 spreads %d shards over %d "
                          "masters" % (shards, self.masters))
 
+    def with_shards(self, shards):
+        """The same cluster (same nodes, clients and CPU counters) with
+        the deployment split into `shards` shards instead: for
+        --sweep-shards, one view per S."""
+        view = copy.copy(self)
+        view.tag, view.prefixes, view.owners = self._spread(shards)
+        view.log_tag = "%s-s%d" % (CLUSTER, shards)
+        return view
+
     def cpu_seconds(self):
         return proctree.cpu_seconds([p.pid for p in self.procs])
 
@@ -412,7 +442,8 @@ def point(args, hosts, rds, idle, n, batches, filler, logdir):
             break
     else:
         QUIET_WAIT[0] = 10
-    log = os.path.join(logdir, "workers-%s-%d.log" % (rds.mode, n))
+    log = os.path.join(logdir, "workers-%s-%d.log"
+                       % (getattr(rds, "log_tag", rds.mode), n))
     workers = []
     marks = {}
     lo, hi = (int(args.tasks * f) for f in WINDOW)
@@ -634,13 +665,147 @@ def summarize(runs, mode):
     return rows
 
 
+def median_row(mine):
+    """The median point of some runs, with the min-max of the rate."""
+    med = sorted(mine, key=lambda r: r["tasks_per_s"])[len(mine) // 2]
+    row = dict(med)
+    row["min_tasks_per_s"] = min(r["tasks_per_s"] for r in mine)
+    row["max_tasks_per_s"] = max(r["tasks_per_s"] for r in mine)
+    row["points"] = len(mine)
+    # One Redis core's tasks/s at this cost, and the deployment's (as in
+    # summarize()).
+    row["redis_ceiling_per_core"] = 1e6 / (row["redis_us_per_task"] +
+                                           row["redis_us_per_task_enqueue"])
+    row["redis_ceiling"] = row["redis_ceiling_per_core"] * \
+        row["shards"] / row["busiest_master_shards"]
+    return row
+
+
+def summarize_sweep(runs, masters, workers):
+    """The rows of a shard sweep: each S's median point (cluster), then
+    the one-Redis point if measured; each with its ratio to S = 1 (or to
+    the smallest S swept) of the same run."""
+    rows = [median_row([r for r in runs if r["mode"] == CLUSTER and
+                        r["shards"] == s])
+            for s in sorted({r["shards"] for r in runs
+                             if r["mode"] == CLUSTER})]
+    if any(r["mode"] == ONE for r in runs):
+        rows.append(median_row([r for r in runs if r["mode"] == ONE]))
+    base = rows[0]
+    print("\ncluster of %d masters, %d worker host(s), shards swept; x%d: "
+          "ratio to %d shard(s) of the same run\n"
+          "shards  tasks/s (min-max)          x%-4d Redis cores  "
+          "Redis us/task  +enqueue  ceiling  worker us/task  worker cores  "
+          "other cores  Redis cores per master"
+          % (masters, workers, base["shards"], base["shards"],
+             base["shards"]))
+    for r in rows:
+        r["ratio_to_base"] = r["tasks_per_s"] / base["tasks_per_s"]
+        r["ratio_base_shards"] = base["shards"]
+        print("%6s  %7.0f (%6.0f-%6.0f)  %5.2f  %11.2f  %13.1f  %8.1f  "
+              "%7.0f  %14.1f  %12.2f  %11.2f  %s" % (
+                  r["shards"] if r["mode"] == CLUSTER else "one",
+                  r["tasks_per_s"], r["min_tasks_per_s"],
+                  r["max_tasks_per_s"], r["ratio_to_base"],
+                  r["redis_cores"], r["redis_us_per_task"],
+                  r["redis_us_per_task_enqueue"], r["redis_ceiling"],
+                  r["worker_us_per_task"], r["worker_cores"],
+                  r["other_cores"], " + ".join(
+                      "%.2f" % x for x in r["redis_cores_by_server"])))
+    if rows[-1]["mode"] == ONE:
+        print("(one: one redis-server, not the cluster, same workers)")
+    return rows
+
+
+def plot_sweep(png, base, rows, title, cores):
+    """The plot of a shard sweep, through base-sweep.dat: tasks/s and the
+    Redis ceiling against S above (one Redis as a level line), cores busy
+    below."""
+    if shutil.which("gnuplot") is None:
+        return None
+    data = base + "-sweep.dat"
+    mine = [r for r in rows if r["mode"] == CLUSTER]
+    with open(data, "w") as f:
+        f.write("# shards tasks/s min max redis_cores busiest_master_cores "
+                "worker_cores other_cores redis_ceiling\n")
+        for r in mine:
+            f.write("%d %.1f %.1f %.1f %.3f %.3f %.3f %.3f %.1f\n" % (
+                r["shards"], r["tasks_per_s"], r["min_tasks_per_s"],
+                r["max_tasks_per_s"], r["redis_cores"],
+                max(r["redis_cores_by_server"]), r["worker_cores"],
+                r["other_cores"], r["redis_ceiling"]))
+    lc, one_lc = "rgb '#d62728'", "rgb '#1f77b4'"
+    top = ["'%s' using 1:2:3:4 with yerrorlines lw 2 pt 9 lc %s "
+           "title 'cluster: tasks/s'" % (data, lc),
+           "'%s' using 1:9 with linespoints lw 2 pt 12 dt 4 lc %s "
+           "title 'cluster: Redis saturates at S x 1,000,000 / its CPU us "
+           "per task (S <= masters)'" % (data, lc)]
+    bottom = ["'%s' using 1:5 with linespoints lw 2 pt 9 lc %s "
+              "title 'Redis (all masters)'" % (data, lc),
+              "'%s' using 1:6 with linespoints lw 1 pt 8 dt 4 lc %s "
+              "title 'Redis (busiest master)'" % (data, lc),
+              "'%s' using 1:7 with linespoints lw 1 pt 13 dt 2 lc %s "
+              "title 'workers'" % (data, lc),
+              "'%s' using 1:8 with linespoints lw 1 pt 1 dt 3 lc %s "
+              "title 'rest of the machine'" % (data, lc)]
+    for r in rows:
+        if r["mode"] == ONE:
+            top.append("%.1f with lines lw 2 dt 1 lc %s title 'one Redis: "
+                       "tasks/s (median)'" % (r["tasks_per_s"], one_lc))
+            top.append("%.1f with lines lw 1 dt 2 lc %s notitle, %.1f with "
+                       "lines lw 1 dt 2 lc %s title 'one Redis: min, max'"
+                       % (r["min_tasks_per_s"], one_lc, r["max_tasks_per_s"],
+                          one_lc))
+            bottom.append("%.3f with lines lw 1 dt 1 lc %s title 'one "
+                          "Redis: Redis'" % (r["redis_cores"], one_lc))
+    measured = max(r["max_tasks_per_s"] for r in rows)
+    ceiling = max(r["redis_ceiling"] for r in rows)
+    log = ceiling > 4 * measured
+    script = """
+set terminal pngcairo size 900,900 font ",11"
+set output '%(png)s'
+set multiplot layout 2,1 title '%(title)s'
+set xtics 1
+set xrange [%(xmin)s:%(xmax)s]
+set format y '%%8.0f'
+set grid ytics
+set key below
+%(logscale)s
+set ylabel 'tasks/s (steady drain; median, min-max)%(lognote)s'
+plot %(top)s
+unset logscale y
+set yrange [0:%(cores)s]
+set format y '%%8.1f'
+set xlabel 'shards S of the deployment (on min(S, masters) masters)'
+set ylabel 'cores busy (median point)'
+plot %(bottom)s
+unset multiplot
+""" % {"png": png, "title": title,
+       "xmin": min(r["shards"] for r in mine) - 0.5,
+       "xmax": max(r["shards"] for r in mine) + 0.5,
+       "logscale": "set logscale y\nset yrange [*:*]" if log
+       else "set yrange [0:*]",
+       "lognote": ", log scale" if log else "",
+       "cores": cores + 0.2,
+       "top": ", \\\n     ".join(top),
+       "bottom": ", \\\n     ".join(bottom)}
+    r = subprocess.run(["gnuplot"], input=script, text=True,
+                       capture_output=True)
+    if r.returncode != 0 or not os.path.exists(png):
+        print("gnuplot failed: " + r.stderr[-500:], file=sys.stderr)
+        return None
+    return png
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default=os.path.join(ROOT, "bin"),
                     help="directory of celeriac-worker and celeriac")
     ap.add_argument("--tasks", type=int, default=200000,
                     help="small tasks per drain (default 200000)")
-    ap.add_argument("--max-workers", type=int, default=4)
+    ap.add_argument("--max-workers", type=int,
+                    help="the curves' last point: 1..N worker hosts "
+                    "(default 4; not with --sweep-shards)")
     ap.add_argument("--concurrency", type=int, default=1,
                     help="child processes per worker (per shard with "
                     "--cluster; default 1)")
@@ -654,6 +819,15 @@ def main():
     ap.add_argument("--both", action="store_true",
                     help="both series in the same run, interleaved: one "
                     "Redis and the cluster (--cluster M, default 3)")
+    ap.add_argument("--sweep-shards", metavar="S1,S2,..",
+                    help="a shard sweep instead of the curves: tasks/s "
+                    "against the deployment's shards S1, S2, .. on one "
+                    "cluster (--cluster M, default 3), with --workers "
+                    "worker hosts, one point per S (and one Redis with "
+                    "--both) each round, the order rotated every round")
+    ap.add_argument("--workers", type=int, metavar="N",
+                    help="worker hosts of every point of --sweep-shards "
+                    "(default 1)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--png", help="the plot's path (default "
                     "OUT/scaling-<time>.png)")
@@ -664,6 +838,31 @@ def main():
     if args.replot:
         with open(args.replot) as f:
             return draw(args, json.load(f), os.path.abspath(args.replot))
+    sweep = None
+    if args.sweep_shards is not None:
+        try:
+            sweep = [int(x) for x in args.sweep_shards.split(",")]
+        except ValueError:
+            ap.error("--sweep-shards: shard counts separated by commas, "
+                     "e.g. 1,2,3")
+        if not all(1 <= x <= 16 for x in sweep) or \
+                len(set(sweep)) != len(sweep):
+            ap.error("--sweep-shards: distinct shard counts, 1 to 16")
+        if args.shards is not None or args.max_workers is not None:
+            ap.error("--sweep-shards sets the shards of every point and "
+                     "takes --workers N, not --shards or --max-workers")
+        if args.workers is None:
+            args.workers = 1
+        if not 1 <= args.workers <= 60:
+            ap.error("--workers: 1 to 60")
+        if args.cluster is None:
+            args.cluster = 3
+        args.max_workers = args.workers
+    elif args.workers is not None:
+        ap.error("--workers goes with --sweep-shards (the curves take "
+                 "--max-workers)")
+    if args.max_workers is None:
+        args.max_workers = 4
     if args.tasks < 1000 or not 1 <= args.max_workers <= 60:
         ap.error("--tasks must be at least 1000, --max-workers 1 to 60")
     if args.both and args.cluster is None:
@@ -675,7 +874,7 @@ def main():
             ap.error("--cluster: 3 to 16 masters (redis-cli --cluster "
                      "create wants at least 3)")
         if args.shards is None:
-            args.shards = args.cluster
+            args.shards = sweep[0] if sweep else args.cluster
         if not 1 <= args.shards <= 16:
             ap.error("--shards: 1 to 16")
     modes = [ONE, CLUSTER] if args.both else \
@@ -699,6 +898,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="celeriac-scaling-")
     hosts = Hosts(args.max_workers, cluster=CLUSTER in modes)
     servers = {}
+    views = {}  # --sweep-shards: the cluster with S shards, by log_tag
     runs = []
     try:
         hosts.start()
@@ -708,24 +908,30 @@ def main():
             servers[CLUSTER] = NsCluster(hosts, tmp, args.cluster,
                                          args.shards)
             cl = servers[CLUSTER]
-            print("cluster: %d masters on %s:%d..%d; shards %s on the "
-                  "masters at ports %s" % (
-                      cl.masters, CLUSTER_IP, cl.ports[0], cl.ports[-1],
-                      " ".join(cl.prefixes),
-                      " ".join(map(str, cl.owners))), flush=True)
+            for v in [cl.with_shards(x) for x in sweep] if sweep else [cl]:
+                print("cluster: %d masters on %s:%d..%d; shards %s on the "
+                      "masters at ports %s" % (
+                          v.masters, CLUSTER_IP, v.ports[0], v.ports[-1],
+                          " ".join(v.prefixes),
+                          " ".join(map(str, v.owners))), flush=True)
+                if sweep:
+                    views[v.log_tag] = v
         fpath = os.path.join(tmp, "filler.txt")
         workloads.write_filler(fpath)
         with open(fpath) as f:
             filler = f.read()
+        if sweep:
+            runs = run_sweep(args, hosts, servers, views, filler, tmp,
+                             logdir)
         batches = {}
-        for m, s in servers.items():
+        for m, s in servers.items() if not sweep else ():
             batches[m] = []
             for i, idx in enumerate(shard_ranges(args.tasks,
                                                  len(s.prefixes))):
                 path = os.path.join(tmp, "batch-%s-%d.jsonl" % (m, i))
                 write_batch(path, idx, filler)
                 batches[m].append((path, idx))
-        for rep in range(args.repeat):
+        for rep in range(args.repeat if not sweep else 0):
             for n in range(1, args.max_workers + 1):
                 # Both series at each point, the first of them swapped
                 # every round.
@@ -751,13 +957,17 @@ def main():
         hosts.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
+    version = next(iter(servers.values())).version if servers else None
+    if sweep:
+        return finish_sweep(args, sweep, modes, servers, views, runs,
+                            version, stamp)
     rows = []
     for m in modes:
         rows += summarize(runs, m)
-    version = next(iter(servers.values())).version if servers else None
     doc = {"when": stamp, "host": platform.node(), "cores": os.cpu_count(),
            "redis_version": version, "bin": args.bin,
            "tasks": args.tasks, "concurrency": args.concurrency,
+           "mode": "workers", "max_workers": args.max_workers,
            "repeat": args.repeat, "modes": modes, "runs": runs, "rows": rows,
            "median_us_per_task_redis": statistics.median(
                r["redis_us_per_task"] for r in runs if r["mode"] == modes[0])}
@@ -778,8 +988,82 @@ def main():
     return draw(args, doc, jpath)
 
 
+def run_sweep(args, hosts, servers, views, filler, tmp, logdir):
+    """The rounds of --sweep-shards: each round one point per S (the
+    cluster's view with S shards) and, with --both, one on one Redis,
+    args.workers worker hosts each; the order rotated by one every round
+    (S1 S2 S3 one, S2 S3 one S1, ..), so that every point takes every
+    place as often over as many rounds as there are points."""
+    targets = list(views.values())
+    if ONE in servers:
+        targets.append(servers[ONE])
+    batches = {}
+    for t in targets:
+        key = getattr(t, "log_tag", t.mode)
+        batches[key] = []
+        for i, idx in enumerate(shard_ranges(args.tasks, len(t.prefixes))):
+            path = os.path.join(tmp, "batch-%s-%d.jsonl" % (key, i))
+            write_batch(path, idx, filler)
+            batches[key].append((path, idx))
+    runs = []
+    n = args.workers
+    for rep in range(args.repeat):
+        k = rep % len(targets)
+        for t in targets[k:] + targets[:k]:
+            key = getattr(t, "log_tag", t.mode)
+            # The other server's CPU is the bench's while waiting for
+            # quiet (the cluster's views share its nodes: not twice).
+            idle = servers[CLUSTER] if t.mode == ONE else servers.get(ONE)
+            r = point(args, hosts, t, idle, n, batches[key], filler, logdir)
+            r["round"] = rep + 1
+            runs.append(r)
+            print("round %d, %d worker(s), %s: %8.0f tasks/s, Redis %.2f "
+                  "cores (%s; %.1f us/task), workers %.2f cores (%.1f "
+                  "us/task), other %.2f"
+                  % (rep + 1, n, "%d shard(s)" % r["shards"]
+                     if t.mode == CLUSTER else "one Redis",
+                     r["tasks_per_s"], r["redis_cores"], " + ".join(
+                         "%.2f" % x for x in r["redis_cores_by_server"]),
+                     r["redis_us_per_task"], r["worker_cores"],
+                     r["worker_us_per_task"], r["other_cores"]), flush=True)
+    return runs
+
+
+def finish_sweep(args, sweep, modes, servers, views, runs, version, stamp):
+    """The table, JSON (mode "sweep") and plot of --sweep-shards."""
+    cl = servers[CLUSTER]
+    rows = summarize_sweep(runs, cl.masters, args.workers)
+    doc = {"when": stamp, "host": platform.node(), "cores": os.cpu_count(),
+           "redis_version": version, "bin": args.bin,
+           "tasks": args.tasks, "concurrency": args.concurrency,
+           "repeat": args.repeat, "mode": "sweep", "modes": modes,
+           "workers": args.workers, "masters": cl.masters,
+           "sweep_shards": sweep,
+           "ratio_base_shards": rows[0]["ratio_base_shards"],
+           # Each S's layout: base tag, prefixes, their masters' ports.
+           "layouts": {str(len(v.prefixes)): {
+               "shard_tag": v.tag, "shard_prefixes": v.prefixes,
+               "shard_master_ports": v.owners} for v in views.values()},
+           "runs": runs, "rows": rows}
+    jpath = os.path.join(args.out, "scaling-%s.json" % stamp)
+    with open(jpath, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+    print("\nwrote %s" % jpath)
+    return draw(args, doc, jpath)
+
+
 def draw(args, doc, jpath):
     base = jpath[:-len(".json")]
+    if doc.get("mode") == "sweep":
+        png = plot_sweep(
+            args.png or base + ".png", base, doc["rows"],
+            "celeriac: %d small tasks, %d worker host(s), against the shards "
+            "on a %d-master cluster%s, %d cores" % (
+                doc["tasks"], doc["workers"], doc["masters"],
+                " (and one Redis)" if ONE in doc["modes"] else "",
+                doc["cores"]), doc["cores"])
+        print("plot: %s" % (png or "none (gnuplot missing or failed)"))
+        return 0 if png else 1
     modes = doc.get("modes", [ONE])
     if modes == [ONE]:
         what = "drained from one Redis"
