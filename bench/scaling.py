@@ -553,6 +553,49 @@ def series_title(row):
         "used": min(row.get("shards", 1), row.get("masters", 1))}
 
 
+def gnuplot_panels(png, title, height, xrange, xlabel, measured, ceiling,
+                   cores, top, bottom):
+    """Draws the two panels every plot here has: tasks/s above (on a log
+    scale when the Redis ceiling is far above the measured rates), the
+    cores busy below; top and bottom are gnuplot plot clauses.  Returns
+    png, or None if gnuplot failed (said on stderr)."""
+    log = ceiling > 4 * measured
+    script = """
+set terminal pngcairo size 900,%(height)d font ",11"
+set output '%(png)s'
+set multiplot layout 2,1 title '%(title)s'
+set xtics 1
+set xrange [%(xmin)s:%(xmax)s]
+# Tick labels of one width: the panels' x axes line up.
+set format y '%%8.0f'
+set grid ytics
+set key below
+%(logscale)s
+set ylabel 'tasks/s (steady drain; median, min-max)%(lognote)s'
+plot %(top)s
+unset logscale y
+set yrange [0:%(cores)s]
+set format y '%%8.1f'
+set xlabel '%(xlabel)s'
+set ylabel 'cores busy (median point)'
+plot %(bottom)s
+unset multiplot
+""" % {"png": png, "title": title, "height": height,
+       "xmin": xrange[0], "xmax": xrange[1], "xlabel": xlabel,
+       "logscale": "set logscale y\nset yrange [*:*]" if log
+       else "set yrange [0:*]",
+       "lognote": ", log scale" if log else "",
+       "cores": cores + 0.2,
+       "top": ", \\\n     ".join(top),
+       "bottom": ", \\\n     ".join(bottom)}
+    r = subprocess.run(["gnuplot"], input=script, text=True,
+                       capture_output=True)
+    if r.returncode != 0 or not os.path.exists(png):
+        print("gnuplot failed: " + r.stderr[-500:], file=sys.stderr)
+        return None
+    return png
+
+
 def plot(png, base, rows, title, cores):
     """The plot of the rows (of one or two series), through the data
     files base-<series>.dat: tasks/s and the Redis ceilings above, cores
@@ -592,44 +635,13 @@ def plot(png, base, rows, title, cores):
         bottom.append("'%s' using 1:7 with linespoints lw 1 pt 1 dt 3 "
                       "lc %s title '%s: rest of the machine'"
                       % (data, lc, name))
-    measured = max(r["max_tasks_per_s"] for r in rows)
     ceiling = max(r.get("redis_ceiling", r["redis_ceiling_per_core"])
                   for r in rows)
-    # Ceilings far above the measured rates: a log scale shows both.
-    log = ceiling > 4 * measured
-    script = """
-set terminal pngcairo size 900,%(height)d font ",11"
-set output '%(png)s'
-set multiplot layout 2,1 title '%(title)s'
-set xtics 1
-set xrange [0.5:%(xmax)s]
-# Tick labels of one width: the panels' x axes line up.
-set format y '%%8.0f'
-set grid ytics
-set key below
-%(logscale)s
-set ylabel 'tasks/s (steady drain; median, min-max)%(lognote)s'
-plot %(top)s
-unset logscale y
-set yrange [0:%(cores)s]
-set format y '%%8.1f'
-set xlabel 'worker hosts (network namespaces)'
-set ylabel 'cores busy (median point)'
-plot %(bottom)s
-unset multiplot
-""" % {"png": png, "title": title, "height": 1000 if len(modes) > 1 else 900,
-       "xmax": max(r["workers"] for r in rows) + 0.5,
-       "logscale": "set logscale y\nset yrange [*:*]" if log
-       else "set yrange [0:*]",
-       "lognote": ", log scale" if log else "",
-       "cores": cores + 0.2,
-       "top": ", \\\n     ".join(top), "bottom": ", \\\n     ".join(bottom)}
-    r = subprocess.run(["gnuplot"], input=script, text=True,
-                       capture_output=True)
-    if r.returncode != 0 or not os.path.exists(png):
-        print("gnuplot failed: " + r.stderr[-500:], file=sys.stderr)
-        return None
-    return png
+    return gnuplot_panels(png, title, 1000 if len(modes) > 1 else 900,
+                          (0.5, max(r["workers"] for r in rows) + 0.5),
+                          "worker hosts (network namespaces)",
+                          max(r["max_tasks_per_s"] for r in rows), ceiling,
+                          cores, top, bottom)
 
 
 def summarize(runs, mode):
@@ -758,43 +770,13 @@ def plot_sweep(png, base, rows, title, cores):
                           one_lc))
             bottom.append("%.3f with lines lw 1 dt 1 lc %s title 'one "
                           "Redis: Redis'" % (r["redis_cores"], one_lc))
-    measured = max(r["max_tasks_per_s"] for r in rows)
-    ceiling = max(r["redis_ceiling"] for r in rows)
-    log = ceiling > 4 * measured
-    script = """
-set terminal pngcairo size 900,900 font ",11"
-set output '%(png)s'
-set multiplot layout 2,1 title '%(title)s'
-set xtics 1
-set xrange [%(xmin)s:%(xmax)s]
-set format y '%%8.0f'
-set grid ytics
-set key below
-%(logscale)s
-set ylabel 'tasks/s (steady drain; median, min-max)%(lognote)s'
-plot %(top)s
-unset logscale y
-set yrange [0:%(cores)s]
-set format y '%%8.1f'
-set xlabel 'shards S of the deployment (on min(S, masters) masters)'
-set ylabel 'cores busy (median point)'
-plot %(bottom)s
-unset multiplot
-""" % {"png": png, "title": title,
-       "xmin": min(r["shards"] for r in mine) - 0.5,
-       "xmax": max(r["shards"] for r in mine) + 0.5,
-       "logscale": "set logscale y\nset yrange [*:*]" if log
-       else "set yrange [0:*]",
-       "lognote": ", log scale" if log else "",
-       "cores": cores + 0.2,
-       "top": ", \\\n     ".join(top),
-       "bottom": ", \\\n     ".join(bottom)}
-    r = subprocess.run(["gnuplot"], input=script, text=True,
-                       capture_output=True)
-    if r.returncode != 0 or not os.path.exists(png):
-        print("gnuplot failed: " + r.stderr[-500:], file=sys.stderr)
-        return None
-    return png
+    return gnuplot_panels(
+        png, title, 900,
+        (min(r["shards"] for r in mine) - 0.5,
+         max(r["shards"] for r in mine) + 0.5),
+        "shards S of the deployment (on min(S, masters) masters)",
+        max(r["max_tasks_per_s"] for r in rows),
+        max(r["redis_ceiling"] for r in rows), cores, top, bottom)
 
 
 def main():
