@@ -40,7 +40,7 @@ COMMON = common/log.c common/xmalloc.c common/redisurl.c common/escape.c \
 COMMON += common/cron.c common/beatplan.c
 # rediss://: TLS settings and the bridge between hiredis and TLS
 # (common/tlslink.h, tests/unit/test_tlslink.c).
-COMMON += common/tlsconf.c common/tlslink.c
+COMMON += common/tlsconf.c common/tlslink.c common/castore.c
 PROTOCOL = protocol/error.c protocol/keys.c protocol/b64.c \
 	protocol/message.c protocol/hashtask.c protocol/result.c \
 	protocol/scripts.c protocol/policy.c protocol/build.c
@@ -101,7 +101,7 @@ $(BIN)/celeriac: $(call obj,$(PRODUCER) $(PROTOCOL) $(COMMON))
 FETCHGET = $(BIN)/fetchget
 .PHONY: testtools
 testtools: $(FETCHGET) netlab
-$(FETCHGET): $(call obj,tests/tools/fetchget.c worker/fetch.c \
+$(FETCHGET): $(call obj,tests/tools/fetchget.c worker/fetch.c common/castore.c \
 		worker/netguard.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "castore.h"
 #include "xmalloc.h"
 
 static char *tlsconf_ssl_reason(void);
@@ -105,7 +106,7 @@ tlsconf_ctx_new(const struct tlsconf *t, char **cause)
                                t->ca_file ? t->ca_file : t->ca_dir, why);
             goto fail;
         }
-    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    } else if (castore_use_system(ctx) != 1) {
         why = tlsconf_ssl_reason();
         *cause = xasprintf("cannot load the system's CA certificates: %s — "
                            "install ca-certificates or give --tls-ca-file",

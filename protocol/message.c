@@ -263,20 +263,54 @@ message_key_in(const char *tok, size_t n, const char *const *drop)
     return found;
 }
 
+unsigned
+message_mentions_any(const char *buf, size_t len, const char *const *needles,
+                     size_t n)
+{
+    unsigned found = 0, quoted = 0, all = 0;
+    if (buf == NULL || n == 0 || n > 32)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t nlen = strlen(needles[i]);
+        all |= 1u << i;
+        if (nlen == 0 || nlen > len)
+            continue;
+        if (needles[i][nlen - 1] == '"')
+            quoted |= 1u << i;
+        else if (memmem(buf, len, needles[i], nlen) != NULL)
+            found |= 1u << i;
+    }
+    /* One walk from quote to quote serves every quoted needle: at each
+     * '"', does a needle end here? */
+    const char *p = buf, *end = buf + len;
+    while ((quoted & ~found) != 0 && p < end &&
+           (p = memchr(p, '"', (size_t)(end - p))) != NULL) {
+        size_t before = (size_t)(p - buf);
+        for (size_t i = 0; i < n; i++) {
+            if (!(quoted & ~found & (1u << i)))
+                continue;
+            size_t nlen = strlen(needles[i]);
+            if (nlen - 1 <= before &&
+                memcmp(p - (nlen - 1), needles[i], nlen - 1) == 0)
+                found |= 1u << i;
+        }
+        p++;
+    }
+    return found & all;
+}
+
 int
 message_mentions(const char *buf, size_t len, const char *needle, size_t nlen)
 {
+    char one[64];
     if (buf == NULL || nlen == 0 || nlen > len)
         return 0;
-    if (needle[nlen - 1] != '"')
+    if (nlen >= sizeof(one) || memchr(needle, '\0', nlen) != NULL)
         return memmem(buf, len, needle, nlen) != NULL;
-    const char *p = buf + nlen - 1, *end = buf + len;
-    while (p < end && (p = memchr(p, '"', (size_t)(end - p))) != NULL) {
-        if (memcmp(p - (nlen - 1), needle, nlen - 1) == 0)
-            return 1;
-        p++;
-    }
-    return 0;
+    memcpy(one, needle, nlen);
+    one[nlen] = '\0';
+    const char *const needles[] = {one};
+    return (int)message_mentions_any(buf, len, needles, 1);
 }
 
 char *

@@ -72,6 +72,13 @@ char *message_with_members(const char *buf, size_t len,
  */
 int message_mentions(const char *buf, size_t len, const char *needle,
                      size_t nlen);
+/*
+ * The same for up to 32 NUL-terminated needles at once, in one pass over
+ * buf: bit i of the result is set when needles[i] occurs.  A needle whose
+ * last byte is not a double quote is looked for with memmem().
+ */
+unsigned message_mentions_any(const char *buf, size_t len,
+                              const char *const *needles, size_t n);
 
 /*
  * Encodes a message.  args may be NULL (then {}); id and reply_to may be

@@ -18,6 +18,8 @@
  */
 #include "fetch.h"
 
+#include "castore.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -410,7 +412,7 @@ fetch_ssl_ctx_new(const char *ca_file, struct fetch_error *err)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
-                     : SSL_CTX_set_default_verify_paths(ctx);
+                     : castore_use_system(ctx);
     if (ok != 1) {
         unsigned long e = ERR_get_error();
         char why[256];

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "keys.h"
+#include "message.h"
+#include "unique.h"
 #include "xmalloc.h"
 
 /* Buffers above this are given back when a task finishes, so the worker's
@@ -156,6 +158,15 @@ slot_get(struct slot_table *t, uint32_t index)
     return &t->slots[index];
 }
 
+static unsigned
+slot_mentions(const char *msg, size_t len)
+{
+    static const char *const needles[] = {"_limit\"", "\"" UNIQUE_F_FOR "\""};
+    unsigned found = message_mentions_any(msg, len, needles, 2);
+    return ((found & 1u) ? SLOT_MENTIONS_LIMIT : 0) |
+           ((found & 2u) ? SLOT_MENTIONS_UNIQUE : 0);
+}
+
 void
 slot_set_msg(struct slot_table *t, struct slot *s, const char *msg,
              size_t len)
@@ -163,6 +174,7 @@ slot_set_msg(struct slot_table *t, struct slot *s, const char *msg,
     slot_reserve(&s->msg, &s->msg_cap, len + 1);
     memcpy(s->msg, msg, len);
     s->msg[len] = '\0';
+    s->mentions = slot_mentions(msg, len);
     t->bytes[s->state] -= s->msg_len;
     t->bytes[s->state] += len;
     s->msg_len = len;
@@ -175,6 +187,7 @@ slot_adopt_msg(struct slot_table *t, struct slot *s, char *msg_owned,
     free(s->msg);
     s->msg = msg_owned;
     s->msg_cap = len + 1;
+    s->mentions = slot_mentions(msg_owned, len);
     t->bytes[s->state] -= s->msg_len;
     t->bytes[s->state] += len;
     s->msg_len = len;

@@ -75,6 +75,12 @@ enum slot_sem {
 /* Longest stream entry id ("<ms>-<seq>", two 64-bit numbers). */
 #define SLOT_ENTRY_ID_MAX 48
 
+/* Keys a message names, found in one pass over it when a slot's message
+ * is set (a payload is passed once at memchr's speed, not once per
+ * look-up): the look-ups that need them skip a message without them. */
+#define SLOT_MENTIONS_LIMIT 1u  /* a key ending in _limit (throttle.c) */
+#define SLOT_MENTIONS_UNIQUE 2u /* "unique_for" (unique_release.c) */
+
 struct slot {
     uint32_t index; /* position in the table; the IPC frame seq */
     enum slot_state state;
@@ -127,6 +133,7 @@ struct slot {
     char *msg; /* owned copy of the task message (reused buffer) */
     size_t msg_len;
     size_t msg_cap;
+    unsigned mentions; /* SLOT_MENTIONS_*: found when msg is set */
 
     /* The result, valid in DONE and FINISHING: one owned buffer holding
      * "result key\0reply_to\0document\0arg1\0arg2", the arguments of

@@ -191,7 +191,7 @@ throttle_hold(struct throttle *L, struct slot *s)
         return 0;
     if (s->lim_state != THROTTLE_SLOT_NEW)
         return 1; /* cannot happen: it is on a list already */
-    if (L->nconf == 0 && !message_mentions(s->msg, s->msg_len, "_limit\"", 7)) {
+    if (L->nconf == 0 && !(s->mentions & SLOT_MENTIONS_LIMIT)) {
         s->lim_state = THROTTLE_SLOT_PASSED;
         return 0;
     }

@@ -43,7 +43,8 @@ unique_release_batch(struct broker *b, const struct slot_list *list)
     size_t k = 0;
     TAILQ_FOREACH(s, list, entry)
     {
-        if (s->res_mode == NULL || s->res_mode[0] == SCRIPTS_RETRY[0] ||
+        if (!(s->mentions & SLOT_MENTIONS_UNIQUE) || s->res_mode == NULL ||
+            s->res_mode[0] == SCRIPTS_RETRY[0] ||
             strncmp(s->res_key, rprefix, plen) != 0)
             continue;
         if (unique_lock_of(s->msg, s->msg_len, b->prefix, locks[k],

@@ -808,6 +808,39 @@ def test_https_untrusted(tls):
     assert_error(doc, "TLSError", "certificate", "--ca-file")
 
 
+def test_https_system_store_hashed_dir(tls, tmp_path):
+    """The system store is read lazily from a hashed directory: with
+    SSL_CERT_DIR naming one that holds the test CA (`openssl rehash`), the
+    server is trusted without --ca-file; without the CA in it, it is not."""
+    shutil.copy(tls["ca"], tmp_path / "test-ca.pem")
+    _openssl("rehash", str(tmp_path), cwd=tmp_path)
+    assert any(n.endswith(".0") for n in os.listdir(tmp_path))
+    url = tls["good"].url("/size/4096", host="localhost", scheme="https")
+    env = {"SSL_CERT_DIR": str(tmp_path)}
+    rc, doc = fetch(url, "--allow-hosts", "localhost", env=env)
+    assert rc == 0, doc
+    assert_ok(doc, body(4096))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "0badcafe.0").write_text("not a certificate\n")
+    rc, doc = fetch(url, "--allow-hosts", "localhost",
+                    env={"SSL_CERT_DIR": str(other)})
+    assert rc == 1
+    assert_error(doc, "TLSError", "certificate")
+
+
+def test_https_system_store_cert_file(tls, tmp_path):
+    """SSL_CERT_FILE is honoured as OpenSSL honours it: the file is the
+    store (here with a hashed directory that does not hold the CA)."""
+    (tmp_path / "0badcafe.0").write_text("not a certificate\n")
+    url = tls["good"].url("/size/4096", host="localhost", scheme="https")
+    rc, doc = fetch(url, "--allow-hosts", "localhost",
+                    env={"SSL_CERT_FILE": tls["ca"],
+                         "SSL_CERT_DIR": str(tmp_path)})
+    assert rc == 0, doc
+    assert_ok(doc, body(4096))
+
+
 def test_https_wrong_host_name(tls):
     url = tls["wrong"].url("/size/10", host="localhost", scheme="https")
     rc, doc = fetch(url, "--allow-hosts", "localhost", "--ca-file", tls["ca"])

@@ -562,8 +562,9 @@ test_large_messages_match_jansson(void **state)
 }
 
 /* Members are dropped by their decoded key and the rest copied as given. */
-/* message_mentions() says what memmem() says, on quotes, escaped quotes,
- * a needle at either end and a large payload; checked against memmem(). */
+/* message_mentions() and message_mentions_any() say what memmem() says, on
+ * quotes, escaped quotes, a needle at either end and a large payload; checked
+ * against memmem(). */
 static void
 test_mentions_matches_memmem(void **state)
 {
@@ -588,6 +589,19 @@ test_mentions_matches_memmem(void **state)
             assert_int_equal(message_mentions(texts[t], len, needles[n], nlen),
                              want);
         }
+    /* All needles in one pass: the bits say what memmem() says of each. */
+    const size_t nn = sizeof(needles) / sizeof(*needles);
+    for (size_t t = 0; t < sizeof(texts) / sizeof(*texts); t++) {
+        size_t len = strlen(texts[t]);
+        unsigned want = 0;
+        for (size_t n = 0; n < nn; n++)
+            if (memmem(texts[t], len, needles[n], strlen(needles[n])) != NULL)
+                want |= 1u << n;
+        assert_int_equal(message_mentions_any(texts[t], len, needles, nn),
+                         want);
+        assert_int_equal(message_mentions_any(texts[t], len, needles + 1, 2),
+                         (want >> 1) & 3u);
+    }
     /* A large payload, the key before it, after it, and absent. */
     size_t big = 300 * 1024;
     char *m = malloc(big + 64);
@@ -599,6 +613,9 @@ test_mentions_matches_memmem(void **state)
     assert_true(message_mentions(m, len, "\"unique_for\"", 12));
     assert_false(message_mentions(m, len, "_limit\"", 7));
     assert_false(message_mentions(m, len - 10, "\"unique_for\"", 12));
+    static const char *const keys[] = {"_limit\"", "\"unique_for\""};
+    assert_int_equal(message_mentions_any(m, len, keys, 2), 2u);
+    assert_int_equal(message_mentions_any(m, len - 10, keys, 2), 0u);
     free(m);
 }
 

@@ -88,6 +88,33 @@ test_small_messages_reuse_the_kept_buffer(void **state)
     slot_table_free(&t);
 }
 
+/* The keys a message names are found when it is set, copied or adopted,
+ * and forgotten with the next message. */
+static void
+test_mentions_found_when_set(void **state)
+{
+    (void)state;
+    struct slot_table t;
+    slot_table_init(&t, 1);
+    struct slot *s = slot_alloc(&t);
+    const char *both = "{\"task\":\"hash\",\"rate_limit\":\"5/s\","
+                       "\"unique_for\":60}";
+    slot_set_msg(&t, s, both, strlen(both));
+    assert_int_equal(s->mentions, SLOT_MENTIONS_LIMIT | SLOT_MENTIONS_UNIQUE);
+    slot_set_msg(&t, s, "{\"task\":\"hash\"}", 15);
+    assert_int_equal(s->mentions, 0);
+    /* An adopted payload: the key after it, and one inside it that is no
+     * key (an escaped quote ends it). */
+    size_t n = SLOT_ADOPT_BYTES + 64;
+    char *b = big(n, 'a');
+    memcpy(b, "{\"d\":\"x_limit\\\"", 15);
+    memcpy(b + n - 17, "\",\"unique_for\":1}", 17);
+    slot_adopt_msg(&t, s, b, n);
+    assert_int_equal(s->mentions, SLOT_MENTIONS_UNIQUE);
+    slot_release(&t, s);
+    slot_table_free(&t);
+}
+
 int
 main(void)
 {
@@ -95,6 +122,7 @@ main(void)
         cmocka_unit_test(test_adopt_keeps_the_buffer_itself),
         cmocka_unit_test(test_adopted_buffer_freed_with_the_table),
         cmocka_unit_test(test_small_messages_reuse_the_kept_buffer),
+        cmocka_unit_test(test_mentions_found_when_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
