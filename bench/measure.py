@@ -83,9 +83,24 @@ class Runner:
         """Polls until target tasks are done (or the deadline passes).
         Returns (time of the first done task seen, time of the last, done).
         A producer still running is not held against a stall."""
+        # Once no producer adds tasks, the system may count them more
+        # cheaply (StreamSystem: XLEN instead of XINFO STREAM); only while
+        # this wait lasts.
+        producing = producer is not None and producer.running()
+        self.sys.producing(producing)
+        try:
+            return self.poll_done(target, since, deadline, producer,
+                                  producing)
+        finally:
+            self.sys.producing(True)
+
+    def poll_done(self, target, since, deadline, producer, producing):
         t_first, last, last_change = None, -1, time.time()
         while True:
             self.check_workers()
+            if producing and not producer.running():
+                producing = False
+                self.sys.producing(False)
             if producer and not producer.running() and \
                     producer.proc.returncode != 0:
                 self.report(producer)  # raises with the exit status

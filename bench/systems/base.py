@@ -76,6 +76,11 @@ class System:
         """Tasks finished since the last flush, read from Redis."""
         raise NotImplementedError
 
+    def producing(self, running):
+        """Whether a producer may still add tasks (the measurement says so
+        before it polls done(), and again when its producer has exited): a
+        system may then count finished tasks more cheaply."""
+
     def failures(self):
         return 0
 
