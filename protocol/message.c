@@ -267,17 +267,17 @@ unsigned
 message_mentions_any(const char *buf, size_t len, const char *const *needles,
                      size_t n)
 {
-    unsigned found = 0, quoted = 0, all = 0;
+    unsigned found = 0, quoted = 0;
+    size_t lens[32];
     if (buf == NULL || n == 0 || n > 32)
         return 0;
     for (size_t i = 0; i < n; i++) {
-        size_t nlen = strlen(needles[i]);
-        all |= 1u << i;
-        if (nlen == 0 || nlen > len)
+        lens[i] = strlen(needles[i]);
+        if (lens[i] == 0 || lens[i] > len)
             continue;
-        if (needles[i][nlen - 1] == '"')
+        if (needles[i][lens[i] - 1] == '"')
             quoted |= 1u << i;
-        else if (memmem(buf, len, needles[i], nlen) != NULL)
+        else if (memmem(buf, len, needles[i], lens[i]) != NULL)
             found |= 1u << i;
     }
     /* One walk from quote to quote serves every quoted needle: at each
@@ -286,17 +286,13 @@ message_mentions_any(const char *buf, size_t len, const char *const *needles,
     while ((quoted & ~found) != 0 && p < end &&
            (p = memchr(p, '"', (size_t)(end - p))) != NULL) {
         size_t before = (size_t)(p - buf);
-        for (size_t i = 0; i < n; i++) {
-            if (!(quoted & ~found & (1u << i)))
-                continue;
-            size_t nlen = strlen(needles[i]);
-            if (nlen - 1 <= before &&
-                memcmp(p - (nlen - 1), needles[i], nlen - 1) == 0)
+        for (size_t i = 0; i < n; i++)
+            if ((quoted & ~found & (1u << i)) && lens[i] - 1 <= before &&
+                memcmp(p - (lens[i] - 1), needles[i], lens[i] - 1) == 0)
                 found |= 1u << i;
-        }
         p++;
     }
-    return found & all;
+    return found;
 }
 
 int

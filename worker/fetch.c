@@ -18,8 +18,6 @@
  */
 #include "fetch.h"
 
-#include "castore.h"
-
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -42,6 +40,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "castore.h"
 #include "netguard.h"
 
 /* Longest URL accepted (first one or redirect target). */

@@ -121,6 +121,7 @@ slot_release(struct slot_table *t, struct slot *s)
     slot_clear_source(s);
     t->bytes[s->state] -= s->msg_len;
     s->msg_len = 0;
+    s->mentions = 0;
     slot_move(t, s, SLOT_FREE);
     TAILQ_INSERT_TAIL(&t->free, s, entry);
     t->used--;

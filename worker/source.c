@@ -17,9 +17,8 @@ source_maybe(const char *msg, size_t len)
 {
     if (msg == NULL || len > SOURCE_DECODE_MAX)
         return 0;
-    return message_mentions(msg, len, "\"url\"", 5) ||
-           message_mentions(msg, len, "\"path\"", 6) ||
-           message_mentions(msg, len, "\"upload\"", 8);
+    static const char *const keys[] = {"\"url\"", "\"path\"", "\"upload\""};
+    return message_mentions_any(msg, len, keys, 3) != 0;
 }
 
 void

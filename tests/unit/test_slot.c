@@ -112,6 +112,7 @@ test_mentions_found_when_set(void **state)
     slot_adopt_msg(&t, s, b, n);
     assert_int_equal(s->mentions, SLOT_MENTIONS_UNIQUE);
     slot_release(&t, s);
+    assert_int_equal(s->mentions, 0); /* none stale for the next task */
     slot_table_free(&t);
 }
 
