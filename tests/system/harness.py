@@ -160,6 +160,38 @@ def child_pids(pid):
     return sorted(k for k in kids if pid_alive(k))
 
 
+def tcp_ports_of(pid):
+    """Local ports of the TCP sockets that process pid holds open."""
+    inodes = set()
+    for fd in glob.glob("/proc/%d/fd/*" % pid):
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile, or the process is gone
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/%d/net/tcp" % pid, "/proc/%d/net/tcp6" % pid):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[9] in inodes:
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def redis_clients_of(client, ports):
+    """CLIENT LIST entries of the connections whose client side is one of
+    these local ports (on this machine): those of one process, picked out
+    from any other test's connections to the shared server."""
+    return [c for c in client.client_list()
+            if int(c.get("addr", ":0").rsplit(":", 1)[1]) in ports]
+
+
 def stop_pid(pid, proc=None, sig=signal.SIGTERM, timeout=10):
     """Sends sig, waits up to timeout, then SIGKILLs.  Returns the exit
     status from proc.wait() if proc is given."""

@@ -18,20 +18,25 @@ at once, not after the visibility timeout.
 
 3. A re-read that reaches Redis just before the finish of a task the
    worker is running, and whose reply comes after the finish's answer
-   freed the task's slot: a proxy holds the re-read's reply until the
-   task's result is stored and the worker no longer has it in hand; the
-   task must not run a second time (worker/recent.h).
+   freed the task's slot: the worker's children are stopped (SIGSTOP)
+   so that the tasks cannot finish before the re-read has run in Redis,
+   and a proxy holds the re-read's reply until the tasks' results are
+   stored and the worker no longer has them in hand; they must not run a
+   second time (worker/recent.h).
 
 The first two use the default visibility timeout (30 s) and require the
 tasks back within a third of it; the measured figures are printed."""
 
+import os
+import signal
 import socket
 import threading
 import time
 
 from faultlib import (HashBatch, assert_check, assert_drained, check_batch,
                       enqueue_fast, pending_of, report, scaled, wait_drained)
-from harness import GROUP, SLOW, free_port, wait_until
+from harness import (GROUP, SLOW, free_port, redis_clients_of, tcp_ports_of,
+                     wait_until)
 from watchlib import ask
 
 VISIBILITY = 30.0  # the default --visibility-timeout
@@ -122,6 +127,7 @@ class CuttingProxy:
         self.lsock.bind(("127.0.0.1", self.port))
         self.lsock.listen(16)
         self.socks = []
+        self.ups = []  # its connections to Redis
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -133,6 +139,7 @@ class CuttingProxy:
                 return
             up = socket.create_connection(self.upstream)
             self.socks += [down, up]
+            self.ups.append(up)
             conn = {"reader": False}
             threading.Thread(target=self._pump, args=(down, up, conn, False),
                              daemon=True).start()
@@ -171,14 +178,29 @@ class CuttingProxy:
         self.cut.set()
         return False
 
-    def close(self):
-        self.closed = True
-        self.lsock.close()
-        for s in self.socks:
+    def redis_clients(self, client):
+        """CLIENT LIST entries of this proxy's connections to Redis (the
+        worker's, through it), not those of other tests."""
+        ports = set()
+        for up in list(self.ups):
             try:
-                s.close()
+                ports.add(up.getsockname()[1])
+            except OSError:  # closed
+                pass
+        return redis_clients_of(client, ports)
+
+    def close(self):
+        """Ends every connection now.  A shutdown wakes the pump threads
+        blocked in recv on them; a close alone would leave the sockets
+        open in the kernel until those calls return, and a connection to
+        Redis blocked in XREADGROUP would outlive the test."""
+        self.closed = True
+        for s in [self.lsock] + self.socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            s.close()
 
 
 class HoldingProxy(CuttingProxy):
@@ -206,42 +228,70 @@ def test_reread_after_finish_is_not_run_again(r, redis_server, worker,
     the re-read's reply arrive: the task is finished, not new."""
     name = "finishes-first"
     proxy = HoldingProxy(redis_server.port)
+    kids = []
+
+    def resume():
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        del kids[:]
+
+    def in_hand():
+        rc, doc = ask(celeriac, "inspect", "--to", name, "stats")
+        if rc != 0:
+            return None
+        (reply,) = doc["replies"].values()
+        return reply["result"]["in_flight"]
+
     try:
         w = worker("--name", name, "--concurrency", 2, "--window", "fixed",
                    "--prefetch", 8,
                    redis_url="redis://127.0.0.1:%d/0" % proxy.port)
         short = HashBatch("fin-short", 1, iterations=1000)
-        # Long enough to be running when the re-read reaches Redis.
-        long = HashBatch("fin-long", 2, iterations=scaled(1500000),
+        long = HashBatch("fin-long", 2, iterations=scaled(200000),
                          distinct=1)
-        enqueue_fast(r, short.messages() + long.messages())
-        wait_until(lambda: r.exists("celeriac:result:fin-short0") and
-                   len(pending_of(r, name)) == 2, 30, interval=0.01,
-                   what="the short task done and both long ones held")
+        enqueue_fast(r, short.messages())
+        wait_until(lambda: r.exists("celeriac:result:fin-short0"), 30,
+                   interval=0.01, what="the short task's result")
+        # The children stop: the long tasks are handed to them but cannot
+        # finish before the re-read has run in Redis, however long the
+        # worker's reconnect takes (its backoff is about 100 ms, as long
+        # as a task of this size).
+        kids.extend(w.children())
+        for k in kids:
+            os.kill(k, signal.SIGSTOP)
+        enqueue_fast(r, long.messages())
+        # In the worker's hands, not only pending in Redis: the replies
+        # that carried them have passed the proxy (arming it while one is
+        # on its way would hold that reply instead of the re-read's).
+        wait_until(lambda: in_hand() == 2, 30, interval=0.02,
+                   what="both long tasks in the worker's hands")
+        assert len(pending_of(r, name)) == 2
         proxy.armed.set()
-        ids = [int(c["id"]) for c in r.client_list()
+        ids = [int(c["id"]) for c in proxy.redis_clients(r)
                if c.get("cmd") == "xreadgroup"]
-        assert ids, "no blocking read of the worker's"
+        assert len(ids) == 1, "not one blocking read of the worker's: %r" \
+            % proxy.redis_clients(r)
         r.client_kill_filter(_id=ids[0])
+        wait_until(lambda: "lost the read connection" in w.log(), 30,
+                   what="the worker to see its read connection cut")
         wait_until(proxy.holding.is_set, 30,
                    what="the re-read's reply to reach the proxy")
-        # The re-read has run in Redis; now both long tasks finish and the
-        # worker frees their slots (their finishes answered) while the
-        # re-read's reply, listing them as pending, is held.
+        # The re-read has run in Redis and listed both long tasks (they
+        # could not finish); now they finish and the worker frees their
+        # slots (their finishes answered) while the reply is held.
+        assert not any(r.exists("celeriac:result:" + t) for t in long.ids())
+        resume()
         wait_until(lambda: all(r.exists("celeriac:result:" + t)
                                for t in long.ids()), 120, interval=0.02,
                    what="both long tasks to finish")
-
-        def in_hand():
-            rc, doc = ask(celeriac, "inspect", "--to", name, "stats")
-            if rc != 0:
-                return None
-            (reply,) = doc["replies"].values()
-            return reply["result"]["in_flight"]
         wait_until(lambda: in_hand() == 0, 60, interval=0.05,
                    what="the worker to have nothing in hand")
         proxy.release()
-        wait_until(lambda: "re-read" in w.log(), 30,
+        # Logged only when the re-read listed entries: both long tasks.
+        wait_until(lambda: "re-read 2 entries" in w.log(), 30,
                    what="the re-read's reply to be handled")
         # The re-read's entries are handed out before that line: a task run
         # again is in flight now, and its duplicate finish is logged before
@@ -256,7 +306,11 @@ def test_reread_after_finish_is_not_run_again(r, redis_server, worker,
         assert "was finished by another worker first" not in w.log(), \
             w.log()[-2000:]
         assert_drained(r)
+        # Stopped while the proxy still passes its connections (once the
+        # proxy is gone, the warm shutdown waits out its reads' deadline).
+        assert w.stop() == 0, w.log()[-2000:]
     finally:
+        resume()
         proxy.release()
         proxy.close()
 
@@ -267,7 +321,7 @@ def test_lost_read_reply_is_read_again(r, redis_server, worker, capsys):
         w = worker("--name", "cut-reader",
                    redis_url="redis://127.0.0.1:%d/0" % proxy.port)
         wait_until(lambda: any(c.get("cmd") == "xreadgroup"
-                               for c in r.client_list()), 30,
+                               for c in proxy.redis_clients(r)), 30,
                    what="the worker's blocking read")
         batch = HashBatch("lost", 8, iterations=1000)
         proxy.armed.set()
@@ -306,7 +360,9 @@ def test_reconnect_does_not_rerun_held_tasks(r, worker, capsys):
     held = pending_of(r, name)
 
     def read_conn():
-        return [int(c["id"]) for c in r.client_list()
+        # The worker's own: a connection left by another test may be
+        # blocked in XREADGROUP on the same server too.
+        return [int(c["id"]) for c in redis_clients_of(r, tcp_ports_of(w.pid))
                 if c.get("cmd") == "xreadgroup"]
     ids = wait_until(read_conn, 30, what="the worker's read connection")
     r.client_kill_filter(_id=ids[0])
